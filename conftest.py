@@ -1,0 +1,82 @@
+"""Root fixtures: actors named by role on one territory chain (黄金岭街道 → 金东南路社区 → its first grid)."""
+
+import pytest
+
+from orgs.models import Role
+from tests.factories import CategoryFactory, DepartmentFactory, UserFactory, member, territory_chain
+
+
+@pytest.fixture
+def territory(db):
+    """Return a dict of district, street, community, grid and building nodes."""
+    d, s, c, g, b = territory_chain()
+    return {"district": d, "street": s, "community": c, "grid": g, "building": b}
+
+
+@pytest.fixture
+def other_territory(territory):
+    """Return a second community (金岭路社区) under the same street, with its own grid."""
+    d, s, c, g, b = territory_chain(community="360702091001")
+    return {"district": d, "street": s, "community": c, "grid": g, "building": b}
+
+
+@pytest.fixture
+def chengguan(territory):
+    return DepartmentFactory(code="chengguan", name="城管", district=territory["district"])
+
+
+@pytest.fixture
+def shuiwu(territory):
+    return DepartmentFactory(code="shuiwu", name="水务", district=territory["district"])
+
+
+@pytest.fixture
+def category(chengguan):
+    return CategoryFactory(code="stairwell", name="楼道堆物", department=chengguan)
+
+
+@pytest.fixture
+def resident(db):
+    return UserFactory(username="resident")
+
+
+@pytest.fixture
+def other_resident(db):
+    return UserFactory(username="other_resident")
+
+
+@pytest.fixture
+def grid_worker(territory):
+    return member(UserFactory(username="grid_worker"), Role.GRID_WORKER, area=territory["grid"])
+
+
+@pytest.fixture
+def community_staff(territory):
+    return member(UserFactory(username="community_staff"), Role.COMMUNITY_STAFF, area=territory["community"])
+
+
+@pytest.fixture
+def other_community_staff(other_territory):
+    return member(
+        UserFactory(username="other_community_staff"), Role.COMMUNITY_STAFF, area=other_territory["community"]
+    )
+
+
+@pytest.fixture
+def street_officer(territory):
+    return member(UserFactory(username="street_officer"), Role.STREET_OFFICER, area=territory["street"])
+
+
+@pytest.fixture
+def district_admin(territory):
+    return member(UserFactory(username="district_admin"), Role.DISTRICT_ADMIN, area=territory["district"])
+
+
+@pytest.fixture
+def chengguan_staff(chengguan):
+    return member(UserFactory(username="chengguan_staff"), Role.DEPARTMENT_STAFF, department=chengguan)
+
+
+@pytest.fixture
+def shuiwu_staff(shuiwu):
+    return member(UserFactory(username="shuiwu_staff"), Role.DEPARTMENT_STAFF, department=shuiwu)

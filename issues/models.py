@@ -1,0 +1,387 @@
+"""The issue and what hangs off it: categories, dispatches, events, ratings, photos, extensions."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from grids.models import subtree_q
+
+
+class Kind(models.TextChoices):
+    """The five kinds of 12345 practice."""
+
+    CONSULTATION = "consultation", _("consultation")
+    SUGGESTION = "suggestion", _("suggestion")
+    HELP = "help", _("help")
+    COMPLAINT = "complaint", _("complaint")
+    REPORT = "report", _("report")
+
+
+class Category(models.Model):
+    """A kind of problem, with the department that handles it and its time limits."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.COMPLAINT)
+    department = models.ForeignKey(
+        "orgs.Department", on_delete=models.PROTECT, null=True, blank=True, related_name="categories"
+    )
+    # Accept within this many hours of classification; resolve within this many working days.
+    response_hours = models.PositiveIntegerField(_("response hours"), default=24)
+    resolution_workdays = models.PositiveIntegerField(_("resolution working days"), default=5)
+    # Urgent items: feedback the same day.
+    urgent_response_hours = models.PositiveIntegerField(_("urgent response hours"), default=2)
+    urgent_resolution_workdays = models.PositiveIntegerField(_("urgent resolution working days"), default=1)
+    # Open311 service-definition attributes: [{"code", "datatype", "description", "required", "values"}].
+    attributes = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class IssueQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "IssueQuerySet":
+        """Return the issues `user` may see; the one scoping rule (orgs.scoping) applied."""
+        from orgs.scoping import issue_visibility_q
+
+        return self.filter(issue_visibility_q(user))
+
+    def under(self, area) -> "IssueQuerySet":
+        """Return the issues at or under the territory node `area`."""
+        return self.filter(subtree_q("area_path", area.path))
+
+
+class Issue(models.Model):
+    """One report, from submission to closing; only issues.workflow changes its status."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("submitted")  # waiting for community triage
+        CLASSIFIED = "classified", _("classified")  # category and deadlines set, not yet dispatched
+        DISPATCHED = "dispatched", _("dispatched")  # sent to departments, waiting for the lead to accept
+        IN_PROGRESS = "in_progress", _("in progress")  # the lead department accepted (报到)
+        RESOLVED = "resolved", _("resolved")  # handled, waiting for the reporter's rating
+        CLOSED = "closed", _("closed")  # rated satisfied, or closed unrated after the waiting days
+        REJECTED = "rejected", _("rejected")  # invalid, duplicate or out of scope
+
+    OPEN_STATUSES = (Status.SUBMITTED, Status.CLASSIFIED, Status.DISPATCHED, Status.IN_PROGRESS)
+
+    class RejectReason(models.TextChoices):
+        INVALID = "invalid", _("invalid")
+        DUPLICATE = "duplicate", _("duplicate")
+        OUT_OF_SCOPE = "out_of_scope", _("out of scope")
+
+    class EscalationLevel(models.IntegerChoices):
+        COMMUNITY = 0, _("community")
+        STREET = 1, _("street")
+        DISTRICT = 2, _("district")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(_("number"), max_length=24, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SUBMITTED)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.COMPLAINT)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="issues")
+    urgent = models.BooleanField(_("urgent"), default=False)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    description = models.TextField(_("description"))
+    lat = models.FloatField(_("latitude"), null=True, blank=True)
+    lng = models.FloatField(_("longitude"), null=True, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+
+    # Where it is: the grid (always) and building (optional), and their codes copied for scoped queries.
+    grid = models.ForeignKey("grids.Area", on_delete=models.PROTECT, related_name="grid_issues")
+    building = models.ForeignKey(
+        "grids.Area", on_delete=models.PROTECT, null=True, blank=True, related_name="building_issues"
+    )
+    area_path = models.CharField(max_length=160, editable=False)
+    district_code = models.CharField(max_length=6, editable=False)
+    street_code = models.CharField(max_length=9, editable=False)
+    community_code = models.CharField(max_length=12, editable=False)
+    grid_code = models.CharField(max_length=24, editable=False)
+    building_code = models.CharField(max_length=24, blank=True, editable=False)
+
+    # Who reported: the account that submitted (a resident, staff on patrol, a partner app's user) and the
+    # person it is about (name and phone as given; masked for everyone but the reporter and handlers).
+    reporter_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="reported_issues"
+    )
+    reporter_name = models.CharField(_("reporter name"), max_length=60, blank=True)
+    reporter_phone = models.CharField(_("reporter phone"), max_length=20, blank=True)
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+
+    escalation_level = models.PositiveSmallIntegerField(
+        choices=EscalationLevel.choices, default=EscalationLevel.COMMUNITY
+    )
+    response_due_at = models.DateTimeField(_("response deadline"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution deadline"), null=True, blank=True)
+    # The deadline value that last caused an escalation: a deadline escalates once, however many sweeps run.
+    response_escalated_for = models.DateTimeField(null=True, blank=True, editable=False)
+    resolution_escalated_for = models.DateTimeField(null=True, blank=True, editable=False)
+
+    duplicate_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates")
+    reject_reason = models.CharField(max_length=12, choices=RejectReason.choices, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+    # How it closed: "rated" (satisfied) or "auto_closed" (unrated after the waiting days).
+    closed_how = models.CharField(max_length=12, blank=True)
+    retained_until = models.DateTimeField(null=True, blank=True, editable=False)
+    personal_data_removed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    classified_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic concurrency: every change bumps it; a caller's stale version gets 409 stale_version.
+    version = models.PositiveIntegerField(default=1)
+
+    objects = IssueQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("issue")
+        verbose_name_plural = _("issues")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Scoped lists and statistics: "everything under node X" is a prefix match on the path.
+            models.Index(fields=["area_path"], name="issue_area_path", opclasses=["varchar_pattern_ops"]),
+            # Cursor pagination of lists, newest first.
+            models.Index(fields=["-created_at", "-id"], name="issue_created"),
+            # A resident's "my reports".
+            models.Index(fields=["reporter_user", "-created_at"], name="issue_reporter"),
+            # Status filters and per-status counts.
+            models.Index(fields=["status", "created_at"], name="issue_status_created"),
+            # Escalation sweep, response deadline: only issues still waiting for acceptance.
+            models.Index(
+                fields=["response_due_at"],
+                name="issue_response_due_open",
+                condition=Q(status__in=["classified", "dispatched"]),
+            ),
+            # Escalation sweep and overdue filter, resolution deadline: only issues not yet resolved.
+            models.Index(
+                fields=["resolution_due_at"],
+                name="issue_resolution_due_open",
+                condition=Q(status__in=["classified", "dispatched", "in_progress"]),
+            ),
+            # Auto-close of unrated resolved issues.
+            models.Index(fields=["resolved_at"], name="issue_resolved_waiting", condition=Q(status="resolved")),
+            # Likely duplicates: open issues of one category, recent first.
+            models.Index(fields=["category", "created_at"], name="issue_category_created"),
+            # Partner apps find their own issues by their id.
+            models.Index(fields=["reporter_user", "external_id"], name="issue_external_id"),
+            # Retention sweep: closed issues whose personal data is still there.
+            models.Index(
+                fields=["closed_at"], name="issue_retention", condition=Q(personal_data_removed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class IssueCounter(models.Model):
+    """Hand out the daily sequence behind issue numbers (GD-YYYYMMDD-NNNNN)."""
+
+    day = models.DateField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.day}: {self.last}"
+
+
+class Dispatch(models.Model):
+    """Send an issue to a department; several at once for joint handling, one of them the lead."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")  # waiting for the department to accept (报到)
+        ACCEPTED = "accepted", _("accepted")
+        RETURNED = "returned", _("returned")  # misrouted; sent back with a reason
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="dispatches")
+    department = models.ForeignKey("orgs.Department", on_delete=models.PROTECT, related_name="dispatches")
+    lead = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Only the current round counts; a return or a new dispatch retires the old rows (kept for history).
+    active = models.BooleanField(default=True)
+    summoned = models.BooleanField(default=False, help_text="Summoned by the street office (吹哨).")
+    note = models.TextField(blank=True)
+    return_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dispatch")
+        verbose_name_plural = _("dispatches")
+        ordering = ["-lead", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issue", "department"], condition=Q(active=True), name="dispatch_one_active_per_department"
+            ),
+            models.UniqueConstraint(fields=["issue"], condition=Q(active=True, lead=True), name="dispatch_one_lead"),
+        ]
+        indexes = [
+            # A department's queue: what was dispatched to it (scoping for department staff).
+            models.Index(fields=["department", "issue"], name="dispatch_department"),
+        ]
+
+    def __str__(self):
+        return f"{self.issue} → {self.department.code}"
+
+
+class EventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Events are append-only: they are never updated.")
+
+    def delete(self):
+        raise TypeError("Events are append-only: they are never deleted.")
+
+
+class Event(models.Model):
+    """Record one thing that happened to an issue; append-only (also enforced by a PostgreSQL trigger)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Null for the system (sweeps, auto-close, retention).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    note = models.TextField(blank=True)
+    internal = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["at", "id"]
+        indexes = [
+            # Statistics by action over a period (response: accept events).
+            models.Index(fields=["action", "at"], name="event_action_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.issue} {self.action} {self.from_status}→{self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Events are append-only: they are never updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Events are append-only: they are never deleted.")
+
+
+class Rating(models.Model):
+    """The reporter's score of a resolution: 3–5 satisfied (closes), 1–2 unsatisfied (reopens)."""
+
+    SATISFIED_MIN = 3
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="ratings")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    rated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="rating_score_1_5")]
+        indexes = [models.Index(fields=["created_at"], name="rating_created")]
+
+    @property
+    def satisfied(self) -> bool:
+        return self.score >= self.SATISFIED_MIN
+
+    def __str__(self):
+        return f"{self.issue_id}: {self.score}"
+
+
+def photo_upload_to(photo, filename):
+    return f"issues/{photo.issue_id}/{uuid.uuid4().hex}.{photo.format.lower()}"
+
+
+class Photo(models.Model):
+    """A re-encoded photo of an issue (EXIF removed)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="photos")
+    image = models.FileField(upload_to=photo_upload_to)
+    format = models.CharField(max_length=8)  # JPEG, PNG, WEBP
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.image.name
+
+
+class ExtensionRequest(models.Model):
+    """A request to move the resolution deadline (延期), approved by the street office."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        APPROVED = "approved", _("approved")
+        REJECTED = "rejected", _("rejected")
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="extensions")
+    workdays = models.PositiveSmallIntegerField()
+    reason = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey("orgs.Department", on_delete=models.PROTECT, null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    old_due_at = models.DateTimeField(null=True, blank=True)
+    new_due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["issue"], condition=Q(status="pending"), name="extension_one_pending")
+        ]
+
+    def __str__(self):
+        return f"{self.issue_id} +{self.workdays} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """Remember a create request by (caller, Idempotency-Key) for 24 hours, to answer a retry the same way."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

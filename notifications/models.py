@@ -1,0 +1,107 @@
+"""The outbox: one row per message to deliver, written in the transaction of the change that causes it."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Channel(models.TextChoices):
+    INBOX = "inbox", _("in-app inbox")
+    EMAIL = "email", _("email")
+    SMS = "sms", _("SMS")
+    WEBHOOK = "webhook", _("webhook")
+
+
+class Notification(models.Model):
+    """One message for one recipient on one channel; its id is the idempotency key every channel honours."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")  # written, not yet delivered (or waiting for a retry)
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")  # gave up after the retry window
+        SKIPPED = "skipped", _("skipped")  # nothing to send to (no address, preference off)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=40)  # e.g. issue.dispatched, issue.escalated, reminder.response
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    webhook = models.ForeignKey(
+        "notifications.WebhookEndpoint", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    event = models.ForeignKey("issues.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # What the message templates need, captured when the change happened.
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The outbox sweep: what is still pending and due.
+            models.Index(fields=["next_attempt_at"], name="notification_pending", condition=Q(status="pending")),
+            # A user's inbox and its unread count.
+            models.Index(fields=["recipient", "channel", "-created_at"], name="notification_inbox"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} → {self.channel}:{self.recipient_id or self.webhook_id}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice to receive (or not) one channel; no row means the channel's default."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "channel"], name="notification_pref_unique")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.channel}={self.enabled}"
+
+
+class WebhookEndpoint(models.Model):
+    """A partner app's URL for events, with its own signing secret (Standard Webhooks)."""
+
+    EVENTS = ("issue.created", "issue.status_changed", "issue.escalated")
+
+    partner = models.ForeignKey("orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list)
+    secret = models.CharField(max_length=100, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookAttempt(models.Model):
+    """Log one delivery attempt of a webhook notification."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.notification_id} {self.status_code or self.error[:30]}"

@@ -1,0 +1,137 @@
+"""The one place that says where a user may act: memberships turned into filters and role checks.
+
+*What* a role may do is the workflow's business (issues/workflow.py); this module only answers *where*:
+which issues a user can see, and which of their roles cover a given issue.
+"""
+
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+
+from django.db.models import Exists, OuterRef, Q
+
+from grids.models import PATH_SEPARATOR, Area, subtree_q
+from orgs.models import NODE_ROLES, Membership, Role
+
+_CACHE_ATTR = "_griddesk_scope"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A user's reach: the nodes they hold each role at, their departments, their partner app."""
+
+    user_id: int | None
+    node_roles: tuple[tuple[str, str], ...] = ()  # (role, area path)
+    department_ids: frozenset[int] = field(default_factory=frozenset)
+    partner_id: int | None = None
+    partner_area_path: str | None = None
+
+    @property
+    def is_staff_member(self) -> bool:
+        return bool(self.node_roles or self.department_ids)
+
+    @property
+    def is_partner(self) -> bool:
+        return self.partner_id is not None
+
+    @property
+    def is_resident(self) -> bool:
+        """A signed-in person with no role and no partner app: they see what they reported."""
+        return self.user_id is not None and not self.is_staff_member and not self.is_partner
+
+    def roles_at(self, path: str) -> set[str]:
+        """Return the node roles held at `path` or above it."""
+        return {role for role, at in self.node_roles if path == at or path.startswith(at + PATH_SEPARATOR)}
+
+    def role_paths(self, roles) -> list[str]:
+        """Return the paths where the user holds any of `roles`."""
+        return [at for role, at in self.node_roles if role in roles]
+
+
+def scope_for_user(user) -> Scope:
+    """Return `user`'s scope, read once per request (cached on the user object)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Scope(user_id=None)
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    node_roles, departments = [], set()
+    for role, path, department_id in Membership.objects.filter(user=user).values_list(
+        "role", "area__path", "department_id"
+    ):
+        if role in NODE_ROLES:
+            node_roles.append((role, path))
+        else:
+            departments.add(department_id)
+    partner = getattr(user, "partner_app", None) if hasattr(user, "partner_app") else None
+    scope = Scope(
+        user_id=user.pk,
+        node_roles=tuple(sorted(node_roles)),
+        department_ids=frozenset(departments),
+        partner_id=partner.pk if partner else None,
+        partner_area_path=partner.area.path if partner else None,
+    )
+    setattr(user, _CACHE_ATTR, scope)
+    return scope
+
+
+def scope_forget(user) -> None:
+    """Drop the cached scope after memberships change."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def issue_visibility_q(user) -> Q:
+    """Return the filter for the issues `user` may see.
+
+    A resident or partner app: what they reported. Node roles: everything under their nodes.
+    Department staff: what was dispatched to their departments. Nobody signed in: nothing.
+    """
+    scope = scope_for_user(user)
+    if scope.user_id is None:
+        return Q(pk__in=[])
+    parts = [Q(reporter_user_id=scope.user_id)]
+    parts += [subtree_q("area_path", path) for path in sorted({p for _, p in scope.node_roles})]
+    if scope.department_ids:
+        from issues.models import Dispatch
+
+        parts.append(
+            Q(Exists(Dispatch.objects.filter(issue_id=OuterRef("pk"), department_id__in=scope.department_ids)))
+        )
+    return reduce(or_, parts)
+
+
+def area_visibility_q(user) -> Q:
+    """Return the filter for the territory nodes whose statistics `user` may read (their nodes' subtrees)."""
+    scope = scope_for_user(user)
+    paths = sorted({p for _, p in scope.node_roles})
+    if not paths:
+        return Q(pk__in=[])
+    return reduce(or_, [subtree_q("path", p) for p in paths])
+
+
+def roles_on_issue(user, issue) -> set[str]:
+    """Return the roles `user` holds that reach `issue`: node roles above its area, department staff of a dispatch.
+
+    `issue` needs `area_path` and its dispatches (prefetch `dispatches` to avoid a query).
+    """
+    scope = scope_for_user(user)
+    roles = scope.roles_at(issue.area_path)
+    if scope.department_ids and issue_department_ids(issue) & scope.department_ids:
+        roles.add(Role.DEPARTMENT_STAFF)
+    return roles
+
+
+def issue_department_ids(issue) -> set[int]:
+    """Return the departments an issue is (or was) dispatched to."""
+    return {d.department_id for d in issue.dispatches.all()}
+
+
+def user_department_ids_on_issue(user, issue) -> set[int]:
+    """Return the departments of `user` that are dispatched on `issue`."""
+    return scope_for_user(user).department_ids & issue_department_ids(issue)
+
+
+def area_for_user_or_none(user, code: str) -> Area | None:
+    """Return the node `code` if `user` may read under it, else None (the caller answers 404)."""
+    return Area.objects.filter(area_visibility_q(user), code=code).first()

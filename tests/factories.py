@@ -1,0 +1,88 @@
+"""factory_boy factories that build whole territory chains and the people who act on them."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from grids.models import Area
+from grids.services import area_path_for
+from issues.models import Category
+from orgs.models import Department, Membership
+
+
+class AreaFactory(factory.django.DjangoModelFactory):
+    """Build a node; pass `parent` for anything below a district (the path follows it)."""
+
+    class Meta:
+        model = Area
+        django_get_or_create = ("code",)
+
+    level = Area.Level.DISTRICT
+    parent = None
+    code = factory.Sequence(lambda n: f"{900000 + n}")
+    name = factory.LazyAttribute(lambda o: f"{o.level} {o.code}")
+    path = factory.LazyAttribute(lambda o: area_path_for(code=o.code, parent=o.parent))
+
+
+def territory_chain(*, district="360702", street="360702091", community="360702091005", grid_seq=1, building_seq=1):
+    """Return (district, street, community, grid, building) with real-looking codes, with a grid box polygon."""
+    d = AreaFactory(code=district, level=Area.Level.DISTRICT, name="章贡区")
+    s = AreaFactory(code=street, level=Area.Level.STREET, parent=d, name="黄金岭街道")
+    c = AreaFactory(code=community, level=Area.Level.COMMUNITY, parent=s, name=f"社区{community[-3:]}")
+    g = AreaFactory(
+        code=f"{community}{grid_seq:03d}",
+        level=Area.Level.GRID,
+        parent=c,
+        name=f"第{grid_seq}网格",
+        households=400,
+        boundary={
+            "type": "Polygon",
+            "coordinates": [[[114.95, 25.82], [114.96, 25.82], [114.96, 25.83], [114.95, 25.83], [114.95, 25.82]]],
+        },
+    )
+    b = AreaFactory(
+        code=f"{g.code}{building_seq:03d}",
+        level=Area.Level.BUILDING,
+        parent=g,
+        name=f"{building_seq}栋",
+        lat=25.825,
+        lng=114.955,
+    )
+    return d, s, c, g, b
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-2026")
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"dept{n}")
+    name = factory.LazyAttribute(lambda o: o.code)
+    district = factory.LazyFunction(lambda: AreaFactory(code="360702", name="章贡区"))
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"cat{n}")
+    name = factory.LazyAttribute(lambda o: o.code)
+    department = factory.SubFactory(DepartmentFactory)
+    response_hours = 24
+    resolution_workdays = 5
+
+
+def member(user, role, *, area=None, department=None):
+    """Give `user` a role at `area` or in `department` and return the user."""
+    Membership.objects.get_or_create(user=user, role=role, area=area, department=department)
+    return user
