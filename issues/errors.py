@@ -1,0 +1,71 @@
+"""Why a workflow action was refused: each error carries a stable code and the HTTP status API.md gives it.
+
+Views translate these into API.md's error body `{"error": {"code", "message", "fields"}}`; the codes never change.
+"""
+
+from http import HTTPStatus
+
+
+class WorkflowError(Exception):
+    """Refuse an action; the base of every workflow error."""
+
+    code = "workflow_error"
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "The action was refused."
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None):
+        self.message = message or self.default_message
+        self.fields = fields or {}
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        """Return API.md's error body."""
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return {"error": body}
+
+
+class InvalidTransition(WorkflowError):
+    """Refuse an action that the issue's current state does not allow."""
+
+    code = "invalid_transition"
+    status = HTTPStatus.CONFLICT
+    default_message = "This action is not allowed in the issue's current state."
+
+
+class StaleVersion(WorkflowError):
+    """Refuse a change made against an older version of the issue."""
+
+    code = "stale_version"
+    status = HTTPStatus.CONFLICT
+    default_message = "The issue has changed since you read it; reload and try again."
+
+
+class PermissionDenied(WorkflowError):
+    """Refuse an action the actor's roles do not allow on an issue they can see."""
+
+    code = "permission_denied"
+    status = HTTPStatus.FORBIDDEN
+    default_message = "You may not take this action on this issue."
+
+
+class NotFound(WorkflowError):
+    """Refuse to act on an issue that does not exist or that the actor cannot see (the same answer)."""
+
+    code = "not_found"
+    status = HTTPStatus.NOT_FOUND
+    default_message = "Not found."
+
+
+class ValidationFailed(WorkflowError):
+    """Refuse bad arguments; `fields` names each bad field with its messages."""
+
+    code = "validation_error"
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "Some fields are invalid."
+
+    @classmethod
+    def on(cls, field: str, message: str) -> "ValidationFailed":
+        """Return the error for one bad field."""
+        return cls(message, fields={field: [message]})
