@@ -1,0 +1,149 @@
+"""Route a point to the grid whose boundary contains it, through an in-memory STRtree of every grid boundary.
+
+Rules:
+- A point on a boundary counts as inside (boundary-inclusive, "covers"), so a point on the outer edge of a
+  tiling still routes.
+- A point on an edge or vertex shared by several grids goes to the grid with the lowest code: the tree holds
+  the grids in code order and the first hit wins, so the answer never depends on the order of rows in the database.
+- GeoJSON coordinates are [lng, lat]; grids without a boundary, or with one that is not a valid (Multi)Polygon,
+  are not routed to.
+
+The index is built once per process, on first use, and rebuilt when grids change: at once in this process (a
+save or delete of a grid bumps a version; bulk writers call `routing_invalidate()`), and within
+`GRIDDESK_ROUTING_CHECK_SECONDS` for changes made by other processes (a cheap (count, max(updated_at)) query
+over the grids).
+"""
+
+import copy
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import shapely
+from django.conf import settings
+from django.db.models import Count, Max
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from grids.models import Area
+
+logger = logging.getLogger(__name__)
+
+_ROUTABLE_TYPES = {"Polygon", "MultiPolygon"}
+
+
+@dataclass(frozen=True)
+class _Index:
+    """An immutable snapshot: the tree, and the grids in the same (code) order as its geometries."""
+
+    tree: shapely.STRtree | None
+    grids: tuple[Area, ...]
+    signature: tuple
+    version: int
+
+
+_lock = threading.Lock()
+_index: _Index | None = None
+_version = 0  # bumped by every local change to a grid
+_checked_at = 0.0
+
+
+def _check_seconds() -> float:
+    return float(getattr(settings, "GRIDDESK_ROUTING_CHECK_SECONDS", 5))
+
+
+def _grids_signature() -> tuple:
+    """Return (count, latest updated_at) of the grids: changes when any grid is added, edited or deleted."""
+    row = Area.objects.filter(level=Area.Level.GRID).aggregate(n=Count("id"), latest=Max("updated_at"))
+    return row["n"], row["latest"]
+
+
+def _geometry(area: Area):
+    """Return the shapely geometry of a grid's GeoJSON boundary, or None when it cannot be routed to."""
+    boundary = area.boundary
+    if not isinstance(boundary, dict) or boundary.get("type") not in _ROUTABLE_TYPES:
+        return None
+    try:
+        geom = shapely.geometry.shape(boundary)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        logger.warning("grid %s: boundary is not valid GeoJSON; not routed to", area.code)
+        return None
+    if geom.is_empty or not geom.is_valid:
+        logger.warning(
+            "grid %s: boundary is empty or invalid (%s); not routed to", area.code, shapely.is_valid_reason(geom)
+        )
+        return None
+    return geom
+
+
+def _build(version: int) -> _Index:
+    signature = _grids_signature()
+    grids, geoms = [], []
+    # Code order makes "first hit" mean "lowest code" (the shared-edge rule).
+    for area in Area.objects.filter(level=Area.Level.GRID, boundary__isnull=False).order_by("code"):
+        geom = _geometry(area)
+        if geom is not None:
+            grids.append(area)
+            geoms.append(geom)
+    shapely.prepare(geoms)
+    tree = shapely.STRtree(geoms) if geoms else None
+    logger.info("routing index built: %d grids with a boundary", len(grids))
+    return _Index(tree=tree, grids=tuple(grids), signature=signature, version=version)
+
+
+def _current_index() -> _Index:
+    """Return a fresh enough index, rebuilding it when this or another process changed the grids."""
+    global _index, _checked_at
+    index = _index
+    now = time.monotonic()
+    if index is not None and index.version == _version:
+        if now - _checked_at < _check_seconds():
+            return index
+        _checked_at = now
+        if _grids_signature() == index.signature:
+            return index
+    with _lock:
+        index = _index
+        if index is None or index.version != _version or _grids_signature() != index.signature:
+            index = _build(_version)
+            _index = index
+        _checked_at = time.monotonic()
+        return index
+
+
+def routing_invalidate() -> None:
+    """Drop the routing index; the next lookup rebuilds it (call after bulk writes to grid boundaries)."""
+    global _version
+    _version += 1
+
+
+def locate_grid(*, lat: float, lng: float) -> Area | None:
+    """Return the grid whose boundary covers the point (lowest code on a shared edge), or None.
+
+    The returned Area is a copy: changing it does not change the index.
+    """
+    index = _current_index()
+    if index.tree is None:
+        return None
+    hits = index.tree.query(shapely.Point(lng, lat), predicate="intersects")
+    if not len(hits):
+        return None
+    return copy.copy(index.grids[int(hits.min())])
+
+
+def grid_for_building(building: Area) -> Area:
+    """Return the grid a building belongs to (its parent); a grid is its own grid."""
+    if building.level == Area.Level.GRID:
+        return building
+    if building.level != Area.Level.BUILDING:
+        raise ValueError(f"{building.code} is a {building.level}, not a building")
+    return building.parent
+
+
+@receiver(post_save, sender=Area, dispatch_uid="grids.routing.area_saved")
+@receiver(post_delete, sender=Area, dispatch_uid="grids.routing.area_deleted")
+def _grid_changed(sender, instance: Area, **kwargs) -> None:
+    # Cache invalidation only (no business rule): the next lookup sees the change in this process.
+    if instance.level == Area.Level.GRID:
+        routing_invalidate()
