@@ -15,8 +15,9 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -773,3 +774,76 @@ def issue_comment(*, issue, actor, text, internal=False) -> Event:
         )
         outbox_write(event=event)
     return event
+
+
+# --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
+
+# Which statuses a deadline still counts in: the response deadline until accepted, the resolution one until resolved.
+# They match the partial indexes on Issue that serve the sweep.
+DEADLINE_STATUSES = {
+    "response": (S.CLASSIFIED, S.DISPATCHED),
+    "resolution": (S.CLASSIFIED, S.DISPATCHED, S.IN_PROGRESS),
+}
+
+
+def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
+    due = getattr(issue, f"{deadline}_due_at")
+    return (
+        issue.status in DEADLINE_STATUSES[deadline]
+        and due is not None
+        and due < now
+        and getattr(issue, f"{deadline}_escalated_for") != due
+    )
+
+
+def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
+    """Escalate an issue one level for each of its deadlines that passed and has not escalated yet (system).
+
+    A deadline escalates exactly once: the row is locked with SKIP LOCKED (a row another sweep holds is left to it)
+    and the condition re-checked after locking (`*_escalated_for` remembers the deadline already escalated).
+    An issue already at the district stays there; the passed deadline is still recorded and the district told.
+    Return one dict per escalation: {"issue_id", "number", "deadline", "due_at", "from_level", "to_level"}.
+    """
+    now = now or timezone.now()
+    done = []
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=_issue_pk(issue)).first()
+        if issue is None:
+            return done
+        for deadline in DEADLINE_STATUSES:
+            if not _is_overdue(issue, deadline, now):
+                continue
+            due = getattr(issue, f"{deadline}_due_at")
+            setattr(issue, f"{deadline}_escalated_for", due)
+            from_level = issue.escalation_level
+            issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
+            data = {
+                "deadline": deadline,
+                "due_at": _iso(due),
+                "from_level": from_level,
+                "to_level": issue.escalation_level,
+                "automatic": True,
+            }
+            _record(issue=issue, actor=None, action="escalate", from_status=issue.status, data=data)
+            done.append({"issue_id": str(issue.pk), "number": issue.number, **data})
+    return done
+
+
+def issue_auto_close(*, issue, now: datetime | None = None) -> Issue | None:
+    """Close a resolved issue left unrated for GRIDDESK_AUTO_CLOSE_DAYS days as auto-closed, never as rated (system).
+
+    Return the closed issue, or None when it is not (or no longer) due, or another sweep holds it.
+    """
+    now = now or timezone.now()
+    days = settings.GRIDDESK_AUTO_CLOSE_DAYS
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=_issue_pk(issue)).first()
+        if issue is None or issue.status not in TRANSITIONS["auto_close"].sources or issue.resolved_at is None:
+            return None
+        if issue.resolved_at > now - timedelta(days=days):
+            return None
+        from_status = issue.status
+        issue.status = TRANSITIONS["auto_close"].target
+        issue.closed_at, issue.closed_how = now, "auto_closed"
+        _record(issue=issue, actor=None, action="auto_close", from_status=from_status, data={"days": days})
+    return issue

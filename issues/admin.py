@@ -1,0 +1,126 @@
+"""Django admin for reference data (categories) and a read-only look at issues and their history.
+
+Issues change only through issues.workflow: the admin never edits status, deadlines, dispatches or events.
+"""
+
+from django.contrib import admin
+
+from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue, Rating
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "parent",
+        "kind",
+        "department",
+        "response_hours",
+        "resolution_workdays",
+        "is_active",
+    )
+    list_filter = ("kind", "is_active", "department")
+    list_select_related = ("parent", "department")
+    search_fields = ("code", "name")
+    autocomplete_fields = ("parent",)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DispatchInline(ReadOnlyInline):
+    model = Dispatch
+    fields = ("department", "lead", "status", "active", "summoned", "created_at", "accepted_at", "return_reason")
+    readonly_fields = fields
+
+
+class EventInline(ReadOnlyInline):
+    model = Event
+    fields = ("at", "actor", "action", "from_status", "to_status", "note", "internal")
+    readonly_fields = fields
+
+
+class RatingInline(ReadOnlyInline):
+    model = Rating
+    fields = ("score", "comment", "rated_by", "created_at")
+    readonly_fields = fields
+
+
+class ExtensionInline(ReadOnlyInline):
+    model = ExtensionRequest
+    fields = ("workdays", "reason", "status", "requested_by", "decided_by", "old_due_at", "new_due_at")
+    readonly_fields = fields
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    """Show issues; every change of state goes through issues.workflow, so nothing here is editable."""
+
+    list_display = (
+        "number",
+        "status",
+        "kind",
+        "category",
+        "urgent",
+        "escalation_level",
+        "community_code",
+        "grid_code",
+        "resolution_due_at",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "urgent", "escalation_level", "category")
+    list_select_related = ("category",)
+    search_fields = ("number", "description", "title")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    inlines = (DispatchInline, RatingInline, ExtensionInline, EventInline)
+    show_full_result_count = False  # no COUNT(*) over a large table on every page
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """Show the append-only history of issues."""
+
+    list_display = ("at", "issue", "action", "from_status", "to_status", "actor", "internal")
+    list_filter = ("action", "internal")
+    list_select_related = ("issue", "actor")
+    search_fields = ("issue__number", "note")
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,50 @@
+"""The sweeps Celery beat runs: escalation of passed deadlines and auto-close of unrated resolved issues.
+
+Both may run in several workers at the same moment. They only find the candidates (served by the partial indexes
+on Issue); each issue is then handled by its workflow function in its own short transaction, which locks the row
+with SKIP LOCKED and re-checks the condition after locking, so a deadline escalates once and an issue closes once.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from issues.models import Issue
+from issues.workflow import DEADLINE_STATUSES, issue_auto_close, issue_escalate_overdue
+
+BATCH = 500
+
+
+def _overdue_q(deadline: str, now: datetime) -> Q:
+    """Return the filter for issues whose `deadline` passed before `now` and has not escalated for it yet."""
+    due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
+    return Q(status__in=DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
+        Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)})
+    )
+
+
+def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list[dict]:
+    """Escalate every issue whose response or resolution deadline passed, one level per deadline, once per deadline.
+
+    Return one dict per escalation (see issues.workflow.issue_escalate_overdue); at most `limit` issues per deadline
+    are taken in one run, the oldest deadlines first, and the next run takes the rest.
+    """
+    now = now or timezone.now()
+    candidates: dict = {}
+    for deadline in DEADLINE_STATUSES:
+        overdue = Issue.objects.filter(_overdue_q(deadline, now)).order_by(f"{deadline}_due_at")
+        candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
+    done = []
+    for pk in candidates:
+        done.extend(issue_escalate_overdue(issue=pk, now=now))
+    return done
+
+
+def auto_close_sweep(*, now: datetime | None = None, limit: int = BATCH) -> int:
+    """Close the resolved issues left unrated for GRIDDESK_AUTO_CLOSE_DAYS days; return how many it closed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.GRIDDESK_AUTO_CLOSE_DAYS)
+    waiting = Issue.objects.filter(status=Issue.Status.RESOLVED, resolved_at__lte=cutoff).order_by("resolved_at")
+    return sum(issue_auto_close(issue=pk, now=now) is not None for pk in waiting.values_list("pk", flat=True)[:limit])
