@@ -1,0 +1,58 @@
+"""Who may read a reporter's name and phone, and how everyone else sees them (API.md: "刘*", "138****5678")."""
+
+from orgs.models import Role
+from orgs.scoping import roles_on_issue, scope_for_user
+
+
+def mask_name(name: str) -> str:
+    """Return `name` with everything but its first character replaced by "*"."""
+    if not name:
+        return ""
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str) -> str:
+    """Return `phone` with its middle hidden: the first 3 and last 4 digits of a mobile number, else the last 2."""
+    if not phone:
+        return ""
+    if len(phone) >= 11:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    if len(phone) > 4:
+        return "*" * (len(phone) - 2) + phone[-2:]
+    return "*" * len(phone)
+
+
+def handles_issue(user, issue) -> bool:
+    """Return whether `user` is staff handling `issue`: a node role above it, or a department dispatched on it now.
+
+    Roles come from orgs.scoping.roles_on_issue; a department whose dispatch was returned or retired no longer
+    handles the issue. `issue` needs its dispatches prefetched.
+    """
+    if user is None or not user.is_authenticated:
+        return False
+    roles = roles_on_issue(user, issue)
+    if roles - {Role.DEPARTMENT_STAFF}:
+        return True
+    if roles:
+        active = {d.department_id for d in issue.dispatches.all() if d.active}
+        return bool(active & scope_for_user(user).department_ids)
+    return False
+
+
+def can_see_reporter(user, issue) -> bool:
+    """Return whether `user` reads the reporter unmasked: the reporter, the submitting partner app, handling staff.
+
+    A partner app acts through its service user, which is the issue's reporter account when it submitted.
+    """
+    if user is None or not user.is_authenticated:
+        return False
+    if issue.reporter_user_id is not None and issue.reporter_user_id == user.pk:
+        return True
+    return handles_issue(user, issue)
+
+
+def reporter_for(user, issue) -> dict:
+    """Return the reporter block of the issue representation as `user` may read it."""
+    if can_see_reporter(user, issue):
+        return {"name": issue.reporter_name, "phone": issue.reporter_phone}
+    return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}

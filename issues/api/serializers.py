@@ -1,0 +1,392 @@
+"""Shapes of the issue API (API.md "Issues"): requests are checked for form only, every rule lives in the workflow.
+
+Input serializers name their fields after the keyword arguments of issues.workflow, so a view passes
+`validated_data` through unchanged; codes (category, department, grid, building) and issue ids become objects
+here, and an unknown one is a 400 naming its field.
+"""
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from grids.models import Area
+from issues.api.masking import can_see_reporter, handles_issue, reporter_for
+from issues.models import Category, Event, Issue, Kind
+from orgs.models import Department
+
+MAX_PHOTOS = 6
+PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9][0-9 -]{4,18}[0-9]$", "Enter a phone number: digits, spaces or dashes.")
+
+
+# --- Errors (the body api-infra's exception handler writes; described here for the schema) -------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- Fields that turn codes into objects ------------------------------------------------------------------------
+
+
+def _area_code_field(level: str, **kwargs) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(
+        slug_field="code", queryset=Area.objects.filter(level=level), required=False, allow_null=True, **kwargs
+    )
+
+
+def _department_code_field(**kwargs) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(is_active=True), **kwargs)
+
+
+class VisibleIssueField(serializers.PrimaryKeyRelatedField):
+    """An issue id, resolved only among the issues the caller may see (orgs.scoping): others are unknown."""
+
+    def __init__(self, **kwargs):
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self):
+        return Issue.objects.visible_to(self.context["request"].user)
+
+
+# --- Requests ---------------------------------------------------------------------------------------------------
+
+
+class IssueLocationSerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lng = serializers.FloatField(min_value=-180, max_value=180)
+
+
+class IssueReporterSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, validators=[PHONE_VALIDATOR])
+
+
+class IssueSubmitSerializer(serializers.Serializer):
+    """The body of POST /api/v1/issues/ (JSON, or multipart with `location.lat`-style keys and `photos`)."""
+
+    description = serializers.CharField(min_length=5, max_length=4000)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    category = serializers.SlugRelatedField(
+        slug_field="code", queryset=Category.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    urgent = serializers.BooleanField(required=False, default=False)
+    location = IssueLocationSerializer(required=False, allow_null=True)
+    building = _area_code_field(Area.Level.BUILDING)
+    grid = _area_code_field(Area.Level.GRID)
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    reporter = IssueReporterSerializer(required=False)
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    photos = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        required=False,
+        max_length=MAX_PHOTOS,
+        help_text="multipart/form-data only: up to 6 JPEG, PNG or WebP images of 10 MB each.",
+    )
+
+    def validate(self, attrs):
+        if not (attrs.get("location") or attrs.get("building") or attrs.get("grid")):
+            raise serializers.ValidationError({"location": ["Give a location, a building or a grid."]}, code="required")
+        request = self.context.get("request")
+        partner = getattr(getattr(request, "user", None), "partner_app", None) if request else None
+        if partner is not None and not (attrs.get("reporter") or {}).get("phone"):
+            raise serializers.ValidationError(
+                {"reporter": {"phone": ["A partner app must send the reporter's phone."]}}, code="required"
+            )
+        return attrs
+
+    def submit_kwargs(self) -> dict:
+        """Return the keyword arguments of issues.workflow.issue_submit (without the actor)."""
+        data = dict(self.validated_data)
+        data.pop("photos", None)
+        location = data.pop("location", None)
+        if location:
+            data["lat"], data["lng"] = location["lat"], location["lng"]
+        reporter = data.pop("reporter", None) or {}
+        if reporter.get("name"):
+            data["reporter_name"] = reporter["name"]
+        if reporter.get("phone"):
+            data["reporter_phone"] = reporter["phone"]
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class VersionedSerializer(serializers.Serializer):
+    """Any action body may carry the version the caller last saw (a stale one is 409 stale_version)."""
+
+    version = serializers.IntegerField(min_value=1, required=False)
+
+    def workflow_kwargs(self) -> dict:
+        """Return the keyword arguments for the issues.workflow action, leaving out what was not sent."""
+        return {key: value for key, value in self.validated_data.items() if value is not None}
+
+
+class ClassifySerializer(VersionedSerializer):
+    category = serializers.SlugRelatedField(slug_field="code", queryset=Category.objects.filter(is_active=True))
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    urgent = serializers.BooleanField(required=False, allow_null=True, default=None)
+    grid = _area_code_field(Area.Level.GRID)
+    building = _area_code_field(Area.Level.BUILDING)
+
+
+class DispatchSerializer(VersionedSerializer):
+    departments = _department_code_field(many=True, allow_empty=False)
+    lead = _department_code_field(required=False, allow_null=True)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class AcceptSerializer(VersionedSerializer):
+    department = _department_code_field(
+        required=False, allow_null=True, help_text="The department accepting, when the caller belongs to several."
+    )
+
+
+class ReturnSerializer(VersionedSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ResolveSerializer(VersionedSerializer):
+    note = serializers.CharField(max_length=4000)
+
+
+class RateSerializer(VersionedSerializer):
+    score = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ReopenSerializer(VersionedSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class RejectSerializer(VersionedSerializer):
+    reason = serializers.ChoiceField(choices=Issue.RejectReason.choices)
+    duplicate_of = VisibleIssueField(required=False, allow_null=True)
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class EscalateSerializer(VersionedSerializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    departments = _department_code_field(many=True, required=False, help_text="Departments summoned (吹哨).")
+
+
+class ExtendSerializer(VersionedSerializer):
+    workdays = serializers.IntegerField(min_value=1, max_value=30)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ApproveExtensionSerializer(VersionedSerializer):
+    pass
+
+
+class CommentSerializer(VersionedSerializer):
+    text = serializers.CharField(max_length=4000)
+    internal = serializers.BooleanField(required=False, default=False, help_text="Staff only: hidden from residents.")
+
+    def workflow_kwargs(self) -> dict:
+        # A comment changes nothing, so it takes no version.
+        kwargs = super().workflow_kwargs()
+        kwargs.pop("version", None)
+        return kwargs
+
+
+class PhotosSerializer(serializers.Serializer):
+    photos = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False), min_length=1, max_length=MAX_PHOTOS
+    )
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
+    date_from = serializers.DateField(required=False, help_text="First day counted (default: 30 days before `to`).")
+    date_to = serializers.DateField(required=False, help_text="Last day counted (default: today).")
+
+    def to_internal_value(self, data):
+        # The query string says `from` and `to`, which are Python keywords.
+        data = {"area": data.get("area"), "date_from": data.get("from"), "date_to": data.get("to")}
+        data = {key: value for key, value in data.items() if value not in (None, "")}
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            renamed = {{"date_from": "from", "date_to": "to"}.get(k, k): v for k, v in exc.detail.items()}
+            raise serializers.ValidationError(renamed) from exc
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"from": ["`from` is after `to`."]})
+        return attrs
+
+
+# --- Responses --------------------------------------------------------------------------------------------------
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    department = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ["code", "name", "parent", "kind", "department", "response_hours", "resolution_workdays"]
+
+
+class CategoryRefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class AreaCodesSerializer(serializers.Serializer):
+    district = serializers.CharField()
+    street = serializers.CharField()
+    community = serializers.CharField()
+    grid = serializers.CharField()
+    building = serializers.CharField(allow_null=True)
+
+
+class DispatchOutSerializer(serializers.Serializer):
+    department = serializers.CharField()
+    lead = serializers.BooleanField()
+    status = serializers.CharField(help_text="pending, accepted or returned")
+
+
+class IssueSerializer(serializers.ModelSerializer):
+    """The issue as every endpoint returns it; the reporter is masked unless the caller may read it."""
+
+    category = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
+    area = serializers.SerializerMethodField()
+    dispatches = serializers.SerializerMethodField()
+    reporter = serializers.SerializerMethodField()
+    rating = serializers.SerializerMethodField()
+    photos = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Issue
+        fields = [
+            "id",
+            "number",
+            "status",
+            "kind",
+            "category",
+            "urgent",
+            "title",
+            "description",
+            "location",
+            "address",
+            "area",
+            "escalation_level",
+            "response_due_at",
+            "resolution_due_at",
+            "dispatches",
+            "reporter",
+            "rating",
+            "photos",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+    @property
+    def _viewer(self):
+        request = self.context.get("request")
+        return getattr(request, "user", None)
+
+    @extend_schema_field(CategoryRefSerializer(allow_null=True))
+    def get_category(self, issue) -> dict | None:
+        category = issue.category
+        return {"code": category.code, "name": category.name} if category else None
+
+    @extend_schema_field(IssueLocationSerializer(allow_null=True))
+    def get_location(self, issue) -> dict | None:
+        if issue.lat is None or issue.lng is None:
+            return None
+        return {"lat": issue.lat, "lng": issue.lng}
+
+    @extend_schema_field(AreaCodesSerializer)
+    def get_area(self, issue) -> dict:
+        return {
+            "district": issue.district_code,
+            "street": issue.street_code,
+            "community": issue.community_code,
+            "grid": issue.grid_code,
+            "building": issue.building_code or None,
+        }
+
+    @extend_schema_field(DispatchOutSerializer(many=True))
+    def get_dispatches(self, issue) -> list[dict]:
+        # The current round only; returned and retired rows stay in the history (events).
+        return [
+            {"department": d.department.code, "lead": d.lead, "status": d.status}
+            for d in issue.dispatches.all()
+            if d.active
+        ]
+
+    @extend_schema_field(IssueReporterSerializer)
+    def get_reporter(self, issue) -> dict:
+        return reporter_for(self._viewer, issue)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=1, max_value=5))
+    def get_rating(self, issue) -> int | None:
+        ratings = list(issue.ratings.all())  # ordered oldest first
+        return ratings[-1].score if ratings else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.URLField()))
+    def get_photos(self, issue) -> list[str]:
+        request = self.context.get("request")
+        urls = [photo.image.url for photo in issue.photos.all()]
+        return [request.build_absolute_uri(url) for url in urls] if request else urls
+
+
+class EventOutSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.CharField(allow_null=True, help_text='Username; null for the system; "reporter" if masked.')
+    action = serializers.CharField()
+    from_status = serializers.CharField(allow_blank=True)
+    to_status = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class IssueDetailSerializer(IssueSerializer):
+    """The issue with its history; internal notes only for the staff handling it."""
+
+    events = serializers.SerializerMethodField()
+
+    class Meta(IssueSerializer.Meta):
+        fields = [*IssueSerializer.Meta.fields, "events"]
+        read_only_fields = fields
+
+    @extend_schema_field(EventOutSerializer(many=True))
+    def get_events(self, issue) -> list[dict]:
+        viewer = self._viewer
+        handles = handles_issue(viewer, issue)
+        sees_reporter = can_see_reporter(viewer, issue)
+        at_field = serializers.DateTimeField()
+        events = []
+        for event in _events_of(issue):
+            if event.internal and not handles:
+                continue
+            actor = event.actor.username if event.actor_id else None
+            if event.actor_id and event.actor_id == issue.reporter_user_id and not sees_reporter:
+                actor = "reporter"
+            events.append(
+                {
+                    "at": at_field.to_representation(event.at),
+                    "actor": actor,
+                    "action": event.action,
+                    "from_status": event.from_status,
+                    "to_status": event.to_status,
+                    "note": event.note,
+                }
+            )
+        return events
+
+
+def _events_of(issue) -> list[Event]:
+    prefetched = getattr(issue, "_prefetched_objects_cache", {}).get("events")
+    if prefetched is not None:
+        return list(prefetched)
+    return list(issue.events.select_related("actor").order_by("at", "id"))

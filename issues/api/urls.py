@@ -1,0 +1,15 @@
+"""Routes of the issue API, mounted under /api/v1/ by config/api_router.py."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from issues.api.views import CategoryListView, IssueViewSet, StatsView
+
+router = SimpleRouter()
+router.register("issues", IssueViewSet, basename="issue")
+
+urlpatterns = [
+    path("categories/", CategoryListView.as_view(), name="category-list"),
+    path("stats/", StatsView.as_view(), name="stats"),
+    *router.urls,
+]

@@ -1,0 +1,291 @@
+"""The issue API (API.md "Issues", "Statistics"): views parse, call issues.workflow or issues.selectors, answer.
+
+No view decides who may see or do what: reads go through issues.selectors (scoped by orgs.scoping), every state
+change through issues.workflow, which checks role, state and version. Errors are issues.errors exceptions, turned
+into API.md's error body by config.api.exceptions.
+"""
+
+from datetime import timedelta
+from http import HTTPStatus
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.exceptions import ErrorResponseSerializer
+from issues import workflow
+from issues.api import serializers as s
+from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
+from issues.api.pagination import IssueCursorPagination
+from issues.api.permissions import IsTerritoryStaff
+from issues.errors import NotFound, ValidationFailed
+from issues.filters import IssueFilterSet
+from issues.models import Category, Issue
+from issues.photos import photo_add
+from issues.selectors import issue_get_for_user, issue_list_for_user, issue_stats
+from orgs.scoping import area_for_user_or_none
+
+# A day's worth of statistics by default; `from` alone counts up to today.
+STATS_DEFAULT_DAYS = 30
+# workflow.issue_submit names its arguments; the API names the body's fields (API.md).
+# Action names that cannot be method names of a viewset.
+RESERVED_NAMES = {"dispatch", "return"}
+SUBMIT_FIELD_NAMES = {"reporter_name": "reporter.name", "reporter_phone": "reporter.phone", "lat": "location"}
+
+ERRORS = {
+    HTTPStatus.BAD_REQUEST: OpenApiResponse(ErrorResponseSerializer, description="validation_error, malformed_json"),
+    HTTPStatus.UNAUTHORIZED: OpenApiResponse(ErrorResponseSerializer, description="not_authenticated"),
+    HTTPStatus.FORBIDDEN: OpenApiResponse(ErrorResponseSerializer, description="permission_denied"),
+    HTTPStatus.NOT_FOUND: OpenApiResponse(ErrorResponseSerializer, description="not_found (also: outside your scope)"),
+    HTTPStatus.CONFLICT: OpenApiResponse(ErrorResponseSerializer, description="invalid_transition, stale_version"),
+    HTTPStatus.TOO_MANY_REQUESTS: OpenApiResponse(ErrorResponseSerializer, description="throttled"),
+}
+
+
+def _errors(*statuses: int) -> dict:
+    return {status: ERRORS[status] for status in statuses}
+
+
+READ_ERRORS = _errors(HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS)
+ACTION_ERRORS = _errors(
+    HTTPStatus.BAD_REQUEST,
+    HTTPStatus.UNAUTHORIZED,
+    HTTPStatus.FORBIDDEN,
+    HTTPStatus.NOT_FOUND,
+    HTTPStatus.CONFLICT,
+    HTTPStatus.TOO_MANY_REQUESTS,
+)
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description=(
+        "Retry safely: the same key from the same caller within 24 hours answers the first response again "
+        "(same id, 201) and creates nothing. The same key with a different body: 422 `idempotency_key_reused`."
+    ),
+)
+
+
+class ScopedIssueViewSetMixin:
+    """Restrict every issue view to what the caller may see, before any handler runs; out of scope is 404.
+
+    As NetBox's BaseViewSet.initial(): the queryset is replaced by the scoped one (issues.selectors, which wraps
+    orgs.scoping) once the caller is known, so no handler can read an unscoped queryset; the class-level queryset
+    is empty, so code that runs without a request (schema generation) sees nothing either.
+    """
+
+    queryset = Issue.objects.none()
+    lookup_value_regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.queryset = issue_list_for_user(user=request.user)
+
+    def get_object(self) -> Issue:
+        issue = self.get_queryset().filter(pk=self.kwargs[self.lookup_field]).first()
+        if issue is None:
+            raise NotFound()
+        return issue
+
+    def represent(self, issue: Issue, *, status: int = HTTPStatus.OK, headers=None) -> Response:
+        """Answer with `issue` as the caller may see it now, read again with what the serializer needs."""
+        fresh = self.get_queryset().filter(pk=issue.pk).first() or issue
+        return Response(s.IssueSerializer(fresh, context=self.get_serializer_context()).data, status, headers=headers)
+
+
+def _issue_action(name: str, body: type[s.VersionedSerializer], summary: str):
+    """Return the view method of action `name`: parse `body`, call issues.workflow.issue_<name>, answer the issue.
+
+    The method is bound as `<name>_` when `name` would shadow an APIView attribute or a keyword (dispatch, return).
+    """
+    service = getattr(workflow, f"issue_{name}")
+
+    def view(self, request, pk=None):
+        issue = self.get_object()
+        serializer = body(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        service(issue=issue, actor=request.user, **serializer.workflow_kwargs())
+        return self.represent(issue)
+
+    view.__name__ = view.__qualname__ = f"{name}_" if name in RESERVED_NAMES else name
+    view.__doc__ = summary
+    view = action(detail=True, methods=["post"], url_path=name, url_name=name)(view)
+    return extend_schema(summary=summary, request=body, responses={HTTPStatus.OK: s.IssueSerializer, **ACTION_ERRORS})(
+        view
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the issues you may see",
+        description=(
+            "A resident: their own; staff: their scope; a department: what was dispatched to it; a partner app: "
+            "what it submitted. Cursor pagination, `page_size` up to 100."
+        ),
+        responses={HTTPStatus.OK: s.IssueSerializer(many=True), **_errors(400, 401, 429)},
+    ),
+    retrieve=extend_schema(
+        summary="Read one issue with its history",
+        responses={HTTPStatus.OK: s.IssueDetailSerializer, **READ_ERRORS},
+    ),
+)
+class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Submit, list, read and act on issues."""
+
+    serializer_class = s.IssueSerializer
+    permission_classes = [IsAuthenticated]
+    pagination_class = IssueCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = IssueFilterSet
+
+    def retrieve(self, request, pk=None):
+        issue = issue_get_for_user(user=request.user, issue_id=pk)
+        return Response(s.IssueDetailSerializer(issue, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Submit an issue",
+        description=(
+            "JSON, or multipart/form-data with the same fields (nested ones as `location.lat`, `location.lng`, "
+            "`reporter.name`, `reporter.phone`) plus up to 6 `photos`. A partner app must send `reporter.phone`."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request={"application/json": s.IssueSubmitSerializer, "multipart/form-data": s.IssueSubmitSerializer},
+        responses={
+            HTTPStatus.CREATED: s.IssueSerializer,
+            HTTPStatus.UNPROCESSABLE_ENTITY: OpenApiResponse(
+                ErrorResponseSerializer, description="idempotency_key_reused"
+            ),
+            **_errors(400, 401, 403, 429),
+        },
+    )
+    def create(self, request):
+        key = idempotency_key_of(request)
+        serializer = s.IssueSubmitSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+
+        def submit() -> Issue:
+            with transaction.atomic():
+                issue = _submit(actor=request.user, **serializer.submit_kwargs())
+                photos = serializer.validated_data.get("photos")
+                if photos:
+                    photo_add(issue=issue, actor=request.user, files=photos)
+            return issue
+
+        if key is None:
+            issue, status, replayed = submit(), HTTPStatus.CREATED, False
+        else:
+            fingerprint = request_fingerprint(request)
+            issue, status, replayed = idempotent_create(
+                user=request.user, key=key, fingerprint=fingerprint, create=submit
+            )
+        headers = {"Location": reverse("issue-detail", kwargs={"pk": issue.pk})}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return self.represent(issue, status=status, headers=headers)
+
+    classify = _issue_action("classify", s.ClassifySerializer, "Classify a submitted issue")
+    dispatch_ = _issue_action("dispatch", s.DispatchSerializer, "Dispatch a classified issue to departments")
+    accept = _issue_action("accept", s.AcceptSerializer, "Accept a dispatched issue (报到)")
+    return_ = _issue_action("return", s.ReturnSerializer, "Return a misrouted issue (退单)")
+    resolve = _issue_action("resolve", s.ResolveSerializer, "Report the result of an issue in progress")
+    rate = _issue_action("rate", s.RateSerializer, "Rate a resolved issue 1–5")
+    reopen = _issue_action("reopen", s.ReopenSerializer, "Reopen a resolved or closed issue")
+    reject = _issue_action("reject", s.RejectSerializer, "Reject a submitted or classified issue")
+    escalate = _issue_action("escalate", s.EscalateSerializer, "Escalate an open issue one level (吹哨)")
+    extend = _issue_action("extend", s.ExtendSerializer, "Extend the resolution deadline (延期)")
+    approve_extension = _issue_action(
+        "approve_extension", s.ApproveExtensionSerializer, "Approve the pending extension request"
+    )
+
+    @extend_schema(
+        summary="Comment on an issue (internal: staff only)",
+        request=s.CommentSerializer,
+        responses={HTTPStatus.OK: s.IssueSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def comment(self, request, pk=None):
+        issue = self.get_object()
+        serializer = s.CommentSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        workflow.issue_comment(issue=issue, actor=request.user, **serializer.workflow_kwargs())
+        return self.represent(issue)
+
+    @extend_schema(
+        summary="Add photos to an issue",
+        request={"multipart/form-data": s.PhotosSerializer},
+        responses={
+            HTTPStatus.CREATED: s.IssueSerializer,
+            **_errors(400, 401, 403, 404, 429),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def photos(self, request, pk=None):
+        issue = self.get_object()
+        serializer = s.PhotosSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        photo_add(issue=issue, actor=request.user, files=serializer.validated_data["photos"])
+        return self.represent(issue, status=HTTPStatus.CREATED)
+
+
+def _submit(*, actor, **kwargs) -> Issue:
+    """Call workflow.issue_submit, naming refused fields as the request body does."""
+    try:
+        return workflow.issue_submit(actor=actor, **kwargs)
+    except ValidationFailed as exc:
+        exc.fields = {SUBMIT_FIELD_NAMES.get(field, field): messages for field, messages in exc.fields.items()}
+        raise
+
+
+@extend_schema(summary="List the categories", responses={HTTPStatus.OK: s.CategorySerializer(many=True)})
+class CategoryListView(ListAPIView):
+    """List the active categories with their department and time limits (public)."""
+
+    serializer_class = s.CategorySerializer
+    permission_classes = [AllowAny]
+    pagination_class = None
+    filter_backends: list = []
+    queryset = Category.objects.filter(is_active=True).select_related("parent", "department")
+
+
+class StatsSerializer(serializers.Serializer):
+    """API.md "Statistics" (rates are 0–1, or null when nothing is counted)."""
+
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    response_rate = serializers.FloatField(allow_null=True)
+    resolution_rate = serializers.FloatField(allow_null=True)
+    on_time_resolution_rate = serializers.FloatField(allow_null=True)
+    satisfaction_rate = serializers.FloatField(allow_null=True)
+    overdue = serializers.IntegerField()
+    escalated = serializers.IntegerField()
+    by_category = serializers.ListField(child=serializers.DictField())
+    by_child_area = serializers.ListField(child=serializers.DictField())
+
+
+class StatsView(APIView):
+    """Answer the statistics of a node in the caller's scope over a period (API.md "Statistics")."""
+
+    permission_classes = [IsAuthenticated, IsTerritoryStaff]
+
+    @extend_schema(
+        summary="Statistics of an area over a period",
+        parameters=[s.StatsQuerySerializer],
+        responses={HTTPStatus.OK: StatsSerializer, **_errors(400, 401, 403, 404, 429)},
+    )
+    def get(self, request):
+        query = s.StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        area = area_for_user_or_none(request.user, query.validated_data["area"])
+        if area is None:
+            raise NotFound()
+        date_to = query.validated_data.get("date_to") or timezone.localdate()
+        date_from = query.validated_data.get("date_from") or date_to - timedelta(days=STATS_DEFAULT_DAYS - 1)
+        return Response(issue_stats(area=area, date_from=date_from, date_to=date_to))
