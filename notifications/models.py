@@ -20,6 +20,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")  # written, not yet delivered (or waiting for a retry)
+        SENDING = "sending", _("sending")  # claimed by a worker until `claimed_until` (a lease, see delivery.py)
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")  # gave up after the retry window
         SKIPPED = "skipped", _("skipped")  # nothing to send to (no address, preference off)
@@ -40,6 +41,7 @@ class Notification(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -50,6 +52,8 @@ class Notification(models.Model):
         indexes = [
             # The outbox sweep: what is still pending and due.
             models.Index(fields=["next_attempt_at"], name="notification_pending", condition=Q(status="pending")),
+            # The outbox sweep: claims whose worker may have died.
+            models.Index(fields=["claimed_until"], name="notification_sending", condition=Q(status="sending")),
             # A user's inbox and its unread count.
             models.Index(fields=["recipient", "channel", "-created_at"], name="notification_inbox"),
         ]
@@ -70,6 +74,43 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.channel}={self.enabled}"
+
+
+class Contact(models.Model):
+    """Hold how to reach a user outside the app: the phone for SMS and the language of their messages."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact")
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+
+    def __str__(self):
+        return f"{self.user_id}: {self.phone}"
+
+
+class DeadlineReminder(models.Model):
+    """Record that the reminder of one deadline value was sent, so it is sent once however many sweeps run."""
+
+    class Deadline(models.TextChoices):
+        RESPONSE = "response", _("response deadline")
+        RESOLUTION = "resolution", _("resolution deadline")
+
+    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, related_name="+")
+    deadline = models.CharField(max_length=10, choices=Deadline.choices)
+    # The deadline's value when reminded: an extension moves it, and the new value gets its own reminder.
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issue", "deadline", "due_at"], name="deadline_reminder_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.issue_id} {self.deadline} {self.due_at:%Y-%m-%d %H:%M}"
 
 
 class WebhookEndpoint(models.Model):
@@ -95,6 +136,8 @@ class WebhookAttempt(models.Model):
     """Log one delivery attempt of a webhook notification."""
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempt_log")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    url = models.URLField(max_length=500, blank=True)
     at = models.DateTimeField(auto_now_add=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -1,19 +1,25 @@
 """Who hears what: turn an issue event into outbox rows, inside the caller's transaction.
 
-The workflow calls `outbox_write(event=…)` after writing each event; delivery (notifications.tasks) is
-queued only after commit, and a sweep re-queues what is still pending.
+The workflow calls `outbox_write(event=…)` after writing each event (and after saving the issue); delivery
+(notifications.tasks) is queued only after commit, and `outbox_sweep` re-queues what is still pending, so a
+broker or worker outage delays a message but never loses it.
 """
 
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from notifications.models import Channel, Notification, WebhookEndpoint
 from orgs.models import Membership, Role
 
-# Actions whose outcome the reporter hears about.
-REPORTER_ACTIONS = {"accept", "resolve", "close", "auto_close", "reject", "reopen", "rate_reopen"}
-# Webhook event type per issue action (API.md "Webhooks").
-WEBHOOK_TYPES = {"submit": "issue.created", "escalate": "issue.escalated"}
+logger = logging.getLogger(__name__)
+
+ISSUE_CREATED, ISSUE_STATUS_CHANGED, ISSUE_ESCALATED = WebhookEndpoint.EVENTS
 
 
 def _ancestor_paths(area_path: str) -> list[str]:
@@ -38,89 +44,206 @@ def _department_staff(department_ids) -> list[int]:
     )
 
 
+def _active_department_ids(issue, **filters) -> list[int]:
+    return list(issue.dispatches.filter(active=True, **filters).values_list("department_id", flat=True))
+
+
+def _summoned_department_ids(issue, data: dict) -> list[int]:
+    """Return the departments summoned by an escalation (ids or codes in the event's data, else the dispatches)."""
+    ids = data.get("summoned_ids") or data.get("department_ids")
+    if ids:
+        return list(ids)
+    codes = data.get("summoned") or data.get("departments")
+    if codes:
+        return list(issue.dispatches.filter(department__code__in=codes).values_list("department_id", flat=True))
+    return []
+
+
 def recipients_for(event) -> dict[int, str]:
-    """Return {user id: kind} of the people who hear about `event` (DESIGN.md, issue 5 "Who hears what")."""
+    """Return {user id: notification kind} of the people who hear about `event` (never its actor).
+
+    Read from the change itself (from/to status, the issue's dispatches and level) so that it does not depend on
+    how the workflow names its event data.
+    """
     issue, action, data = event.issue, event.action, event.data or {}
-    kind = f"issue.{action}"
+    before, after = event.from_status, event.to_status
     heard: dict[int, str] = {}
 
-    def add(user_ids, k=kind):
+    def add(user_ids, kind):
         for uid in user_ids:
             if uid is not None and uid != event.actor_id:
-                heard.setdefault(uid, k)
+                heard.setdefault(uid, kind)
 
-    if action in REPORTER_ACTIONS and issue.reporter_user_id:
-        add([issue.reporter_user_id])
-    if action == "reject" and issue.duplicate_of_id and issue.duplicate_of.reporter_user_id:
+    reporter = [issue.reporter_user_id] if issue.reporter_user_id else []
+    reopened = before in ("resolved", "closed") and after == "dispatched"
+    rated_unsatisfied = action == "rate" and reopened
+
+    # The reporter: accepted, resolved, closed, rejected, reopened.
+    if after and after != before:
+        reporter_kind = {
+            "in_progress": "issue.accepted",
+            "resolved": "issue.resolved",
+            "closed": "issue.closed",
+            "rejected": "issue.rejected",
+        }.get(after)
+        if reopened:
+            reporter_kind = "issue.reopened"
+        if reporter_kind:
+            add(reporter, reporter_kind)
+    if after == "rejected" and issue.duplicate_of_id and issue.duplicate_of.reporter_user_id:
         add([issue.duplicate_of.reporter_user_id], "issue.duplicate_linked")
-    if action in {"submit", "return"} or (action == "rate" and event.to_status == "dispatched"):
-        add(_node_staff(issue, [Role.COMMUNITY_STAFF]))
-    if action in {"dispatch", "reopen"} or (action == "rate" and event.to_status == "dispatched"):
-        add(_department_staff(data.get("departments_ids") or _active_department_ids(issue)))
+
+    # Community staff of the scope: new submission, returned work, unsatisfied rating.
+    if action == "submit" or (after == "submitted" and not before):
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), "issue.submitted")
+    if action == "return" or (before == "dispatched" and after == "classified"):
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), "issue.returned")
+    if rated_unsatisfied:
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), "issue.rated_unsatisfied")
+
+    # Dispatched departments: dispatch (and a reopened issue back on their desk), summons, reminders.
+    if after == "dispatched" and before != after:
+        add(_department_staff(_active_department_ids(issue)), "issue.reopened" if reopened else "issue.dispatched")
     if action == "escalate":
+        add(_department_staff(_summoned_department_ids(issue, data)), "issue.summoned")
+        # Street officers hear of level 1, district admins of level 2.
         level = data.get("to_level", issue.escalation_level)
-        add(_node_staff(issue, [Role.STREET_OFFICER] if level == 1 else [Role.DISTRICT_ADMIN]))
-        if data.get("summoned_ids"):
-            add(_department_staff(data["summoned_ids"]), "issue.summoned")
-    if action == "extend" and data.get("pending"):
-        add(_node_staff(issue, [Role.STREET_OFFICER]), "issue.extension_requested")
+        roles = {1: [Role.STREET_OFFICER], 2: [Role.DISTRICT_ADMIN]}.get(level, [])
+        add(_node_staff(issue, roles), "issue.escalated")
     if action.startswith("remind_"):
         add(data.get("user_ids", []), f"reminder.{action.removeprefix('remind_')}")
+
+    # Street officers: an extension request waiting for their approval.
+    if action == "extend" and issue.extensions.filter(status="pending").exists():
+        add(_node_staff(issue, [Role.STREET_OFFICER]), "issue.extension_requested")
     return heard
 
 
-def _active_department_ids(issue) -> list[int]:
-    return list(issue.dispatches.filter(active=True).values_list("department_id", flat=True))
-
-
 def webhook_type_for(event) -> str | None:
-    """Return the webhook event type of `event`, or None when partners do not hear of it."""
-    if event.action in WEBHOOK_TYPES:
-        return WEBHOOK_TYPES[event.action]
+    """Return the webhook event type of `event` (API.md "Webhooks"), or None when partners do not hear of it."""
+    if event.action == "submit" or (event.to_status == "submitted" and not event.from_status):
+        return ISSUE_CREATED
+    if event.action == "escalate":
+        return ISSUE_ESCALATED
     if event.to_status and event.from_status != event.to_status:
-        return "issue.status_changed"
+        return ISSUE_STATUS_CHANGED
     return None
+
+
+def _payload(event) -> dict:
+    """Capture what the message templates need, as it was when the change happened."""
+    issue, data = event.issue, event.data or {}
+    summary = issue.title or issue.description[:60]
+    due = data.get("due_at")
+    return {
+        "number": issue.number,
+        "summary": summary,
+        "note": event.note or data.get("reason", "") or "",
+        "level": data.get("to_level", issue.escalation_level),
+        "reason": issue.reject_reason,
+        "workdays": data.get("workdays", ""),
+        "due": timezone.localtime(datetime.fromisoformat(due)).strftime("%Y-%m-%d %H:%M") if due else "",
+        "response_due": _local(issue.response_due_at),
+    }
+
+
+def _local(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
+    """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (orgs.scoping)."""
+    from issues.models import Issue
+
+    endpoints = []
+    seen: dict[int, bool] = {}
+    for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
+        "partner__user"
+    ):
+        if webhook_type not in endpoint.events:
+            continue
+        partner_id = endpoint.partner_id
+        if partner_id not in seen:
+            seen[partner_id] = Issue.objects.visible_to(endpoint.partner.user).filter(pk=issue.pk).exists()
+        if seen[partner_id]:
+            endpoints.append(endpoint)
+    return endpoints
 
 
 def outbox_write(*, event) -> list[Notification]:
     """Write the outbox rows for `event` (one per recipient and channel, one per partner webhook)."""
     from notifications.channels import channels_for_user  # channel choice lives with delivery
+    from notifications.webhooks import webhook_body
 
     issue = event.issue
     rows: list[Notification] = []
     heard = recipients_for(event)
+    payload = _payload(event)
     if heard:
-        users = get_user_model().objects.filter(pk__in=heard).prefetch_related("notification_prefs")
+        users = (
+            get_user_model()
+            .objects.filter(pk__in=heard, is_active=True)
+            .select_related("contact")
+            .prefetch_related("notification_prefs")
+        )
         for user in users:
             for channel in channels_for_user(user):
                 rows.append(
-                    Notification(kind=heard[user.pk], channel=channel, recipient=user, issue=issue, event=event)
+                    Notification(
+                        kind=heard[user.pk], channel=channel, recipient=user, issue=issue, event=event, payload=payload
+                    )
                 )
     webhook_type = webhook_type_for(event)
     if webhook_type:
-        # Partners hear of the issues they may see: the ones they submitted.
-        for endpoint in WebhookEndpoint.objects.filter(
-            is_active=True, partner__user_id=issue.reporter_user_id, partner__is_active=True
-        ):
-            if webhook_type in endpoint.events:
+        endpoints = _partner_endpoints(issue, webhook_type)
+        if endpoints:
+            # One body for every endpoint and every retry: the signature covers these exact bytes.
+            body = webhook_body(event_type=webhook_type, at=event.at or timezone.now(), issue=issue)
+            for endpoint in endpoints:
                 rows.append(
-                    Notification(kind=webhook_type, channel=Channel.WEBHOOK, webhook=endpoint, issue=issue, event=event)
+                    Notification(
+                        kind=webhook_type,
+                        channel=Channel.WEBHOOK,
+                        webhook=endpoint,
+                        issue=issue,
+                        event=event,
+                        payload={"body": body},
+                    )
                 )
     if rows:
         Notification.objects.bulk_create(rows)
-        ids = [str(n.id) for n in rows]
-        transaction.on_commit(lambda: _queue_delivery(ids))
+        notifications_queue_on_commit(ids=[str(n.id) for n in rows])
     return rows
 
 
-def _queue_delivery(ids: list[str]) -> None:
-    """Queue delivery after commit; if the broker is down, the outbox sweep picks the rows up later."""
-    try:
-        from notifications.tasks import deliver_notification_task
+def notifications_queue_on_commit(*, ids: list[str]) -> None:
+    """Queue delivery of the given outbox rows once the current transaction commits."""
+    if ids:
+        transaction.on_commit(lambda: _queue_delivery(ids))
 
+
+def _queue_delivery(ids: list[str]) -> int:
+    """Queue delivery tasks; if the broker is down, log it and leave the rows to the outbox sweep."""
+    from notifications.tasks import deliver_notification_task
+
+    queued = 0
+    try:
         for nid in ids:
             deliver_notification_task.delay(nid)
-    except Exception:  # noqa: BLE001 — the row is the truth; the sweep retries
-        import logging
+            queued += 1
+    except Exception:  # noqa: BLE001 — the row is the truth: the sweep queues it once the broker is back
+        logger.warning("broker unavailable: %d notifications left to the outbox sweep", len(ids) - queued)
+    return queued
 
-        logging.getLogger(__name__).warning("could not queue %d notifications; the sweep will", len(ids))
+
+def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Re-queue outbox rows still pending after a delay, due retries and claims whose worker died; return how many."""
+    now = now or timezone.now()
+    settled = now - timedelta(seconds=settings.GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS)
+    due = Q(status=Notification.Status.PENDING) & (
+        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=settled)
+    )
+    lost = Q(status=Notification.Status.SENDING, claimed_until__lte=now)
+    pks = Notification.objects.filter(due | lost).order_by("created_at").values_list("pk", flat=True)[:limit]
+    ids = [str(pk) for pk in pks]
+    return _queue_delivery(ids)

@@ -1,0 +1,35 @@
+"""Thin Celery wrappers around the issue timers: escalation, auto-close, reminders and retention.
+
+The beat schedule (config/settings/base.py) runs them; every deadline lives in the database, so no task is ever
+scheduled with an eta for one, and a missed beat is caught up by the next sweep.
+"""
+
+from celery import shared_task
+
+
+@shared_task(name="issues.escalation_sweep")
+def escalation_sweep_task() -> int:
+    from issues.escalation import escalation_sweep
+
+    return len(escalation_sweep())
+
+
+@shared_task(name="issues.auto_close_sweep")
+def auto_close_sweep_task() -> int:
+    from issues.escalation import auto_close_sweep
+
+    return auto_close_sweep()
+
+
+@shared_task(name="issues.reminders_sweep")
+def reminders_sweep_task() -> int:
+    from issues.reminders import reminders_sweep
+
+    return reminders_sweep()
+
+
+@shared_task(name="issues.retention_sweep")
+def retention_sweep_task() -> int:
+    from issues.retention import retention_sweep
+
+    return retention_sweep()

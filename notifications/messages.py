@@ -1,0 +1,106 @@
+"""The words of every notification: one subject and one body per kind, translated (Chinese by default)."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+# Placeholders come from the notification's payload, captured when the change happened (see outbox.py).
+MESSAGES = {
+    "issue.submitted": (
+        _("New report %(number)s"),
+        _("A new report %(number)s is waiting for triage: %(summary)s"),
+    ),
+    "issue.returned": (
+        _("Report %(number)s was returned"),
+        _("%(number)s was returned by a department and needs routing again. Reason: %(note)s"),
+    ),
+    "issue.rated_unsatisfied": (
+        _("Report %(number)s rated unsatisfied"),
+        _("The reporter rated the result of %(number)s as unsatisfied; it is open again: %(note)s"),
+    ),
+    "issue.dispatched": (
+        _("Report %(number)s dispatched to you"),
+        _("%(number)s was dispatched to your department; please accept it before %(response_due)s: %(summary)s"),
+    ),
+    "issue.summoned": (
+        _("Summoned: report %(number)s"),
+        _("The street office summons your department to %(number)s (吹哨报到): %(summary)s"),
+    ),
+    "issue.reopened": (
+        _("Report %(number)s reopened"),
+        _("%(number)s is open again and being handled anew: %(note)s"),
+    ),
+    "issue.accepted": (
+        _("Your report %(number)s is being handled"),
+        _("A department accepted your report %(number)s and is handling it."),
+    ),
+    "issue.resolved": (
+        _("Your report %(number)s was resolved"),
+        _("Your report %(number)s was resolved: %(note)s Please rate the result."),
+    ),
+    "issue.closed": (
+        _("Your report %(number)s is closed"),
+        _("Your report %(number)s is closed. Thank you."),
+    ),
+    "issue.rejected": (
+        _("Your report %(number)s was not accepted"),
+        _("Your report %(number)s was not accepted (%(reason)s). %(note)s"),
+    ),
+    "issue.duplicate_linked": (
+        _("A report like yours: %(number)s"),
+        _("Another report of the same problem was joined to your report %(number)s."),
+    ),
+    "issue.escalated": (
+        _("Escalated to you: report %(number)s"),
+        _("%(number)s was escalated to the %(level)s level: %(note)s"),
+    ),
+    "issue.extension_requested": (
+        _("Extension requested for %(number)s"),
+        _("A department asks for %(workdays)s more working days on %(number)s: %(note)s"),
+    ),
+    "reminder.response": (
+        _("Accept %(number)s before %(due)s"),
+        _("The response deadline of %(number)s passes at %(due)s; please accept it before then."),
+    ),
+    "reminder.resolution": (
+        _("Resolve %(number)s before %(due)s"),
+        _("The resolution deadline of %(number)s passes at %(due)s (one working day left)."),
+    ),
+}
+FALLBACK = (_("Report %(number)s was updated"), _("%(number)s: %(note)s"))
+LEVEL_NAMES = {0: _("community"), 1: _("street"), 2: _("district")}
+REJECT_REASONS = {"invalid": _("invalid"), "duplicate": _("duplicate"), "out_of_scope": _("out of scope")}
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+
+
+class _Defaults(dict):
+    """Fill any placeholder the payload lacks with an empty string, so one missing key never loses a message."""
+
+    def __missing__(self, key):
+        return ""
+
+
+def message_render(*, kind: str, payload: dict, language: str | None = None) -> Message:
+    """Return the subject and body of a notification of `kind`, in `language` (default: the site's)."""
+    subject, body = MESSAGES.get(kind, FALLBACK)
+    with translation.override(language or settings.LANGUAGE_CODE):
+        values = _Defaults(payload)
+        values["level"] = str(LEVEL_NAMES.get(payload.get("level"), ""))
+        values["reason"] = str(REJECT_REASONS.get(payload.get("reason"), payload.get("reason", "")))
+        return Message(subject=str(subject) % values, body=(str(body) % values).strip())
+
+
+def email_render(*, kind: str, payload: dict, language: str | None = None) -> tuple[str, str]:
+    """Return the subject and plain-text body of the email for a notification."""
+    message = message_render(kind=kind, payload=payload, language=language)
+    with translation.override(language or settings.LANGUAGE_CODE):
+        text = render_to_string("notifications/email.txt", {"message": message, "payload": payload})
+    return f"[GridDesk] {message.subject}", text

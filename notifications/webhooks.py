@@ -1,0 +1,162 @@
+"""Webhooks to partner apps, per API.md and the Standard Webhooks specification (standardwebhooks.com).
+
+The signature is HMAC-SHA256 over "<webhook-id>.<webhook-timestamp>.<raw body>" with the base64-decoded part of
+the endpoint's "whsec_…" secret; the webhook-id is the notification id, the same across retries, so a receiver
+deduplicates redeliveries by it.
+"""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # at least 24 (API.md)
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def webhook_secret_new() -> str:
+    """Return a new signing secret: "whsec_" + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def webhook_sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the webhook-signature header value ("v1,<base64 HMAC-SHA256>") for one message."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url_validate(url: str) -> None:
+    """Refuse a URL that is not https, except plain http to a loopback host for development (API.md)."""
+    URLValidator(schemes=["http", "https"])(url)
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValidationError(_("A webhook URL must not carry credentials."), code="invalid")
+    if parts.scheme == "https":
+        return
+    if settings.GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP and _is_loopback(parts.hostname or ""):
+        return
+    raise ValidationError(_("A webhook URL must use https (plain http only to a loopback host)."), code="invalid")
+
+
+def retry_delay(attempt: int) -> timedelta | None:
+    """Return how long to wait after failed attempt number `attempt` (1-based), or None when it is time to give up.
+
+    The default schedule is Standard Webhooks' (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h): about 27.5 hours of
+    retries after the first attempt, more than the 24 hours API.md asks for.
+    """
+    schedule = settings.GRIDDESK_NOTIFICATION_RETRY_SCHEDULE
+    if attempt < 1 or attempt > len(schedule):
+        return None
+    return timedelta(seconds=schedule[attempt - 1])
+
+
+def webhook_issue_data(issue) -> dict:
+    """Return the issue as a partner app sees it (the shape of API.md "The issue"); a partner is its reporter.
+
+    issues-api's serializer can replace this one function; it is built when the event happens and stored, so
+    every retry sends the same bytes.
+    """
+    dispatches = [
+        {"department": d.department.code, "lead": d.lead, "status": d.status}
+        for d in issue.dispatches.filter(active=True).select_related("department")
+    ]
+    rating = issue.ratings.order_by("-created_at", "-id").first()
+    location = {"lat": issue.lat, "lng": issue.lng} if issue.lat is not None and issue.lng is not None else None
+    return {
+        "id": str(issue.id),
+        "number": issue.number,
+        "status": issue.status,
+        "kind": issue.kind,
+        "category": {"code": issue.category.code, "name": issue.category.name} if issue.category_id else None,
+        "urgent": issue.urgent,
+        "title": issue.title,
+        "description": issue.description,
+        "location": location,
+        "address": issue.address,
+        "area": {
+            "district": issue.district_code,
+            "street": issue.street_code,
+            "community": issue.community_code,
+            "grid": issue.grid_code,
+            "building": issue.building_code or None,
+        },
+        "escalation_level": issue.escalation_level,
+        "response_due_at": _iso(issue.response_due_at),
+        "resolution_due_at": _iso(issue.resolution_due_at),
+        "dispatches": dispatches,
+        "reporter": {"name": issue.reporter_name, "phone": issue.reporter_phone},
+        "rating": {"score": rating.score, "comment": rating.comment} if rating else None,
+        "external_id": issue.external_id,
+        "created_at": _iso(issue.created_at),
+        "updated_at": _iso(issue.updated_at),
+        "version": issue.version,
+    }
+
+
+def _iso(value) -> str | None:
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def webhook_body(*, event_type: str, at, issue) -> str:
+    """Return the JSON body of a webhook: {"type", "timestamp", "data": {"issue": …}}."""
+    body = {"type": event_type, "timestamp": _iso(at), "data": {"issue": webhook_issue_data(issue)}}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    ok: bool
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+
+def webhook_post(*, url: str, secret: str, msg_id: str, body: str) -> WebhookResult:
+    """POST one signed message; a 2xx answer is a delivery, anything else (or no answer) a failure."""
+    data = body.encode()
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "GridDesk-Webhooks/1.0",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=data),
+    }
+    started = time.monotonic()
+    try:
+        response = requests.post(
+            url, data=data, headers=headers, timeout=settings.GRIDDESK_WEBHOOK_TIMEOUT, allow_redirects=False
+        )
+    except requests.RequestException as exc:
+        return WebhookResult(False, None, f"{type(exc).__name__}: {exc}"[:500], _ms_since(started))
+    ok = 200 <= response.status_code < 300
+    error = "" if ok else f"HTTP {response.status_code}: {response.text[:200]}"
+    return WebhookResult(ok, response.status_code, error, _ms_since(started))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
