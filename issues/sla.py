@@ -11,6 +11,9 @@ Rules (DESIGN.md "Time limits"):
   Spring Festival) at 15:00 is due at 15:00 on the first working day after it. N=0 returns S. The rule composes:
   adding A then B working days equals adding A+B, so an extension added to a deadline is the same as a longer
   limit from the start.
+- Overdue (`overdue_q`): an issue not yet resolved (classified, dispatched, in progress) whose resolution deadline
+  has passed, or one still waiting for acceptance (classified, dispatched) whose response deadline has passed.
+  Resolved, closed and rejected issues are never overdue, even if they were resolved late.
 - Response deadline: clock hours (not working hours) after the start, `response_hours` or
   `urgent_response_hours` of the category. Resolution deadline: `add_workdays` with `resolution_workdays` or
   `urgent_resolution_workdays`.
@@ -23,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +75,16 @@ def deadlines_for(*, category, urgent: bool, start: datetime) -> tuple[datetime,
     else:
         hours, workdays = category.response_hours, category.resolution_workdays
     return start + timedelta(hours=hours), add_workdays(start=start, workdays=workdays)
+
+
+# Statuses in which each deadline still runs (the same sets as the partial indexes on Issue).
+RESPONSE_RUNNING = ("classified", "dispatched")
+RESOLUTION_RUNNING = ("classified", "dispatched", "in_progress")
+
+
+def overdue_q(*, now: datetime | None = None) -> Q:
+    """Return the filter for issues past a running deadline (see the module docstring)."""
+    now = now or timezone.now()
+    return Q(status__in=RESOLUTION_RUNNING, resolution_due_at__lt=now) | Q(
+        status__in=RESPONSE_RUNNING, response_due_at__lt=now
+    )

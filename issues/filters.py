@@ -1,0 +1,90 @@
+"""IssueFilterSet: API.md's issue list filters, shared by the API and the pages.
+
+It narrows an already scoped queryset (issues.selectors.issue_list_for_user); it never widens it. Every bad
+value is a form error (the API answers 400 validation_error naming the field), never a 500 or a silent no-op.
+
+- `status`: one or more statuses, comma-separated (`dispatched,in_progress`).
+- `kind`: one kind. `category`: a category code; a parent category includes its sub-categories.
+- `area`: any territory node code; everything at or under it (materialized path prefix).
+- `escalation_level`: 0 community, 1 street, 2 district.
+- `overdue=true`: past a running deadline (issues.sla.overdue_q: resolution deadline passed and not yet resolved,
+  or response deadline passed and not yet accepted); `overdue=false`: the rest.
+- `urgent=true|false`.
+- `created_after` (inclusive) and `created_before` (exclusive): ISO 8601 date or date-time; a date means its
+  midnight in Asia/Shanghai, so `created_after=2026-11-01&created_before=2026-12-01` is November.
+- `q`: text in the number, title, description or address (case-insensitive).
+- `ordering`: `created_at`, `-created_at` (the default), `resolution_due_at` (issues without a deadline last),
+  `-resolution_due_at`; ties broken by id so that cursor pagination is stable.
+"""
+
+import django_filters
+from django.db.models import F, Q
+
+from grids.models import Area, subtree_q
+from issues.models import Category, Issue, Kind
+from issues.sla import overdue_q
+
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false"), ("1", "1"), ("0", "0")]
+TRUE_VALUES = {"true", "1"}
+
+ORDERINGS = {
+    "created_at": [F("created_at").asc(), F("id").asc()],
+    "-created_at": [F("created_at").desc(), F("id").desc()],
+    "resolution_due_at": [F("resolution_due_at").asc(nulls_last=True), F("created_at").desc(), F("id").desc()],
+    "-resolution_due_at": [F("resolution_due_at").desc(nulls_last=True), F("created_at").desc(), F("id").desc()],
+}
+
+
+class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
+    """Match any of several comma-separated choices; an unknown one is a form error."""
+
+
+class IssueFilterSet(django_filters.FilterSet):
+    """Filter a scoped issue queryset by API.md's list parameters."""
+
+    status = ChoiceInFilter(field_name="status", choices=Issue.Status.choices)
+    kind = django_filters.ChoiceFilter(field_name="kind", choices=Kind.choices)
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.all(), to_field_name="code", method="filter_category"
+    )
+    area = django_filters.ModelChoiceFilter(queryset=Area.objects.all(), to_field_name="code", method="filter_area")
+    escalation_level = django_filters.TypedChoiceFilter(
+        field_name="escalation_level", choices=Issue.EscalationLevel.choices, coerce=int
+    )
+    overdue = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_overdue")
+    urgent = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_urgent")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="filter_text", max_length=200)
+    ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_ordering")
+
+    class Meta:
+        model = Issue
+        fields = []
+
+    def filter_category(self, queryset, name, value: Category):
+        # The category tree is shallow (a category and its sub-categories, at most three levels).
+        return queryset.filter(Q(category=value) | Q(category__parent=value) | Q(category__parent__parent=value))
+
+    def filter_area(self, queryset, name, value: Area):
+        return queryset.filter(subtree_q("area_path", value.path))
+
+    def filter_overdue(self, queryset, name, value: str):
+        return queryset.filter(overdue_q()) if value in TRUE_VALUES else queryset.exclude(overdue_q())
+
+    def filter_urgent(self, queryset, name, value: str):
+        return queryset.filter(urgent=value in TRUE_VALUES)
+
+    def filter_text(self, queryset, name, value: str):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(number__icontains=value)
+            | Q(title__icontains=value)
+            | Q(description__icontains=value)
+            | Q(address__icontains=value)
+        )
+
+    def filter_ordering(self, queryset, name, value: str):
+        return queryset.order_by(*ORDERINGS[value])
