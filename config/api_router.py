@@ -1,5 +1,8 @@
 """Mount every app's API under /api/v1/."""
 
+from django.urls import include, path
+
 urlpatterns: list = [
     # Each app appends its router here: path("", include("grids.api.urls")), …
+    path("", include("notifications.api.urls")),
 ]
