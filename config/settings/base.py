@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (used by the beat schedule as it grows)
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("GRIDDESK_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -131,8 +131,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than the longest task, so a slow task is not handed to a second worker while it runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than the longest task (CELERY_TASK_TIME_LIMIT), so a slow task is not handed to a second worker
+        # while it runs; a task lost with its worker comes back sooner through the outbox sweep anyway.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # A web request queueing after commit must not hang on a broker that is down: fail fast, the sweep retries.
+        "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -144,8 +149,57 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No task may outlive the visibility timeout (a webhook post times out after GRIDDESK_WEBHOOK_TIMEOUT).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+# Publishing after commit gives up quickly when the broker is down: the outbox row waits for the sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# The timers. Deadlines live in the database (never an eta on a task); each sweep finds what is due, and a sweep
+# that ran late (or twice) does no harm. `expires`: a backlog of missed beats collapses into the next one.
+GRIDDESK_ESCALATION_SWEEP_SECONDS = env.float("GRIDDESK_ESCALATION_SWEEP_SECONDS", default=60.0)
+GRIDDESK_OUTBOX_SWEEP_SECONDS = env.float("GRIDDESK_OUTBOX_SWEEP_SECONDS", default=60.0)
+GRIDDESK_REMINDERS_SWEEP_SECONDS = env.float("GRIDDESK_REMINDERS_SWEEP_SECONDS", default=300.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "escalation-sweep": {
+        "task": "issues.escalation_sweep",
+        "schedule": GRIDDESK_ESCALATION_SWEEP_SECONDS,
+        "options": {"expires": GRIDDESK_ESCALATION_SWEEP_SECONDS},
+    },
+    "outbox-sweep": {
+        "task": "notifications.outbox_sweep",
+        "schedule": GRIDDESK_OUTBOX_SWEEP_SECONDS,
+        "options": {"expires": GRIDDESK_OUTBOX_SWEEP_SECONDS},
+    },
+    "reminders-sweep": {
+        "task": "issues.reminders_sweep",
+        "schedule": GRIDDESK_REMINDERS_SWEEP_SECONDS,
+        "options": {"expires": GRIDDESK_REMINDERS_SWEEP_SECONDS},
+    },
+    "auto-close-sweep": {"task": "issues.auto_close_sweep", "schedule": crontab(minute="*/15")},
+    "retention-sweep": {"task": "issues.retention_sweep", "schedule": crontab(hour=3, minute=30)},
+}
+
+# --- Notifications ---------------------------------------------------------------------------------
+# A pending row is re-queued by the sweep once it is this old (its own task normally delivers it first).
+GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS = env.int("GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS", default=60)
+# How long a worker holds a claimed notification; past it the sender is presumed dead (notifications/delivery.py).
+GRIDDESK_NOTIFICATION_LEASE_SECONDS = env.int("GRIDDESK_NOTIFICATION_LEASE_SECONDS", default=120)
+# Seconds to wait after each failed attempt (Standard Webhooks' schedule: ~27.5 h in all, ≥ 24 h); then FAILED.
+GRIDDESK_NOTIFICATION_RETRY_SCHEDULE = [
+    int(s) for s in env.list("GRIDDESK_NOTIFICATION_RETRY_SCHEDULE", default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+]
+GRIDDESK_WEBHOOK_TIMEOUT = env.float("GRIDDESK_WEBHOOK_TIMEOUT", default=10.0)
+# Plain http to 127.0.0.1/localhost/::1 for development; production may turn it off.
+GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP", default=True)
+GRIDDESK_SMS_BACKEND = env.str("GRIDDESK_SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend")
+GRIDDESK_SMS_GATEWAY_URL = env.str("GRIDDESK_SMS_GATEWAY_URL", default="")
+GRIDDESK_SMS_GATEWAY_KEY = env.str("GRIDDESK_SMS_GATEWAY_KEY", default="")
+GRIDDESK_SMS_GATEWAY_TIMEOUT = env.float("GRIDDESK_SMS_GATEWAY_TIMEOUT", default=10.0)
+# A text whose worker died mid-send is not re-sent (at most once) unless the gateway deduplicates by message id.
+GRIDDESK_SMS_AT_LEAST_ONCE = env.bool("GRIDDESK_SMS_AT_LEAST_ONCE", default=False)
+GRIDDESK_RESPONSE_REMINDER_HOURS = env.float("GRIDDESK_RESPONSE_REMINDER_HOURS", default=2.0)
+GRIDDESK_RESOLUTION_REMINDER_WORKDAYS = env.int("GRIDDESK_RESOLUTION_REMINDER_WORKDAYS", default=1)
 
 # --- REST framework --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
