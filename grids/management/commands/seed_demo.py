@@ -1,0 +1,26 @@
+"""manage.py seed_demo: the demo data of API.md "Demo data", idempotent; prints the demo partner's API key."""
+
+from django.core.management.base import BaseCommand
+
+from grids.demo import PARTNER_SLUG, demo_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo data (API.md 'Demo data'): districts 360702, grids tiling lat 25.80–25.86 lng 114.93–115.00, "
+        "departments, categories, accounts with DEMO_PASSWORD and the demo-partner app. Idempotent; prints a new "
+        "partner API key each run (the previous demo key stops working)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args, **options):
+        quiet = options["verbosity"] == 0
+        raw_key = demo_seed(
+            say=(lambda _: None) if quiet else self.stdout.write,
+            progress=not quiet and not options["no_progress"],
+        )
+        self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+        self.stdout.write(f"Partner API key ({PARTNER_SLUG}), shown once: {raw_key}")
+        self.stdout.write(f"  send it as: Authorization: Api-Key {raw_key}")
