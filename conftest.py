@@ -1,9 +1,23 @@
 """Root fixtures: actors named by role on one territory chain (黄金岭街道 → 金东南路社区 → its first grid)."""
 
 import pytest
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from orgs.models import Role
 from tests.factories import CategoryFactory, DepartmentFactory, UserFactory, member, territory_chain
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    """Start every test with empty in-memory caches, so API throttle counters never leak between tests.
+
+    Only process-local caches are cleared: a shared Redis (REDIS_URL / CACHE_URL) is never flushed.
+    """
+    for cache in caches.all(initialized_only=True):
+        if isinstance(cache, LocMemCache):
+            cache.clear()
+    yield
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -31,10 +32,15 @@ INSTALLED_APPS = [
     "orgs",
     "issues",
     "notifications",
+    "open311",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (Swagger UI's files among them) from any server, gunicorn included; see docs/api.md.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Early: refuses oversized API bodies before anything reads them, and keeps API errors in one JSON shape.
+    "config.api.exceptions.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -211,16 +217,77 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # The first one names the 401 challenge; config.api.exceptions sends both Token and Api-Key.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.api.authentication.TokenAuthentication",
+        "config.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Closed by default: public views (territory, categories, departments, token) open themselves.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.throttling.CallerKindThrottle"],
+    # Per caller kind (config.api.throttling); anon_create: anonymous issue creation per client address.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("GRIDDESK_THROTTLE_ANON", default="60/min"),
+        "resident": env.str("GRIDDESK_THROTTLE_RESIDENT", default="120/min"),
+        "staff": env.str("GRIDDESK_THROTTLE_STAFF", default="600/min"),
+        "partner": env.str("GRIDDESK_THROTTLE_PARTNER", default="1200/min"),
+        "anon_create": env.str("GRIDDESK_THROTTLE_ANON_CREATE", default="10/hour"),
+    },
+    # Proxies in front of us whose X-Forwarded-For we trust (nginx: 1); 0 counts by REMOTE_ADDR only, so a
+    # client cannot dodge the anonymous limits by inventing X-Forwarded-For.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
+    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# WhiteNoise serves STATIC_ROOT (after collectstatic) and, with DEBUG, the apps' static folders directly.
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only image that collected its static files elsewhere
+    pass
+# Paths whose every answer, errors included, is JSON with API.md's error body (config.api.exceptions).
+GRIDDESK_API_PATH_PREFIXES = ("/api/",)
+GRIDDESK_API_EXACT_PATHS = ("/healthz", "/readyz")
+# Multipart API bodies: up to 6 photos of 10 MB each, plus 1 MB of form fields. Other bodies:
+# DATA_UPLOAD_MAX_MEMORY_SIZE.
+GRIDDESK_API_MAX_MULTIPART_BYTES = env.int(
+    "GRIDDESK_API_MAX_MULTIPART_BYTES", default=6 * 10 * 1024 * 1024 + 1024 * 1024
+)
+
+# Throttle counters (and anything else cached) need one cache shared by every web process in production:
+# Redis when REDIS_URL / CACHE_URL is set, else this process's memory (one machine, one process is fine).
+_cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
+if _cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "griddesk",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "griddesk"}}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GridDesk API",
-    "DESCRIPTION": "Report, triage, dispatch, resolve and rate neighbourhood issues (网格化管理 · 接诉即办).",
+    "DESCRIPTION": "Report, triage, dispatch, resolve and rate neighbourhood issues (网格化管理 · 接诉即办).\n\n"
+    'Every error answers `{"error": {"code", "message", "fields"}}` (the `ErrorResponse` component).',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Two models name a "kind": give each choice set its own component name.
+    "ENUM_NAME_OVERRIDES": {
+        "DepartmentKindEnum": "orgs.models.Department.Kind",
+        "IssueKindEnum": "issues.models.Kind",
+    },
+    # Adds the ErrorResponse component and the error answers every operation can give (config.api.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.add_error_responses",
+    ],
 }
 
 # --- Failed logins (django-axes) -------------------------------------------------------------------
@@ -228,6 +295,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Under /api/ a lockout answers 429 `throttled` with Retry-After (the cool-off) in API.md's error body.
+AXES_LOCKOUT_CALLABLE = "config.api.authentication.axes_lockout_response"
 
 LOGGING = {
     "version": 1,
