@@ -113,3 +113,18 @@ def issue_in_status(status, *, reporter, place, triage=None, category=None, hand
     for step in order[1 : order.index(status) + 1]:
         issue = steps[step](issue)
     return issue
+
+
+def issue_state(issue) -> dict:
+    """Return everything an action may change about `issue`, to assert that a refused action changed nothing."""
+    from issues.models import Dispatch, Event, ExtensionRequest, Issue, Rating
+    from notifications.models import Notification
+
+    return {
+        "issue": Issue.objects.filter(pk=issue.pk).values().get(),
+        "dispatches": list(Dispatch.objects.filter(issue=issue).order_by("pk").values()),
+        "extensions": list(ExtensionRequest.objects.filter(issue=issue).order_by("pk").values()),
+        "ratings": Rating.objects.filter(issue=issue).count(),
+        "events": Event.objects.filter(issue=issue).count(),
+        "notifications": Notification.objects.filter(issue=issue).count(),
+    }

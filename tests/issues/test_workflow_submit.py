@@ -1,0 +1,153 @@
+"""issue_submit: who may report, routing to a grid, the copied codes, the number, the event and who hears."""
+
+import re
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from issues import workflow
+from issues.errors import PermissionDenied, ValidationFailed
+from issues.models import Event, Issue, IssueCounter
+from issues.numbering import issue_number_next
+from notifications.models import Notification
+from orgs.models import PartnerApp
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DESCRIPTION = "Bicycles and boxes block the stairwell."
+
+
+@pytest.fixture
+def partner(territory):
+    """Return the service user of a partner app whose scope is the community of `territory`."""
+    user = UserFactory(username="partner_app")
+    PartnerApp.objects.create(slug="mini", name="Mini-program", user=user, area=territory["community"])
+    return user
+
+
+def test_submit_by_building_routes_to_its_grid_and_records_event_and_notifies_community(
+    territory, resident, community_staff
+):
+    issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, building=territory["building"].code)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SUBMITTED
+    assert issue.grid == territory["grid"]
+    assert issue.building == territory["building"]
+    assert issue.area_path == territory["building"].path
+    assert (issue.district_code, issue.street_code, issue.community_code) == ("360702", "360702091", "360702091005")
+    assert (issue.grid_code, issue.building_code) == (territory["grid"].code, territory["building"].code)
+    assert issue.reporter_user == resident
+    assert issue.version == 1
+    assert re.fullmatch(r"GD-\d{8}-\d{5}", issue.number)
+    event = Event.objects.get(issue=issue)
+    assert (event.action, event.from_status, event.to_status, event.actor) == ("submit", "", "submitted", resident)
+    assert Notification.objects.filter(event=event, recipient=community_staff, channel="inbox").exists()
+
+
+def test_submit_by_grid_code_keeps_the_category_and_takes_its_kind(territory, grid_worker, category):
+    category.kind = "report"
+    category.save()
+    issue = workflow.issue_submit(
+        actor=grid_worker, description=DESCRIPTION, grid=territory["grid"].code, category="stairwell", urgent=True
+    )
+    assert issue.grid == territory["grid"]
+    assert issue.building is None
+    assert issue.area_path == territory["grid"].path
+    assert issue.category == category
+    assert issue.kind == "report"
+    assert issue.urgent is True
+    # Triage still has to classify it.
+    assert issue.status == Issue.Status.SUBMITTED
+    assert issue.response_due_at is None
+
+
+def test_submit_by_location_routes_to_the_grid_that_contains_the_point(territory, resident):
+    issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, lat=25.825, lng=114.955)
+    assert issue.grid == territory["grid"]
+    assert (issue.lat, issue.lng) == (25.825, 114.955)
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad_field"),
+    [
+        ({"lat": 30.0, "lng": 120.0}, "location"),  # no grid covers it
+        ({}, "location"),  # no place at all
+        ({"lat": 25.8}, "location"),  # half a location
+        ({"lat": 95.0, "lng": 114.955}, "location"),
+        ({"grid": "360702091005999"}, "grid"),  # no such grid
+        ({"building": "360702091005"}, "building"),  # a community is not a building
+        ({"grid": "360702091005001", "description": "bad"}, "description"),  # shorter than 5
+        ({"grid": "360702091005001", "description": "x" * 4001}, "description"),
+        ({"grid": "360702091005001", "kind": "rant"}, "kind"),
+        ({"grid": "360702091005001", "category": "no-such"}, "category"),
+        ({"grid": "360702091005001", "reporter_phone": "call me"}, "reporter_phone"),
+    ],
+)
+def test_submit_refuses_bad_arguments_and_creates_nothing(territory, resident, fields, bad_field):
+    fields = {"description": DESCRIPTION, **fields}
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.issue_submit(actor=resident, **fields)
+    assert refused.value.code == "validation_error"
+    assert bad_field in refused.value.fields
+    assert not Issue.objects.exists()
+    assert not Event.objects.exists()
+
+
+def test_submit_refuses_a_building_outside_the_named_grid(territory, other_territory, resident):
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.issue_submit(
+            actor=resident,
+            description=DESCRIPTION,
+            building=territory["building"].code,
+            grid=other_territory["grid"].code,
+        )
+    assert list(refused.value.fields) == ["grid"]
+    assert not Issue.objects.exists()
+
+
+def test_submit_needs_a_signed_in_user(territory):
+    with pytest.raises(PermissionDenied) as refused:
+        workflow.issue_submit(actor=AnonymousUser(), description=DESCRIPTION, grid=territory["grid"].code)
+    assert refused.value.code == "permission_denied"
+    assert not Issue.objects.exists()
+
+
+def test_partner_app_submits_within_its_scope_with_the_reporters_phone(territory, partner):
+    issue = workflow.issue_submit(
+        actor=partner,
+        description=DESCRIPTION,
+        building=territory["building"].code,
+        reporter_name="刘洋",
+        reporter_phone="13812345678",
+        external_id="wx-1",
+    )
+    assert issue.reporter_user == partner
+    assert (issue.reporter_name, issue.reporter_phone, issue.external_id) == ("刘洋", "13812345678", "wx-1")
+
+
+def test_partner_app_must_give_the_reporters_phone(territory, partner):
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.issue_submit(actor=partner, description=DESCRIPTION, grid=territory["grid"].code)
+    assert list(refused.value.fields) == ["reporter_phone"]
+    assert not Issue.objects.exists()
+
+
+def test_partner_app_cannot_submit_outside_its_scope(territory, other_territory, partner):
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.issue_submit(
+            actor=partner, description=DESCRIPTION, grid=other_territory["grid"].code, reporter_phone="13812345678"
+        )
+    assert list(refused.value.fields) == ["location"]
+    assert not Issue.objects.exists()
+
+
+def test_numbers_follow_a_daily_sequence(territory, resident):
+    first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    second = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    assert int(second.number[-5:]) == int(first.number[-5:]) + 1
+    assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00001"
+    assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00002"
+    assert IssueCounter.objects.get(day=date(2026, 10, 1)).last == 2
