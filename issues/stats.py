@@ -1,6 +1,170 @@
-"""Statistics of a territory node over a period (API.md "Statistics"); being written (calendar engineer)."""
+"""Statistics of a territory node over a period: counts and the three rates (三率), API.md "Statistics".
+
+Population: the issues at or under `area` created from `date_from` 00:00 to the end of `date_to` (local dates,
+Asia/Shanghai), whatever their status now. Every figure is about that population, as it stands at `now`:
+
+- `total`, `by_status` (every status, zeros included), `overdue` (issues.sla.overdue_q at `now`), `escalated`
+  (escalation level above community, whether by a sweep or on purpose).
+- Response rate = responded on time / dispatched. *Dispatched*: dispatched at least once (`dispatched_at`).
+  *Responded on time*: dispatched, and the lead department accepted (an `accept` event moving it from dispatched
+  to in_progress) at or before the response deadline. A later acceptance, or none, is not on time.
+- Resolution rate = resolved / accepted. *Accepted*: the lead accepted at least once (`accepted_at`).
+  *Resolved*: accepted and now resolved or closed (a reopened issue counts again only once it is resolved again).
+- On-time resolution rate = resolved on time / due. *Due*: not rejected, with a resolution deadline, and either
+  resolved (resolved or closed: it has its outcome) or past its deadline at `now`. A deadline that has not come
+  yet is not due, even inside the period: the issue can still be resolved on time.
+  *Resolved on time*: resolved (or closed) at or before its resolution deadline (extensions included).
+- Satisfaction rate = satisfied ratings (3–5) / all ratings of the population's issues. Every rating counts (an
+  issue rated 1, reopened, then rated 4 gives one of two). An auto-closed issue has no rating and counts in
+  neither.
+
+A rate is a float from 0 to 1 (4 decimals), or None when its denominator is 0. `counts` carries every numerator
+and denominator so a dashboard can show "12 / 15". `by_category` (unclassified issues under code None) and
+`by_child_area` (the next level down: district → streets, street → communities, community → grids, grid →
+buildings; every child listed, zeros included; issues not under any child, e.g. a grid's issues without a
+building, under code None) carry the same figures.
+
+The database does the counting with conditional aggregation: five queries whatever the data size (issues by
+category, ratings by category, issues by child area, ratings by child area, the child areas). The totals are the
+sums of the category rows, so the three views always agree.
+"""
+
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from grids.models import Area, subtree_q
+from issues.models import Event, Issue, Rating
+from issues.sla import LOCAL_TZ, overdue_q
+
+S = Issue.Status
+STATUSES = list(S.values)
+RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
+# The denormalised code column of each level's children on Issue (DESIGN.md: "everything under X" in one query).
+CHILD_CODE_COLUMN = {
+    Area.Level.DISTRICT: "street_code",
+    Area.Level.STREET: "community_code",
+    Area.Level.COMMUNITY: "grid_code",
+    Area.Level.GRID: "building_code",
+}
+ISSUE_COUNTS = ["dispatched", "responded_on_time", "accepted", "resolved", "due", "resolved_on_time"]
+RATING_COUNTS = ["ratings", "satisfied"]
+# Every raw count a row may carry; a group's figures are computed from these alone.
+COUNT_KEYS = ["total", *(f"status_{s}" for s in STATUSES), "overdue", "escalated", *ISSUE_COUNTS, *RATING_COUNTS]
 
 
-def issue_stats(*, area, date_from, date_to, now=None) -> dict:
-    """Return the statistics of the issues created in [date_from, date_to] under `area`."""
-    raise NotImplementedError("issue_stats is being written")
+def _period(date_from: date | None, date_to: date | None) -> Q:
+    """Return the filter for issues created from `date_from` 00:00 to the end of `date_to`, local time."""
+    q = Q()
+    if date_from is not None:
+        q &= Q(created_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+    if date_to is not None:
+        q &= Q(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ))
+    return q
+
+
+def _issue_aggregates(now: datetime) -> dict:
+    """Return the conditional counts over issues (see the module docstring for each definition)."""
+    resolved = Q(status__in=RESOLVED_STATUSES)
+    lead_accepted_in_time = Exists(
+        Event.objects.filter(
+            issue_id=OuterRef("pk"),
+            action="accept",
+            from_status=S.DISPATCHED,
+            to_status=S.IN_PROGRESS,
+            at__lte=OuterRef("response_due_at"),
+        )
+    )
+    dispatched = Q(dispatched_at__isnull=False)
+    accepted = Q(accepted_at__isnull=False)
+    has_deadline = Q(resolution_due_at__isnull=False)
+    return {
+        "total": Count("pk"),
+        **{f"status_{status}": Count("pk", filter=Q(status=status)) for status in STATUSES},
+        "dispatched": Count("pk", filter=dispatched),
+        "responded_on_time": Count("pk", filter=dispatched & Q(lead_accepted_in_time)),
+        "accepted": Count("pk", filter=accepted),
+        "resolved": Count("pk", filter=accepted & resolved),
+        "due": Count("pk", filter=has_deadline & ~Q(status=S.REJECTED) & (resolved | Q(resolution_due_at__lt=now))),
+        "resolved_on_time": Count("pk", filter=has_deadline & resolved & Q(resolved_at__lte=F("resolution_due_at"))),
+        "overdue": Count("pk", filter=overdue_q(now=now)),
+        "escalated": Count("pk", filter=Q(escalation_level__gt=Issue.EscalationLevel.COMMUNITY)),
+    }
+
+
+RATING_AGGREGATES = {
+    "ratings": Count("pk"),
+    "satisfied": Count("pk", filter=Q(score__gte=Rating.SATISFIED_MIN)),
+}
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _figures(row: dict) -> dict:
+    """Return API.md's figures from a row of raw counts (missing counts are 0)."""
+    c = {k: row.get(k) or 0 for k in COUNT_KEYS}
+    return {
+        "total": c["total"],
+        "by_status": {status: c[f"status_{status}"] for status in STATUSES},
+        "response_rate": _rate(c["responded_on_time"], c["dispatched"]),
+        "resolution_rate": _rate(c["resolved"], c["accepted"]),
+        "on_time_resolution_rate": _rate(c["resolved_on_time"], c["due"]),
+        "satisfaction_rate": _rate(c["satisfied"], c["ratings"]),
+        "overdue": c["overdue"],
+        "escalated": c["escalated"],
+        "counts": {k: c[k] for k in [*ISSUE_COUNTS, *RATING_COUNTS]},
+    }
+
+
+def _grouped(issues, ratings, *, key: str, extra: tuple[str, ...] = (), now: datetime) -> dict:
+    """Return {group value: raw counts} for issues grouped by `key`, ratings merged in (two queries)."""
+    rows: dict = {}
+    for row in issues.values(key, *extra).order_by().annotate(**_issue_aggregates(now)):
+        rows[row[key]] = row
+    for row in ratings.values(f"issue__{key}").order_by().annotate(**RATING_AGGREGATES):
+        rows.setdefault(row[f"issue__{key}"], {key: row[f"issue__{key}"]}).update(row)
+    return rows
+
+
+def _sum(rows) -> dict:
+    """Return the raw counts of several rows added up ({} for no rows)."""
+    rows = list(rows)
+    return {k: sum(row.get(k) or 0 for row in rows) for k in COUNT_KEYS} if rows else {}
+
+
+def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now: datetime | None = None) -> dict:
+    """Return the statistics of the issues created in [date_from, date_to] under `area` (module docstring)."""
+    now = now or timezone.now()
+    population = subtree_q("area_path", area.path) & _period(date_from, date_to)
+    issues = Issue.objects.filter(population)
+    ratings = Rating.objects.filter(issue__in=issues)
+
+    by_category_rows = _grouped(issues, ratings, key="category_id", extra=("category__code", "category__name"), now=now)
+    by_category = [
+        {"code": row.get("category__code"), "name": row.get("category__name"), **_figures(row)}
+        for row in by_category_rows.values()
+    ]
+    by_category.sort(key=lambda r: (-r["total"], r["code"] is None, r["code"] or ""))
+
+    by_child_area = []
+    column = CHILD_CODE_COLUMN.get(area.level)
+    if column:
+        child_rows = _grouped(issues, ratings, key=column, now=now)
+        for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
+            by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
+        # Issues not under any child node (a grid's issues without a building).
+        leftover = _sum(child_rows.values())
+        if leftover:
+            by_child_area.append({"code": None, "name": None, **_figures(leftover)})
+
+    return {
+        "area": {"code": area.code, "name": area.name, "level": area.level},
+        "date_from": date_from.isoformat() if date_from else None,
+        "date_to": date_to.isoformat() if date_to else None,
+        **_figures(_sum(by_category_rows.values())),
+        "by_category": by_category,
+        "by_child_area": by_child_area,
+    }
