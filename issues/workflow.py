@@ -661,13 +661,13 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
         roles = _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
-        summoned = _departments(departments, field="departments")
-        if summoned and not roles & SUPERVISOR_ROLES:
+        if departments and not roles & SUPERVISOR_ROLES:
             raise PermissionDenied("Only the street office and up may summon departments.")
         _check_state(issue=issue, action="escalate")
         if issue.escalation_level >= MAX_ESCALATION_LEVEL:
             raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
+        summoned = _departments(departments, field="departments")
         note = _text(note, field="note")
 
         active = {d.department_id for d in _active_dispatches(issue)}
