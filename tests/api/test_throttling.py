@@ -1,0 +1,142 @@
+"""Each kind of caller has its own rate (anonymous per address, people per user, partner apps per app)."""
+
+from http import HTTPStatus
+
+import pytest
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
+
+from config.api.throttling import AnonCreateThrottle, CallerKindThrottle
+from orgs.models import ApiKey, PartnerApp
+from tests.api.test_errors import assert_error
+from tests.factories import UserFactory
+
+URL = "/api/v1/auth/me/"
+
+
+@pytest.fixture
+def rates(settings):
+    """Set small rates for this test; counters start empty (conftest clears the in-memory cache)."""
+
+    def set_rates(**rates):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+        }
+
+    return set_rates
+
+
+def calls(client, n: int, url: str = URL, **extra) -> list[int]:
+    return [client.get(url, **extra).status_code for _ in range(n)]
+
+
+def test_anonymous_callers_are_limited_per_address(rates, db):
+    rates(anon="2/min")
+    client = APIClient()
+
+    assert calls(client, 3, "/api/v1/departments/") == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+    other_address = client.get("/api/v1/departments/", REMOTE_ADDR="10.1.2.3")
+    assert other_address.status_code == HTTPStatus.OK
+
+
+def test_anonymous_callers_cannot_dodge_the_limit_with_x_forwarded_for(rates, db):
+    rates(anon="1/min")
+    client = APIClient()
+    client.get("/api/v1/departments/", HTTP_X_FORWARDED_FOR="10.0.0.1")
+
+    response = client.get("/api/v1/departments/", HTTP_X_FORWARDED_FOR="10.0.0.2")
+
+    assert_error(response, HTTPStatus.TOO_MANY_REQUESTS, "throttled")
+
+
+def test_residents_are_limited_per_user_at_the_resident_rate(rates, resident, other_resident):
+    rates(resident="2/min", staff="100/min")
+    client = APIClient()
+    client.force_authenticate(resident)
+
+    assert calls(client, 3) == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+    client.force_authenticate(other_resident)
+    assert calls(client, 1) == [HTTPStatus.OK]
+
+
+def test_staff_have_their_own_rate(rates, community_staff):
+    rates(resident="1/min", staff="3/min")
+    client = APIClient()
+    client.force_authenticate(community_staff)
+
+    assert calls(client, 4) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
+
+
+def test_partner_apps_have_their_own_rate(rates, territory):
+    rates(partner="2/min", resident="1/min")
+    partner = PartnerApp.objects.create(
+        slug="p", name="P", user=UserFactory(username="partner-p"), area=territory["district"]
+    )
+    _, raw = ApiKey.issue(partner=partner)
+    client = APIClient()
+
+    statuses = calls(client, 3, HTTP_AUTHORIZATION=f"Api-Key {raw}")
+
+    assert statuses == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+
+
+def test_throttled_answer_says_when_to_retry(rates, resident):
+    rates(resident="1/hour")
+    client = APIClient()
+    client.force_authenticate(resident)
+    client.get(URL)
+
+    response = client.get(URL)
+
+    assert_error(response, HTTPStatus.TOO_MANY_REQUESTS, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 3600
+
+
+def test_a_rate_of_none_switches_a_kind_off(rates, resident):
+    rates(resident=None)
+    client = APIClient()
+    client.force_authenticate(resident)
+
+    assert set(calls(client, 5)) == {HTTPStatus.OK}
+
+
+class CreateView(APIView):
+    """A stand-in for an anonymous create endpoint, throttled the way the issues API does it."""
+
+    permission_classes: list = []
+    throttle_classes = [CallerKindThrottle, AnonCreateThrottle]
+
+    def get(self, request):
+        return Response({})
+
+    def post(self, request):
+        return Response({}, status=HTTPStatus.CREATED)
+
+
+def test_anonymous_creation_is_limited_per_address_and_reads_are_not_counted(rates, db):
+    rates(anon_create="1/hour", anon="100/min")
+    factory = APIRequestFactory()
+    view = CreateView.as_view()
+
+    assert view(factory.post("/api/v1/x/", {}, format="json")).status_code == HTTPStatus.CREATED
+    assert view(factory.get("/api/v1/x/")).status_code == HTTPStatus.OK
+    refused = view(factory.post("/api/v1/x/", {}, format="json"))
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert refused.data["error"]["code"] == "throttled"
+    other = factory.post("/api/v1/x/", {}, format="json", REMOTE_ADDR="10.9.9.9")
+    assert view(other).status_code == HTTPStatus.CREATED
+
+
+def test_signed_in_callers_are_not_counted_as_anonymous_creators(rates, resident):
+    rates(anon_create="1/hour")
+    factory = APIRequestFactory()
+    view = CreateView.as_view()
+    statuses = []
+    for _ in range(3):
+        request = factory.post("/api/v1/x/", {}, format="json")
+        force_authenticate(request, user=resident)
+        statuses.append(view(request).status_code)
+
+    assert statuses == [HTTPStatus.CREATED] * 3
