@@ -1,0 +1,146 @@
+"""The sweeps: a passed deadline escalates the issue one level exactly once; unrated resolved issues auto-close."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from issues import workflow
+from issues.escalation import auto_close_sweep, escalation_sweep
+from issues.models import Event, Issue, Rating
+from notifications.models import Notification
+from tests.factories import issue_in_status
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def make(territory, resident, community_staff, category, chengguan_staff):
+    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
+
+    def make(status, **fields):
+        return issue_in_status(
+            status,
+            reporter=resident,
+            place=territory["building"],
+            triage=community_staff,
+            category=category,
+            handler=chengguan_staff,
+            **fields,
+        )
+
+    return make
+
+
+def escalations(issue) -> list[Event]:
+    return list(Event.objects.filter(issue=issue, action="escalate").order_by("at", "id"))
+
+
+def test_a_passed_response_deadline_escalates_to_the_street_once(make, street_officer):
+    issue = make("dispatched")
+    now = issue.response_due_at + MINUTE
+
+    done = escalation_sweep(now=now)
+
+    issue.refresh_from_db()
+    assert issue.escalation_level == Issue.EscalationLevel.STREET
+    assert issue.response_escalated_for == issue.response_due_at
+    assert issue.status == Issue.Status.DISPATCHED
+    [event] = escalations(issue)
+    assert (event.actor, event.from_status, event.to_status) == (None, "dispatched", "dispatched")
+    assert event.data["deadline"] == "response"
+    assert event.data["due_at"] == workflow._iso(issue.response_due_at)
+    assert (event.data["from_level"], event.data["to_level"]) == (0, 1)
+    assert Notification.objects.filter(event=event, recipient=street_officer).exists()
+    assert done == [{"issue_id": str(issue.pk), "number": issue.number, **event.data}]
+    # The same deadline never escalates twice.
+    assert escalation_sweep(now=now + timedelta(hours=1)) == []
+    assert len(escalations(issue)) == 1
+
+
+def test_nothing_escalates_before_the_deadline(make):
+    issue = make("classified")
+    assert escalation_sweep(now=issue.response_due_at - MINUTE) == []
+    issue.refresh_from_db()
+    assert issue.escalation_level == 0
+    assert escalations(issue) == []
+
+
+def test_an_accepted_issue_escalates_on_its_resolution_deadline_only(make):
+    issue = make("in_progress")
+    assert escalation_sweep(now=issue.response_due_at + MINUTE) == []
+
+    [done] = escalation_sweep(now=issue.resolution_due_at + MINUTE)
+
+    issue.refresh_from_db()
+    assert (done["deadline"], issue.escalation_level) == ("resolution", 1)
+    assert issue.resolution_escalated_for == issue.resolution_due_at
+    assert issue.response_escalated_for is None
+
+
+def test_both_deadlines_passed_escalate_once_each(make, district_admin):
+    issue = make("dispatched")
+    done = escalation_sweep(now=issue.resolution_due_at + MINUTE)
+    assert [(d["deadline"], d["to_level"]) for d in done] == [("response", 1), ("resolution", 2)]
+    issue.refresh_from_db()
+    assert issue.escalation_level == Issue.EscalationLevel.DISTRICT
+    assert Notification.objects.filter(event=escalations(issue)[-1], recipient=district_admin).exists()
+
+
+def test_at_the_district_a_passed_deadline_is_recorded_without_going_further(make, street_officer):
+    issue = make("in_progress")
+    issue = workflow.issue_escalate(issue=issue, actor=street_officer)
+    issue = workflow.issue_escalate(issue=issue, actor=street_officer)
+
+    [done] = escalation_sweep(now=issue.resolution_due_at + MINUTE)
+
+    issue.refresh_from_db()
+    assert (done["from_level"], done["to_level"], issue.escalation_level) == (2, 2, 2)
+    assert escalation_sweep(now=issue.resolution_due_at + timedelta(days=1)) == []
+
+
+def test_an_extended_deadline_escalates_again_when_it_passes(make, street_officer):
+    issue = make("in_progress")
+    first_due = issue.resolution_due_at
+    escalation_sweep(now=first_due + MINUTE)
+    issue = workflow.issue_extend(issue=issue, actor=street_officer, workdays=2)
+    assert escalation_sweep(now=first_due + 2 * MINUTE) == []
+
+    [done] = escalation_sweep(now=issue.resolution_due_at + MINUTE)
+
+    assert (done["deadline"], done["to_level"]) == ("resolution", 2)
+
+
+@pytest.mark.parametrize("status", ["submitted", "resolved", "closed", "rejected"])
+def test_issues_without_a_running_deadline_never_escalate(make, status):
+    issue = make(status)
+    assert escalation_sweep(now=Issue.objects.get(pk=issue.pk).created_at + timedelta(days=400)) == []
+    assert escalations(issue) == []
+
+
+@override_settings(GRIDDESK_AUTO_CLOSE_DAYS=7)
+def test_auto_close_closes_unrated_resolved_issues_after_the_waiting_days(make, resident):
+    waiting, recent = make("resolved"), make("resolved")
+    Issue.objects.filter(pk=recent.pk).update(resolved_at=waiting.resolved_at + timedelta(days=2))
+    now = waiting.resolved_at + timedelta(days=7, seconds=1)
+
+    assert auto_close_sweep(now=now) == 1
+
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.closed_how, waiting.closed_at) == ("closed", "auto_closed", now)
+    assert not Rating.objects.filter(issue=waiting).exists()
+    event = Event.objects.filter(issue=waiting).last()
+    assert (event.action, event.actor, event.from_status, event.to_status) == ("auto_close", None, "resolved", "closed")
+    assert Notification.objects.filter(event=event, recipient=resident).exists()
+    assert Issue.objects.get(pk=recent.pk).status == Issue.Status.RESOLVED
+    assert auto_close_sweep(now=now) == 0
+
+
+def test_auto_close_leaves_rated_and_reopened_issues_alone(make, resident):
+    rated = make("closed")
+    reopened = workflow.issue_rate(issue=make("resolved"), actor=resident, score=1)
+    assert auto_close_sweep(now=reopened.resolved_at + timedelta(days=365)) == 0
+    assert Issue.objects.get(pk=rated.pk).closed_how == "rated"
+    assert Issue.objects.get(pk=reopened.pk).status == Issue.Status.DISPATCHED
