@@ -10,7 +10,8 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Several checkouts may test against one PostgreSQL at once: each names its own test database.
-DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("GRIDDESK_TEST_DB", "test_griddesk")
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # SQLite tests stay in memory
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get("GRIDDESK_TEST_DB", "test_griddesk")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
