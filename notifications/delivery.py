@@ -50,7 +50,7 @@ def notification_claim(*, notification_id: str, now: datetime | None = None) -> 
     now = now or timezone.now()
     with transaction.atomic():
         n = (
-            Notification.objects.select_for_update(skip_locked=True)
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("recipient__contact", "webhook")
             .filter(pk=notification_id)
             .first()

@@ -1,0 +1,55 @@
+"""The Celery side: every timer is on the beat schedule, every scheduled task exists, wrappers call the sweeps."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from config.celery_app import app as celery_app
+from issues.models import Issue
+from issues.tasks import escalation_sweep_task
+from notifications.tasks import outbox_sweep_task
+from tests.factories import issue_in_status
+
+
+def test_beat_schedule_runs_every_timer_and_every_task_exists():
+    celery_app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks == {
+        "issues.escalation_sweep",
+        "notifications.outbox_sweep",
+        "issues.auto_close_sweep",
+        "issues.reminders_sweep",
+        "issues.retention_sweep",
+    }
+    assert tasks <= set(celery_app.tasks)
+    assert settings.CELERY_BEAT_SCHEDULE["escalation-sweep"]["schedule"] == 60
+
+
+def test_at_least_once_settings():
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.conf.task_reject_on_worker_lost is True
+    assert celery_app.conf.worker_prefetch_multiplier == 1
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    assert visibility is None or visibility > celery_app.conf.task_time_limit
+
+
+@pytest.mark.django_db
+def test_escalation_task_escalates_an_overdue_issue(resident, community_staff, chengguan_staff, category, territory):
+    issue = issue_in_status(
+        "dispatched",
+        reporter=resident,
+        place=territory["grid"],
+        triage=community_staff,
+        category=category,
+        handler=chengguan_staff,
+    )
+    Issue.objects.filter(pk=issue.pk).update(response_due_at=timezone.now() - timedelta(minutes=1))
+    assert escalation_sweep_task.apply().get() == 1
+    assert Issue.objects.get(pk=issue.pk).escalation_level == 1
+
+
+@pytest.mark.django_db
+def test_outbox_sweep_task_with_nothing_pending_queues_nothing():
+    assert outbox_sweep_task.apply().get() == 0
