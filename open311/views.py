@@ -1,0 +1,165 @@
+"""Open311 GeoReport v2 endpoints: parse, check, call the selectors and services, answer in JSON or XML.
+
+Errors answer in the spec's own shape, not API.md's: `[{"code": 400, "description": "…"}]`, or in XML
+`<errors><error><code>400</code><description>…</description></error></errors>`, one entry per problem.
+"""
+
+from http import HTTPStatus
+
+from django.conf import settings
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from issues.errors import WorkflowError
+from open311 import selectors, serializers
+from open311.renderers import Open311JSONRenderer, Open311XMLRenderer
+from open311.services import service_request_create
+from orgs.models import ApiKey
+
+# When this endpoint's behaviour last changed (discovery's changeset).
+CHANGESET = "2026-11-22T00:00:00+08:00"
+
+
+class InvalidApiKey(exceptions.AuthenticationFailed):
+    status_code = HTTPStatus.FORBIDDEN
+    default_detail = "api_key is not valid (unknown, revoked, or its partner app is inactive)."
+
+
+class Open311ApiKeyAuthentication(BaseAuthentication):
+    """Authenticate a partner app by GeoReport's `api_key` parameter (or `Authorization: Api-Key <key>`).
+
+    GeoReport puts the key in the POST body, and for reads in the query string, where it may end up in logs:
+    partners should prefer the header. A key that is given but wrong is refused, never read as anonymous.
+    """
+
+    def authenticate(self, request):
+        raw = request.query_params.get("api_key")
+        if raw is None and request.method == "POST":
+            raw = request.data.get("api_key")
+        parts = get_authorization_header(request).split()
+        if raw is None and len(parts) == 2 and parts[0].lower() == b"api-key":
+            raw = parts[1].decode("latin-1")
+        if raw is None:
+            return None
+        key = ApiKey.find(raw.strip())
+        if key is None or not key.partner.user.is_active:
+            raise InvalidApiKey()
+        return key.partner.user, key
+
+
+class Open311View(APIView):
+    """Base of the GeoReport v2 views: its own key, its two formats, its own error shape."""
+
+    authentication_classes = [Open311ApiKeyAuthentication]
+    permission_classes: list = []
+    renderer_classes = [Open311JSONRenderer, Open311XMLRenderer]
+    # Throttling: the API's default classes (per caller kind), so a partner's Open311 calls count like its API calls.
+
+    def answer(self, data, *, root: str, status: int = HTTPStatus.OK) -> Response:
+        response = Response(data, status=status)
+        response.xml_root = root
+        return response
+
+    @property
+    def partner_user(self):
+        return self.request.user if isinstance(self.request.auth, ApiKey) else None
+
+    def handle_exception(self, exc):
+        headers = {}
+        if isinstance(exc, WorkflowError):
+            status = int(exc.status)
+            descriptions = [f"{field}: {m}" for field, messages in exc.fields.items() for m in messages]
+            descriptions = descriptions or [exc.message]
+        elif isinstance(exc, Http404):
+            status, descriptions = HTTPStatus.NOT_FOUND, [str(exc) or "Not found."]
+        elif isinstance(exc, exceptions.APIException):
+            status = exc.status_code
+            if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+                status = HTTPStatus.FORBIDDEN  # GeoReport v2 answers 403 for a missing or invalid api_key
+            detail = exc.detail
+            descriptions = [str(d) for d in detail] if isinstance(detail, list) else [str(detail)]
+            if getattr(exc, "wait", None) is not None:
+                headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        else:
+            raise exc
+        response = self.answer([{"code": int(status), "description": d} for d in descriptions], root="errors")
+        response.status_code = status
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+class DiscoveryView(Open311View):
+    def get(self, request, format=None):
+        data = serializers.discovery_data(
+            base_url=request.build_absolute_uri("/open311/v2/"),
+            contact=getattr(settings, "GRIDDESK_OPEN311_CONTACT", settings.DEFAULT_FROM_EMAIL),
+            changeset=CHANGESET,
+        )
+        return self.answer(data, root="discovery")
+
+
+class ServiceListView(Open311View):
+    def get(self, request, format=None):
+        selectors.jurisdiction_get(jurisdiction_id=request.query_params.get("jurisdiction_id"))
+        data = [serializers.service_data(c) for c in selectors.service_list()]
+        return self.answer(data, root="services")
+
+
+class ServiceDefinitionView(Open311View):
+    def get(self, request, service_code, format=None):
+        selectors.jurisdiction_get(jurisdiction_id=request.query_params.get("jurisdiction_id"))
+        category = selectors.service_get(service_code=service_code)
+        if category is None:
+            raise Http404(f"service_code {service_code} was not found.")
+        return self.answer(serializers.service_definition_data(category), root="service_definition")
+
+
+class RequestsView(Open311View):
+    def _media_url(self, issue) -> str | None:
+        if not issue.open311_media:
+            return None
+        return self.request.build_absolute_uri(settings.MEDIA_URL.rstrip("/") + "/" + issue.open311_media)
+
+    def _requests(self):
+        jurisdiction = selectors.jurisdiction_get(jurisdiction_id=self.request.query_params.get("jurisdiction_id"))
+        return selectors.service_request_list(user=self.partner_user, jurisdiction=jurisdiction)
+
+    def _data(self, issues) -> list[dict]:
+        public = self.partner_user is None
+        return [serializers.service_request_data(i, media_url=self._media_url(i), public=public) for i in issues]
+
+    def get(self, request, format=None):
+        issues = selectors.service_request_filter(self._requests(), request.query_params)
+        return self.answer(self._data(issues), root="service_requests")
+
+    def post(self, request, format=None):
+        if self.partner_user is None:
+            raise exceptions.NotAuthenticated("api_key is required to create a service request.")
+        issue = service_request_create(actor=self.partner_user, params=request.data)
+        return self.answer([serializers.created_data(issue)], root="service_requests", status=HTTPStatus.CREATED)
+
+
+class RequestDetailView(RequestsView):
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request, service_request_id, format=None):
+        issue = selectors.service_request_get(issues=self._requests(), service_request_id=service_request_id)
+        if issue is None:
+            raise Http404(f"service_request_id {service_request_id} was not found.")
+        return self.answer(self._data([issue]), root="service_requests")
+
+
+class TokenView(RequestsView):
+    """Map a token to its request id: we create synchronously, so a token is the request's id (or its UUID)."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request, token, format=None):
+        issue = selectors.service_request_get(issues=self._requests(), service_request_id=token)
+        if issue is None:
+            raise Http404(f"token {token} was not found.")
+        return self.answer([serializers.token_data(issue=issue, token=token)], root="service_requests")
