@@ -14,15 +14,17 @@ save or delete of a grid bumps a version; bulk writers call `routing_invalidate(
 over the grids).
 """
 
-import copy
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from django.conf import settings
 from django.db.models import Count, Max
+from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -118,10 +120,20 @@ def routing_invalidate() -> None:
     _version += 1
 
 
+def _detached(area: Area) -> Area:
+    # copy.copy(area), minus its generic pickling path: a lookup should cost the tree query, not the copy.
+    new = Area.__new__(Area)
+    new.__dict__.update(area.__dict__)
+    new._state = ModelState()
+    new._state.adding, new._state.db = False, area._state.db
+    return new
+
+
 def locate_grid(*, lat: float, lng: float) -> Area | None:
     """Return the grid whose boundary covers the point (lowest code on a shared edge), or None.
 
-    The returned Area is a copy: changing it does not change the index.
+    The returned Area is a shallow copy: changing its fields does not change the index (don't mutate its
+    `boundary` dict in place).
     """
     index = _current_index()
     if index.tree is None:
@@ -129,7 +141,19 @@ def locate_grid(*, lat: float, lng: float) -> Area | None:
     hits = index.tree.query(shapely.Point(lng, lat), predicate="intersects")
     if not len(hits):
         return None
-    return copy.copy(index.grids[int(hits.min())])
+    return _detached(index.grids[hits.min()])
+
+
+def locate_grids(*, points: Sequence[tuple[float, float]]) -> list[Area | None]:
+    """Return, for each (lat, lng) in `points`, what locate_grid would: one vectorised tree query for them all."""
+    index = _current_index()
+    if index.tree is None or not len(points):
+        return [None] * len(points)
+    coords = np.asarray(points, dtype=float).reshape(-1, 2)[:, ::-1]  # GeoJSON order: lng, lat
+    point_idx, grid_idx = index.tree.query(shapely.points(coords), predicate="intersects")
+    first = np.full(len(coords), len(index.grids))
+    np.minimum.at(first, point_idx, grid_idx)  # lowest code wins on shared edges
+    return [_detached(index.grids[i]) if i < len(index.grids) else None for i in first.tolist()]
 
 
 def grid_for_building(building: Area) -> Area:

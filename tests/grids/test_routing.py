@@ -3,7 +3,7 @@
 import pytest
 
 from grids.models import Area
-from grids.routing import grid_for_building, locate_grid, routing_invalidate
+from grids.routing import grid_for_building, locate_grid, locate_grids, routing_invalidate
 from grids.services import area_create, area_path_for
 
 
@@ -164,3 +164,13 @@ def test_changing_the_returned_grid_does_not_change_routing(territory):
     found = locate_grid(lat=25.825, lng=114.955)
     found.code = "changed"
     assert locate_grid(lat=25.825, lng=114.955).code == territory["grid"].code
+
+
+def test_locate_grids_answers_like_locate_grid_for_each_point(territory):
+    community = territory["community"]
+    east = add_grid(community, 0, box(114.96, 25.82, 114.97, 25.83))
+    points = [(25.825, 114.955), (25.825, 114.96), (25.825, 114.965), (25.9, 115.1), (25.82, 114.95)]
+    found = locate_grids(points=points)
+    assert found == [territory["grid"], east, east, None, territory["grid"]]
+    assert found == [locate_grid(lat=lat, lng=lng) for lat, lng in points]
+    assert locate_grids(points=[]) == []

@@ -38,6 +38,8 @@ class Command(BaseCommand):
             )
         except ValueError as e:
             raise CommandError(str(e)) from e
+        if options["verbosity"] == 0:
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"{result.communities} communities: grids {result.grids_created} created, "
