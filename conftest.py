@@ -20,6 +20,15 @@ def _fresh_local_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_routing_index():
+    """Start every test with an empty routing index: a rolled-back grid sends no signal to drop it."""
+    from grids.routing import routing_invalidate
+
+    routing_invalidate()
+    yield
+
+
 @pytest.fixture
 def territory(db):
     """Return a dict of district, street, community, grid and building nodes."""
