@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from grids.demo import ACCOUNTS, DEPARTMENTS, FIRST_GRID
 from grids.models import Area
-from grids.routing import locate_grid, routing_invalidate
+from grids.routing import locate_grid
 from issues.models import Category, Kind
 from orgs.models import ApiKey, Department, Membership, PartnerApp, Role
 
@@ -27,13 +27,6 @@ EXPECTED_ROLES = {
     "dept_sw1": {(Role.DEPARTMENT_STAFF, "shuiwu")},
     "district1": {(Role.DISTRICT_ADMIN, "360702")},
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_routing_index():
-    routing_invalidate()
-    yield
-    routing_invalidate()
 
 
 def seed() -> str:

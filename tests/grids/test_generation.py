@@ -7,18 +7,11 @@ import shapely
 from django.core.management import CommandError, call_command
 
 from grids.models import Area
-from grids.routing import locate_grid, routing_invalidate
+from grids.routing import locate_grid
 from tests.factories import AreaFactory
 
 BBOX = "25.80,25.86,114.93,115.00"
 BOX = shapely.box(114.93, 25.80, 115.00, 25.86)
-
-
-@pytest.fixture(autouse=True)
-def fresh_routing_index():
-    routing_invalidate()
-    yield
-    routing_invalidate()
 
 
 @pytest.fixture

@@ -3,16 +3,8 @@
 import pytest
 
 from grids.models import Area
-from grids.routing import grid_for_building, locate_grid, locate_grids, routing_invalidate
+from grids.routing import grid_for_building, locate_grid, locate_grids
 from grids.services import area_create, area_path_for
-
-
-@pytest.fixture(autouse=True)
-def fresh_routing_index():
-    # Rolled-back test data leaves no signal behind: start every test from an empty index.
-    routing_invalidate()
-    yield
-    routing_invalidate()
 
 
 def box(lng_min, lat_min, lng_max, lat_max) -> dict:
