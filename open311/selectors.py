@@ -7,6 +7,7 @@ Who reads what (GeoReport v2 allows reads without a key):
   serializer never writes the reporter's name, phone or account; phone-like digit runs in free text are masked).
 """
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -144,8 +145,6 @@ def service_request_get(*, issues: QuerySet[Issue], service_request_id: str) -> 
     found = issues.filter(number=service_request_id).first()
     if found is None:
         try:
-            import uuid
-
             found = issues.filter(pk=uuid.UUID(service_request_id)).first()
         except ValueError:
             return None

@@ -13,6 +13,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.authentication import api_key_touch
 from issues.errors import WorkflowError
 from open311 import selectors, serializers
 from open311.renderers import Open311JSONRenderer, Open311XMLRenderer
@@ -47,6 +48,7 @@ class Open311ApiKeyAuthentication(BaseAuthentication):
         key = ApiKey.find(raw.strip())
         if key is None or not key.partner.user.is_active:
             raise InvalidApiKey()
+        api_key_touch(key=key)
         return key.partner.user, key
 
 

@@ -249,3 +249,39 @@ def test_staff_in_scope_may_add_photos(issue, community_staff):
     [photo] = photo_add(issue=issue, actor=community_staff, files=[upload(image_bytes("WEBP"), "a.webp")])
 
     assert photo.uploaded_by == community_staff
+
+
+def test_icc_profile_is_not_kept(issue, resident):
+    from PIL import ImageCms
+
+    out = io.BytesIO()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.new("RGB", (32, 32), (10, 120, 200)).save(out, "JPEG", icc_profile=icc)
+
+    [photo] = photo_add(issue=issue, actor=resident, files=[upload(out.getvalue())])
+
+    image = stored_image(photo)
+    assert "icc_profile" not in image.info
+    assert all(abs(a - b) <= 6 for a, b in zip(image.getpixel((16, 16)), (10, 120, 200), strict=True))
+
+
+def test_cmyk_jpeg_is_stored_as_rgb_jpeg(issue, resident):
+    out = io.BytesIO()
+    Image.new("CMYK", (32, 32), (0, 255, 255, 0)).save(out, "JPEG")
+
+    [photo] = photo_add(issue=issue, actor=resident, files=[upload(out.getvalue())])
+
+    image = stored_image(photo)
+    assert (photo.format, image.mode) == ("JPEG", "RGB")
+
+
+def test_multi_picture_jpeg_from_a_phone_is_stored_as_one_jpeg(issue, resident):
+    out = io.BytesIO()
+    first, depth_map = Image.new("RGB", (40, 30), (200, 10, 10)), Image.new("RGB", (20, 15), (90, 90, 90))
+    first.save(out, "MPO", save_all=True, append_images=[depth_map])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+
+    [photo] = photo_add(issue=issue, actor=resident, files=[upload(out.getvalue())])
+
+    image = stored_image(photo)
+    assert (photo.format, image.format, image.size, getattr(image, "n_frames", 1)) == ("JPEG", "JPEG", (40, 30), 1)

@@ -434,3 +434,28 @@ def _jpeg_upload():
     out = io.BytesIO()
     Image.new("RGB", (16, 16), (10, 200, 10)).save(out, "JPEG")
     return SimpleUploadedFile("p.jpg", out.getvalue(), content_type="image/jpeg")
+
+
+# --- keys and limits ------------------------------------------------------------------------------------------
+
+
+def test_a_used_key_records_when(client, partner, partner_issue):
+    app, api_key = partner
+
+    client.get(f"{BASE}/requests.json", {"api_key": api_key})
+
+    assert app.api_keys.get().last_used_at is not None
+
+
+def test_throttled_answer_is_in_the_spec_shape_with_retry_after(client, category, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "2/min"},
+    }
+    for _ in range(2):
+        assert client.get(f"{BASE}/services.json").status_code == HTTPStatus.OK
+
+    response = client.get(f"{BASE}/services.json")
+
+    assert_error(response, 429, "")  # the message is DRF's, in the request's language
+    assert int(response["Retry-After"]) >= 1
