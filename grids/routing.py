@@ -52,7 +52,7 @@ _checked_at = 0.0
 
 
 def _check_seconds() -> float:
-    return float(getattr(settings, "GRIDDESK_ROUTING_CHECK_SECONDS", 5))
+    return settings.GRIDDESK_ROUTING_CHECK_SECONDS
 
 
 def _grids_signature() -> tuple:
