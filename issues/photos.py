@@ -132,10 +132,17 @@ _IMAGE_END = {"JPEG": _jpeg_end, "MPO": _jpeg_end, "PNG": _png_end, "WEBP": _web
 
 
 def _refuse_trailing_data(data: bytes, fmt: str) -> None:
-    """Refuse a file that goes on after its image ends (a polyglot: the tail is another file or a payload)."""
-    end = _IMAGE_END[fmt](data)
-    if end != len(data):
-        raise PhotoRefused("carries data after the end of the image (another file hidden in it)")
+    """Refuse a file that goes on after its image ends (a polyglot: the tail is another file or a payload).
+
+    Zero bytes are padding some cameras write, not content: they may follow.
+    """
+    tail = data[_IMAGE_END[fmt](data) :]
+    if not tail.strip(b"\0"):
+        return
+    if tail[4:8] == b"ftyp":
+        # Phones' "motion photos" append a video (an MP4 file) to the picture.
+        raise PhotoRefused("is a motion photo (a video follows the picture): send it as a still photo")
+    raise PhotoRefused("carries data after the end of the image (another file hidden in it)")
 
 
 def _decode(data: bytes) -> tuple[Image.Image, str]:

@@ -285,3 +285,18 @@ def test_multi_picture_jpeg_from_a_phone_is_stored_as_one_jpeg(issue, resident):
 
     image = stored_image(photo)
     assert (photo.format, image.format, image.size, getattr(image, "n_frames", 1)) == ("JPEG", "JPEG", (40, 30), 1)
+
+
+def test_zero_padding_after_the_image_is_accepted(issue, resident):
+    [photo] = photo_add(issue=issue, actor=resident, files=[upload(image_bytes("JPEG") + b"\0" * 64)])
+
+    assert photo.format == "JPEG"
+
+
+def test_motion_photo_is_refused_with_a_hint(issue, resident):
+    mp4_start = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom" + b"\0\0\0\x08free"
+
+    with pytest.raises(ValidationFailed) as exc_info:
+        photo_add(issue=issue, actor=resident, files=[upload(image_bytes("JPEG") + mp4_start)])
+
+    assert_refused(exc_info, issue, contains="motion photo")
