@@ -11,8 +11,6 @@ Every action runs in one transaction and in the same order:
 7. apply, bump `version`, write the Event and its outbox rows (notifications.outbox.outbox_write).
 """
 
-import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +21,19 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from grids.models import Area
+from issues.arguments import (
+    clean_bool,
+    clean_category,
+    clean_coordinates,
+    clean_departments,
+    clean_int,
+    clean_kind,
+    clean_phone,
+    clean_text,
+    is_within,
+    issue_pk,
+    route_report,
+)
 from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue, Kind, Rating
 from issues.numbering import issue_number_next
@@ -69,22 +80,10 @@ RATE_REOPEN_TARGET = S.DISPATCHED
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000
-TEXT_MAX = 4000
 EXTEND_MIN, EXTEND_MAX = 1, 30
-_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _issue_pk(issue) -> uuid.UUID | None:
-    """Return the primary key of `issue` (an Issue or its id); None for a malformed id."""
-    if isinstance(issue, Issue):
-        return issue.pk
-    try:
-        return issue if isinstance(issue, uuid.UUID) else uuid.UUID(str(issue))
-    except ValueError:
-        return None
 
 
 def _lock(*, issue, actor) -> Issue:
@@ -97,7 +96,7 @@ def _lock(*, issue, actor) -> Issue:
         Issue.objects.select_for_update(of=("self",))
         .select_related("category")
         .prefetch_related(dispatches)
-        .filter(pk=_issue_pk(issue))
+        .filter(pk=issue_pk(issue))
         .first()
     )
     if locked is None or not _can_see(actor=actor, issue=locked):
@@ -149,70 +148,6 @@ def _is_lead_staff(*, actor, issue: Issue) -> bool:
     return lead is not None and lead.department_id in scope_for_user(actor).department_ids
 
 
-def _text(value, *, field: str, required: bool = False, max_length: int = TEXT_MAX, min_length: int = 0) -> str:
-    value = (value or "").strip() if isinstance(value, str) or value is None else None
-    if value is None:
-        raise ValidationFailed.on(field, "Must be text.")
-    if required and not value:
-        raise ValidationFailed.on(field, "This field is required.")
-    if value and len(value) < min_length:
-        raise ValidationFailed.on(field, f"Ensure this field has at least {min_length} characters.")
-    if len(value) > max_length:
-        raise ValidationFailed.on(field, f"Ensure this field has no more than {max_length} characters.")
-    return value
-
-
-def _area(value, *, field: str, level: str) -> Area | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, Area):
-        area = value
-    else:
-        area = Area.objects.filter(code=str(value)).first()
-    if area is None or area.level != level:
-        raise ValidationFailed.on(field, f"No {level} with code {getattr(value, 'code', value)}.")
-    return area
-
-
-def _category(value, *, field: str = "category") -> Category | None:
-    if value in (None, ""):
-        return None
-    category = value if isinstance(value, Category) else Category.objects.filter(code=str(value)).first()
-    if category is None or not category.is_active:
-        raise ValidationFailed.on(field, f"No active category {getattr(value, 'code', value)}.")
-    return category
-
-
-def _kind(value, *, field: str = "kind") -> str | None:
-    if value in (None, ""):
-        return None
-    if value not in Kind.values:
-        raise ValidationFailed.on(field, f"Must be one of {', '.join(Kind.values)}.")
-    return value
-
-
-def _bool(value, *, field: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    raise ValidationFailed.on(field, "Must be true or false.")
-
-
-def _departments(values, *, field: str) -> list[Department]:
-    """Return the departments named by `values` (codes or instances), each once, in the given order."""
-    if isinstance(values, str | Department):
-        values = [values]
-    codes = []
-    for value in values or ():
-        code = value.code if isinstance(value, Department) else str(value)
-        if code not in codes:
-            codes.append(code)
-    found = {d.code: d for d in Department.objects.filter(code__in=codes, is_active=True)}
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise ValidationFailed.on(field, f"No active department {', '.join(missing)}.")
-    return [found[c] for c in codes]
-
-
 def _iso(value: datetime | None) -> str | None:
     return timezone.localtime(value).isoformat() if value else None
 
@@ -233,6 +168,15 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
     )
     outbox_write(event=event)
     return event
+
+
+def _departments_of_district(*, issue: Issue, values, field: str) -> list[Department]:
+    """Return the departments named by `values`; an issue is handled by departments of its own district."""
+    departments = clean_departments(values, field=field)
+    foreign = [d.code for d in departments if d.district.code != issue.district_code]
+    if foreign:
+        raise ValidationFailed.on(field, f"Not a department of the issue's district: {', '.join(foreign)}.")
+    return departments
 
 
 def _department_data(dispatches: Iterable[Dispatch]) -> dict:
@@ -256,39 +200,6 @@ def _restart_dispatches(issue: Issue) -> list[Dispatch]:
 # --- submit -------------------------------------------------------------------------------------------------------
 
 
-def _route(*, grid, building, lat, lng) -> tuple[Area, Area | None]:
-    """Return (grid, building) of a report: a building's grid, else the grid named, else the grid at lat/lng."""
-    building = _area(building, field="building", level=Area.Level.BUILDING)
-    named_grid = _area(grid, field="grid", level=Area.Level.GRID)
-    if building is not None:
-        if named_grid is not None and building.parent_id != named_grid.pk:
-            raise ValidationFailed.on("grid", f"Building {building.code} is not in grid {named_grid.code}.")
-        return Area.objects.get(pk=building.parent_id), building
-    if named_grid is not None:
-        return named_grid, None
-    if lat is None and lng is None:
-        message = "Give a location, a building or a grid."
-        raise ValidationFailed(message, fields={"location": [message]})
-    from grids.routing import locate_grid
-
-    located = locate_grid(lat=lat, lng=lng)
-    if located is None:
-        raise ValidationFailed.on("location", "No grid covers this location.")
-    return located, None
-
-
-def _coordinates(lat, lng) -> tuple[float | None, float | None]:
-    if lat is None and lng is None:
-        return None, None
-    try:
-        lat, lng = float(lat), float(lng)
-    except (TypeError, ValueError):
-        raise ValidationFailed.on("location", "Give both lat and lng as numbers.") from None
-    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise ValidationFailed.on("location", "Latitude must be within ±90 and longitude within ±180.")
-    return lat, lng
-
-
 def issue_submit(
     *,
     actor,
@@ -310,27 +221,23 @@ def issue_submit(
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise PermissionDenied("Sign in to submit an issue.")
     scope = scope_for_user(actor)
-    description = _text(
+    description = clean_text(
         description, field="description", required=True, min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX
     )
-    title = _text(title, field="title", max_length=200)
-    address = _text(address, field="address", max_length=300)
-    reporter_name = _text(reporter_name, field="reporter_name", max_length=60)
-    reporter_phone = _text(reporter_phone, field="reporter_phone", max_length=20)
-    external_id = _text(external_id, field="external_id", max_length=100)
-    if reporter_phone and not _PHONE.match(reporter_phone):
-        raise ValidationFailed.on("reporter_phone", "Enter a valid phone number.")
+    title = clean_text(title, field="title", max_length=200)
+    address = clean_text(address, field="address", max_length=300)
+    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=60)
+    reporter_phone = clean_phone(reporter_phone, field="reporter_phone")
+    external_id = clean_text(external_id, field="external_id", max_length=100)
     if scope.is_partner and not reporter_phone:
         raise ValidationFailed.on("reporter_phone", "A partner app must give the reporter's phone.")
-    kind = _kind(kind)
-    category = _category(category)
-    urgent = bool(_bool(urgent, field="urgent"))
-    lat, lng = _coordinates(lat, lng)
-    grid, building = _route(grid=grid, building=building, lat=lat, lng=lng)
+    kind = clean_kind(kind)
+    category = clean_category(category)
+    urgent = bool(clean_bool(urgent, field="urgent"))
+    lat, lng = clean_coordinates(lat, lng)
+    grid, building = route_report(grid=grid, building=building, lat=lat, lng=lng)
     place = building or grid
-    if scope.is_partner and not (
-        place.path == scope.partner_area_path or place.path.startswith(scope.partner_area_path + "/")
-    ):
+    if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
 
     with transaction.atomic():
@@ -373,13 +280,13 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
         _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
         _check_state(issue=issue, action="classify")
         _check_version(issue=issue, version=version)
-        category = _category(category)
+        category = clean_category(category)
         if category is None:
             raise ValidationFailed.on("category", "This field is required.")
-        kind = _kind(kind)
-        urgent = _bool(urgent, field="urgent")
+        kind = clean_kind(kind)
+        urgent = clean_bool(urgent, field="urgent")
         if grid not in (None, "") or building not in (None, ""):
-            new_grid, new_building = _route(grid=grid, building=building, lat=None, lng=None)
+            new_grid, new_building = route_report(grid=grid, building=building, lat=None, lng=None)
             place = new_building or new_grid
             # Re-routing a misplaced report stays within the district whose departments handle it.
             if place.ancestor_code(Area.Level.DISTRICT) != issue.district_code:
@@ -429,10 +336,10 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
         _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
         _check_state(issue=issue, action="dispatch")
         _check_version(issue=issue, version=version)
-        departments = _departments(departments, field="departments")
+        departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
             raise ValidationFailed.on("departments", "Name at least one department.")
-        note = _text(note, field="note")
+        note = clean_text(note, field="note")
         lead = _lead_of(departments, lead=lead, category=issue.category)
 
         # A new round: what an earlier round (returned, summoned) left active is retired, kept for history.
@@ -481,7 +388,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
-        note = _text(note, field="note")
+        note = clean_text(note, field="note")
         original = None
         if reason == Issue.RejectReason.DUPLICATE:
             original = _duplicate_target(issue=issue, actor=actor, duplicate_of=duplicate_of)
@@ -504,7 +411,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
 def _duplicate_target(*, issue: Issue, actor, duplicate_of) -> Issue:
     if duplicate_of in (None, ""):
         raise ValidationFailed.on("duplicate_of", "Name the issue this one repeats.")
-    original = Issue.objects.visible_to(actor).filter(pk=_issue_pk(duplicate_of)).first()
+    original = Issue.objects.visible_to(actor).filter(pk=issue_pk(duplicate_of)).first()
     if original is None:
         raise ValidationFailed.on("duplicate_of", "No such issue.")
     if original.pk == issue.pk:
@@ -567,7 +474,7 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
         if not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department may return the issue.")
         _check_version(issue=issue, version=version)
-        reason = _text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True)
 
         now, lead = timezone.now(), _lead_dispatch(issue)
         for dispatch in _active_dispatches(issue):
@@ -599,7 +506,7 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
         if not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department or community staff may resolve the issue.")
         _check_version(issue=issue, version=version)
-        note = _text(note, field="note", required=True)
+        note = clean_text(note, field="note", required=True)
 
         from_status = issue.status
         issue.status = TRANSITIONS["resolve"].target
@@ -616,9 +523,8 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
             raise PermissionDenied("Only the reporter rates the result.")
         _check_state(issue=issue, action="rate")
         _check_version(issue=issue, version=version)
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise ValidationFailed.on("score", "Give a whole number from 1 to 5.")
-        comment = _text(comment, field="comment")
+        clean_int(score, field="score", low=1, high=5, message="Give a whole number from 1 to 5.")
+        comment = clean_text(comment, field="comment")
 
         rating = Rating.objects.create(issue=issue, score=score, comment=comment, rated_by=actor)
         from_status, now = issue.status, timezone.now()
@@ -641,7 +547,7 @@ def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
         _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
         _check_state(issue=issue, action="reopen")
         _check_version(issue=issue, version=version)
-        reason = _text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True)
 
         from_status = issue.status
         issue.status = TRANSITIONS["reopen"].target
@@ -667,8 +573,8 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
         if issue.escalation_level >= MAX_ESCALATION_LEVEL:
             raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
-        summoned = _departments(departments, field="departments")
-        note = _text(note, field="note")
+        summoned = _departments_of_district(issue=issue, values=departments, field="departments")
+        note = clean_text(note, field="note")
 
         active = {d.department_id for d in _active_dispatches(issue)}
         created = [
@@ -706,11 +612,9 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         if not supervisor and not mine:
             raise PermissionDenied("The issue is not dispatched to your department.")
         _check_version(issue=issue, version=version)
-        if isinstance(workdays, bool) or not isinstance(workdays, int) or not EXTEND_MIN <= workdays <= EXTEND_MAX:
-            raise ValidationFailed.on(
-                "workdays", f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
-            )
-        reason = _text(reason, field="reason")
+        message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
+        clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
+        reason = clean_text(reason, field="reason")
         if not supervisor and issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists():
             raise InvalidTransition("An extension request is already waiting for approval.")
 
@@ -756,13 +660,13 @@ def _apply_extension(*, issue: Issue, request: ExtensionRequest, actor) -> dict:
 def issue_comment(*, issue, actor, text, internal=False) -> Event:
     """Add a note to an issue without changing it: anyone who can see it; internal notes only for its staff."""
     with transaction.atomic():
-        issue = Issue.objects.prefetch_related("dispatches").filter(pk=_issue_pk(issue)).first()
+        issue = Issue.objects.prefetch_related("dispatches").filter(pk=issue_pk(issue)).first()
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
-        internal = bool(_bool(internal, field="internal"))
+        internal = bool(clean_bool(internal, field="internal"))
         if internal and not roles_on_issue(actor, issue):
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
-        text = _text(text, field="text", required=True)
+        text = clean_text(text, field="text", required=True)
         event = Event.objects.create(
             issue=issue,
             actor=actor,
@@ -807,7 +711,7 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     done = []
     with transaction.atomic():
-        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=_issue_pk(issue)).first()
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
         if issue is None:
             return done
         for deadline in DEADLINE_STATUSES:
@@ -837,7 +741,7 @@ def issue_auto_close(*, issue, now: datetime | None = None) -> Issue | None:
     now = now or timezone.now()
     days = settings.GRIDDESK_AUTO_CLOSE_DAYS
     with transaction.atomic():
-        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=_issue_pk(issue)).first()
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
         if issue is None or issue.status not in TRANSITIONS["auto_close"].sources or issue.resolved_at is None:
             return None
         if issue.resolved_at > now - timedelta(days=days):

@@ -198,6 +198,15 @@ def test_dispatch_refuses_bad_arguments(make, community_staff, shuiwu, fields, b
     assert bad_field in error.fields
 
 
+def test_dispatch_refuses_a_department_of_another_district(make, community_staff):
+    from tests.factories import AreaFactory, DepartmentFactory
+
+    DepartmentFactory(code="elsewhere", district=AreaFactory(code="360703", name="南康区"))
+    issue = make("classified")
+    call = lambda: workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["elsewhere"])  # noqa: E731
+    assert list(assert_refused(ValidationFailed, "validation_error", call, issue).fields) == ["departments"]
+
+
 def test_dispatch_refused_from_submitted(make, community_staff):
     issue = make("submitted")
     call = lambda: workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])  # noqa: E731

@@ -1,0 +1,149 @@
+"""Turn the arguments of workflow actions into checked values, or refuse them with ValidationFailed(fields=…).
+
+Each accepts what the API hands over (model instances from its serializers) and what scripts and tests pass (codes,
+ids), so issues.workflow reads as its rules only.
+"""
+
+import re
+import uuid
+
+from grids.models import PATH_SEPARATOR, Area
+from issues.errors import ValidationFailed
+from issues.models import Category, Issue, Kind
+from orgs.models import Department
+
+TEXT_MAX = 4000
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
+
+
+def clean_text(value, *, field: str, required: bool = False, max_length: int = TEXT_MAX, min_length: int = 0) -> str:
+    """Return `value` stripped, or refuse it when missing, too short or too long."""
+    value = (value or "").strip() if isinstance(value, str) or value is None else None
+    if value is None:
+        raise ValidationFailed.on(field, "Must be text.")
+    if required and not value:
+        raise ValidationFailed.on(field, "This field is required.")
+    if value and len(value) < min_length:
+        raise ValidationFailed.on(field, f"Ensure this field has at least {min_length} characters.")
+    if len(value) > max_length:
+        raise ValidationFailed.on(field, f"Ensure this field has no more than {max_length} characters.")
+    return value
+
+
+def clean_area(value, *, field: str, level: str) -> Area | None:
+    """Return the node at `level` named by `value` (a code or an Area), None when not given."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, Area):
+        area = value
+    else:
+        area = Area.objects.filter(code=str(value)).first()
+    if area is None or area.level != level:
+        raise ValidationFailed.on(field, f"No {level} with code {getattr(value, 'code', value)}.")
+    return area
+
+
+def clean_category(value, *, field: str = "category") -> Category | None:
+    """Return the active category named by `value` (a code or a Category), None when not given."""
+    if value in (None, ""):
+        return None
+    category = value if isinstance(value, Category) else Category.objects.filter(code=str(value)).first()
+    if category is None or not category.is_active:
+        raise ValidationFailed.on(field, f"No active category {getattr(value, 'code', value)}.")
+    return category
+
+
+def clean_kind(value, *, field: str = "kind") -> str | None:
+    """Return one of the five kinds, None when not given."""
+    if value in (None, ""):
+        return None
+    if value not in Kind.values:
+        raise ValidationFailed.on(field, f"Must be one of {', '.join(Kind.values)}.")
+    return value
+
+
+def clean_bool(value, *, field: str) -> bool | None:
+    """Return a real boolean (no truthy strings), None when not given."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValidationFailed.on(field, "Must be true or false.")
+
+
+def clean_departments(values, *, field: str) -> list[Department]:
+    """Return the departments named by `values` (codes or instances), each once, in the given order."""
+    if isinstance(values, str | Department):
+        values = [values]
+    codes = []
+    for value in values or ():
+        code = value.code if isinstance(value, Department) else str(value)
+        if code not in codes:
+            codes.append(code)
+    found = {d.code: d for d in Department.objects.select_related("district").filter(code__in=codes, is_active=True)}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise ValidationFailed.on(field, f"No active department {', '.join(missing)}.")
+    return [found[c] for c in codes]
+
+
+def route_report(*, grid, building, lat, lng) -> tuple[Area, Area | None]:
+    """Return (grid, building) of a report: a building's grid, else the grid named, else the grid at lat/lng."""
+    building = clean_area(building, field="building", level=Area.Level.BUILDING)
+    named_grid = clean_area(grid, field="grid", level=Area.Level.GRID)
+    if building is not None:
+        if named_grid is not None and building.parent_id != named_grid.pk:
+            raise ValidationFailed.on("grid", f"Building {building.code} is not in grid {named_grid.code}.")
+        return Area.objects.get(pk=building.parent_id), building
+    if named_grid is not None:
+        return named_grid, None
+    if lat is None and lng is None:
+        message = "Give a location, a building or a grid."
+        raise ValidationFailed(message, fields={"location": [message]})
+    from grids.routing import locate_grid
+
+    located = locate_grid(lat=lat, lng=lng)
+    if located is None:
+        raise ValidationFailed.on("location", "No grid covers this location.")
+    return located, None
+
+
+def clean_coordinates(lat, lng) -> tuple[float | None, float | None]:
+    """Return (lat, lng) as floats within range, both None when neither is given."""
+    if lat is None and lng is None:
+        return None, None
+    try:
+        lat, lng = float(lat), float(lng)
+    except (TypeError, ValueError):
+        raise ValidationFailed.on("location", "Give both lat and lng as numbers.") from None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+        raise ValidationFailed.on("location", "Latitude must be within ±90 and longitude within ±180.")
+    return lat, lng
+
+
+def issue_pk(issue) -> uuid.UUID | None:
+    """Return the primary key of `issue` (an Issue or its id); None for a malformed id."""
+    if isinstance(issue, Issue):
+        return issue.pk
+    try:
+        return issue if isinstance(issue, uuid.UUID) else uuid.UUID(str(issue))
+    except ValueError:
+        return None
+
+
+def clean_int(value, *, field: str, low: int, high: int, message: str) -> int:
+    """Return a whole number from `low` to `high` (no bools, strings or fractions)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationFailed.on(field, message)
+    return value
+
+
+def is_within(place: Area, path: str) -> bool:
+    """Return whether `place` is the node at `path` or under it."""
+    return place.path == path or place.path.startswith(path + PATH_SEPARATOR)
+
+
+def clean_phone(value, *, field: str) -> str:
+    """Return a phone number as given (digits, an optional +, spaces or dashes inside), "" when not given."""
+    value = clean_text(value, field=field, max_length=20)
+    if value and not PHONE.match(value):
+        raise ValidationFailed.on(field, "Enter a valid phone number.")
+    return value
