@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,7 +36,7 @@ class AreaViewSet(viewsets.ReadOnlyModelViewSet):
         else:
             parent = Area.objects.filter(code=code).only("pk").first()
             if parent is None:
-                raise ValidationError({"parent": [f"No area has the code {code!r}."]})
+                raise NotFound(f"No area has the code {code!r}.")
             areas = self.get_queryset().filter(parent=parent)
         return Response(self.get_serializer(areas, many=True).data)
 

@@ -36,11 +36,8 @@ def test_areas_children_cost_two_queries_however_many(client, territory, other_t
         client.get("/api/v1/areas/?parent=360702091")
 
 
-def test_areas_with_unknown_parent_is_a_validation_error(client, territory):
-    response = client.get("/api/v1/areas/?parent=123")
-
-    assert_error(response, HTTPStatus.BAD_REQUEST, "validation_error")
-    assert list(response.json()["error"]["fields"]) == ["parent"]
+def test_areas_with_unknown_parent_is_not_found(client, territory):
+    assert_error(client.get("/api/v1/areas/?parent=123"), HTTPStatus.NOT_FOUND, "not_found")
 
 
 def test_area_detail_has_code_name_level_parent_and_path(client, territory):
