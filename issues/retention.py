@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues.models import Event, Issue
+from notifications.models import Channel, Notification
 
 # The personal data of a report, and the value each is cleared to. The address goes with the coordinates: it is
 # as exact ("3栋2单元401"); the grid and building codes stay, and with them every statistic.
@@ -50,6 +51,10 @@ def issue_remove_personal_data(*, issue_id, now: datetime | None = None) -> int:
         issue.personal_data_removed_at = now
         issue.version += 1
         issue.save(update_fields=[*PERSONAL_FIELDS, "personal_data_removed_at", "version", "updated_at"])
+        # Webhook bodies carried the issue as the partner saw it, reporter included; their retries ended long ago.
+        Notification.objects.filter(issue=issue, channel=Channel.WEBHOOK).exclude(
+            status__in=[Notification.Status.PENDING, Notification.Status.SENDING]
+        ).update(payload={})
         Event.objects.create(
             issue=issue,
             actor=None,

@@ -29,7 +29,7 @@ class Receiver:
                     time.sleep(receiver.delay_first)
                 if 200 <= status < 300:
                     with receiver.lock:
-                        receiver.processed.setdefault(self.headers["webhook-id"], body)
+                        receiver.processed.setdefault(self.headers.get("webhook-id", ""), body)
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()
@@ -53,4 +53,4 @@ class Receiver:
 
     def ids(self) -> list[str]:
         with self.lock:
-            return [r["headers"]["webhook-id"] for r in self.requests]
+            return [r["headers"].get("webhook-id", "") for r in self.requests]

@@ -1,5 +1,6 @@
 """Delivery: each channel sends once per notification however often its task runs; failures back off for ≥ 24 h."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -66,6 +67,25 @@ def test_sms_delivered_twice_is_sent_once(reporter, sms_outbox):
     notification_deliver(notification_id=n.pk)
     assert [(m["to"], m["message_id"]) for m in sms_outbox] == [("13800138000", str(n.pk))]
     assert sms_outbox[0]["text"] == "您的诉求 GD-20261122-00001 已办结：已清理。 请对办理结果进行评价。"
+
+
+def test_http_sms_gateway_gets_the_message_with_its_key_and_id(reporter, settings):
+    settings.GRIDDESK_SMS_BACKEND = "notifications.sms.HttpSmsBackend"
+    settings.GRIDDESK_SMS_GATEWAY_KEY = "gateway-key"
+    with Receiver(answers=[503]) as gateway:
+        settings.GRIDDESK_SMS_GATEWAY_URL = gateway.url
+        n = row(Channel.SMS, recipient=reporter)
+        now = timezone.now()
+        assert notification_deliver(notification_id=n.pk, now=now) == "pending"  # 503: retried later
+        assert notification_deliver(notification_id=n.pk, now=now + timedelta(seconds=6)) == "sent"
+    assert len(gateway.requests) == 2
+    request = gateway.requests[1]
+    assert request["headers"]["authorization"] == "Bearer gateway-key"
+    assert json.loads(request["body"]) == {
+        "to": "13800138000",
+        "text": "您的诉求 GD-20261122-00001 已办结：已清理。 请对办理结果进行评价。",
+        "message_id": str(n.pk),
+    }
 
 
 def test_sms_without_a_phone_is_skipped(resident, sms_outbox):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from issues.models import Event, Issue
 from issues.retention import retention_sweep
 from issues.stats import issue_stats
+from notifications.models import Channel, Notification
 from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +51,17 @@ def test_personal_data_is_removed_after_the_retention_days_with_an_event(closed_
     assert event.actor is None
     assert set(event.data["removed"]) == {"reporter_name", "reporter_phone", "lat", "lng", "address"}
     assert issue_stats(area=territory["district"], date_from=day, date_to=day) == stats_before
+
+
+def test_retention_removes_the_reporter_from_sent_webhook_bodies(partner, endpoint_for, territory, settings):
+    endpoint_for("https://partner.example/hooks")
+    issue = issue_in_status("submitted", reporter=partner.user, place=territory["grid"], reporter_phone="13812345678")
+    n = Notification.objects.get(issue=issue, channel=Channel.WEBHOOK)
+    assert "13812345678" in n.payload["body"]
+    Notification.objects.filter(pk=n.pk).update(status=Notification.Status.SENT)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.REJECTED, closed_at=timezone.now())
+    assert retention_sweep(now=timezone.now() + timedelta(days=settings.GRIDDESK_RETENTION_DAYS + 1)) == 1
+    assert Notification.objects.get(pk=n.pk).payload == {}
 
 
 def test_retention_runs_once(closed_issue, settings):
