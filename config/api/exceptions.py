@@ -218,7 +218,9 @@ class ApiErrorMiddleware:
         if response.status_code >= 400 and not _is_json(response):
             status = response.status_code
             code = STATUS_CODES.get(status, "server_error" if status >= 500 else "validation_error")
-            replacement = error_response(status, code)
+            # A bare 400 from Django (a bad Host header, a suspicious request) names no field.
+            message = "Bad request." if status == HTTPStatus.BAD_REQUEST else None
+            replacement = error_response(status, code, message)
             for header in ("Retry-After", "Allow", "WWW-Authenticate"):
                 if header in response:
                     replacement[header] = response[header]

@@ -234,3 +234,16 @@ def test_django_handlers_answer_json_under_api_and_pages_elsewhere(db):
     page = handler500(factory.get("/dashboard/"))
     assert page.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
     assert not page["Content-Type"].startswith("application/json")
+
+
+def test_unknown_url_under_api_answers_json_even_with_debug_on(client, db, settings):
+    settings.DEBUG = True
+
+    assert_error(client.get("/api/v1/no-such-thing/"), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_request_django_refuses_before_any_view_still_gets_the_error_body(client, db):
+    response = client.get("/api/v1/departments/", HTTP_HOST="evil.example")
+
+    assert_error(response, HTTPStatus.BAD_REQUEST, "validation_error")
+    assert "fields" not in response.json()["error"]
