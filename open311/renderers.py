@@ -1,5 +1,6 @@
 """GeoReport v2's two formats: JSON, and XML built with xml.etree (the spec's element names, UTF-8 declaration)."""
 
+import re
 import xml.etree.ElementTree as ET
 
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -16,6 +17,10 @@ XML_ITEM_TAGS = {
 }
 
 
+# Characters XML 1.0 cannot carry at all, even escaped (control characters other than tab, newline, return).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 class Open311JSONRenderer(JSONRenderer):
     format = "json"
     media_type = "application/json"
@@ -27,7 +32,7 @@ def _text(value) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _append(parent: ET.Element, tag: str, value) -> None:

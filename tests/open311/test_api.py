@@ -459,3 +459,16 @@ def test_throttled_answer_is_in_the_spec_shape_with_retry_after(client, category
 
     assert_error(response, 429, "")  # the message is DRF's, in the request's language
     assert int(response["Retry-After"]) >= 1
+
+
+def test_xml_stays_well_formed_with_control_characters_in_text(client, partner, territory, category):
+    issue = issue_submit(
+        actor=partner[0].user,
+        description="楼道堆物\x01\x1b <b>&</b>",
+        building=territory["building"].code,
+        reporter_phone=REPORTER_PHONE,
+    )
+
+    root = xml_of(client.get(f"{BASE}/requests/{issue.number}.xml", {"api_key": partner[1]}))
+
+    assert root.findtext("request/description") == "楼道堆物 <b>&</b>"
