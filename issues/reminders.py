@@ -1,5 +1,9 @@
-"""Deadline reminders: handlers hear of a response deadline 2 hours before it passes, the lead department of a
-resolution deadline one working day before; each deadline value is reminded once, however many sweeps run."""
+"""Deadline reminders: whoever holds an issue hears of its response deadline 2 hours before it passes, and of its
+resolution deadline one working day before; each deadline value is reminded once, however many sweeps run.
+
+Who holds it: the departments that have not accepted yet (response) or the lead department (resolution) once it is
+dispatched; the community staff of its scope while it is classified and waiting to be dispatched.
+"""
 
 from datetime import datetime, timedelta
 
@@ -17,45 +21,56 @@ from orgs.models import Membership, Role
 Deadline = DeadlineReminder.Deadline
 
 
-def _not_reminded(deadline: str, field: str):
+def _not_reminded(deadline: str):
+    field = f"{deadline}_due_at"
     return ~Exists(DeadlineReminder.objects.filter(issue_id=OuterRef("pk"), deadline=deadline, due_at=OuterRef(field)))
 
 
 def reminders_sweep(*, now: datetime | None = None) -> int:
     """Send the reminders that are due now and not yet sent; return how many deadlines were reminded."""
     now = now or timezone.now()
+    horizons = {
+        Deadline.RESPONSE: (
+            now + timedelta(hours=settings.GRIDDESK_RESPONSE_REMINDER_HOURS),
+            [Issue.Status.CLASSIFIED, Issue.Status.DISPATCHED],
+        ),
+        Deadline.RESOLUTION: (
+            add_workdays(start=now, workdays=settings.GRIDDESK_RESOLUTION_REMINDER_WORKDAYS),
+            [Issue.Status.CLASSIFIED, Issue.Status.DISPATCHED, Issue.Status.IN_PROGRESS],
+        ),
+    }
     sent = 0
-    # Waiting for acceptance: every department that has not accepted yet.
-    response_horizon = now + timedelta(hours=settings.GRIDDESK_RESPONSE_REMINDER_HOURS)
-    for issue in Issue.objects.filter(
-        _not_reminded(Deadline.RESPONSE, "response_due_at"),
-        status=Issue.Status.DISPATCHED,
-        response_due_at__gt=now,
-        response_due_at__lte=response_horizon,
-    ):
-        departments = issue.dispatches.filter(active=True, status=Dispatch.Status.PENDING)
-        sent += _remind(issue=issue, deadline=Deadline.RESPONSE, due_at=issue.response_due_at, dispatches=departments)
-    # Not yet resolved: the lead department, one working day ahead.
-    resolution_horizon = add_workdays(start=now, workdays=settings.GRIDDESK_RESOLUTION_REMINDER_WORKDAYS)
-    for issue in Issue.objects.filter(
-        _not_reminded(Deadline.RESOLUTION, "resolution_due_at"),
-        status__in=[Issue.Status.DISPATCHED, Issue.Status.IN_PROGRESS],
-        resolution_due_at__gt=now,
-        resolution_due_at__lte=resolution_horizon,
-    ):
-        lead = issue.dispatches.filter(active=True, lead=True)
-        sent += _remind(issue=issue, deadline=Deadline.RESOLUTION, due_at=issue.resolution_due_at, dispatches=lead)
+    for deadline, (horizon, statuses) in horizons.items():
+        due = Issue.objects.filter(
+            _not_reminded(deadline),
+            status__in=statuses,
+            **{f"{deadline}_due_at__gt": now, f"{deadline}_due_at__lte": horizon},
+        )
+        for issue in due:
+            sent += _remind(issue=issue, deadline=deadline, due_at=getattr(issue, f"{deadline}_due_at"))
     return sent
 
 
-def _remind(*, issue: Issue, deadline: str, due_at: datetime, dispatches) -> int:
-    """Record the reminder of (issue, deadline, due_at) and notify; return 0 when it was already sent."""
-    department_ids = [d.department_id for d in dispatches]
-    user_ids = list(
-        Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+def _holders(issue: Issue, deadline: str) -> tuple[list[int], list[int]]:
+    """Return (user ids, department ids) of whoever must act before `deadline` passes."""
+    if issue.status == Issue.Status.CLASSIFIED:
+        paths = issue.area_path.split("/")
+        ancestors = ["/".join(paths[: i + 1]) for i in range(len(paths))]
+        staff = Membership.objects.filter(role=Role.COMMUNITY_STAFF, area__path__in=ancestors)
+        return list(staff.values_list("user_id", flat=True).distinct()), []
+    dispatches = issue.dispatches.filter(active=True)
+    if deadline == Deadline.RESPONSE:
+        dispatches = dispatches.filter(status=Dispatch.Status.PENDING)
+    else:
+        dispatches = dispatches.filter(lead=True)
+    department_ids = list(dispatches.values_list("department_id", flat=True))
+    staff = Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
+    return list(staff.values_list("user_id", flat=True).distinct()), department_ids
+
+
+def _remind(*, issue: Issue, deadline: str, due_at: datetime) -> int:
+    """Record the reminder of (issue, deadline, due_at) and notify its holders; return 0 when already sent."""
+    user_ids, department_ids = _holders(issue, deadline)
     with transaction.atomic():
         try:
             with transaction.atomic():

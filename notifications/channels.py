@@ -42,7 +42,12 @@ def preferences_set(*, user, channels: dict[str, bool] | None = None, phone: str
         NotificationPreference.objects.update_or_create(user=user, channel=channel, defaults={"enabled": enabled})
     if phone is not None:
         Contact.objects.update_or_create(user=user, defaults={"phone": phone})
-    user = type(user).objects.select_related("contact").get(pk=user.pk)
+    return preferences_get(user=user)
+
+
+def preferences_get(*, user) -> dict:
+    """Return the user's channel choices and phone as the API shows them: {"channels": {…}, "phone"}."""
+    user = type(user).objects.select_related("contact").prefetch_related("notification_prefs").get(pk=user.pk)
     return {"channels": preferences_for_user(user), "phone": getattr(_contact(user), "phone", "")}
 
 

@@ -18,7 +18,7 @@ from notifications.api.serializers import (
     WebhookEndpointCreatedSerializer,
     WebhookEndpointSerializer,
 )
-from notifications.channels import preferences_set
+from notifications.channels import preferences_get, preferences_set
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.webhooks import webhook_secret_new
 
@@ -96,7 +96,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def preferences(self, request):
         """Read or change which channels reach the user, and the phone SMS goes to."""
         if request.method == "GET":
-            return Response(preferences_set(user=request.user))
+            return Response(preferences_get(user=request.user))
         serializer = PreferencesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

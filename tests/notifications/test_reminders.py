@@ -4,6 +4,7 @@ resolution deadline; once per deadline value."""
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from issues import workflow
 from issues.models import Event
@@ -68,3 +69,16 @@ def test_a_moved_deadline_gets_its_own_reminder(make, street_officer):
     issue.refresh_from_db()
     assert reminders_sweep(now=issue.resolution_due_at - timedelta(hours=2)) == 1
     assert DeadlineReminder.objects.filter(issue=issue, deadline="resolution").count() == 2
+
+
+def test_a_classified_issue_reminds_the_community_staff_who_must_dispatch_it(make):
+    issue = make("classified")
+    assert reminders_sweep(now=issue.response_due_at - timedelta(hours=1)) == 1
+    assert reminded(issue) == [("community_staff", "reminder.response")]
+
+
+def test_reminder_message_names_the_deadline(make):
+    issue = make("dispatched")
+    reminders_sweep(now=issue.response_due_at - timedelta(hours=1))
+    n = Notification.objects.get(issue=issue, channel=Channel.EMAIL, kind="reminder.response")
+    assert n.payload["due"] == timezone.localtime(issue.response_due_at).strftime("%Y-%m-%d %H:%M")
