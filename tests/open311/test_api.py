@@ -472,3 +472,32 @@ def test_xml_stays_well_formed_with_control_characters_in_text(client, partner, 
     root = xml_of(client.get(f"{BASE}/requests/{issue.number}.xml", {"api_key": partner[1]}))
 
     assert root.findtext("request/description") == "楼道堆物 <b>&</b>"
+
+
+def test_listing_takes_the_same_queries_for_one_request_or_many(
+    client, api_key, partner, territory, category, community_staff
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def submit():
+        issue = issue_submit(
+            actor=partner[0].user,
+            description="楼道堆满纸箱",
+            building=territory["building"].code,
+            reporter_phone=REPORTER_PHONE,
+        )
+        handle(issue, community_staff=community_staff, category=category)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"{BASE}/requests.json", {"api_key": api_key}).status_code == HTTPStatus.OK
+        return len(captured)
+
+    submit()
+    queries()  # the first call also records the key's use
+    one = queries()
+    for _ in range(4):
+        submit()
+
+    assert queries() == one
