@@ -501,3 +501,13 @@ def test_listing_takes_the_same_queries_for_one_request_or_many(
         submit()
 
     assert queries() == one
+
+
+def test_requests_xml_lists_each_request(client, partner_issue, resident_issue):
+    root = xml_of(client.get(f"{BASE}/requests.xml"))
+
+    assert root.tag == "service_requests"
+    requests = root.findall("request")
+    assert {r.findtext("service_request_id") for r in requests} == {partner_issue.number, resident_issue.number}
+    assert {r.findtext("status") for r in requests} == {"open"}
+    assert {r.findtext("lat") for r in requests} == {"25.825"}
