@@ -59,15 +59,16 @@ class CategorySpec:
     urgent_resolution_workdays: int = 1
 
 
-# Parents first. Urgent items: feedback the same day; others done in 3–5 working days (12345 practice).
+# Parents first; every category names its default department (DESIGN.md).
+# Urgent items: feedback the same day; others done in 3–5 working days (12345 practice).
 CATEGORIES = [
-    CategorySpec("city-order", "市容秩序"),
-    CategorySpec("water-utilities", "供排水"),
-    CategorySpec("public-facilities", "市政设施"),
-    CategorySpec("sanitation", "环境卫生"),
-    CategorySpec("building-safety", "房屋建设"),
-    CategorySpec("property-service", "物业服务"),
-    CategorySpec("community-service", "社区服务", kind=Kind.HELP),
+    CategorySpec("city-order", "市容秩序", department="chengguan"),
+    CategorySpec("water-utilities", "供排水", department="shuiwu"),
+    CategorySpec("public-facilities", "市政设施", department="shizheng"),
+    CategorySpec("sanitation", "环境卫生", department="huanwei"),
+    CategorySpec("building-safety", "房屋建设", department="zhujian"),
+    CategorySpec("property-service", "物业服务", department="jindong-wuye"),
+    CategorySpec("community-service", "社区服务", kind=Kind.HELP, department="huangjinling-volunteers"),
     CategorySpec("stairwell-clutter", "楼道堆物", "city-order", department="chengguan", resolution_workdays=3),
     CategorySpec(
         "fire-lane-blocked",
