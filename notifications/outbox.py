@@ -195,21 +195,23 @@ def outbox_write(*, event) -> list[Notification]:
                 )
     webhook_type = webhook_type_for(event)
     if webhook_type:
-        endpoints = _partner_endpoints(issue, webhook_type)
-        if endpoints:
-            # One body for every endpoint and every retry: the signature covers these exact bytes.
-            body = webhook_body(event_type=webhook_type, at=event.at or timezone.now(), issue=issue)
-            for endpoint in endpoints:
-                rows.append(
-                    Notification(
-                        kind=webhook_type,
-                        channel=Channel.WEBHOOK,
-                        webhook=endpoint,
-                        issue=issue,
-                        event=event,
-                        payload={"body": body},
-                    )
+        at = event.at or timezone.now()
+        bodies: dict[int, str] = {}  # one body per partner: what it may see of the issue
+        for endpoint in _partner_endpoints(issue, webhook_type):
+            if endpoint.partner_id not in bodies:
+                bodies[endpoint.partner_id] = webhook_body(
+                    event_type=webhook_type, at=at, issue=issue, viewer=endpoint.partner.user
                 )
+            rows.append(
+                Notification(
+                    kind=webhook_type,
+                    channel=Channel.WEBHOOK,
+                    webhook=endpoint,
+                    issue=issue,
+                    event=event,
+                    payload={"body": bodies[endpoint.partner_id]},
+                )
+            )
     if rows:
         Notification.objects.bulk_create(rows)
         notifications_queue_on_commit(ids=[str(n.id) for n in rows])

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import URLValidator
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -74,57 +75,46 @@ def retry_delay(attempt: int) -> timedelta | None:
     return timedelta(seconds=schedule[attempt - 1])
 
 
-def webhook_issue_data(issue) -> dict:
-    """Return the issue as a partner app sees it (the shape of API.md "The issue"); a partner is its reporter.
+class _PartnerViewer:
+    """What the issue serializer needs of a request: who is looking (the partner app's service user)."""
 
-    issues-api's serializer can replace this one function; it is built when the event happens and stored, so
-    every retry sends the same bytes.
+    def __init__(self, user):
+        self.user = user
+
+    def build_absolute_uri(self, location: str) -> str:
+        return location  # no request, no host: photo URLs stay relative
+
+
+def webhook_issue_data(*, issue, viewer) -> dict:
+    """Return the issue as the partner app acting through `viewer` sees it in the API (issues-api's serializer).
+
+    Read afresh from the database (the caller's copy may hold stale prefetched rows), plus `external_id`, the
+    partner's own reference. It is built when the event happens and stored, so every retry sends the same bytes.
     """
-    dispatches = [
-        {"department": d.department.code, "lead": d.lead, "status": d.status}
-        for d in issue.dispatches.filter(active=True).select_related("department")
-    ]
-    rating = issue.ratings.order_by("-created_at", "-id").first()
-    location = {"lat": issue.lat, "lng": issue.lng} if issue.lat is not None and issue.lng is not None else None
-    return {
-        "id": str(issue.id),
-        "number": issue.number,
-        "status": issue.status,
-        "kind": issue.kind,
-        "category": {"code": issue.category.code, "name": issue.category.name} if issue.category_id else None,
-        "urgent": issue.urgent,
-        "title": issue.title,
-        "description": issue.description,
-        "location": location,
-        "address": issue.address,
-        "area": {
-            "district": issue.district_code,
-            "street": issue.street_code,
-            "community": issue.community_code,
-            "grid": issue.grid_code,
-            "building": issue.building_code or None,
-        },
-        "escalation_level": issue.escalation_level,
-        "response_due_at": _iso(issue.response_due_at),
-        "resolution_due_at": _iso(issue.resolution_due_at),
-        "dispatches": dispatches,
-        "reporter": {"name": issue.reporter_name, "phone": issue.reporter_phone},
-        "rating": {"score": rating.score, "comment": rating.comment} if rating else None,
-        "external_id": issue.external_id,
-        "created_at": _iso(issue.created_at),
-        "updated_at": _iso(issue.updated_at),
-        "version": issue.version,
-    }
+    from issues.api.serializers import IssueSerializer
+    from issues.models import Issue
+
+    fresh = (
+        Issue.objects.select_related("category")
+        .prefetch_related("dispatches__department", "ratings", "photos")
+        .get(pk=issue.pk)
+    )
+    data = IssueSerializer(fresh, context={"request": _PartnerViewer(viewer)}).data
+    return {**data, "external_id": fresh.external_id}
 
 
 def _iso(value) -> str | None:
     return timezone.localtime(value).isoformat() if value else None
 
 
-def webhook_body(*, event_type: str, at, issue) -> str:
-    """Return the JSON body of a webhook: {"type", "timestamp", "data": {"issue": …}}."""
-    body = {"type": event_type, "timestamp": _iso(at), "data": {"issue": webhook_issue_data(issue)}}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+def webhook_body(*, event_type: str, at, issue, viewer) -> str:
+    """Return the JSON body of a webhook: {"type", "timestamp", "data": {"issue": …}} as `viewer` may see it."""
+    body = {
+        "type": event_type,
+        "timestamp": _iso(at),
+        "data": {"issue": webhook_issue_data(issue=issue, viewer=viewer)},
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 
 @dataclass(frozen=True)

@@ -82,5 +82,7 @@ def test_webhook_body_carries_the_issue_as_the_partner_sees_it(partner, endpoint
     sent = body["data"]["issue"]
     assert (sent["id"], sent["number"], sent["status"]) == (str(issue.pk), issue.number, "submitted")
     assert sent["area"]["grid"] == territory["grid"].code
-    assert sent["reporter"] == {"name": "刘洋", "phone": "13812345678"}
+    assert sent["reporter"] == {"name": "刘洋", "phone": "13812345678"}  # the partner reported it
     assert sent["external_id"] == "wx-1"
+    assert sent["rating"] is None
+    assert set(sent) >= {"escalation_level", "response_due_at", "dispatches", "photos", "version"}
