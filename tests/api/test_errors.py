@@ -5,11 +5,13 @@ from http import HTTPStatus
 from unittest import mock
 
 import pytest
+from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory, override_settings
 from rest_framework.test import APIClient
 
-from config.api.exceptions import handler404, handler500
+from config.api.exceptions import api_exception_handler, handler404, handler500
+from issues.errors import StaleVersion
 from issues.models import Event, Issue
 from tests.factories import issue_in_status, issue_state
 
@@ -247,3 +249,11 @@ def test_request_django_refuses_before_any_view_still_gets_the_error_body(client
 
     assert_error(response, HTTPStatus.BAD_REQUEST, "validation_error")
     assert "fields" not in response.json()["error"]
+
+
+def test_handler_maps_a_body_django_refused_to_read_and_a_workflow_error(db):
+    too_big = api_exception_handler(RequestDataTooBig("too big"), {})
+    conflict = api_exception_handler(StaleVersion(), {})
+
+    assert (too_big.status_code, too_big.data["error"]["code"]) == (413, "payload_too_large")
+    assert (conflict.status_code, conflict.data) == (409, StaleVersion().as_dict())

@@ -12,6 +12,7 @@ from django.contrib.staticfiles import finders
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
+from drf_spectacular.generators import EndpointEnumerator
 from hypothesis import HealthCheck, Phase
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -60,6 +61,19 @@ def test_every_operation_documents_the_common_errors_with_the_error_body(schema_
             for status in ("400", "401", "403", "404", "429"):
                 content = operation["responses"][status]["content"]["application/json"]["schema"]
                 assert content == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+
+
+def test_every_api_route_is_in_the_schema(schema_json):
+    # drf-spectacular names a `pk` path parameter `id`.
+    routes = {
+        f"{method} {path.replace('{pk}', '{id}')}"
+        for path, _, method, _ in EndpointEnumerator().get_api_endpoints()
+        if path.startswith("/api/v1/")
+    }
+    documented = {f"{method.upper()} {path}" for path, item in schema_json["paths"].items() for method in item}
+
+    assert routes <= documented, sorted(routes - documented)
+    assert {"GET /api/v1/areas/locate/", "POST /api/v1/auth/token/", "GET /api/v1/departments/"} <= documented
 
 
 def test_schema_describes_the_partner_key_and_the_token(schema_json):
