@@ -17,7 +17,7 @@ from issues.workflow import DEADLINE_STATUSES, issue_auto_close, issue_escalate_
 BATCH = 500
 
 
-def _overdue_q(deadline: str, now: datetime) -> Q:
+def escalation_due_q(deadline: str, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` passed before `now` and has not escalated for it yet."""
     due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
     return Q(status__in=DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
@@ -34,7 +34,7 @@ def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list
     now = now or timezone.now()
     candidates: dict = {}
     for deadline in DEADLINE_STATUSES:
-        overdue = Issue.objects.filter(_overdue_q(deadline, now)).order_by(f"{deadline}_due_at")
+        overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
         candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
     done = []
     for pk in candidates:

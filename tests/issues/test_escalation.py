@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from issues import workflow
-from issues.escalation import auto_close_sweep, escalation_sweep
+from issues.escalation import BATCH, auto_close_sweep, escalation_due_q, escalation_sweep
 from issues.models import Event, Issue, Rating
 from notifications.models import Notification
 from tests.factories import issue_in_status
@@ -144,3 +146,12 @@ def test_auto_close_leaves_rated_and_reopened_issues_alone(make, resident):
     assert auto_close_sweep(now=reopened.resolved_at + timedelta(days=365)) == 0
     assert Issue.objects.get(pk=rated.pk).closed_how == "rated"
     assert Issue.objects.get(pk=reopened.pk).status == Issue.Status.DISPATCHED
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
+@pytest.mark.parametrize("deadline", ["response", "resolution"])
+def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table would be scanned otherwise
+    overdue = Issue.objects.filter(escalation_due_q(deadline, timezone.now())).order_by(f"{deadline}_due_at")
+    assert f"issue_{deadline}_due_open" in overdue.values_list("pk", flat=True)[:BATCH].explain()
