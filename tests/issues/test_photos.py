@@ -300,3 +300,34 @@ def test_motion_photo_is_refused_with_a_hint(issue, resident):
         photo_add(issue=issue, actor=resident, files=[upload(image_bytes("JPEG") + mp4_start)])
 
     assert_refused(exc_info, issue, contains="motion photo")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_at_once_cannot_pass_the_limit_together(issue, resident):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: row locks between concurrent connections")
+    files = [[upload(image_bytes("JPEG")) for _ in range(4)] for _ in range(2)]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def add(batch):
+        try:
+            barrier.wait()
+            photo_add(issue=issue, actor=resident, files=batch)
+            outcomes.append("stored")
+        except ValidationFailed as exc:
+            outcomes.append(exc.code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=add, args=(batch,)) for batch in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["stored", "validation_error"]
+    assert Photo.objects.filter(issue=issue).count() == 4
