@@ -281,6 +281,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tag operations by resource (areas, issues, …) rather than by the version prefix.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Two models name a "kind": give each choice set its own component name.
     "ENUM_NAME_OVERRIDES": {
         "DepartmentKindEnum": "orgs.models.Department.Kind",
