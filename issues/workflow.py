@@ -78,6 +78,23 @@ TRANSITIONS: dict[str, Transition] = {
 }
 RATE_REOPEN_TARGET = S.DISPATCHED
 
+DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
+# Who may take each action (API.md's "who"), as roles reaching the issue (orgs.scoping.roles_on_issue); the action
+# then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
+# see the issue; internal notes: anyone with a role on it.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "classify": TRIAGE_ROLES,
+    "dispatch": TRIAGE_ROLES,
+    "reject": TRIAGE_ROLES,
+    "reopen": TRIAGE_ROLES,
+    "escalate": TRIAGE_ROLES,  # summoning departments (吹哨): SUPERVISOR_ROLES
+    "accept": DEPARTMENT,  # a department with a pending dispatch
+    "return": DEPARTMENT,  # the lead department
+    "resolve": TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
+    "extend": SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
+    "approve_extension": SUPERVISOR_ROLES,
+}
+
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000
 EXTEND_MIN, EXTEND_MAX = 1, 30
@@ -122,9 +139,9 @@ def _check_version(*, issue: Issue, version) -> None:
         raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
 
 
-def _require_roles(*, actor, issue: Issue, allowed) -> set[str]:
+def _require_roles(*, actor, issue: Issue, action: str) -> set[str]:
     roles = roles_on_issue(actor, issue)
-    if not roles & set(allowed):
+    if not roles & ACTION_ROLES[action]:
         raise PermissionDenied()
     return roles
 
@@ -277,7 +294,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
     """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
+        _require_roles(actor=actor, issue=issue, action="classify")
         _check_state(issue=issue, action="classify")
         _check_version(issue=issue, version=version)
         category = clean_category(category)
@@ -333,7 +350,7 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
     """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
+        _require_roles(actor=actor, issue=issue, action="dispatch")
         _check_state(issue=issue, action="dispatch")
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
@@ -383,7 +400,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
     """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
+        _require_roles(actor=actor, issue=issue, action="reject")
         _check_state(issue=issue, action="reject")
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
@@ -428,7 +445,7 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
     """Record a department's acceptance (报到); the lead's moves the issue to in_progress: its department staff."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed={Role.DEPARTMENT_STAFF})
+        _require_roles(actor=actor, issue=issue, action="accept")
         _check_state(issue=issue, action="accept")
         _check_version(issue=issue, version=version)
         mine = _actor_dispatches(actor=actor, issue=issue)
@@ -469,7 +486,7 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
     """Send a misrouted issue back to triage with a reason (退单): staff of the lead department, before accepting."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed={Role.DEPARTMENT_STAFF})
+        _require_roles(actor=actor, issue=issue, action="return")
         _check_state(issue=issue, action="return")
         if not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department may return the issue.")
@@ -501,7 +518,7 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
     """Report the result of an issue in progress: staff of the lead department, or community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES | {Role.DEPARTMENT_STAFF})
+        roles = _require_roles(actor=actor, issue=issue, action="resolve")
         _check_state(issue=issue, action="resolve")
         if not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department or community staff may resolve the issue.")
@@ -544,7 +561,7 @@ def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
     """Send a resolved or closed issue back to its departments with a reason: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
+        _require_roles(actor=actor, issue=issue, action="reopen")
         _check_state(issue=issue, action="reopen")
         _check_version(issue=issue, version=version)
         reason = clean_text(reason, field="reason", required=True)
@@ -566,7 +583,7 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
     """Raise an open issue one level; street officers and up may summon departments too (吹哨报到)."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, allowed=TRIAGE_ROLES)
+        roles = _require_roles(actor=actor, issue=issue, action="escalate")
         if departments and not roles & SUPERVISOR_ROLES:
             raise PermissionDenied("Only the street office and up may summon departments.")
         _check_state(issue=issue, action="escalate")
@@ -605,7 +622,7 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
     """Move the resolution deadline: department staff request it (pending), street officers and up apply it."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, allowed=SUPERVISOR_ROLES | {Role.DEPARTMENT_STAFF})
+        roles = _require_roles(actor=actor, issue=issue, action="extend")
         supervisor = bool(roles & SUPERVISOR_ROLES)
         _check_state(issue=issue, action="extend")
         mine = _actor_dispatches(actor=actor, issue=issue)
@@ -633,7 +650,7 @@ def issue_approve_extension(*, issue, actor, version=None) -> Issue:
     """Apply the pending extension request of an issue: street officers and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, allowed=SUPERVISOR_ROLES)
+        _require_roles(actor=actor, issue=issue, action="approve_extension")
         _check_state(issue=issue, action="approve_extension")
         _check_version(issue=issue, version=version)
         request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
@@ -678,6 +695,45 @@ def issue_comment(*, issue, actor, text, internal=False) -> Event:
         )
         outbox_write(event=event)
     return event
+
+
+def issue_actions_for(*, issue: Issue, actor) -> list[str]:
+    """Return the actions `actor` may take on `issue` now, in table order, for pages and APIs to offer.
+
+    The same rules as the actions themselves, less the arguments; an action still checks everything when taken.
+    `issue` must be one `actor` can see, with its dispatches (prefetch them to save a query).
+    """
+    roles = roles_on_issue(actor, issue)
+    offered = []
+    for action, transition in TRANSITIONS.items():
+        if action in ("submit", "auto_close") or issue.status not in transition.sources:
+            continue
+        if action == "rate":
+            allowed = actor is not None and actor.pk == issue.reporter_user_id
+        elif action == "comment":
+            allowed = True
+        else:
+            allowed = bool(roles & ACTION_ROLES[action]) and _narrowed(action, actor=actor, issue=issue, roles=roles)
+        if allowed:
+            offered.append(action)
+    return offered
+
+
+def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
+    """Return whether the finer rule of `action` beyond its roles holds (the departments it concerns, …)."""
+    if action == "accept":
+        return any(d.status == Dispatch.Status.PENDING for d in _actor_dispatches(actor=actor, issue=issue))
+    if action == "return":
+        return _is_lead_staff(actor=actor, issue=issue)
+    if action == "resolve":
+        return bool(roles & TRIAGE_ROLES) or _is_lead_staff(actor=actor, issue=issue)
+    if action == "extend":
+        return bool(roles & SUPERVISOR_ROLES) or bool(_actor_dispatches(actor=actor, issue=issue))
+    if action == "escalate":
+        return issue.escalation_level < MAX_ESCALATION_LEVEL
+    if action == "approve_extension":
+        return issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists()
+    return True
 
 
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
