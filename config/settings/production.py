@@ -1,9 +1,14 @@
 """Settings for the real deployment (docker-compose.yml): PostgreSQL, Redis, gunicorn behind TLS."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: production refuses to start without one
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    # An empty or short key would start and sign sessions with it; refuse it as check --deploy (W009) would.
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters.")
 DEBUG = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
