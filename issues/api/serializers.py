@@ -202,8 +202,8 @@ class PhotosSerializer(serializers.Serializer):
 
 class StatsQuerySerializer(serializers.Serializer):
     area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
-    date_from = serializers.DateField(required=False, help_text="First day counted (default: 30 days before `to`).")
-    date_to = serializers.DateField(required=False, help_text="Last day counted (default: today).")
+    date_from = serializers.DateField(required=False, help_text="First day of creation counted (default: no limit).")
+    date_to = serializers.DateField(required=False, help_text="Last day of creation counted (default: no limit).")
 
     def to_internal_value(self, data):
         # The query string says `from` and `to`, which are Python keywords.
@@ -390,3 +390,36 @@ def _events_of(issue) -> list[Event]:
     if prefetched is not None:
         return list(prefetched)
     return list(issue.events.select_related("actor").order_by("at", "id"))
+
+
+class StatsFiguresSerializer(serializers.Serializer):
+    """The figures of API.md "Statistics"; rates are 0–1, or null when nothing is counted."""
+
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    response_rate = serializers.FloatField(allow_null=True)
+    resolution_rate = serializers.FloatField(allow_null=True)
+    on_time_resolution_rate = serializers.FloatField(allow_null=True)
+    satisfaction_rate = serializers.FloatField(allow_null=True)
+    overdue = serializers.IntegerField()
+    escalated = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Each rate's numerator and denominator.")
+
+
+class StatsGroupSerializer(StatsFiguresSerializer):
+    code = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+
+
+class StatsAreaSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    level = serializers.CharField()
+
+
+class StatsSerializer(StatsFiguresSerializer):
+    area = StatsAreaSerializer()
+    date_from = serializers.DateField(allow_null=True)
+    date_to = serializers.DateField(allow_null=True)
+    by_category = StatsGroupSerializer(many=True)
+    by_child_area = StatsGroupSerializer(many=True)

@@ -5,15 +5,13 @@ change through issues.workflow, which checks role, state and version. Errors are
 into API.md's error body by config.api.exceptions.
 """
 
-from datetime import timedelta
 from http import HTTPStatus
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -33,8 +31,6 @@ from issues.photos import photo_add
 from issues.selectors import issue_get_for_user, issue_list_for_user, issue_stats
 from orgs.scoping import area_for_user_or_none
 
-# A day's worth of statistics by default; `from` alone counts up to today.
-STATS_DEFAULT_DAYS = 30
 # workflow.issue_submit names its arguments; the API names the body's fields (API.md).
 # Action names that cannot be method names of a viewset.
 RESERVED_NAMES = {"dispatch", "return"}
@@ -255,21 +251,6 @@ class CategoryListView(ListAPIView):
     queryset = Category.objects.filter(is_active=True).select_related("parent", "department")
 
 
-class StatsSerializer(serializers.Serializer):
-    """API.md "Statistics" (rates are 0–1, or null when nothing is counted)."""
-
-    total = serializers.IntegerField()
-    by_status = serializers.DictField(child=serializers.IntegerField())
-    response_rate = serializers.FloatField(allow_null=True)
-    resolution_rate = serializers.FloatField(allow_null=True)
-    on_time_resolution_rate = serializers.FloatField(allow_null=True)
-    satisfaction_rate = serializers.FloatField(allow_null=True)
-    overdue = serializers.IntegerField()
-    escalated = serializers.IntegerField()
-    by_category = serializers.ListField(child=serializers.DictField())
-    by_child_area = serializers.ListField(child=serializers.DictField())
-
-
 class StatsView(APIView):
     """Answer the statistics of a node in the caller's scope over a period (API.md "Statistics")."""
 
@@ -278,7 +259,7 @@ class StatsView(APIView):
     @extend_schema(
         summary="Statistics of an area over a period",
         parameters=[s.StatsQuerySerializer],
-        responses={HTTPStatus.OK: StatsSerializer, **_errors(400, 401, 403, 404, 429)},
+        responses={HTTPStatus.OK: s.StatsSerializer, **_errors(400, 401, 403, 404, 429)},
     )
     def get(self, request):
         query = s.StatsQuerySerializer(data=request.query_params)
@@ -286,6 +267,8 @@ class StatsView(APIView):
         area = area_for_user_or_none(request.user, query.validated_data["area"])
         if area is None:
             raise NotFound()
-        date_to = query.validated_data.get("date_to") or timezone.localdate()
-        date_from = query.validated_data.get("date_from") or date_to - timedelta(days=STATS_DEFAULT_DAYS - 1)
-        return Response(issue_stats(area=area, date_from=date_from, date_to=date_to))
+        return Response(
+            issue_stats(
+                area=area, date_from=query.validated_data.get("date_from"), date_to=query.validated_data.get("date_to")
+            )
+        )
