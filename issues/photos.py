@@ -10,6 +10,7 @@ end (polyglots: JPEG + ZIP, PNG + HTML) are refused outright, not silently clean
 import io
 import struct
 import warnings
+from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -220,25 +221,50 @@ def photo_validate(file) -> tuple[bytes, str, int, int]:
     return _encode(clean, fmt), fmt, clean.width, clean.height
 
 
-def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
-    """Store photos on an issue the actor can see: at most six in all, each checked and re-encoded.
+@dataclass(frozen=True)
+class CleanPhoto:
+    """A checked, re-encoded photo, ready to store."""
 
-    Every file is checked before anything is written: one bad file refuses the whole batch.
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+
+def photos_clean(*, files) -> list[CleanPhoto]:
+    """Check and re-encode every file (at most six), or raise ValidationFailed naming each bad one.
+
+    Decoding and re-encoding take time: a caller that stores photos inside a longer transaction (submit and
+    photos at once) calls this first, outside it, and hands the result to photo_add.
     """
-    if not Issue.objects.visible_to(actor).filter(pk=issue.pk).exists():
-        raise NotFound("Issue not found.")
     files = list(files)
-    errors: list[str] = []
     if not files:
-        errors.append("Send at least one photo.")
-    cleaned = []
+        raise ValidationFailed.on("photos", "Send at least one photo.")
+    if len(files) > MAX_PHOTOS_PER_ISSUE:
+        raise ValidationFailed.on("photos", f"Send at most {MAX_PHOTOS_PER_ISSUE} photos.")
+    cleaned, errors = [], []
     for file in files:
+        if isinstance(file, CleanPhoto):
+            cleaned.append(file)
+            continue
         try:
-            cleaned.append(photo_validate(file))
+            cleaned.append(CleanPhoto(*photo_validate(file)))
         except PhotoRefused as exc:
             errors.append(f"{_name_of(file)} {exc}.")
     if errors:
         raise ValidationFailed("A photo was refused.", fields={"photos": errors})
+    return cleaned
+
+
+def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
+    """Store photos on an issue the actor can see: at most six in all, each checked and re-encoded.
+
+    `files` are uploads, or CleanPhoto from photos_clean. Every file is checked before anything is written:
+    one bad file refuses the whole batch.
+    """
+    if not Issue.objects.visible_to(actor).filter(pk=issue.pk).exists():
+        raise NotFound("Issue not found.")
+    cleaned = photos_clean(files=files)
 
     stored: list[Photo] = []
     try:
@@ -256,11 +282,16 @@ def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
                         ]
                     },
                 )
-            for data, fmt, width, height in cleaned:
+            for clean in cleaned:
                 photo = Photo(
-                    issue_id=issue.pk, format=fmt, width=width, height=height, size=len(data), uploaded_by=actor
+                    issue_id=issue.pk,
+                    format=clean.format,
+                    width=clean.width,
+                    height=clean.height,
+                    size=len(clean.data),
+                    uploaded_by=actor,
                 )
-                photo.image.save(f"photo.{fmt.lower()}", ContentFile(data), save=False)
+                photo.image.save(f"photo.{clean.format.lower()}", ContentFile(clean.data), save=False)
                 stored.append(photo)
                 photo.save()
     except BaseException:

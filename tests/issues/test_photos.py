@@ -10,7 +10,7 @@ from PIL import Image
 
 from issues.errors import NotFound, ValidationFailed
 from issues.models import Issue, Photo
-from issues.photos import MAX_PHOTO_PIXELS, MAX_PHOTOS_PER_ISSUE, photo_add
+from issues.photos import MAX_PHOTO_PIXELS, MAX_PHOTOS_PER_ISSUE, CleanPhoto, photo_add, photos_clean
 
 # EXIF tag ids: Orientation, GPSInfo (an IFD), and inside it GPSLatitudeRef / GPSLatitude.
 ORIENTATION, GPS_IFD, GPS_LAT_REF, GPS_LAT = 0x0112, 0x8825, 1, 2
@@ -331,3 +331,21 @@ def test_two_uploads_at_once_cannot_pass_the_limit_together(issue, resident):
 
     assert sorted(outcomes) == ["stored", "validation_error"]
     assert Photo.objects.filter(issue=issue).count() == 4
+
+
+def test_photos_cleaned_ahead_are_stored_as_they_are(issue, resident):
+    # The issues API cleans photos before its submit transaction, then stores them inside it.
+    [clean] = photos_clean(files=[upload(image_bytes("PNG"), "a.png")])
+    assert isinstance(clean, CleanPhoto) and clean.format == "PNG"
+
+    [photo] = photo_add(issue=issue, actor=resident, files=[clean])
+
+    with photo.image.open("rb") as f:
+        assert f.read() == clean.data
+
+
+def test_more_than_six_files_are_refused_before_any_is_decoded(issue, resident):
+    with pytest.raises(ValidationFailed) as exc_info:
+        photos_clean(files=[upload(b"not even looked at")] * 7)
+
+    assert exc_info.value.fields == {"photos": ["Send at most 6 photos."]}
