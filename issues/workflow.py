@@ -214,6 +214,18 @@ def _restart_dispatches(issue: Issue) -> list[Dispatch]:
     return active
 
 
+def _place(issue: Issue, *, grid: Area, building: Area | None) -> None:
+    """Put the issue at its grid (and building) with the copied path and codes that scoped queries read."""
+    place = building or grid
+    issue.grid, issue.building = grid, building
+    issue.area_path = place.path
+    issue.district_code = place.ancestor_code(Area.Level.DISTRICT)
+    issue.street_code = place.ancestor_code(Area.Level.STREET)
+    issue.community_code = place.ancestor_code(Area.Level.COMMUNITY)
+    issue.grid_code = grid.code
+    issue.building_code = building.code if building else ""
+
+
 # --- submit -------------------------------------------------------------------------------------------------------
 
 
@@ -269,20 +281,13 @@ def issue_submit(
             lat=lat,
             lng=lng,
             address=address,
-            grid=grid,
-            building=building,
-            area_path=place.path,
-            district_code=place.ancestor_code(Area.Level.DISTRICT),
-            street_code=place.ancestor_code(Area.Level.STREET),
-            community_code=place.ancestor_code(Area.Level.COMMUNITY),
-            grid_code=grid.code,
-            building_code=building.code if building else "",
             reporter_user=actor,
             reporter_name=reporter_name,
             reporter_phone=reporter_phone,
             external_id=external_id,
             version=0,  # _record bumps it to 1
         )
+        _place(issue, grid=grid, building=building)
         _record(issue=issue, actor=actor, action="submit", from_status="", data={"number": issue.number})
     return issue
 
@@ -333,17 +338,6 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
             },
         )
     return issue
-
-
-def _place(issue: Issue, *, grid: Area, building: Area | None) -> None:
-    place = building or grid
-    issue.grid, issue.building = grid, building
-    issue.area_path = place.path
-    issue.district_code = place.ancestor_code(Area.Level.DISTRICT)
-    issue.street_code = place.ancestor_code(Area.Level.STREET)
-    issue.community_code = place.ancestor_code(Area.Level.COMMUNITY)
-    issue.grid_code = grid.code
-    issue.building_code = building.code if building else ""
 
 
 def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=None) -> Issue:
