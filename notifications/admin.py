@@ -37,11 +37,11 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now (back to pending, due at once)")
     def retry_now(self, request, queryset):
-        from notifications.outbox import _queue_delivery
+        from notifications.outbox import notifications_queue
 
         ids = list(queryset.filter(status__in=["failed", "pending"]).values_list("pk", flat=True))
         Notification.objects.filter(pk__in=ids).update(status="pending", next_attempt_at=None)
-        _queue_delivery([str(pk) for pk in ids])
+        notifications_queue(ids=[str(pk) for pk in ids])
 
 
 @admin.register(WebhookAttempt)

@@ -224,6 +224,11 @@ def notifications_queue_on_commit(*, ids: list[str]) -> None:
         transaction.on_commit(lambda: _queue_delivery(ids))
 
 
+def notifications_queue(*, ids: list[str]) -> int:
+    """Queue delivery of the given outbox rows now; return how many were queued (the sweep takes the rest)."""
+    return _queue_delivery(ids)
+
+
 def _queue_delivery(ids: list[str]) -> int:
     """Queue delivery tasks; if the broker is down, log it and leave the rows to the outbox sweep."""
     from notifications.tasks import deliver_notification_task
