@@ -141,6 +141,7 @@ class RequestsView(Open311View):
     def post(self, request, format=None):
         if self.partner_user is None:
             raise exceptions.NotAuthenticated("api_key is required to create a service request.")
+        selectors.jurisdiction_get(jurisdiction_id=request.data.get("jurisdiction_id"))
         issue = service_request_create(actor=self.partner_user, params=request.data)
         return self.answer([serializers.created_data(issue)], root="service_requests", status=HTTPStatus.CREATED)
 

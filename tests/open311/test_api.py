@@ -209,6 +209,7 @@ def test_post_xml_answers_in_xml(client, api_key, territory, leak_service):
         ({"address_id": "360702091005001999"}, 400, "address_id:"),
         ({"address_id": None, "address_string": "某小区3栋"}, 400, "address_string alone"),
         ({"address_id": None, "lat": "40.0", "long": "116.4"}, 400, "lat/long:"),
+        ({"jurisdiction_id": "999999"}, 400, "jurisdiction_id 999999 was not found"),
     ],
     ids=[
         "no-key",
@@ -223,6 +224,7 @@ def test_post_xml_answers_in_xml(client, api_key, territory, leak_service):
         "unknown-building",
         "address-only",
         "outside-every-grid",
+        "unknown-jurisdiction",
     ],
 )
 def test_post_refused_creates_nothing(client, api_key, territory, category, leak_service, overrides, status, contains):
