@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.response import Response
@@ -97,7 +98,9 @@ class Open311View(APIView):
 class DiscoveryView(Open311View):
     def get(self, request, format=None):
         data = serializers.discovery_data(
-            base_url=request.build_absolute_uri("/open311/v2/"),
+            base_url=request.build_absolute_uri(reverse("open311:services", kwargs={"format": "json"})).removesuffix(
+                "services.json"
+            ),
             contact=getattr(settings, "GRIDDESK_OPEN311_CONTACT", settings.DEFAULT_FROM_EMAIL),
             changeset=CHANGESET,
         )
