@@ -1,5 +1,7 @@
 """Who hears what (DESIGN.md, issue "Notifications"), on which channels, as written by the workflow's outbox."""
 
+import json
+
 import pytest
 
 from issues import workflow
@@ -177,3 +179,12 @@ def test_webhook_types_follow_api_md():
         "issue.status_changed"
     )
     assert webhook_type_for(Event(action="comment", from_status="dispatched", to_status="dispatched")) is None
+
+
+def test_partner_hears_of_escalation_with_the_new_level(partner, endpoint_for, territory, community_staff):
+    endpoint_for("https://partner.example/hooks", events=["issue.escalated"])
+    issue = issue_in_status("submitted", reporter=partner.user, place=territory["grid"], reporter_phone="13800138000")
+    workflow.issue_escalate(issue=issue, actor=community_staff, note="Stalled.")
+    n = Notification.objects.get(issue=issue, channel=Channel.WEBHOOK)
+    body = json.loads(n.payload["body"])
+    assert (body["type"], body["data"]["issue"]["escalation_level"]) == ("issue.escalated", 1)
