@@ -134,7 +134,7 @@ def test_worker_killed_mid_webhook_delivers_exactly_once_per_webhook_id_after_re
     redis, worker_env, workers, endpoint_for
 ):
     redis.start()
-    with Receiver(delay_first=4) as receiver:
+    with Receiver(delay_first=8) as receiver:
         endpoint = endpoint_for(receiver.url)
         n = webhook_row(endpoint)
         worker = workers(worker_env)
