@@ -13,6 +13,7 @@ from grids.models import Area
 from issues.api.masking import can_see_reporter, handles_issue, reporter_for
 from issues.models import Category, Event, Issue, Kind
 from orgs.models import Department
+from orgs.scoping import scope_for_user
 
 MAX_PHOTOS = 6
 PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9][0-9 -]{4,18}[0-9]$", "Enter a phone number: digits, spaces or dashes.")
@@ -94,8 +95,8 @@ class IssueSubmitSerializer(serializers.Serializer):
         if not (attrs.get("location") or attrs.get("building") or attrs.get("grid")):
             raise serializers.ValidationError({"location": ["Give a location, a building or a grid."]}, code="required")
         request = self.context.get("request")
-        partner = getattr(getattr(request, "user", None), "partner_app", None) if request else None
-        if partner is not None and not (attrs.get("reporter") or {}).get("phone"):
+        is_partner = request is not None and scope_for_user(request.user).is_partner
+        if is_partner and not (attrs.get("reporter") or {}).get("phone"):
             raise serializers.ValidationError(
                 {"reporter": {"phone": ["A partner app must send the reporter's phone."]}}, code="required"
             )

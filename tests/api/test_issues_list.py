@@ -74,7 +74,7 @@ def test_list_takes_the_same_number_of_queries_for_1_and_100_results(
         client = client_for(user)
         counts = {}
         for size in (1, 100):
-            with django_assert_max_num_queries(8), CaptureQueriesContext(connection) as queries:
+            with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as queries:
                 response = client.get(ISSUES, {"page_size": size})
             assert response.status_code == HTTPStatus.OK
             assert len(response.json()["results"]) == min(size, visible)
