@@ -11,6 +11,7 @@ Three places produce it, so that no error under /api/ escapes the shape:
 """
 
 import logging
+import math
 from http import HTTPStatus
 
 from django.conf import settings
@@ -162,7 +163,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             # DRF turns these into 403 when the first authenticator names no challenge; ours always does.
             status = HTTPStatus.UNAUTHORIZED
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
     if status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     set_rollback()
