@@ -139,9 +139,11 @@ def locate_grid(*, lat: float, lng: float) -> Area | None:
     if index.tree is None:
         return None
     hits = index.tree.query(shapely.Point(lng, lat), predicate="intersects")
-    if not len(hits):
+    n = len(hits)
+    if n == 0:
         return None
-    return _detached(index.grids[hits.min()])
+    # One hit is the rule; several only on a shared edge or vertex, where the lowest code (position) wins.
+    return _detached(index.grids[hits[0] if n == 1 else hits.min()])
 
 
 def locate_grids(*, points: Sequence[tuple[float, float]]) -> list[Area | None]:
