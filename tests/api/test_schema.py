@@ -12,6 +12,7 @@ from django.contrib.staticfiles import finders
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
+from django.test import Client
 from drf_spectacular.generators import EndpointEnumerator
 from hypothesis import HealthCheck, Phase
 from rest_framework.authtoken.models import Token
@@ -197,3 +198,14 @@ def test_every_operation_answers_without_server_errors_and_as_the_schema_says(de
         for m in item
     }
     assert set(exercised) == documented
+
+
+def test_docs_assets_are_served_by_the_app_itself(settings, db):
+    # As with DEBUG (make run) or after collectstatic (production): WhiteNoise serves them, no CDN, no nginx.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+    response = Client().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+
+    assert response.status_code == HTTPStatus.OK
+    assert b"SwaggerUIBundle" in b"".join(response.streaming_content)
