@@ -33,7 +33,8 @@ class AreaAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "level", "parent", "households", "updated_at")
     list_filter = ("level",)
     list_select_related = ("parent",)
-    search_fields = ("code", "name")
+    # Codes are searched by prefix ("360702091" finds the street and everything under it), names anywhere.
+    search_fields = ("^code", "name")
     autocomplete_fields = ("parent",)
     show_full_result_count = False  # the count of 10,000s of buildings costs a query per page for nothing
     fieldsets = (

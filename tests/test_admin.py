@@ -59,6 +59,21 @@ def test_area_changelist_searches_code_and_filters_level(admin_client, territory
     assert list(response.context["cl"].result_list) == [territory["street"]]
 
 
+def test_area_search_by_code_prefix_finds_the_subtree(admin_client, territory, other_territory):
+    response = admin_client.get(reverse("admin:grids_area_changelist"), {"q": "360702091001"})
+    assert {a.code for a in response.context["cl"].result_list} == {
+        other_territory[k].code for k in ("community", "grid", "building")
+    }
+
+
+def test_membership_changelist_filters_role_and_searches_the_user(admin_client, community_staff, chengguan_staff):
+    url = reverse("admin:orgs_membership_changelist")
+    by_role = admin_client.get(url, {"role__exact": Role.DEPARTMENT_STAFF})
+    assert [m.user.username for m in by_role.context["cl"].result_list] == ["chengguan_staff"]
+    by_user = admin_client.get(url, {"q": "community_st"})
+    assert [m.user.username for m in by_user.context["cl"].result_list] == ["community_staff"]
+
+
 def test_adding_an_area_in_the_admin_sets_its_path_from_the_parent(admin_client, territory):
     community = territory["community"]
     response = admin_client.post(
