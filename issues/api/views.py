@@ -24,16 +24,16 @@ from issues.api import serializers as s
 from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
 from issues.api.pagination import IssueCursorPagination
 from issues.api.permissions import IsTerritoryStaff
-from issues.errors import NotFound, ValidationFailed
+from issues.errors import NotFound, StaleVersion, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add
 from issues.selectors import issue_get_for_user, issue_list_for_user, issue_stats
 from orgs.scoping import area_for_user_or_none
 
-# workflow.issue_submit names its arguments; the API names the body's fields (API.md).
 # Action names that cannot be method names of a viewset.
 RESERVED_NAMES = {"dispatch", "return"}
+# workflow.issue_submit names its arguments; the API names the body's fields (API.md).
 SUBMIT_FIELD_NAMES = {"reporter_name": "reporter.name", "reporter_phone": "reporter.phone", "lat": "location"}
 
 ERRORS = {
@@ -211,6 +211,10 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         issue = self.get_object()
         serializer = s.CommentSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
+        # A comment changes nothing, so the workflow takes no version; API.md still answers a stale one with 409.
+        version = serializer.validated_data.get("version")
+        if version is not None and version != issue.version:
+            raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
         workflow.issue_comment(issue=issue, actor=request.user, **serializer.workflow_kwargs())
         return self.represent(issue)
 

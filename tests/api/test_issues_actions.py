@@ -125,6 +125,17 @@ def test_a_stale_version_is_409_and_changes_nothing(drive, community_staff):
     assert unchanged(issue) == before
 
 
+def test_a_comment_with_a_stale_version_is_409_and_adds_nothing(drive, resident):
+    issue = drive("dispatched")
+    before = unchanged(issue)
+
+    response = act(resident, issue, "comment", {"text": "还没人来", "version": issue.version - 1})
+
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert error_code(response) == "stale_version"
+    assert unchanged(issue) == before
+
+
 def test_an_action_the_state_does_not_allow_is_409_and_changes_nothing(drive, community_staff):
     issue = drive("closed")
     before = unchanged(issue)
