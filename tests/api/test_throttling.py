@@ -1,8 +1,12 @@
 """Each kind of caller has its own rate (anonymous per address, people per user, partner apps per app)."""
 
+import os
+import subprocess
+import sys
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
@@ -140,3 +144,26 @@ def test_signed_in_callers_are_not_counted_as_anonymous_creators(rates, resident
         statuses.append(view(request).status_code)
 
     assert statuses == [HTTPStatus.CREATED] * 3
+
+
+@pytest.mark.parametrize(
+    ("env", "backend"),
+    [
+        ({}, "django.core.cache.backends.locmem.LocMemCache"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1"}, "django.core.cache.backends.redis.RedisCache"),
+        ({"CACHE_URL": "redis://127.0.0.1:6379/2"}, "django.core.cache.backends.redis.RedisCache"),
+    ],
+)
+def test_throttle_counters_use_redis_when_configured_else_process_memory(env, backend):
+    clean = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CACHE_URL"}}
+    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={**clean, **env, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=settings.BASE_DIR,
+    )
+
+    assert result.stdout.strip() == backend
