@@ -5,6 +5,7 @@ on Issue); each issue is then handled by its workflow function in its own short 
 with SKIP LOCKED and re-checks the condition after locking, so a deadline escalates once and an issue closes once.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from issues.models import Issue
 from issues.workflow import DEADLINE_STATUSES, issue_auto_close, issue_escalate_overdue
 
 BATCH = 500
+
+logger = logging.getLogger(__name__)
 
 
 def escalation_due_q(deadline: str, now: datetime) -> Q:
@@ -38,7 +41,10 @@ def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list
         candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
     done = []
     for pk in candidates:
-        done.extend(issue_escalate_overdue(issue=pk, now=now))
+        try:
+            done.extend(issue_escalate_overdue(issue=pk, now=now))
+        except Exception:  # noqa: BLE001 — one broken issue must not hold up the others; the next run retries it
+            logger.exception("escalation of issue %s failed", pk)
     return done
 
 
@@ -47,4 +53,10 @@ def auto_close_sweep(*, now: datetime | None = None, limit: int = BATCH) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.GRIDDESK_AUTO_CLOSE_DAYS)
     waiting = Issue.objects.filter(status=Issue.Status.RESOLVED, resolved_at__lte=cutoff).order_by("resolved_at")
-    return sum(issue_auto_close(issue=pk, now=now) is not None for pk in waiting.values_list("pk", flat=True)[:limit])
+    closed = 0
+    for pk in waiting.values_list("pk", flat=True)[:limit]:
+        try:
+            closed += issue_auto_close(issue=pk, now=now) is not None
+        except Exception:  # noqa: BLE001 — one broken issue must not hold up the others; the next run retries it
+            logger.exception("auto-close of issue %s failed", pk)
+    return closed

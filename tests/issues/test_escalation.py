@@ -155,3 +155,23 @@ def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
         cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table would be scanned otherwise
     overdue = Issue.objects.filter(escalation_due_q(deadline, timezone.now())).order_by(f"{deadline}_due_at")
     assert f"issue_{deadline}_due_open" in overdue.values_list("pk", flat=True)[:BATCH].explain()
+
+
+def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
+    broken, fine = make("dispatched"), make("dispatched")
+    real_outbox_write = workflow.outbox_write
+
+    def outbox_write(*, event):
+        if event.issue_id == broken.pk:
+            raise RuntimeError("notification tables unavailable")
+        return real_outbox_write(event=event)
+
+    monkeypatch.setattr(workflow, "outbox_write", outbox_write)
+    now = max(broken.response_due_at, fine.response_due_at) + MINUTE
+
+    assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(fine.pk)]
+    # The broken issue's escalation was rolled back whole, and the next run takes it.
+    assert Issue.objects.get(pk=broken.pk).escalation_level == 0
+    assert escalations(broken) == []
+    monkeypatch.setattr(workflow, "outbox_write", real_outbox_write)
+    assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(broken.pk)]
