@@ -61,8 +61,13 @@ def test_nested_validation_errors_are_named_with_dots(client, resident, territor
     assert Issue.objects.count() == 0
 
 
-def test_body_that_is_not_json_answers_malformed_json(client, db):
-    response = client.post("/api/v1/auth/token/", '{"username": "a",', content_type="application/json")
+@pytest.mark.parametrize(
+    "body",
+    [b'{"username": "a",', b"username=a&password=b", b'{"username": "\xff\xfe"}', b'{"username": NaN}'],
+    ids=["truncated", "form-encoded", "not-utf8", "nan"],
+)
+def test_body_that_is_not_json_answers_malformed_json(client, db, body):
+    response = client.post("/api/v1/auth/token/", body, content_type="application/json")
 
     assert_error(response, HTTPStatus.BAD_REQUEST, "malformed_json")
 
