@@ -10,6 +10,7 @@ from http import HTTPStatus
 from django.db import transaction
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -262,7 +263,11 @@ class StatsView(APIView):
 
     @extend_schema(
         summary="Statistics of an area over a period",
-        parameters=[s.StatsQuerySerializer],
+        parameters=[
+            OpenApiParameter("area", str, required=True, description="A territory node code inside your scope."),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First day of creation counted (default: none)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last day of creation counted (default: none)."),
+        ],
         responses={HTTPStatus.OK: s.StatsSerializer, **_errors(400, 401, 403, 404, 429)},
     )
     def get(self, request):
