@@ -14,7 +14,14 @@ ERROR_SCHEMA = {
         "error": {
             "type": "object",
             "properties": {
-                "code": {"type": "string", "description": "Stable machine-readable code.", "enum": list(MESSAGES)},
+                # Not an enum: the list only grows (API.md: change only by adding), and a client must not break.
+                "code": {
+                    "type": "string",
+                    "description": "Stable machine-readable code: "
+                    + ", ".join(f"`{code}`" for code in MESSAGES)
+                    + ", …",
+                    "example": "validation_error",
+                },
                 "message": {"type": "string", "description": "Human-readable explanation."},
                 "fields": {
                     "type": "object",
