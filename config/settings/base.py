@@ -58,6 +58,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# Messages can carry a partner key shown once (admin): keep them server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -280,6 +282,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Keep the key or token typed into "Authorize" across reloads of /api/docs/.
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "deepLinking": True},
     "COMPONENT_SPLIT_REQUEST": True,
     # Tag operations by resource (areas, issues, …) rather than by the version prefix.
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
