@@ -1,6 +1,8 @@
 """Races on real PostgreSQL: two actors on one issue, two sweeps at once, many submissions at once.
 
-Each thread has its own database connection (Django opens one per thread), so the row locks are real.
+Each thread has its own database connection (Django opens one per thread), so the row locks are real. Skipped on
+SQLite: its test database is in memory with shared-cache table locks that fail at once instead of waiting (the file
+database of the embedded deployment serialises writers with BEGIN IMMEDIATE and a busy timeout instead).
 """
 
 import threading
