@@ -19,19 +19,6 @@ MAX_PHOTOS = 6
 PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9][0-9 -]{4,18}[0-9]$", "Enter a phone number: digits, spaces or dashes.")
 
 
-# --- Errors (the body api-infra's exception handler writes; described here for the schema) -------------------------
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
 # --- Fields that turn codes into objects ------------------------------------------------------------------------
 
 
@@ -43,6 +30,12 @@ def _area_code_field(level: str, **kwargs) -> serializers.SlugRelatedField:
 
 def _department_code_field(**kwargs) -> serializers.SlugRelatedField:
     return serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(is_active=True), **kwargs)
+
+
+class OptionalBooleanField(serializers.BooleanField):
+    """A boolean that is left out when not sent, in form bodies too (DRF reads a missing form checkbox as false)."""
+
+    default_empty_html = serializers.empty
 
 
 class VisibleIssueField(serializers.PrimaryKeyRelatedField):
@@ -130,7 +123,7 @@ class VersionedSerializer(serializers.Serializer):
 class ClassifySerializer(VersionedSerializer):
     category = serializers.SlugRelatedField(slug_field="code", queryset=Category.objects.filter(is_active=True))
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
-    urgent = serializers.BooleanField(required=False, allow_null=True, default=None)
+    urgent = OptionalBooleanField(required=False, allow_null=True)
     grid = _area_code_field(Area.Level.GRID)
     building = _area_code_field(Area.Level.BUILDING)
 

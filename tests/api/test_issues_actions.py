@@ -61,6 +61,17 @@ def test_classify_sets_category_kind_urgency_and_deadlines(drive, community_staf
     assert data["version"] == issue.version + 1
 
 
+def test_classify_with_a_form_body_leaves_urgency_alone_when_not_sent(territory, resident, community_staff, category):
+    issue = workflow.issue_submit(actor=resident, description="水管爆裂，楼道积水", grid=territory["grid"], urgent=True)
+
+    response = client_for(community_staff).post(
+        f"/api/v1/issues/{issue.pk}/classify/", {"category": category.code}, format="multipart"
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["urgent"] is True
+
+
 def test_dispatch_to_two_departments_lists_both_with_the_lead_first(drive, community_staff, shuiwu):
     issue = drive("classified")
 
