@@ -15,7 +15,7 @@ _LAST_DESCENDING = datetime(1970, 1, 1)
 
 
 class IssueCursorPagination(CursorPagination):
-    """Page issues by a cursor on the ordering's first field; `ordering` picks one of API.md's three orders."""
+    """Page issues by a cursor on the ordering's first field; `ordering` picks the order (IssueFilterSet's values)."""
 
     page_size = 20
     page_size_query_param = "page_size"
