@@ -626,16 +626,26 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
         reason = clean_text(reason, field="reason")
-        if not supervisor and issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists():
+        now = timezone.now()
+        pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
+        if pending is not None and not supervisor:
             raise InvalidTransition("An extension request is already waiting for approval.")
 
         department = None if supervisor else next((d for d in mine if d.lead), mine[0]).department
-        request = ExtensionRequest.objects.create(
+        request = ExtensionRequest(
             issue=issue, workdays=workdays, reason=reason, requested_by=actor, department=department
         )
-        data = {"workdays": workdays, "extension_id": request.pk, "pending": not supervisor}
+        data = {"workdays": workdays, "pending": not supervisor}
         if supervisor:
+            if pending is not None:
+                # The street's own decision settles a request still waiting: it is not applied on top.
+                pending.status, pending.decided_by, pending.decided_at = ExtensionRequest.Status.REJECTED, actor, now
+                pending.save(update_fields=["status", "decided_by", "decided_at"])
+                data["superseded_id"] = pending.pk
             data.update(_apply_extension(issue=issue, request=request, actor=actor))
+        else:
+            request.save()
+        data["extension_id"] = request.pk
         _record(issue=issue, actor=actor, action="extend", from_status=issue.status, note=reason, data=data)
     return issue
 
@@ -664,7 +674,7 @@ def _apply_extension(*, issue: Issue, request: ExtensionRequest, actor) -> dict:
     issue.resolution_due_at = new
     request.status, request.decided_by, request.decided_at = ExtensionRequest.Status.APPROVED, actor, now
     request.old_due_at, request.new_due_at = old, new
-    request.save(update_fields=["status", "decided_by", "decided_at", "old_due_at", "new_due_at"])
+    request.save()
     return {"old_due_at": _iso(old), "new_due_at": _iso(new)}
 
 

@@ -167,6 +167,21 @@ def test_extend_by_the_street_applies_at_once(make, street_officer):
     assert last_event(issue).data["pending"] is False
 
 
+def test_the_streets_own_extension_settles_a_waiting_request(make, chengguan_staff, street_officer):
+    issue = workflow.issue_extend(issue=make("in_progress"), actor=chengguan_staff, workdays=3)
+    due = issue.resolution_due_at
+
+    issue = workflow.issue_extend(issue=issue, actor=street_officer, workdays=1)
+
+    assert issue.resolution_due_at == add_workdays(start=due, workdays=1)
+    requests = list(ExtensionRequest.objects.filter(issue=issue).order_by("pk").values_list("workdays", "status"))
+    assert requests == [(3, "rejected"), (1, "approved")]
+    assert last_event(issue).data["superseded_id"] == ExtensionRequest.objects.get(workdays=3).pk
+    assert_refused(
+        InvalidTransition, lambda: workflow.issue_approve_extension(issue=issue, actor=street_officer), issue
+    )
+
+
 def test_a_second_request_waits_for_the_first(make, chengguan_staff):
     issue = workflow.issue_extend(issue=make("in_progress"), actor=chengguan_staff, workdays=3)
     call = lambda: workflow.issue_extend(issue=issue, actor=chengguan_staff, workdays=1)  # noqa: E731
