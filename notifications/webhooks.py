@@ -41,24 +41,36 @@ def webhook_sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> st
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
+def _ip(host: str):
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    return ip.is_loopback if ip else host.lower() in LOOPBACK_NAMES
 
 
 def webhook_url_validate(url: str) -> None:
-    """Refuse a URL that is not https, except plain http to a loopback host for development (API.md)."""
+    """Refuse a URL that is not https, except plain http to a loopback host for development (API.md).
+
+    An address inside a private network (10.x, 192.168.x, link-local metadata services …) is refused too, https or
+    not: a partner's URL must not make the server reach into its own network.
+    """
     URLValidator(schemes=["http", "https"])(url)
     parts = urlsplit(url)
+    host = parts.hostname or ""
     if parts.username or parts.password:
         raise ValidationError(_("A webhook URL must not carry credentials."), code="invalid")
-    if parts.scheme == "https":
-        return
-    if settings.GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP and _is_loopback(parts.hostname or ""):
+    loopback = _is_loopback(host)
+    if loopback and not settings.GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP:
+        raise ValidationError(_("A webhook URL must not point to this machine."), code="invalid")
+    ip = _ip(host)
+    if ip is not None and not loopback and not ip.is_global:
+        raise ValidationError(_("A webhook URL must not point into a private network."), code="invalid")
+    if parts.scheme == "https" or loopback:
         return
     raise ValidationError(_("A webhook URL must use https (plain http only to a loopback host)."), code="invalid")
 

@@ -26,6 +26,9 @@ def test_https_and_loopback_http_urls_are_accepted(url):
     [
         "http://partner.example/hooks",
         "http://10.0.0.5/hooks",
+        "https://10.0.0.5/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd00::1]/hooks",
         "ftp://partner.example/hooks",
         "https://user:pw@partner.example/hooks",
         "not a url",
@@ -36,10 +39,12 @@ def test_other_urls_are_refused(url):
         webhook_url_validate(url)
 
 
-def test_loopback_http_can_be_turned_off(settings):
+def test_loopback_can_be_turned_off(settings):
     settings.GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP = False
     with pytest.raises(ValidationError):
         webhook_url_validate("http://127.0.0.1:8080/hooks")
+    with pytest.raises(ValidationError):
+        webhook_url_validate("https://localhost/hooks")
 
 
 def test_secret_is_whsec_and_at_least_24_random_bytes():
