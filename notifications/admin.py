@@ -1,6 +1,6 @@
 """Admin: the outbox with its delivery state, webhook endpoints and their attempt log, contacts, reminders."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from notifications.models import (
     Contact,
@@ -10,6 +10,7 @@ from notifications.models import (
     WebhookAttempt,
     WebhookEndpoint,
 )
+from notifications.webhooks import webhook_secret_new
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -63,8 +64,16 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["url", "partner", "events", "is_active", "created_at"]
     list_filter = ["is_active", "partner"]
-    # The secret is never shown again after creation (API.md).
+    # The secret is shown once, when the endpoint is created, and never again (API.md).
     exclude = ["secret"]
+
+    def save_model(self, request, obj, form, change):
+        created = not obj.secret
+        if created:
+            obj.secret = webhook_secret_new()
+        super().save_model(request, obj, form, change)
+        if created:
+            messages.warning(request, f"Signing secret (shown this once, give it to the partner): {obj.secret}")
 
 
 @admin.register(NotificationPreference)

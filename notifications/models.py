@@ -113,13 +113,20 @@ class DeadlineReminder(models.Model):
         return f"{self.issue_id} {self.deadline} {self.due_at:%Y-%m-%d %H:%M}"
 
 
+def _webhook_url_validate(value: str) -> None:
+    from notifications.webhooks import webhook_url_validate
+
+    webhook_url_validate(value)
+
+
 class WebhookEndpoint(models.Model):
     """A partner app's URL for events, with its own signing secret (Standard Webhooks)."""
 
     EVENTS = ("issue.created", "issue.status_changed", "issue.escalated")
 
     partner = models.ForeignKey("orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks")
-    url = models.URLField(max_length=500)
+    # https only, loopback http for development (notifications.webhooks.webhook_url_validate, also in the admin).
+    url = models.URLField(max_length=500, validators=[_webhook_url_validate])
     events = models.JSONField(default=list)
     secret = models.CharField(max_length=100, editable=False)
     is_active = models.BooleanField(default=True)

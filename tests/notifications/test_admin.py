@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
-from notifications.models import Channel, Notification, WebhookAttempt
+from notifications.models import Channel, Notification, WebhookAttempt, WebhookEndpoint
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +32,15 @@ def test_webhook_endpoint_page_hides_the_secret(admin_client, endpoint_for):
     page = admin_client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/")
     assert page.status_code == HTTPStatus.OK
     assert endpoint.secret.encode() not in page.content
+
+
+def test_admin_creates_an_endpoint_with_a_secret_shown_once_and_refuses_plain_http(admin_client, partner):
+    form = {"partner": partner.pk, "url": "http://partner.example/hooks", "events": '["issue.created"]'}
+    refused = admin_client.post("/admin/notifications/webhookendpoint/add/", form)
+    assert refused.status_code == HTTPStatus.OK  # the form again, with the error
+    assert not WebhookEndpoint.objects.exists()
+    form["url"] = "https://partner.example/hooks"
+    created = admin_client.post("/admin/notifications/webhookendpoint/add/", {**form, "is_active": "on"}, follow=True)
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret.startswith("whsec_")
+    assert endpoint.secret.encode() in created.content
