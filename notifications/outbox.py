@@ -182,7 +182,8 @@ def outbox_write(*, event) -> list[Notification]:
     if heard:
         users = (
             get_user_model()
-            .objects.filter(pk__in=heard, is_active=True)
+            # A partner app's service user hears through its webhooks, not an inbox nobody reads.
+            .objects.filter(pk__in=heard, is_active=True, partner_app__isnull=True)
             .select_related("contact")
             .prefetch_related("notification_prefs")
         )

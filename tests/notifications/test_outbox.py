@@ -188,3 +188,12 @@ def test_partner_hears_of_escalation_with_the_new_level(partner, endpoint_for, t
     n = Notification.objects.get(issue=issue, channel=Channel.WEBHOOK)
     body = json.loads(n.payload["body"])
     assert (body["type"], body["data"]["issue"]["escalation_level"]) == ("issue.escalated", 1)
+
+
+def test_a_partner_hears_through_its_webhooks_not_as_a_person(partner, endpoint_for, territory, community_staff):
+    endpoint_for("https://partner.example/hooks")
+    issue = issue_in_status("submitted", reporter=partner.user, place=territory["grid"], reporter_phone="13800138000")
+    workflow.issue_reject(issue=issue, actor=community_staff, reason="invalid")
+    assert not Notification.objects.filter(recipient=partner.user).exists()
+    kinds = sorted(Notification.objects.filter(issue=issue, channel=Channel.WEBHOOK).values_list("kind", flat=True))
+    assert kinds == ["issue.created", "issue.status_changed"]
