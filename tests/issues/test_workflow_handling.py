@@ -328,3 +328,26 @@ def test_reopen_needs_a_reason(make, community_staff):
         ValidationFailed, lambda: workflow.issue_reopen(issue=issue, actor=community_staff, reason=""), issue
     )
     assert list(error.fields) == ["reason"]
+
+
+def test_accept_takes_as_many_queries_with_one_department_as_with_five(
+    make, territory, community_staff, chengguan_staff
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import DepartmentFactory
+
+    counts = []
+    for co_handlers in (0, 4):
+        others = [
+            DepartmentFactory(code=f"co{co_handlers}-{i}", district=territory["district"]) for i in range(co_handlers)
+        ]
+        issue = workflow.issue_dispatch(
+            issue=make("classified"), actor=community_staff, departments=["chengguan", *others], lead="chengguan"
+        )
+        actor = type(chengguan_staff).objects.get(pk=chengguan_staff.pk)  # a fresh request: scope not cached yet
+        with CaptureQueriesContext(connection) as queries:
+            workflow.issue_accept(issue=issue, actor=actor)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
