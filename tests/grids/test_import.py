@@ -127,6 +127,17 @@ def test_changed_name_in_the_file_updates_that_area_only(shared_copy):
 
 
 @pytest.mark.django_db
+def test_names_with_backslashes_tabs_and_quotes_arrive_unchanged(shared_copy):
+    odd = 'A\\B\tC "D", E\\N'
+    quoted = odd.replace('"', '""')
+    edit_line(shared_copy / "communities.csv", 2, f'360702001001,"{quoted}",360702001,360702')
+
+    import_divisions("--dir", str(shared_copy))
+
+    assert Area.objects.get(code="360702001001").name == odd
+
+
+@pytest.mark.django_db
 def test_npm_format_fixture_imports_with_city_and_province_codes():
     out = import_divisions("--format", "npm", "--dir", str(NPM_FIXTURE))
 
