@@ -1,10 +1,12 @@
 """Statistics: counts and the three rates on a hand-built set of issues whose figures are computed by hand below."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
+from issues import workflow
 from issues.models import Event, Rating
 from issues.selectors import issue_stats
 from issues.sla import LOCAL_TZ
@@ -222,3 +224,40 @@ def test_statistics_take_five_queries_whatever_the_data_size(
         stats = issue_stats(area=territory["street"], now=NOW, **PERIOD)
     assert stats["total"] == 28
     assert stats["counts"]["ratings"] == 23
+
+
+def test_rates_follow_issues_driven_through_the_workflow(
+    territory, category, resident, community_staff, chengguan_staff
+):
+    """Guard the definitions against the workflow's real columns and events (not only hand-built rows)."""
+
+    def handle(*, accept_after_hours: int, score: int):
+        issue = workflow.issue_submit(actor=resident, description="楼道堆满纸箱", building=territory["building"].code)
+        issue = workflow.issue_classify(issue=issue, actor=community_staff, category=category.code)
+        issue = workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
+        with mock.patch(
+            "django.utils.timezone.now", return_value=issue.classified_at + timedelta(hours=accept_after_hours)
+        ):
+            issue = workflow.issue_accept(issue=issue, actor=chengguan_staff)
+            issue = workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理")
+            workflow.issue_rate(issue=issue, actor=resident, score=score)
+
+    handle(accept_after_hours=1, score=4)  # closed
+    handle(accept_after_hours=25, score=1)  # past the 24-hour response deadline; reopened: back to dispatched
+
+    today = timezone.localdate()
+    stats = issue_stats(area=territory["community"], date_from=today - timedelta(days=1), date_to=today)
+    # Responded: the on-time one only (1/2). Accepted both, resolved now only the first (1/2). Due: the first
+    # (resolved); the reopened one's deadline is five working days ahead (1/1 on time). Ratings 4 and 1 (1/2).
+    assert stats["counts"] == {
+        "dispatched": 2,
+        "responded_on_time": 1,
+        "accepted": 2,
+        "resolved": 1,
+        "due": 1,
+        "resolved_on_time": 1,
+        "ratings": 2,
+        "satisfied": 1,
+    }
+    assert stats["by_status"]["closed"] == 1 and stats["by_status"]["dispatched"] == 1
+    assert (stats["response_rate"], stats["resolution_rate"], stats["satisfaction_rate"]) == (0.5, 0.5, 0.5)
