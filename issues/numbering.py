@@ -22,6 +22,6 @@ def issue_number_next(*, day: date | None = None) -> str:
     """Return the next unused issue number of `day` (default: today, local time); call inside the submit transaction."""
     day = day or timezone.localdate()
     with connection.cursor() as cursor:
-        cursor.execute(_NEXT_SQL, [day])
+        cursor.execute(_NEXT_SQL, [day.isoformat()])  # as text: sqlite3's default date adapter is deprecated
         (last,) = cursor.fetchone()
     return f"{PREFIX}-{day:%Y%m%d}-{last:05d}"
