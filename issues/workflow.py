@@ -678,8 +678,11 @@ def _apply_extension(*, issue: Issue, request: ExtensionRequest, actor) -> dict:
     return {"old_due_at": _iso(old), "new_due_at": _iso(new)}
 
 
-def issue_comment(*, issue, actor, text, internal=False) -> Event:
-    """Add a note to an issue without changing it: anyone who can see it; internal notes only for its staff."""
+def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
+    """Add a note to an issue without changing it: anyone who can see it; internal notes only for its staff.
+
+    A comment changes nothing, so it leaves the version as it is; a stale `version` given is still refused (API.md).
+    """
     with transaction.atomic():
         issue = Issue.objects.prefetch_related("dispatches").filter(pk=issue_pk(issue)).first()
         if issue is None or not _can_see(actor=actor, issue=issue):
@@ -687,6 +690,7 @@ def issue_comment(*, issue, actor, text, internal=False) -> Event:
         internal = bool(clean_bool(internal, field="internal"))
         if internal and not roles_on_issue(actor, issue):
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
+        _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
         event = Event.objects.create(
             issue=issue,

@@ -258,3 +258,11 @@ def test_comment_refused_when_empty_or_unseen(make, resident, other_resident):
     issue = make("submitted")
     assert_refused(ValidationFailed, lambda: workflow.issue_comment(issue=issue, actor=resident, text=" "), issue)
     assert_refused(NotFound, lambda: workflow.issue_comment(issue=issue, actor=other_resident, text="Hi"), issue)
+
+
+def test_comment_refused_with_a_stale_version_and_leaves_the_version(make, resident):
+    issue = make("submitted")
+    call = lambda: workflow.issue_comment(issue=issue, actor=resident, text="Any news?", version=0)  # noqa: E731
+    assert_refused(StaleVersion, call, issue)
+    workflow.issue_comment(issue=issue, actor=resident, text="Any news?", version=issue.version)
+    assert Issue.objects.get(pk=issue.pk).version == issue.version
