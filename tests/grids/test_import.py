@@ -291,3 +291,16 @@ def test_npm_format_needs_a_directory():
 
     assert "--dir" in str(refused.value)
     assert Area.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_existing_area_with_another_path_is_refused_and_nothing_is_written():
+    import_divisions("--prefix", "360702")
+    Area.objects.filter(code="360702001").update(path="360702/360702999/360702001")
+    before = snapshot()
+
+    with pytest.raises(CommandError) as refused:
+        import_divisions()
+
+    assert "Area 360702001 exists with path '360702/360702999/360702001'" in str(refused.value)
+    assert snapshot() == before
