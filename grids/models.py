@@ -39,10 +39,19 @@ class Area(models.Model):
     code = models.CharField(_("code"), max_length=24, unique=True)
     name = models.CharField(_("name"), max_length=100)
     level = models.CharField(_("level"), max_length=10, choices=Level.choices)
+    # No index of its own: area_parent_level (parent, level) serves lookups by parent.
     parent = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
+        db_index=False,
     )
     # Codes from the district down to this node joined by "/": "everything under X" is one prefix query.
+    # unique=True gives it two PostgreSQL indexes: the btree and a varchar_pattern_ops one ("…_like") that
+    # serves subtree_q's prefix LIKE; a third explicit one only slowed the national import.
     path = models.CharField(_("path"), max_length=160, unique=True, editable=False)
     # Grid: households (300–500 per grid) and an optional GeoJSON Polygon; building: a point and an address.
     households = models.PositiveIntegerField(_("households"), null=True, blank=True)
@@ -61,8 +70,6 @@ class Area(models.Model):
         verbose_name_plural = _("areas")
         ordering = ["code"]
         indexes = [
-            # Serves subtree_q("path", …): prefix LIKE on PostgreSQL needs the pattern opclass.
-            models.Index(fields=["path"], name="area_path_prefix", opclasses=["varchar_pattern_ops"]),
             # Serves "the children of X" (areas?parent=) and "the grids of community X".
             models.Index(fields=["parent", "level"], name="area_parent_level"),
             models.Index(fields=["level"], name="area_level"),

@@ -79,7 +79,12 @@ TEMPLATES = [
 ]
 
 # The embedded default is SQLite; PostgreSQL is the real database (DATABASE_URL).
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'griddesk.sqlite3'}")}
+# An empty DATABASE_URL counts as unset.
+DATABASES = {
+    "default": environ.Env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'griddesk.sqlite3'}"
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process, the worker and beat share one file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})
