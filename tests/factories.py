@@ -57,7 +57,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.test")
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-2026")
+    password = factory.django.Password("pw-for-tests-2026")
 
 
 class DepartmentFactory(factory.django.DjangoModelFactory):
