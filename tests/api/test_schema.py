@@ -25,6 +25,7 @@ from issues.workflow import issue_submit
 STAFF_USERNAME = "community1"  # API.md "Demo data": community staff of 金东南路社区
 STAFF_TOKEN = "0" * 39 + "1"
 MAX_EXAMPLES = 10
+DESCRIPTION = "Bicycles and boxes block the stairwell of building 1."
 # No 5xx, and every answer (status, content type, body, headers) as the schema says. Not checked: whether
 # schema-valid input is accepted — business rules (no grid covers this point, unknown codes) rightly refuse it.
 CHECKS = [
@@ -140,29 +141,41 @@ def undone():
 
 @pytest.fixture
 def demo(db, settings):
-    """Load API.md's demo data and one submitted issue; turn throttling off (generated calls test behaviour)."""
-    demo_seed()
+    """Load API.md's demo data, with an issue reported by resident1 and one by the partner app.
+
+    Throttling is off (generated calls test behaviour, not rates), and so is axes (generated logins would lock
+    the demo accounts out).
+    """
+    partner_key = demo_seed()
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {scope: None for scope in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
     }
-    settings.AXES_ENABLED = False  # generated logins would lock the demo accounts out
-    issue = issue_submit(
-        actor=get_user_model().objects.get(username="resident1"),
-        description="Bicycles and boxes block the stairwell of building 1.",
-        grid=Area.objects.filter(parent__code="360702091005", level=Area.Level.GRID).order_by("code").first().code,
-    )
-    return get_user_model().objects.get(username=STAFF_USERNAME), issue
+    settings.AXES_ENABLED = False
+    grid = Area.objects.filter(parent__code="360702091005", level=Area.Level.GRID).order_by("code").first()
+    users = get_user_model().objects
+    staff, partner = users.get(username=STAFF_USERNAME), users.get(partner_app__slug="demo-partner")
+    Token.objects.create(user=staff, key=STAFF_TOKEN)
+    reported = {
+        "staff": issue_submit(actor=users.get(username="resident1"), description=DESCRIPTION, grid=grid.code),
+        "partner": issue_submit(
+            actor=partner, description=DESCRIPTION, grid=grid.code, reporter_name="刘伟", reporter_phone="13800138000"
+        ),
+    }
+    return {
+        "staff": ({"Authorization": f"Token {STAFF_TOKEN}"}, reported["staff"]),
+        "partner": ({"Authorization": f"Api-Key {partner_key}"}, reported["partner"]),
+    }
 
 
-def test_every_operation_answers_without_server_errors_and_as_the_schema_says(demo):
-    """Run schemathesis over every operation in /api/schema/, authenticated as demo staff (community1).
+@pytest.mark.parametrize("caller", ["staff", "partner"])
+def test_every_operation_answers_without_server_errors_and_as_the_schema_says(demo, caller):
+    """Run schemathesis over every operation in /api/schema/, as demo staff (community1) and as demo-partner.
 
     Schema-valid requests only (schema-invalid input is refused before views, tested in test_errors.py). Issue
-    operations get a real issue's id (in community1's scope), so actions reach the workflow instead of a 404.
+    operations get the id of an issue the caller can see, so actions reach the workflow instead of a 404.
     """
-    staff, issue = demo
-    headers = {"Authorization": f"Token {STAFF_TOKEN}"}
+    headers, issue = demo[caller]
     failures, exercised = [], []
     with in_process_requests():
         schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
@@ -180,9 +193,8 @@ def test_every_operation_answers_without_server_errors_and_as_the_schema_says(de
             )
             @hypothesis.given(case=operation.as_strategy(path_parameters=known))
             def check(case):
+                # Rolled back after each call: DELETE /auth/token/ or a rejection never spills into the next one.
                 with undone():
-                    # DELETE /auth/token/ revokes the token: give it back before every call.
-                    Token.objects.get_or_create(user=staff, defaults={"key": STAFF_TOKEN})
                     case.call_and_validate(headers=headers, checks=CHECKS)
 
             try:
