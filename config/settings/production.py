@@ -21,3 +21,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Partners' webhook URLs: https only unless an operator says otherwise.
+GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP", default=False)
