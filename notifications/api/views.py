@@ -4,7 +4,6 @@ Views parse, check and call notifications' functions; a user only ever sees thei
 its own endpoints (anything else answers 404).
 """
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, viewsets
 from rest_framework.decorators import action
@@ -19,17 +18,9 @@ from notifications.api.serializers import (
     WebhookEndpointSerializer,
 )
 from notifications.channels import preferences_get, preferences_set
-from notifications.models import Channel, Notification, WebhookEndpoint
+from notifications.inbox import inbox_for_user, inbox_mark_all_read, notification_mark_read, unread_count_for_user
+from notifications.models import Notification, WebhookEndpoint
 from notifications.webhooks import webhook_secret_new
-
-
-def inbox_for_user(user):
-    """Return the user's in-app inbox, newest first."""
-    return Notification.objects.filter(recipient=user, channel=Channel.INBOX).select_related("issue")
-
-
-def unread_count_for_user(user) -> int:
-    return inbox_for_user(user).filter(read_at__isnull=True).count()
 
 
 class InboxPagination(CursorPagination):
@@ -66,30 +57,27 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Notification.objects.none()
-        return inbox_for_user(self.request.user)
+        return inbox_for_user(user=self.request.user)
 
     @extend_schema(request=None, responses=InboxNotificationSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         """Mark one notification read (again: no change)."""
-        notification = self.get_object()
-        if notification.read_at is None:
-            notification.read_at = timezone.now()
-            notification.save(update_fields=["read_at"])
+        notification = notification_mark_read(notification=self.get_object())
         return Response(self.get_serializer(notification).data)
 
     @extend_schema(request=None, responses=UnreadCountSerializer)
     @action(detail=False, methods=["post"])
     def read_all(self, request):
         """Mark every notification read."""
-        self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
+        inbox_mark_all_read(user=request.user)
         return Response({"unread_count": 0})
 
     @extend_schema(responses=UnreadCountSerializer)
     @action(detail=False, methods=["get"])
     def unread_count(self, request):
         """Return how many notifications are unread."""
-        return Response({"unread_count": unread_count_for_user(request.user)})
+        return Response({"unread_count": unread_count_for_user(user=request.user)})
 
     @extend_schema(request=PreferencesSerializer, responses=PreferencesSerializer)
     @action(detail=False, methods=["get", "patch"])
