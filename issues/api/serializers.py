@@ -181,12 +181,6 @@ class CommentSerializer(VersionedSerializer):
     text = serializers.CharField(max_length=4000)
     internal = serializers.BooleanField(required=False, default=False, help_text="Staff only: hidden from residents.")
 
-    def workflow_kwargs(self) -> dict:
-        # A comment changes nothing, so it takes no version.
-        kwargs = super().workflow_kwargs()
-        kwargs.pop("version", None)
-        return kwargs
-
 
 class PhotosSerializer(serializers.Serializer):
     photos = serializers.ListField(

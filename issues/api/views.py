@@ -25,7 +25,7 @@ from issues.api import serializers as s
 from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
 from issues.api.pagination import IssueCursorPagination
 from issues.api.permissions import IsTerritoryStaff
-from issues.errors import NotFound, StaleVersion, ValidationFailed
+from issues.errors import NotFound, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add
@@ -212,10 +212,6 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         issue = self.get_object()
         serializer = s.CommentSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        # A comment changes nothing, so the workflow takes no version; API.md still answers a stale one with 409.
-        version = serializer.validated_data.get("version")
-        if version is not None and version != issue.version:
-            raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
         workflow.issue_comment(issue=issue, actor=request.user, **serializer.workflow_kwargs())
         return self.represent(issue)
 

@@ -147,6 +147,17 @@ def test_a_comment_with_a_stale_version_is_409_and_adds_nothing(drive, resident)
     assert unchanged(issue) == before
 
 
+def test_a_comment_with_the_current_version_is_added_and_leaves_the_version(drive, resident):
+    issue = drive("dispatched")
+    version = issue.version
+
+    response = act(resident, issue, "comment", {"text": "还没人来", "version": version})
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["version"] == version
+    assert Event.objects.filter(issue=issue, action="comment").count() == 1
+
+
 def test_an_action_the_state_does_not_allow_is_409_and_changes_nothing(drive, community_staff):
     issue = drive("closed")
     before = unchanged(issue)
