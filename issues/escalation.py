@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from issues.models import Issue
-from issues.workflow import DEADLINE_STATUSES, issue_auto_close, issue_escalate_overdue
+from issues.workflow import issue_auto_close, issue_escalate_overdue
 
 BATCH = 500
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def escalation_due_q(deadline: str, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` passed before `now` and has not escalated for it yet."""
     due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
-    return Q(status__in=DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
+    return Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
         Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)})
     )
 
@@ -36,7 +36,7 @@ def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list
     """
     now = now or timezone.now()
     candidates: dict = {}
-    for deadline in DEADLINE_STATUSES:
+    for deadline in Issue.DEADLINE_STATUSES:
         overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
         candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
     done = []

@@ -61,6 +61,15 @@ class IssueQuerySet(models.QuerySet):
         return self.filter(subtree_q("area_path", area.path))
 
 
+# The statuses in which each deadline still runs: the response deadline until the lead department accepts, the
+# resolution deadline until the issue is resolved. The one definition, used by Issue's partial indexes, the overdue
+# filter (issues.sla.overdue_q) and the escalation sweep; module level because Issue.Meta cannot see Issue's body.
+DEADLINE_STATUSES = {
+    "response": ("classified", "dispatched"),
+    "resolution": ("classified", "dispatched", "in_progress"),
+}
+
+
 class Issue(models.Model):
     """One report, from submission to closing; only issues.workflow changes its status."""
 
@@ -74,6 +83,8 @@ class Issue(models.Model):
         REJECTED = "rejected", _("rejected")  # invalid, duplicate or out of scope
 
     OPEN_STATUSES = (Status.SUBMITTED, Status.CLASSIFIED, Status.DISPATCHED, Status.IN_PROGRESS)
+    # {"response": statuses, "resolution": statuses}: where each deadline still runs (see DEADLINE_STATUSES above).
+    DEADLINE_STATUSES = DEADLINE_STATUSES
 
     class RejectReason(models.TextChoices):
         INVALID = "invalid", _("invalid")
@@ -164,13 +175,13 @@ class Issue(models.Model):
             models.Index(
                 fields=["response_due_at"],
                 name="issue_response_due_open",
-                condition=Q(status__in=["classified", "dispatched"]),
+                condition=Q(status__in=list(DEADLINE_STATUSES["response"])),
             ),
             # Escalation sweep and overdue filter, resolution deadline: only issues not yet resolved.
             models.Index(
                 fields=["resolution_due_at"],
                 name="issue_resolution_due_open",
-                condition=Q(status__in=["classified", "dispatched", "in_progress"]),
+                condition=Q(status__in=list(DEADLINE_STATUSES["resolution"])),
             ),
             # Auto-close of unrated resolved issues.
             models.Index(fields=["resolved_at"], name="issue_resolved_waiting", condition=Q(status="resolved")),

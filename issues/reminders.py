@@ -32,11 +32,11 @@ def reminders_sweep(*, now: datetime | None = None) -> int:
     horizons = {
         Deadline.RESPONSE: (
             now + timedelta(hours=settings.GRIDDESK_RESPONSE_REMINDER_HOURS),
-            [Issue.Status.CLASSIFIED, Issue.Status.DISPATCHED],
+            Issue.DEADLINE_STATUSES["response"],
         ),
         Deadline.RESOLUTION: (
             add_workdays(start=now, workdays=settings.GRIDDESK_RESOLUTION_REMINDER_WORKDAYS),
-            [Issue.Status.CLASSIFIED, Issue.Status.DISPATCHED, Issue.Status.IN_PROGRESS],
+            Issue.DEADLINE_STATUSES["resolution"],
         ),
     }
     sent = 0

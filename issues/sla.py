@@ -29,6 +29,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from issues.models import Issue
+
 logger = logging.getLogger(__name__)
 
 # The calendar deadlines are counted in (the server's zone, API.md "Conventions").
@@ -77,14 +79,10 @@ def deadlines_for(*, category, urgent: bool, start: datetime) -> tuple[datetime,
     return start + timedelta(hours=hours), add_workdays(start=start, workdays=workdays)
 
 
-# Statuses in which each deadline still runs (the same sets as the partial indexes on Issue).
-RESPONSE_RUNNING = ("classified", "dispatched")
-RESOLUTION_RUNNING = ("classified", "dispatched", "in_progress")
-
-
 def overdue_q(*, now: datetime | None = None) -> Q:
     """Return the filter for issues past a running deadline (see the module docstring)."""
     now = now or timezone.now()
-    return Q(status__in=RESOLUTION_RUNNING, resolution_due_at__lt=now) | Q(
-        status__in=RESPONSE_RUNNING, response_due_at__lt=now
+    running = Issue.DEADLINE_STATUSES
+    return Q(status__in=running["resolution"], resolution_due_at__lt=now) | Q(
+        status__in=running["response"], response_due_at__lt=now
     )

@@ -246,9 +246,13 @@ def issue_submit(
     reporter_phone="",
     external_id="",
 ) -> Issue:
-    """Create an issue in `submitted`, routed to its grid, numbered, with its event: any signed-in user may."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        raise PermissionDenied("Sign in to submit an issue.")
+    """Create an issue in `submitted`, routed to its grid, numbered, with its event: anyone may.
+
+    Nobody signed in (a resident on the web form, the hotline's walk-in) must give the reporter's phone so staff can
+    call back, as must a partner app; such an issue has no reporter account and its event no actor.
+    """
+    anonymous = actor is None or not getattr(actor, "is_authenticated", False)
+    actor = None if anonymous else actor
     scope = scope_for_user(actor)
     description = clean_text(
         description, field="description", required=True, min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX
@@ -260,6 +264,8 @@ def issue_submit(
     external_id = clean_text(external_id, field="external_id", max_length=100)
     if scope.is_partner and not reporter_phone:
         raise ValidationFailed.on("reporter_phone", "A partner app must give the reporter's phone.")
+    if anonymous and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "Give your phone number so that staff can call you back.")
     kind = clean_kind(kind)
     category = clean_category(category)
     urgent = bool(clean_bool(urgent, field="urgent"))
@@ -288,7 +294,8 @@ def issue_submit(
             version=0,  # _record bumps it to 1
         )
         _place(issue, grid=grid, building=building)
-        _record(issue=issue, actor=actor, action="submit", from_status="", data={"number": issue.number})
+        data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
+        _record(issue=issue, actor=actor, action="submit", from_status="", data=data)
     return issue
 
 
@@ -746,18 +753,11 @@ def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
 
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
 
-# Which statuses a deadline still counts in: the response deadline until accepted, the resolution one until resolved.
-# They match the partial indexes on Issue that serve the sweep.
-DEADLINE_STATUSES = {
-    "response": (S.CLASSIFIED, S.DISPATCHED),
-    "resolution": (S.CLASSIFIED, S.DISPATCHED, S.IN_PROGRESS),
-}
-
 
 def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
     due = getattr(issue, f"{deadline}_due_at")
     return (
-        issue.status in DEADLINE_STATUSES[deadline]
+        issue.status in Issue.DEADLINE_STATUSES[deadline]
         and due is not None
         and due < now
         and getattr(issue, f"{deadline}_escalated_for") != due
@@ -778,7 +778,7 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
         issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
         if issue is None:
             return done
-        for deadline in DEADLINE_STATUSES:
+        for deadline in Issue.DEADLINE_STATUSES:
             if not _is_overdue(issue, deadline, now):
                 continue
             due = getattr(issue, f"{deadline}_due_at")

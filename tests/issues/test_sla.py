@@ -132,3 +132,18 @@ def test_deadlines_for_urgent_shortens_both_limits():
     response, resolution = deadlines_for(category=CATEGORY, urgent=True, start=start)
     assert response == local(2026, 2, 13, 18, 0)
     assert resolution == local(2026, 2, 14, 16, 0)
+
+
+def test_deadline_statuses_are_issue_statuses_and_the_partial_indexes_use_them():
+    from django.db.models import Q
+
+    from issues.models import Issue
+
+    assert Issue.DEADLINE_STATUSES == {
+        "response": ("classified", "dispatched"),
+        "resolution": ("classified", "dispatched", "in_progress"),
+    }
+    assert all(set(running) <= set(Issue.Status.values) for running in Issue.DEADLINE_STATUSES.values())
+    indexes = {index.name: index for index in Issue._meta.indexes}
+    assert indexes["issue_response_due_open"].condition == Q(status__in=["classified", "dispatched"])
+    assert indexes["issue_resolution_due_open"].condition == Q(status__in=["classified", "dispatched", "in_progress"])
