@@ -20,6 +20,8 @@ from orgs.models import Membership, Role
 logger = logging.getLogger(__name__)
 
 ISSUE_CREATED, ISSUE_STATUS_CHANGED, ISSUE_ESCALATED = WebhookEndpoint.EVENTS
+# Told to the reporter of the original when another issue is rejected as its duplicate: about the original.
+LINKED_KIND = "issue.duplicate_linked"
 
 
 def _ancestor_paths(area_path: str) -> list[str]:
@@ -91,7 +93,7 @@ def recipients_for(event) -> dict[int, str]:
         if reporter_kind:
             add(reporter, reporter_kind)
     if after == "rejected" and issue.duplicate_of_id and issue.duplicate_of.reporter_user_id:
-        add([issue.duplicate_of.reporter_user_id], "issue.duplicate_linked")
+        add([issue.duplicate_of.reporter_user_id], LINKED_KIND)
 
     # Community staff of the scope: new submission, returned work, unsatisfied rating.
     if action == "submit" or (after == "submitted" and not before):
@@ -130,9 +132,9 @@ def webhook_type_for(event) -> str | None:
     return None
 
 
-def _payload(event) -> dict:
-    """Capture what the message templates need, as it was when the change happened."""
-    issue, data = event.issue, event.data or {}
+def _payload(event, issue=None) -> dict:
+    """Capture what the message templates need, as it was when the change happened (about `issue`, default its own)."""
+    issue, data = issue or event.issue, event.data or {}
     summary = issue.title or issue.description[:60]
     due = data.get("due_at")
     return {
@@ -179,6 +181,12 @@ def outbox_write(*, event) -> list[Notification]:
     rows: list[Notification] = []
     heard = recipients_for(event)
     payload = _payload(event)
+    # The original's reporter hears about their own report: the duplicate is not theirs to read (or be linked to).
+    about = (
+        {LINKED_KIND: (issue.duplicate_of, {**_payload(event, issue.duplicate_of), "note": ""})}
+        if LINKED_KIND in heard.values()
+        else {}
+    )
     if heard:
         users = (
             get_user_model()
@@ -188,10 +196,12 @@ def outbox_write(*, event) -> list[Notification]:
             .prefetch_related("notification_prefs")
         )
         for user in users:
+            kind = heard[user.pk]
+            subject, subject_payload = about.get(kind, (issue, payload))
             for channel in channels_for_user(user):
                 rows.append(
                     Notification(
-                        kind=heard[user.pk], channel=channel, recipient=user, issue=issue, event=event, payload=payload
+                        kind=kind, channel=channel, recipient=user, issue=subject, event=event, payload=subject_payload
                     )
                 )
     webhook_type = webhook_type_for(event)
