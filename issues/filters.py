@@ -11,14 +11,21 @@ value is a form error (the API answers 400 validation_error naming the field), n
   or response deadline passed and not yet accepted); `overdue=false`: the rest.
 - `urgent=true|false`.
 - `created_after` (inclusive) and `created_before` (exclusive): ISO 8601 date or date-time; a date means its
-  midnight in Asia/Shanghai, so `created_after=2026-11-01&created_before=2026-12-01` is November.
+  midnight in Asia/Shanghai, so `created_after=2026-11-01&created_before=2026-12-01` is November. A UTC offset
+  must lie within ±15:59 (PostgreSQL's limit) and the moment, in UTC, within the years 1–9999; anything else is a
+  form error, never a database error.
 - `q`: text in the number, title, description or address (case-insensitive).
 - `ordering`: `created_at`, `-created_at` (the default), `resolution_due_at` (issues without a deadline last),
   `-resolution_due_at`; ties broken by id so that cursor pagination is stable.
 """
 
+from datetime import UTC, timedelta
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
 
 from grids.models import Area, subtree_q
 from issues.models import Category, Issue, Kind
@@ -39,6 +46,37 @@ class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """Match any of several comma-separated choices; an unknown one is a form error."""
 
 
+# PostgreSQL refuses a timestamp whose UTC offset is 16 hours or more (Python accepts up to 24).
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59, seconds=59)
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """Parse an ISO 8601 date or date-time and return it in UTC; refuse what the database could not compare."""
+
+    default_error_messages = {
+        "offset": _("Enter a UTC offset between -15:59 and +15:59."),
+        "range": _("Enter a date-time between the years 1 and 9999 (in UTC)."),
+    }
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        if abs(value.utcoffset()) > MAX_UTC_OFFSET:
+            raise ValidationError(self.error_messages["offset"], code="offset")
+        try:
+            # Compared in UTC: no offset reaches the database, and a moment outside years 1–9999 is refused here.
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["range"], code="range") from None
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """Filter on an ISO 8601 date-time that is within the database's range (see BoundedIsoDateTimeField)."""
+
+    field_class = BoundedIsoDateTimeField
+
+
 class IssueFilterSet(django_filters.FilterSet):
     """Filter a scoped issue queryset by API.md's list parameters."""
 
@@ -53,8 +91,8 @@ class IssueFilterSet(django_filters.FilterSet):
     )
     overdue = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_overdue")
     urgent = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_urgent")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_text", max_length=200)
     ordering = django_filters.ChoiceFilter(choices=[(k, k) for k in ORDERINGS], method="filter_ordering")
 
