@@ -65,8 +65,24 @@ class ExtensionInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class ViewOnlyAdminMixin:
+    """Show rows without add, change or delete: only issues.workflow changes issues, and events are append-only."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Issue)
-class IssueAdmin(admin.ModelAdmin):
+class IssueAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Show issues; every change of state goes through issues.workflow, so nothing here is editable."""
 
     list_display = (
@@ -89,21 +105,9 @@ class IssueAdmin(admin.ModelAdmin):
     inlines = (DispatchInline, RatingInline, ExtensionInline, EventInline)
     show_full_result_count = False  # no COUNT(*) over a large table on every page
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Show the append-only history of issues."""
 
     list_display = ("at", "issue", "action", "from_status", "to_status", "actor", "internal")
@@ -112,15 +116,3 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ("issue__number", "note")
     date_hierarchy = "at"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
