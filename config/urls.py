@@ -1,8 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import views as probes
+from notifications import views as pages
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,6 +19,18 @@ urlpatterns = [
     ),
     path("healthz", probes.healthz, name="healthz"),
     path("readyz", probes.readyz, name="readyz"),
+    # Pages (server-rendered, Chinese first): sign in and out, home, the in-app inbox, the language switch.
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page="home"),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("inbox/", pages.inbox, name="inbox"),
+    path("inbox/<uuid:notification_id>/read/", pages.inbox_read, name="inbox-read"),
+    path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
+    path("", pages.home, name="home"),
 ]
 
 # JSON error bodies under /api/ (and the probes), Django's pages elsewhere.

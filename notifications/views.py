@@ -1,0 +1,65 @@
+"""Pages: the home page (the user's issues) and the in-app inbox with mark read.
+
+Views parse, check and call: the reads come from issues.selectors and notifications.inbox (the same the API uses),
+and a user only ever reaches their own inbox rows (anything else answers 404).
+"""
+
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.views.decorators.http import require_POST
+
+from issues.selectors import issue_list_for_user
+from notifications.inbox import inbox_for_user, inbox_mark_all_read, notification_mark_read
+from notifications.messages import message_render
+
+HOME_ISSUES = 20
+INBOX_UNREAD_SHOWN = 100
+INBOX_READ_SHOWN = 30
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Show the signed-in user's newest visible issues, or invite to sign in."""
+    issues = []
+    if request.user.is_authenticated:
+        issues = list(issue_list_for_user(user=request.user).order_by("-created_at")[:HOME_ISSUES])
+    return render(request, "pages/home.html", {"issues": issues})
+
+
+def _entries(notifications) -> list[dict]:
+    language = get_language()
+    return [
+        {"notification": n, "message": message_render(kind=n.kind, payload=n.payload, language=language)}
+        for n in notifications
+    ]
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    """List the user's in-app notifications, unread first."""
+    mine = inbox_for_user(user=request.user)
+    unread = _entries(mine.filter(read_at__isnull=True)[:INBOX_UNREAD_SHOWN])
+    read = _entries(mine.filter(read_at__isnull=False)[:INBOX_READ_SHOWN])
+    return render(request, "notifications/inbox.html", {"unread": unread, "read": read})
+
+
+@require_POST
+@login_required
+def inbox_read(request: HttpRequest, notification_id: uuid.UUID) -> HttpResponse:
+    """Mark one of the user's notifications read; another user's (or none) answers 404."""
+    notification = inbox_for_user(user=request.user).filter(pk=notification_id).first()
+    if notification is None:
+        raise Http404
+    notification_mark_read(notification=notification)
+    return redirect("inbox")
+
+
+@require_POST
+@login_required
+def inbox_read_all(request: HttpRequest) -> HttpResponse:
+    """Mark every notification of the user's inbox read."""
+    inbox_mark_all_read(user=request.user)
+    return redirect("inbox")
