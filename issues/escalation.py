@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from issues.models import Issue
-from issues.workflow import issue_auto_close, issue_escalate_overdue
+from issues.workflow import DEADLINE_MET_BY, issue_auto_close, issue_escalate_overdue
 
 BATCH = 500
 
@@ -21,11 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 def escalation_due_q(deadline: str, now: datetime) -> Q:
-    """Return the filter for issues whose `deadline` passed before `now` and has not escalated for it yet."""
+    """Return the filter for issues whose `deadline` passed unmet before `now` and has not escalated for it yet."""
     due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
-    return Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
+    q = Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
         Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)})
     )
+    met_by = DEADLINE_MET_BY.get(deadline)
+    if met_by:
+        q &= Q(**{f"{met_by}__isnull": True}) | Q(**{f"{met_by}__gt": F(due)})
+    return q
 
 
 def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list[dict]:
