@@ -93,6 +93,12 @@ class IssueSubmitSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"reporter": {"phone": ["A partner app must send the reporter's phone."]}}, code="required"
             )
+        # issues.workflow.issue_submit enforces it too; asked here so no photo is decoded for a refused body.
+        anonymous = request is not None and not request.user.is_authenticated
+        if anonymous and not (attrs.get("reporter") or {}).get("phone"):
+            raise serializers.ValidationError(
+                {"reporter": {"phone": ["Give your phone number so that staff can call you back."]}}, code="required"
+            )
         return attrs
 
     def submit_kwargs(self) -> dict:

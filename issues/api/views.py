@@ -17,9 +17,11 @@ from rest_framework.decorators import action
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
+from config.api.throttling import AnonCreateThrottle
 from issues import workflow
 from issues.api import serializers as s
 from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
@@ -28,7 +30,7 @@ from issues.api.permissions import IsTerritoryStaff
 from issues.errors import NotFound, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
-from issues.photos import photo_add
+from issues.photos import photo_add, photos_clean, photos_store
 from issues.selectors import issue_get_for_user, issue_list_for_user, issue_stats
 from orgs.scoping import area_for_user_or_none
 
@@ -66,7 +68,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description=(
         "Retry safely: the same key from the same caller within 24 hours answers the first response again "
-        "(same id, 201) and creates nothing. The same key with a different body: 422 `idempotency_key_reused`."
+        "(same id, 201) and creates nothing. The same key with a different body: 422 `idempotency_key_reused`. "
+        "Ignored for a caller who is not signed in (there is no account to remember it by): each anonymous "
+        "request creates an issue, and the per-address limit bounds the copies."
     ),
 )
 
@@ -143,6 +147,17 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     filter_backends = [DjangoFilterBackend]
     filterset_class = IssueFilterSet
 
+    def get_permissions(self):
+        # Anyone may submit (API.md: anonymous creation is limited per client address); the rest needs a sign-in.
+        if self.action == "create":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [throttle() for throttle in [*api_settings.DEFAULT_THROTTLE_CLASSES, AnonCreateThrottle]]
+        return super().get_throttles()
+
     def retrieve(self, request, pk=None):
         issue = issue_get_for_user(user=request.user, issue_id=pk)
         return Response(s.IssueDetailSerializer(issue, context=self.get_serializer_context()).data)
@@ -151,7 +166,11 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         summary="Submit an issue",
         description=(
             "JSON, or multipart/form-data with the same fields (nested ones as `location.lat`, `location.lng`, "
-            "`reporter.name`, `reporter.phone`) plus up to 6 `photos`. A partner app must send `reporter.phone`."
+            "`reporter.name`, `reporter.phone`) plus up to 6 `photos`. A partner app must send `reporter.phone`.\n\n"
+            "No sign-in needed (a resident on the web form, the hotline's walk-in): then `reporter.phone` is "
+            "required, creation is limited per client address (429 `throttled` with `Retry-After`), the "
+            "`Idempotency-Key` header is ignored, and the answer shows the reporter masked. Listing and reading "
+            "issues still need a sign-in."
         ),
         parameters=[IDEMPOTENCY_PARAMETER],
         request={"application/json": s.IssueSubmitSerializer, "multipart/form-data": s.IssueSubmitSerializer},
@@ -164,16 +183,20 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         },
     )
     def create(self, request):
-        key = idempotency_key_of(request)
+        anonymous = not request.user.is_authenticated
+        key = None if anonymous else idempotency_key_of(request)
         serializer = s.IssueSubmitSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
+        # Decode and re-encode the photos before the submit transaction, which holds the issue-number row lock.
+        files = serializer.validated_data.get("photos")
+        photos = photos_clean(files=files) if files else []
 
         def submit() -> Issue:
             with transaction.atomic():
                 issue = _submit(actor=request.user, **serializer.submit_kwargs())
-                photos = serializer.validated_data.get("photos")
                 if photos:
-                    photo_add(issue=issue, actor=request.user, files=photos)
+                    # The submitter's own new issue: stored as the reporter's (None when anonymous).
+                    photos_store(issue=issue, actor=issue.reporter_user, files=photos)
             return issue
 
         if key is None:

@@ -2,8 +2,8 @@
 
 Each action is tried on an issue in a state that allows it, so the answer says who may act, not when:
 the roles allowed get 200 (201 for photos), the others who can see the issue 403 `permission_denied`, those
-who cannot see it 404 `not_found` (its existence is not revealed), anonymous callers 401. A refused call
-leaves the issue, its events and its dispatches as they were.
+who cannot see it 404 `not_found` (its existence is not revealed), anonymous callers 401 (except submitting: anyone
+may). A refused call leaves the issue, its events and its dispatches as they were.
 """
 
 from http import HTTPStatus
@@ -14,6 +14,10 @@ from issues import workflow
 from issues.models import Dispatch, Event, Issue
 from orgs.models import Role
 from tests.api.test_issues_support import (
+    MASKED_NAME,
+    MASKED_PHONE,
+    REPORTER_NAME,
+    REPORTER_PHONE,
     client_for,
     error_code,
     issue_in,
@@ -62,6 +66,8 @@ ACTIONS = {
     "comment": ("dispatched", {"text": "请尽快处理"}, SEES_DISPATCHED),
 }
 DISPATCHED_STATES = {"dispatched", "in_progress", "resolved", "closed"}
+REPORTER = {"name": REPORTER_NAME, "phone": REPORTER_PHONE}
+MASKED_REPORTER = {"name": MASKED_NAME, "phone": MASKED_PHONE}
 
 
 CODES = {
@@ -210,15 +216,27 @@ def test_list_shows_each_caller_what_they_may_see_and_refuses_anonymous(callers,
     assert answers == expected
 
 
-def test_submit_answers_every_signed_in_caller_and_refuses_anonymous(callers, territory):
-    answers = {
-        role: answer(callers[role].post("/api/v1/issues/", submit_body(territory), format="json")) for role in ROLES
-    }
+def test_submit_answers_every_caller_anonymous_included_and_masks_the_reporter_for_anonymous_only(callers, territory):
+    responses = {role: callers[role].post("/api/v1/issues/", submit_body(territory), format="json") for role in ROLES}
 
-    assert answers == {
-        role: cell(HTTPStatus.UNAUTHORIZED if role == "anonymous" else HTTPStatus.CREATED) for role in ROLES
+    assert {role: answer(response) for role, response in responses.items()} == dict.fromkeys(
+        ROLES, cell(HTTPStatus.CREATED)
+    )
+    assert {role: response.json()["reporter"] for role, response in responses.items()} == {
+        role: MASKED_REPORTER if role == "anonymous" else REPORTER for role in ROLES
     }
-    assert Issue.objects.count() == len(ROLES) - 1
+    assert Issue.objects.count() == len(ROLES)
+    assert Issue.objects.filter(reporter_user=None).count() == 1
+
+
+def test_anonymous_submit_without_the_reporter_phone_is_400_and_creates_nothing(callers, territory):
+    response = callers["anonymous"].post(
+        "/api/v1/issues/", submit_body(territory, reporter={"name": REPORTER_NAME}), format="json"
+    )
+
+    assert answer(response) == (HTTPStatus.BAD_REQUEST, "validation_error")
+    assert list(response.json()["error"]["fields"]) == ["reporter.phone"]
+    assert Issue.objects.count() == 0
 
 
 def test_categories_are_public_to_every_caller(callers):

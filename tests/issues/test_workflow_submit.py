@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from issues import workflow
-from issues.errors import PermissionDenied, ValidationFailed
+from issues.errors import ValidationFailed
 from issues.models import Event, Issue, IssueCounter
 from issues.numbering import issue_number_next
 from notifications.models import Notification
@@ -108,11 +108,27 @@ def test_submit_refuses_a_building_outside_the_named_grid(territory, other_terri
     assert not Issue.objects.exists()
 
 
-def test_submit_needs_a_signed_in_user(territory):
-    with pytest.raises(PermissionDenied) as refused:
-        workflow.issue_submit(actor=AnonymousUser(), description=DESCRIPTION, grid=territory["grid"].code)
-    assert refused.value.code == "permission_denied"
+@pytest.mark.parametrize("actor", [None, AnonymousUser()], ids=["none", "anonymous_user"])
+def test_anonymous_submit_without_the_reporter_phone_is_refused_and_creates_nothing(territory, actor):
+    with pytest.raises(ValidationFailed) as refused:
+        workflow.issue_submit(actor=actor, description=DESCRIPTION, grid=territory["grid"].code)
+    assert list(refused.value.fields) == ["reporter_phone"]
     assert not Issue.objects.exists()
+    assert not Event.objects.exists()
+
+
+def test_anonymous_submit_with_the_reporter_phone_has_no_reporter_account_and_notifies_community(
+    territory, community_staff
+):
+    issue = workflow.issue_submit(
+        actor=AnonymousUser(), description=DESCRIPTION, grid=territory["grid"].code, reporter_phone="13812345678"
+    )
+
+    issue.refresh_from_db()
+    assert (issue.status, issue.reporter_user, issue.reporter_phone) == ("submitted", None, "13812345678")
+    event = issue.events.get()
+    assert (event.actor, event.data) == (None, {"number": issue.number, "anonymous": True})
+    assert Notification.objects.filter(issue=issue, recipient=community_staff, kind="issue.submitted").exists()
 
 
 def test_partner_app_submits_within_its_scope_with_the_reporters_phone(territory, partner):
