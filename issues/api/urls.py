@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from issues.api.export import IssueExportView
 from issues.api.views import CategoryListView, IssueViewSet, StatsView
 
 router = SimpleRouter()
@@ -11,5 +12,6 @@ router.register("issues", IssueViewSet, basename="issue")
 urlpatterns = [
     path("categories/", CategoryListView.as_view(), name="category-list"),
     path("stats/", StatsView.as_view(), name="stats"),
+    path("issues/export/", IssueExportView.as_view(), name="issue-export"),
     *router.urls,
 ]
