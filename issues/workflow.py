@@ -214,6 +214,21 @@ def _restart_dispatches(issue: Issue) -> list[Dispatch]:
     return active
 
 
+def _settle_departed_extensions(*, issue: Issue, actor, now: datetime, active=None) -> dict:
+    """Refuse the pending extension request of a department no longer dispatched on the issue; return event data.
+
+    A request lives with its department's dispatch: once that department returned the issue or a new round left it
+    out, nobody may approve its request, and it must not block the next department's own (one pending at a time).
+    """
+    departments = {d.department_id for d in (_active_dispatches(issue) if active is None else active)}
+    pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
+    if pending is None or pending.department_id is None or pending.department_id in departments:
+        return {}
+    pending.status, pending.decided_by, pending.decided_at = ExtensionRequest.Status.REJECTED, actor, now
+    pending.save(update_fields=["status", "decided_by", "decided_at"])
+    return {"settled_extension_id": pending.pk}
+
+
 def _place(issue: Issue, *, grid: Area, building: Area | None) -> None:
     """Put the issue at its grid (and building) with the copied path and codes that scoped queries read."""
     place = building or grid
@@ -370,14 +385,9 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
         from_status = issue.status
         issue.status = TRANSITIONS["dispatch"].target
         issue.dispatched_at = timezone.now()
-        _record(
-            issue=issue,
-            actor=actor,
-            action="dispatch",
-            from_status=from_status,
-            note=note,
-            data={**_department_data(created), "lead": lead.code},
-        )
+        data = {**_department_data(created), "lead": lead.code}
+        data.update(_settle_departed_extensions(issue=issue, actor=actor, now=issue.dispatched_at, active=created))
+        _record(issue=issue, actor=actor, action="dispatch", from_status=from_status, note=note, data=data)
         issue._prefetched_objects_cache.pop("dispatches", None)
     return issue
 
@@ -502,16 +512,11 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
                 dispatch.status, dispatch.return_reason, dispatch.returned_at = Dispatch.Status.RETURNED, reason, now
                 fields += ["status", "return_reason", "returned_at"]
             dispatch.save(update_fields=fields)
+        data = {"department": lead.department.code, "reason": reason}
+        data.update(_settle_departed_extensions(issue=issue, actor=actor, now=now))
         from_status = issue.status
         issue.status = TRANSITIONS["return"].target
-        _record(
-            issue=issue,
-            actor=actor,
-            action="return",
-            from_status=from_status,
-            note=reason,
-            data={"department": lead.department.code, "reason": reason},
-        )
+        _record(issue=issue, actor=actor, action="return", from_status=from_status, note=reason, data=data)
     return issue
 
 
