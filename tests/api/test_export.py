@@ -157,6 +157,12 @@ def test_xlsx_keeps_a_formula_looking_title_as_text_cell(resolved, community_sta
     assert cell.value == '=HYPERLINK("http://evil")' and cell.data_type == "s"
 
 
+def test_xlsx_drops_control_characters_that_xlsx_cannot_hold(resolved, community_staff):
+    Issue.objects.filter(pk=resolved.pk).update(description="楼道\x0b堆物\x1f")
+    rows = xlsx_rows(export_of(community_staff, format="xlsx", lang="en"))
+    assert dict(zip(EN_HEADERS, rows[1], strict=True))["description"] == "楼道堆物"
+
+
 def test_english_headers_follow_accept_language(resolved, community_staff):
     client = client_for(community_staff)
     response = client.get(EXPORT, {"format": "csv"}, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
