@@ -25,10 +25,13 @@ def issue_list_for_user(*, user) -> QuerySet[Issue]:
 
     Dispatches (all rounds, with their department), photos and ratings are prefetched: filter them in Python
     (`[d for d in issue.dispatches.all() if d.active]`), not with `.filter()`, which would query per issue.
+    Only the category is joined, because the representation reads nothing else of the issue's relations: each
+    further join (grid, building, reporter, duplicate) made PostgreSQL plan a 7-table query on every page, which
+    cost ten times its execution (bench/RESULTS.md "api"). A caller that shows more joins it itself.
     """
     return (
         Issue.objects.visible_to(user)
-        .select_related("category", "category__department", "grid", "building", "reporter_user", "duplicate_of")
+        .select_related("category")
         .prefetch_related(
             Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")),
             "photos",

@@ -25,7 +25,9 @@ def home(request: HttpRequest) -> HttpResponse:
     """Show the signed-in user's newest visible issues, or invite to sign in."""
     issues = []
     if request.user.is_authenticated:
-        issues = list(issue_list_for_user(user=request.user).order_by("-created_at")[:HOME_ISSUES])
+        issues = list(
+            issue_list_for_user(user=request.user).select_related("grid").order_by("-created_at")[:HOME_ISSUES]
+        )
     return render(request, "pages/home.html", {"issues": issues})
 
 
