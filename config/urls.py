@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -32,6 +33,10 @@ urlpatterns = [
     path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
     path("", pages.home, name="home"),
 ]
+
+# The bare view that bench/bench_api.py compares the API with, served by the same processes; never in a deployment.
+if getattr(settings, "GRIDDESK_BENCH_VIEWS", False):
+    urlpatterns.append(path("bench/", include("bench.common")))
 
 # JSON error bodies under /api/ (and the probes), Django's pages elsewhere.
 handler404 = "config.api.exceptions.handler404"
