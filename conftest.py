@@ -29,6 +29,15 @@ def _fresh_routing_index():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_calendar_overrides():
+    """Start every test with no cached CalendarDay rows: a rolled-back row sends no signal to drop it."""
+    from issues.sla import calendar_invalidate
+
+    calendar_invalidate()
+    yield
+
+
 @pytest.fixture
 def territory(db):
     """Return a dict of district, street, community, grid and building nodes."""

@@ -1,11 +1,13 @@
-"""Django admin for reference data (categories) and a read-only look at issues and their history.
+"""Django admin for reference data (categories, working-day overrides) and a read-only look at issues and history.
 
 Issues change only through issues.workflow: the admin never edits status, deadlines, dispatches or events.
 """
 
 from django.contrib import admin
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 
-from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue, Rating
+from issues.models import CalendarDay, Category, Dispatch, Event, ExtensionRequest, Issue, Rating
 
 
 @admin.register(Category)
@@ -24,6 +26,22 @@ class CategoryAdmin(admin.ModelAdmin):
     list_select_related = ("parent", "department")
     search_fields = ("code", "name")
     autocomplete_fields = ("parent",)
+
+
+@admin.register(CalendarDay)
+class CalendarDayAdmin(admin.ModelAdmin):
+    """Edit the working-day overrides that issues.sla reads before chinesecalendar (docs/calendar.md)."""
+
+    list_display = ("date", "weekday", "is_workday", "note", "updated_at")
+    list_filter = ("is_workday",)
+    search_fields = ("note",)
+    date_hierarchy = "date"
+    ordering = ("-date",)
+    readonly_fields = ("updated_at",)
+
+    @admin.display(description=_("weekday"))
+    def weekday(self, obj: CalendarDay) -> str:
+        return date_format(obj.date, "l")
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -381,6 +381,27 @@ class ExtensionRequest(models.Model):
         return f"{self.issue_id} +{self.workdays} ({self.status})"
 
 
+class CalendarDay(models.Model):
+    """Say whether one date is a working day, overriding chinesecalendar (issues.sla reads these first).
+
+    Operators fill it when the State Council publishes a year's holidays and swapped working days (调休) that the
+    installed chinesecalendar does not know yet (see docs/calendar.md).
+    """
+
+    date = models.DateField(_("date"), unique=True)
+    is_workday = models.BooleanField(_("working day"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["date"]
+
+    def __str__(self):
+        return f"{self.date.isoformat()} {'working day' if self.is_workday else 'day off'}"
+
+
 class IdempotencyRecord(models.Model):
     """Remember a create request by (caller, Idempotency-Key) for 24 hours, to answer a retry the same way."""
 

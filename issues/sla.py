@@ -2,9 +2,16 @@
 
 Rules (DESIGN.md "Time limits"):
 
-- A working day is a statutory working day of the Chinese calendar (`chinesecalendar`): Monday to Friday unless
-  it is a public holiday, plus the swapped weekend days that are worked (调休, e.g. Sat 2026-02-14).
-  For a year the library does not cover, Monday to Friday are working days; a warning is logged once per year.
+- A working day is a statutory working day of the Chinese calendar: Monday to Friday unless it is a public
+  holiday, plus the swapped weekend days that are worked (调休, e.g. Sat 2026-02-14). Asked in this order:
+  1. a CalendarDay row (issues.models) for that date: operators enter a year's schedule when the State Council
+     publishes it, before a `chinesecalendar` release covers it (docs/calendar.md);
+  2. `chinesecalendar`;
+  3. for a year neither covers, Monday to Friday; a warning is logged once per year and process, unless some
+     CalendarDay of that year exists (then the year's holidays and 调休 days are known and the rest is Mon–Fri).
+- The CalendarDay rows are read once per process into a dict, read again at once after a save or delete in this
+  process (signals, or `calendar_invalidate()` after bulk writes), and within `GRIDDESK_CALENDAR_CHECK_SECONDS`
+  after a change made by another process (a cheap (count, max(updated_at)) query).
 - `add_workdays(start=S, workdays=N)` is the same local time-of-day (Asia/Shanghai) as S on the N-th working day
   strictly after S's local date. The start date itself never counts, whether or not it is a working day, so an
   issue classified on Friday 15:00 with N=1 is due Monday 15:00, and one classified on a Saturday (or during the
@@ -20,16 +27,21 @@ Rules (DESIGN.md "Time limits"):
 """
 
 import logging
+import threading
+import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Max, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
-from issues.models import Issue
+from issues.models import CalendarDay, Issue
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +52,88 @@ LOCAL_TZ = ZoneInfo(settings.TIME_ZONE)
 @cache
 def _warn_uncovered_year(year: int) -> None:
     # Cached: one warning per year and process, not one per day looked at.
-    logger.warning("chinesecalendar has no data for %d: counting Monday to Friday as working days", year)
+    logger.warning(
+        "chinesecalendar has no data for %d and no CalendarDay is set in it: counting Monday to Friday as working "
+        "days (load the year's schedule with load_calendar_days, docs/calendar.md)",
+        year,
+    )
+
+
+@dataclass(frozen=True)
+class _Overrides:
+    """An immutable snapshot of the CalendarDay rows."""
+
+    days: dict[date, bool]
+    years: frozenset[int]
+    signature: tuple
+    version: int
+
+
+_lock = threading.Lock()
+_overrides: _Overrides | None = None
+_version = 0  # bumped by every local change to a CalendarDay
+_checked_at = 0.0
+
+
+def _overrides_signature() -> tuple:
+    """Return (count, latest updated_at) of the CalendarDay rows: changes when any is added, edited or deleted."""
+    row = CalendarDay.objects.aggregate(n=Count("id"), latest=Max("updated_at"))
+    return row["n"], row["latest"]
+
+
+def _load_overrides(version: int) -> _Overrides:
+    rows = list(CalendarDay.objects.values_list("date", "is_workday", "updated_at"))
+    signature = (len(rows), max((row[2] for row in rows), default=None))
+    days = {day: workday for day, workday, _ in rows}
+    return _Overrides(days=days, years=frozenset(day.year for day in days), signature=signature, version=version)
+
+
+def _current_overrides() -> _Overrides:
+    """Return a fresh enough snapshot, reading the rows again when this or another process changed them."""
+    global _overrides, _checked_at
+    overrides = _overrides
+    now = time.monotonic()
+    if overrides is not None and overrides.version == _version:
+        if now - _checked_at < settings.GRIDDESK_CALENDAR_CHECK_SECONDS:
+            return overrides
+        _checked_at = now
+        if _overrides_signature() == overrides.signature:
+            return overrides
+    with _lock:
+        overrides = _overrides
+        if overrides is None or overrides.version != _version or _overrides_signature() != overrides.signature:
+            overrides = _load_overrides(_version)
+            _overrides = overrides
+        _checked_at = time.monotonic()
+        return overrides
+
+
+def calendar_invalidate() -> None:
+    """Drop the cached CalendarDay rows; the next lookup reads them again (call after bulk writes)."""
+    global _version
+    _version += 1
+
+
+@receiver(post_save, sender=CalendarDay, dispatch_uid="issues.sla.calendar_day_saved")
+@receiver(post_delete, sender=CalendarDay, dispatch_uid="issues.sla.calendar_day_deleted")
+def _calendar_day_changed(sender, **kwargs) -> None:
+    # Cache invalidation only (no business rule): the next lookup in this process sees the change.
+    calendar_invalidate()
 
 
 def is_workday(d: date) -> bool:
-    """Return whether `d` is a statutory working day (Monday–Friday outside covered years)."""
+    """Return whether `d` is a working day: a CalendarDay override, else chinesecalendar, else Monday–Friday."""
     if isinstance(d, datetime):
         d = d.date()
+    overrides = _current_overrides()
+    override = overrides.days.get(d)
+    if override is not None:
+        return override
     try:
         return chinese_calendar.is_workday(d)
     except NotImplementedError:
-        _warn_uncovered_year(d.year)
+        if d.year not in overrides.years:
+            _warn_uncovered_year(d.year)
         return d.weekday() < 5
 
 

@@ -132,6 +132,8 @@ GRIDDESK_DUPLICATE_RADIUS_M = env.int("GRIDDESK_DUPLICATE_RADIUS_M", default=100
 GRIDDESK_DUPLICATE_WINDOW_DAYS = env.int("GRIDDESK_DUPLICATE_WINDOW_DAYS", default=14)
 # How often (at most) a process asks the database whether another process changed the grids (grids.routing).
 GRIDDESK_ROUTING_CHECK_SECONDS = env.float("GRIDDESK_ROUTING_CHECK_SECONDS", default=5.0)
+# How often (at most) a process asks the database whether another process changed the CalendarDay rows (issues.sla).
+GRIDDESK_CALENDAR_CHECK_SECONDS = env.float("GRIDDESK_CALENDAR_CHECK_SECONDS", default=60.0)
 
 # --- Celery ----------------------------------------------------------------------------------------
 # The embedded default needs no Redis: kombu's filesystem transport carries the messages.

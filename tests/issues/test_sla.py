@@ -9,6 +9,9 @@ import pytest
 from issues import sla
 from issues.sla import LOCAL_TZ, add_workdays, deadlines_for, is_workday
 
+# is_workday reads the CalendarDay overrides first (none here: these are chinesecalendar's and the fallback's days).
+pytestmark = pytest.mark.django_db
+
 
 def local(y, m, d, hh=15, mm=0):
     return datetime(y, m, d, hh, mm, tzinfo=LOCAL_TZ)
