@@ -5,12 +5,19 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import views as probes
+from issues.api.photo_files import IssuePhotoFileView
 from notifications import views as pages
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_router")),
     path("open311/v2/", include("open311.urls")),
+    # Photo files, where the issue representation lists them, behind the issue's scoping.
+    path(
+        f"{settings.MEDIA_URL.strip('/')}/issues/<uuid:issue_id>/<str:name>",
+        IssuePhotoFileView.as_view(),
+        name="issue-photo-file",
+    ),
     # Schema and docs are public: a partner developer reads them before holding a key.
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(

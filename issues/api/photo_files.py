@@ -1,0 +1,37 @@
+"""The stored photo files, served only to who may see their issue (orgs.scoping): out of scope is 404.
+
+The issue representation lists each photo at MEDIA_URL + its storage name (`media/issues/<issue id>/<file>`); this
+view answers that URL, so a photo accepted is a photo its readers can open, and nothing serves the media folder
+without the scoping check.
+"""
+
+from django.http import FileResponse
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
+
+from issues.errors import NotFound
+from issues.models import Issue, Photo
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+class IssuePhotoFileView(APIView):
+    """Answer one photo file of an issue the caller may see."""
+
+    permission_classes = [IsAuthenticated]
+    schema = None  # a file, not part of the JSON API
+
+    def get(self, request, issue_id, name):
+        photo = Photo.objects.filter(
+            issue__in=Issue.objects.visible_to(request.user), issue_id=issue_id, image=f"issues/{issue_id}/{name}"
+        ).first()
+        if photo is None:
+            raise NotFound()
+        try:
+            file = photo.image.open("rb")
+        except FileNotFoundError:
+            raise NotFound() from None
+        response = FileResponse(file, content_type=CONTENT_TYPES.get(photo.format, "application/octet-stream"))
+        # Personal data: no shared cache keeps a copy.
+        response["Cache-Control"] = "private, no-store"
+        return response
