@@ -160,6 +160,15 @@ def _actor_dispatches(*, actor, issue: Issue) -> list[Dispatch]:
     return [d for d in _active_dispatches(issue) if d.department_id in departments]
 
 
+def _handles(*, actor, issue: Issue) -> bool:
+    """Return whether `actor` handles the issue: a node role above it, or a department dispatched on it now.
+
+    Internal notes are written and read by the same people (issues.api.masking.handles_issue reads the same rule):
+    a department whose dispatch was returned or retired still sees the issue, but no longer handles it.
+    """
+    return bool(roles_on_issue(actor, issue) - DEPARTMENT) or bool(_actor_dispatches(actor=actor, issue=issue))
+
+
 def _is_lead_staff(*, actor, issue: Issue) -> bool:
     lead = _lead_dispatch(issue)
     return lead is not None and lead.department_id in scope_for_user(actor).department_ids
@@ -700,7 +709,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
         internal = bool(clean_bool(internal, field="internal"))
-        if internal and not roles_on_issue(actor, issue):
+        if internal and not _handles(actor=actor, issue=issue):
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
