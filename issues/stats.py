@@ -24,9 +24,10 @@ and denominator so a dashboard can show "12 / 15". `by_category` (unclassified i
 buildings; every child listed, zeros included; issues not under any child, e.g. a grid's issues without a
 building, under code None) carry the same figures.
 
-The database does the counting with conditional aggregation: five queries whatever the data size (issues by
-category, ratings by category, issues by child area, ratings by child area, the child areas). The totals are the
-sums of the category rows, so the three views always agree.
+The database does the counting with conditional aggregation, in one pass over the population grouped by category
+and child area together: three queries whatever the data size (issues, ratings, the child areas). The category
+rows, the child area rows and the totals are sums of those groups, so the three views always agree. (Grouping by
+category and by child area in separate passes read the same rows twice; bench/RESULTS.md "api".)
 """
 
 from datetime import date, datetime, time, timedelta
@@ -54,13 +55,17 @@ RATING_COUNTS = ["ratings", "satisfied"]
 COUNT_KEYS = ["total", *(f"status_{s}" for s in STATUSES), "overdue", "escalated", *ISSUE_COUNTS, *RATING_COUNTS]
 
 
-def _period(date_from: date | None, date_to: date | None) -> Q:
-    """Return the filter for issues created from `date_from` 00:00 to the end of `date_to`, local time."""
-    q = Q()
+def _population(*, area: Area, date_from: date | None, date_to: date | None, prefix: str = "") -> Q:
+    """Return the filter for issues under `area` created from `date_from` 00:00 to the end of `date_to`, local time.
+
+    `prefix` ("issue__") applies it to the rows of another model through their issue: ratings are counted through
+    one join, not through a subquery that reads the issues a second time.
+    """
+    q = subtree_q(f"{prefix}area_path", area.path)
     if date_from is not None:
-        q &= Q(created_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+        q &= Q(**{f"{prefix}created_at__gte": datetime.combine(date_from, time.min, LOCAL_TZ)})
     if date_to is not None:
-        q &= Q(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ))
+        q &= Q(**{f"{prefix}created_at__lt": datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ)})
     return q
 
 
@@ -119,14 +124,29 @@ def _figures(row: dict) -> dict:
     }
 
 
-def _grouped(issues, ratings, *, key: str, extra: tuple[str, ...] = (), now: datetime) -> dict:
-    """Return {group value: raw counts} for issues grouped by `key`, ratings merged in (two queries)."""
+def _grouped(issues, ratings, *, keys: tuple[str, ...], extra: tuple[str, ...] = (), now: datetime) -> dict:
+    """Return {values of `keys`: raw counts} for issues grouped by `keys`, ratings merged in (two queries)."""
     rows: dict = {}
-    for row in issues.values(key, *extra).order_by().annotate(**_issue_aggregates(now)):
-        rows[row[key]] = row
-    for row in ratings.values(f"issue__{key}").order_by().annotate(**RATING_AGGREGATES):
-        rows.setdefault(row[f"issue__{key}"], {key: row[f"issue__{key}"]}).update(row)
+    for row in issues.values(*keys, *extra).order_by().annotate(**_issue_aggregates(now)):
+        rows[tuple(row[k] for k in keys)] = row
+    rating_keys = [f"issue__{k}" for k in keys]
+    for row in ratings.values(*rating_keys).order_by().annotate(**RATING_AGGREGATES):
+        rows.setdefault(tuple(row[k] for k in rating_keys), {}).update(row)
     return rows
+
+
+def _groups_by(rows: dict, *, position: int) -> dict[object, list[dict]]:
+    """Return {key value: the rows of `rows` whose key has that value at `position`}."""
+    groups: dict = {}
+    for key, row in rows.items():
+        groups.setdefault(key[position], []).append(row)
+    return groups
+
+
+def _category_of(group: list[dict]) -> dict:
+    """Return the code and name of a category group, read from its issue rows (rating rows carry none)."""
+    row = next((r for r in group if "category__code" in r), {})
+    return {"code": row.get("category__code"), "name": row.get("category__name")}
 
 
 def _sum(rows) -> dict:
@@ -138,21 +158,18 @@ def _sum(rows) -> dict:
 def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now: datetime | None = None) -> dict:
     """Return the statistics of the issues created in [date_from, date_to] under `area` (module docstring)."""
     now = now or timezone.now()
-    population = subtree_q("area_path", area.path) & _period(date_from, date_to)
-    issues = Issue.objects.filter(population)
-    ratings = Rating.objects.filter(issue__in=issues)
+    issues = Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to))
+    ratings = Rating.objects.filter(_population(area=area, date_from=date_from, date_to=date_to, prefix="issue__"))
 
-    by_category_rows = _grouped(issues, ratings, key="category_id", extra=("category__code", "category__name"), now=now)
-    by_category = [
-        {"code": row.get("category__code"), "name": row.get("category__name"), **_figures(row)}
-        for row in by_category_rows.values()
-    ]
+    column = CHILD_CODE_COLUMN.get(area.level)
+    keys = ("category_id", column) if column else ("category_id",)
+    rows = _grouped(issues, ratings, keys=keys, extra=("category__code", "category__name"), now=now)
+    by_category = [{**_category_of(group), **_figures(_sum(group))} for group in _groups_by(rows, position=0).values()]
     by_category.sort(key=lambda r: (-r["total"], r["code"] is None, r["code"] or ""))
 
     by_child_area = []
-    column = CHILD_CODE_COLUMN.get(area.level)
     if column:
-        child_rows = _grouped(issues, ratings, key=column, now=now)
+        child_rows = {code: _sum(group) for code, group in _groups_by(rows, position=1).items()}
         for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
             by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
         # Issues not under any child node (a grid's issues without a building).
@@ -164,7 +181,7 @@ def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now
         "area": {"code": area.code, "name": area.name, "level": area.level},
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
-        **_figures(_sum(by_category_rows.values())),
+        **_figures(_sum(rows.values())),
         "by_category": by_category,
         "by_child_area": by_child_area,
     }
