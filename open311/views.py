@@ -125,7 +125,8 @@ class ServiceDefinitionView(Open311View):
 
 class RequestsView(Open311View):
     def _media_url(self, issue) -> str | None:
-        if not issue.open311_media:
+        # A photo opens only for who may see its issue (issues.api.photo_files): the public list links none.
+        if not issue.open311_media or self.partner_user is None:
             return None
         return self.request.build_absolute_uri(settings.MEDIA_URL.rstrip("/") + "/" + issue.open311_media)
 
