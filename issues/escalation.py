@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from issues.models import Issue
-from issues.workflow import DEADLINE_MET_BY, issue_auto_close, issue_escalate_overdue
+from issues.workflow import DEADLINE_ENDED_BY, issue_auto_close, issue_escalate_overdue
 
 BATCH = 500
 
@@ -21,14 +21,14 @@ logger = logging.getLogger(__name__)
 
 
 def escalation_due_q(deadline: str, now: datetime) -> Q:
-    """Return the filter for issues whose `deadline` passed unmet before `now` and has not escalated for it yet."""
+    """Return the filter for issues whose `deadline` passed, still running, before `now` and not escalated for yet."""
     due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
     q = Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
         Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)})
     )
-    met_by = DEADLINE_MET_BY.get(deadline)
-    if met_by:
-        q &= Q(**{f"{met_by}__isnull": True}) | Q(**{f"{met_by}__gt": F(due)})
+    ended_by = DEADLINE_ENDED_BY.get(deadline)
+    if ended_by:
+        q &= Q(**{f"{ended_by}__isnull": True})
     return q
 
 

@@ -768,16 +768,15 @@ def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
 
 
-# The moment that meets a deadline for good: the lead's first acceptance meets the response deadline, so an issue
-# reopened to its departments later does not escalate for it. A reopened issue is not resolved: its resolution
-# deadline counts again.
-DEADLINE_MET_BY = {"response": "accepted_at"}
+# What ends a deadline for good: the lead's first acceptance ends the response deadline (on time or late, it is
+# answered), so an issue reopened to its departments later does not escalate for it. A reopened issue is not
+# resolved: its resolution deadline counts again.
+DEADLINE_ENDED_BY = {"response": "accepted_at"}
 
 
-def _is_met(issue: Issue, deadline: str) -> bool:
-    field = DEADLINE_MET_BY.get(deadline)
-    met_at, due = (getattr(issue, field) if field else None), getattr(issue, f"{deadline}_due_at")
-    return met_at is not None and due is not None and met_at <= due
+def _has_ended(issue: Issue, deadline: str) -> bool:
+    field = DEADLINE_ENDED_BY.get(deadline)
+    return field is not None and getattr(issue, field) is not None
 
 
 def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
@@ -787,7 +786,7 @@ def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
         and due is not None
         and due < now
         and getattr(issue, f"{deadline}_escalated_for") != due
-        and not _is_met(issue, deadline)
+        and not _has_ended(issue, deadline)
     )
 
 

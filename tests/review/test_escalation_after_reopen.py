@@ -1,6 +1,7 @@
 """Review: a response deadline the lead department met never escalates, even after the issue is reopened."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 
@@ -58,3 +59,21 @@ def test_a_missed_response_deadline_still_escalates_once(territory, resident, co
     [done] = escalation_sweep(now=now)
     assert done["deadline"] == "response"
     assert escalation_sweep(now=now + timedelta(hours=1)) == []
+
+
+def test_a_late_acceptance_the_sweep_never_saw_is_not_escalated_after_a_reopen(
+    territory, resident, community_staff, category, chengguan_staff
+):
+    issue = issue_in_status(
+        "dispatched", reporter=resident, place=territory["grid"], triage=community_staff, category=category
+    )
+    late = issue.response_due_at + timedelta(hours=1)
+    with mock.patch("django.utils.timezone.now", return_value=late):  # accepted late, before any sweep ran
+        issue = workflow.issue_accept(issue=issue, actor=chengguan_staff)
+        issue = workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="Cleared.")
+    issue = workflow.issue_rate(issue=issue, actor=resident, score=2)
+    assert issue.status == Issue.Status.DISPATCHED
+
+    assert escalation_sweep(now=issue.response_due_at + timedelta(hours=2)) == []
+    issue.refresh_from_db()
+    assert issue.escalation_level == Issue.EscalationLevel.COMMUNITY
