@@ -67,6 +67,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     # The secret is shown once, when the endpoint is created, and never again (API.md).
     exclude = ["secret"]
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting would take its outbox rows and attempt log with it (cascade): deactivate it, as the API does.
+        return False
+
     def save_model(self, request, obj, form, change):
         created = not obj.secret
         if created:
