@@ -13,7 +13,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from issues.models import Issue
-from issues.workflow import DEADLINE_ENDED_BY, issue_auto_close, issue_escalate_overdue
+from issues.sla import deadline_passed_q
+from issues.workflow import issue_auto_close, issue_escalate_overdue
 
 BATCH = 500
 
@@ -23,13 +24,7 @@ logger = logging.getLogger(__name__)
 def escalation_due_q(deadline: str, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` passed, still running, before `now` and not escalated for yet."""
     due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
-    q = Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{due}__lt": now}) & (
-        Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)})
-    )
-    ended_by = DEADLINE_ENDED_BY.get(deadline)
-    if ended_by:
-        q &= Q(**{f"{ended_by}__isnull": True})
-    return q
+    return deadline_passed_q(deadline, now=now) & (Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)}))
 
 
 def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list[dict]:

@@ -68,6 +68,10 @@ DEADLINE_STATUSES = {
     "response": ("classified", "dispatched"),
     "resolution": ("classified", "dispatched", "in_progress"),
 }
+# What ends a deadline for good: the lead's first acceptance ends the response deadline (on time or late, it is
+# answered), so an issue reopened to its departments later is not overdue on it. A reopened issue is not resolved:
+# its resolution deadline runs again.
+DEADLINE_ENDED_BY = {"response": "accepted_at"}
 
 
 class Issue(models.Model):
@@ -85,6 +89,7 @@ class Issue(models.Model):
     OPEN_STATUSES = (Status.SUBMITTED, Status.CLASSIFIED, Status.DISPATCHED, Status.IN_PROGRESS)
     # {"response": statuses, "resolution": statuses}: where each deadline still runs (see DEADLINE_STATUSES above).
     DEADLINE_STATUSES = DEADLINE_STATUSES
+    DEADLINE_ENDED_BY = DEADLINE_ENDED_BY
 
     class RejectReason(models.TextChoices):
         INVALID = "invalid", _("invalid")

@@ -162,10 +162,19 @@ def deadlines_for(*, category, urgent: bool, start: datetime) -> tuple[datetime,
     return start + timedelta(hours=hours), add_workdays(start=start, workdays=workdays)
 
 
+def deadline_passed_q(deadline: str, *, now: datetime) -> Q:
+    """Return the filter for issues whose `deadline` ("response" or "resolution") still runs and passed before `now`.
+
+    The one rule behind the overdue filter, the statistics and the escalation sweep.
+    """
+    q = Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{deadline}_due_at__lt": now})
+    ended_by = Issue.DEADLINE_ENDED_BY.get(deadline)
+    if ended_by:
+        q &= Q(**{f"{ended_by}__isnull": True})
+    return q
+
+
 def overdue_q(*, now: datetime | None = None) -> Q:
     """Return the filter for issues past a running deadline (see the module docstring)."""
     now = now or timezone.now()
-    running = Issue.DEADLINE_STATUSES
-    return Q(status__in=running["resolution"], resolution_due_at__lt=now) | Q(
-        status__in=running["response"], response_due_at__lt=now
-    )
+    return deadline_passed_q("resolution", now=now) | deadline_passed_q("response", now=now)

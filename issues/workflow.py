@@ -768,14 +768,9 @@ def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
 
 
-# What ends a deadline for good: the lead's first acceptance ends the response deadline (on time or late, it is
-# answered), so an issue reopened to its departments later does not escalate for it. A reopened issue is not
-# resolved: its resolution deadline counts again.
-DEADLINE_ENDED_BY = {"response": "accepted_at"}
-
-
 def _has_ended(issue: Issue, deadline: str) -> bool:
-    field = DEADLINE_ENDED_BY.get(deadline)
+    """Say whether `deadline` ended for good (Issue.DEADLINE_ENDED_BY), so it can no longer escalate."""
+    field = Issue.DEADLINE_ENDED_BY.get(deadline)
     return field is not None and getattr(issue, field) is not None
 
 

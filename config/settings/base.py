@@ -123,6 +123,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="GridDesk <noreply@griddesk.local>")
+# An SMTP call must end well within a delivery claim, or a slow server could get the same email twice.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
 
 # --- GridDesk rules that operators tune ------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
