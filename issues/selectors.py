@@ -123,4 +123,4 @@ def issue_likely_duplicates(*, issue: Issue, now: datetime | None = None) -> Que
 
 def issue_likely_duplicates_for_user(*, user, issue: Issue, now: datetime | None = None) -> QuerySet[Issue]:
     """Return the likely duplicates of `issue` that `user` may see (triage rejects only against what it sees)."""
-    return _likely_duplicates(Issue.objects.visible_to(user), issue=issue, now=now)
+    return _likely_duplicates(issue_list_for_user(user=user), issue=issue, now=now)

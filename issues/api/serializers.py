@@ -344,6 +344,16 @@ class EventOutSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
 
 
+class LikelyDuplicateSerializer(IssueSerializer):
+    """An issue that may report the same thing, with its distance in metres from the one being triaged."""
+
+    distance_m = serializers.FloatField(read_only=True)
+
+    class Meta(IssueSerializer.Meta):
+        fields = [*IssueSerializer.Meta.fields, "distance_m"]
+        read_only_fields = fields
+
+
 class IssueDetailSerializer(IssueSerializer):
     """The issue with its history; internal notes only for the staff handling it."""
 

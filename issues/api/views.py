@@ -31,9 +31,16 @@ from issues.errors import NotFound, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add, photos_clean, photos_store
-from issues.selectors import issue_get_for_user, issue_list_for_user, issue_stats
+from issues.selectors import (
+    issue_get_for_user,
+    issue_likely_duplicates_for_user,
+    issue_list_for_user,
+    issue_stats,
+)
 from orgs.scoping import area_for_user_or_none
 
+# Likely duplicates shown to triage: enough to spot the one, few enough to read.
+DUPLICATES_SHOWN = 20
 # Action names that cannot be method names of a viewset.
 RESERVED_NAMES = {"dispatch", "return"}
 # workflow.issue_submit names its arguments; the API names the body's fields (API.md).
@@ -237,6 +244,27 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         serializer.is_valid(raise_exception=True)
         workflow.issue_comment(issue=issue, actor=request.user, **serializer.workflow_kwargs())
         return self.represent(issue)
+
+    @extend_schema(
+        summary="Likely duplicates of an issue (triage)",
+        description=(
+            "Open issues of the same category (any category while this one is unclassified) within "
+            "GRIDDESK_DUPLICATE_RADIUS_M metres, submitted in the last GRIDDESK_DUPLICATE_WINDOW_DAYS days, "
+            "nearest first, at most 20, only those the caller may see. Staff with a territory role only."
+        ),
+        responses={HTTPStatus.OK: s.LikelyDuplicateSerializer(many=True), **_errors(401, 403, 404, 429)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[IsAuthenticated, IsTerritoryStaff],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def duplicates(self, request, pk=None):
+        issue = self.get_object()
+        candidates = issue_likely_duplicates_for_user(user=request.user, issue=issue)[:DUPLICATES_SHOWN]
+        return Response(s.LikelyDuplicateSerializer(candidates, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(
         summary="Add photos to an issue",
