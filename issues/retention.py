@@ -13,6 +13,9 @@ from notifications.models import Channel, Notification
 # The personal data of a report, and the value each is cleared to. The address goes with the coordinates: it is
 # as exact ("3栋2单元401"); the grid and building codes stay, and with them every statistic.
 PERSONAL_FIELDS = {"reporter_name": "", "reporter_phone": "", "lat": None, "lng": None, "address": ""}
+# The free text an inbox, email or SMS row captured: the description's summary and the note, either of which may
+# quote the reporter. The number, level, deadlines and reject reason code stay, so the message still renders.
+REDACTED_PAYLOAD_FIELDS = ("summary", "note")
 
 
 def retention_due(*, now: datetime | None = None):
@@ -51,10 +54,7 @@ def issue_remove_personal_data(*, issue_id, now: datetime | None = None) -> int:
         issue.personal_data_removed_at = now
         issue.version += 1
         issue.save(update_fields=[*PERSONAL_FIELDS, "personal_data_removed_at", "version", "updated_at"])
-        # Webhook bodies carried the issue as the partner saw it, reporter included; their retries ended long ago.
-        Notification.objects.filter(issue=issue, channel=Channel.WEBHOOK).exclude(
-            status__in=[Notification.Status.PENDING, Notification.Status.SENDING]
-        ).update(payload={})
+        _notifications_redact(issue=issue)
         Event.objects.create(
             issue=issue,
             actor=None,
@@ -65,3 +65,19 @@ def issue_remove_personal_data(*, issue_id, now: datetime | None = None) -> int:
             data={"removed": removed, "retention_days": settings.GRIDDESK_RETENTION_DAYS},
         )
     return 1
+
+
+def _notifications_redact(*, issue) -> None:
+    """Remove the reporter from every notification about `issue`; keep the rows, their kind and read state.
+
+    A webhook body is the issue as the partner saw it, reporter included: it is emptied, and delivery fails a row
+    left with nothing to send (notifications.delivery). Other rows lose their free text (REDACTED_PAYLOAD_FIELDS).
+    """
+    rows = Notification.objects.filter(issue=issue)
+    rows.filter(channel=Channel.WEBHOOK).update(payload={})
+    redacted = []
+    for n in rows.exclude(channel=Channel.WEBHOOK).only("pk", "payload"):
+        if any(n.payload.get(name) for name in REDACTED_PAYLOAD_FIELDS):
+            n.payload = {**n.payload, **dict.fromkeys(REDACTED_PAYLOAD_FIELDS, "")}
+            redacted.append(n)
+    Notification.objects.bulk_update(redacted, ["payload"], batch_size=500)
