@@ -12,6 +12,10 @@ the expired lease and decides per channel:
 - SMS is not re-sent (at most once) unless GRIDDESK_SMS_AT_LEAST_ONCE is on: a duplicate text costs money and
   annoys, and the console or a gateway without deduplication cannot drop it. The row ends FAILED with the reason.
 The in-app inbox is the row itself: nothing can be lost or doubled.
+
+A webhook row whose body retention emptied (issues.retention) is not rebuilt from the issue as it is now: that would
+send other bytes under the same webhook-id, which the partner deduplicates, and the reporter is gone from the issue
+anyway. Retried by an admin or the sweep, it ends FAILED with the reason, without an attempt.
 """
 
 import logging
@@ -76,6 +80,11 @@ def notification_claim(*, notification_id: str, now: datetime | None = None) -> 
         if not _address(n):
             n.status, n.last_error = Notification.Status.SKIPPED, "no address to send to"
             n.save(update_fields=["status", "last_error"])
+            return None
+        if n.channel == Channel.WEBHOOK and not n.payload.get("body"):
+            n.status, n.claimed_until = Notification.Status.FAILED, None
+            n.last_error = "nothing to send: retention removed the body (the reporter's data); not rebuilt"
+            n.save(update_fields=["status", "claimed_until", "last_error"])
             return None
         n.status, n.claimed_until, n.attempts = Notification.Status.SENDING, now + _lease(), n.attempts + 1
         n.save(update_fields=["status", "claimed_until", "attempts"])
