@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from notifications.models import Channel, Notification, WebhookEndpoint
@@ -154,22 +154,37 @@ def _local(value) -> str:
 
 
 def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
-    """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (orgs.scoping)."""
-    from issues.models import Issue
+    """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (orgs.scoping).
 
-    endpoints = []
-    seen: dict[int, bool] = {}
-    for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
-        "partner__user"
-    ):
-        if webhook_type not in endpoint.events:
-            continue
-        partner_id = endpoint.partner_id
-        if partner_id not in seen:
-            seen[partner_id] = Issue.objects.visible_to(endpoint.partner.user).filter(pk=issue.pk).exists()
-        if seen[partner_id]:
-            endpoints.append(endpoint)
-    return endpoints
+    Three queries whatever the number of partners: the endpoints, the partners' memberships, and one read of the
+    issue with each partner's visibility filter as a column.
+    """
+    from issues.models import Issue
+    from orgs.scoping import issue_visibility_q, scopes_prefetch
+
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
+            "partner__user", "partner__area"
+        )
+        if webhook_type in endpoint.events
+    ]
+    users = {endpoint.partner_id: endpoint.partner.user for endpoint in endpoints}
+    if not users:
+        return []
+    scopes_prefetch(users.values())
+    seen = (
+        Issue.objects.filter(pk=issue.pk)
+        .values(
+            **{
+                f"p{partner_id}": ExpressionWrapper(issue_visibility_q(user), output_field=BooleanField())
+                for partner_id, user in users.items()
+            }
+        )
+        .first()
+        or {}
+    )
+    return [endpoint for endpoint in endpoints if seen.get(f"p{endpoint.partner_id}")]
 
 
 def outbox_write(*, event) -> list[Notification]:

@@ -55,10 +55,29 @@ def scope_for_user(user) -> Scope:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    node_roles, departments = [], set()
-    for role, path, department_id in Membership.objects.filter(user=user).values_list(
-        "role", "area__path", "department_id"
+    rows = Membership.objects.filter(user=user).values_list("role", "area__path", "department_id")
+    return _scope_cache(user, rows)
+
+
+def scopes_prefetch(users) -> None:
+    """Read the scopes of many users in one query and cache each on its user (an event's partner apps, say).
+
+    Select their `partner_app__area` along with the users to keep the partner part from a query per user.
+    """
+    users = [u for u in users if getattr(u, "is_authenticated", False) and getattr(u, _CACHE_ATTR, None) is None]
+    rows: dict[int, list] = {u.pk: [] for u in users}
+    for user_id, *row in Membership.objects.filter(user__in=users).values_list(
+        "user_id", "role", "area__path", "department_id"
     ):
+        rows[user_id].append(row)
+    for user in users:
+        _scope_cache(user, rows[user.pk])
+
+
+def _scope_cache(user, rows) -> Scope:
+    """Build `user`'s scope from their (role, area path, department id) memberships and cache it on the user."""
+    node_roles, departments = [], set()
+    for role, path, department_id in rows:
         if role in NODE_ROLES:
             node_roles.append((role, path))
         else:
