@@ -31,7 +31,8 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/run.py
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo 'no wrk: the api benchmark will be skipped'
+	$(BIN)/python bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) var
