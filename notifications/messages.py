@@ -53,6 +53,10 @@ MESSAGES = {
         _("A report like yours: %(number)s"),
         _("Another report of the same problem was joined to your report %(number)s."),
     ),
+    "issue.duplicate_resolved": (
+        _("The problem in your report %(number)s was resolved"),
+        _("Your report %(number)s was joined to another report of the same problem, which has now been resolved."),
+    ),
     "issue.escalated": (
         _("Escalated to you: report %(number)s"),
         _("%(number)s was escalated to the %(level)s level: %(note)s"),

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 ISSUE_CREATED, ISSUE_STATUS_CHANGED, ISSUE_ESCALATED = WebhookEndpoint.EVENTS
 # Told to the reporter of the original when another issue is rejected as its duplicate: about the original.
 LINKED_KIND = "issue.duplicate_linked"
+# The reporters of duplicates hear the outcome of the report theirs was joined to (DESIGN.md "Duplicates").
+DUPLICATE_RESOLVED_KIND = "issue.duplicate_resolved"
 
 
 def _ancestor_paths(area_path: str) -> list[str]:
@@ -219,6 +221,8 @@ def outbox_write(*, event) -> list[Notification]:
                         kind=kind, channel=channel, recipient=user, issue=subject, event=event, payload=subject_payload
                     )
                 )
+    if event.to_status == "resolved" and event.from_status != "resolved":
+        rows += _duplicate_outcome_rows(event, already=set(heard) | {event.actor_id})
     webhook_type = webhook_type_for(event)
     if webhook_type:
         at = event.at or timezone.now()
@@ -241,6 +245,42 @@ def outbox_write(*, event) -> list[Notification]:
     if rows:
         Notification.objects.bulk_create(rows)
         notifications_queue_on_commit(ids=[str(n.id) for n in rows])
+    return rows
+
+
+def _duplicate_outcome_rows(event, *, already: set) -> list[Notification]:
+    """Return rows telling each reporter of a duplicate that the report theirs was joined to is resolved.
+
+    Each hears about their own report (the original is not theirs to read): its number, nothing of the original.
+    """
+    from notifications.channels import channels_for_user
+
+    duplicates = (
+        event.issue.duplicates.filter(
+            reporter_user__isnull=False, reporter_user__is_active=True, reporter_user__partner_app__isnull=True
+        )
+        .exclude(reporter_user_id__in=[uid for uid in already if uid is not None])
+        .select_related("reporter_user__contact")
+        .prefetch_related("reporter_user__notification_prefs")
+    )
+    rows, told = [], set()
+    for duplicate in duplicates:
+        user = duplicate.reporter_user
+        if user.pk in told:  # one message per person, even with several duplicates
+            continue
+        told.add(user.pk)
+        payload = {**_payload(event, duplicate), "note": ""}
+        for channel in channels_for_user(user):
+            rows.append(
+                Notification(
+                    kind=DUPLICATE_RESOLVED_KIND,
+                    channel=channel,
+                    recipient=user,
+                    issue=duplicate,
+                    event=event,
+                    payload=payload,
+                )
+            )
     return rows
 
 
