@@ -5,7 +5,7 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from orgs.models import Role
-from tests.factories import CategoryFactory, DepartmentFactory, UserFactory, member, territory_chain
+from tests.factories import CategoryFactory, DepartmentFactory, UserFactory, issue_in_status, member, territory_chain
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +112,21 @@ def chengguan_staff(chengguan):
 @pytest.fixture
 def shuiwu_staff(shuiwu):
     return member(UserFactory(username="shuiwu_staff"), Role.DEPARTMENT_STAFF, department=shuiwu)
+
+
+@pytest.fixture
+def make(territory, resident, community_staff, category, chengguan_staff):
+    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
+
+    def make(status, **fields):
+        return issue_in_status(
+            status,
+            reporter=resident,
+            place=territory["building"],
+            triage=community_staff,
+            category=category,
+            handler=chengguan_staff,
+            **fields,
+        )
+
+    return make

@@ -11,29 +11,10 @@ from issues import workflow
 from issues.escalation import BATCH, auto_close_sweep, escalation_due_q, escalation_sweep
 from issues.models import Event, Issue, Rating
 from notifications.models import Notification
-from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def make(territory, resident, community_staff, category, chengguan_staff):
-    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
-
-    def make(status, **fields):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["building"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-            **fields,
-        )
-
-    return make
 
 
 def escalations(issue) -> list[Event]:

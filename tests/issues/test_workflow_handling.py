@@ -13,24 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def make(territory, resident, community_staff, category, chengguan_staff):
-    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
-
-    def make(status, **fields):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["building"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-            **fields,
-        )
-
-    return make
-
-
-@pytest.fixture
 def joint(make, community_staff, shuiwu):
     """Return a classified issue dispatched to chengguan (lead) and shuiwu."""
     return workflow.issue_dispatch(issue=make("classified"), actor=community_staff, departments=["chengguan", "shuiwu"])

@@ -9,27 +9,9 @@ from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVe
 from issues.models import Event, ExtensionRequest, Issue
 from issues.sla import add_workdays
 from notifications.models import Notification
-from tests.factories import issue_in_status, issue_state
+from tests.factories import issue_state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def make(territory, resident, community_staff, category, chengguan_staff):
-    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
-
-    def make(status, **fields):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["building"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-            **fields,
-        )
-
-    return make
 
 
 def assert_refused(error_class, call, issue):

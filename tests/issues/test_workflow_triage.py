@@ -14,24 +14,6 @@ from tests.factories import CategoryFactory, issue_in_status, issue_state
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def make(territory, resident, community_staff, category, chengguan_staff):
-    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
-
-    def make(status, **fields):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["building"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-            **fields,
-        )
-
-    return make
-
-
 def assert_refused(error_class, code, call, issue):
     before = issue_state(issue)
     with pytest.raises(error_class) as refused:
