@@ -15,19 +15,17 @@ over the grids).
 """
 
 import logging
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from django.conf import settings
-from django.db.models import Count, Max
 from django.db.models.base import ModelState
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from config.snapshots import TableSnapshot
 from grids.models import Area
 
 logger = logging.getLogger(__name__)
@@ -41,24 +39,6 @@ class _Index:
 
     tree: shapely.STRtree | None
     grids: tuple[Area, ...]
-    signature: tuple
-    version: int
-
-
-_lock = threading.Lock()
-_index: _Index | None = None
-_version = 0  # bumped by every local change to a grid
-_checked_at = 0.0
-
-
-def _check_seconds() -> float:
-    return settings.GRIDDESK_ROUTING_CHECK_SECONDS
-
-
-def _grids_signature() -> tuple:
-    """Return (count, latest updated_at) of the grids: changes when any grid is added, edited or deleted."""
-    row = Area.objects.filter(level=Area.Level.GRID).aggregate(n=Count("id"), latest=Max("updated_at"))
-    return row["n"], row["latest"]
 
 
 def _geometry(area: Area):
@@ -79,8 +59,7 @@ def _geometry(area: Area):
     return geom
 
 
-def _build(version: int) -> _Index:
-    signature = _grids_signature()
+def _build() -> _Index:
     grids, geoms = [], []
     # Code order makes "first hit" mean "lowest code" (the shared-edge rule).
     for area in Area.objects.filter(level=Area.Level.GRID, boundary__isnull=False).order_by("code"):
@@ -91,33 +70,24 @@ def _build(version: int) -> _Index:
     shapely.prepare(geoms)
     tree = shapely.STRtree(geoms) if geoms else None
     logger.info("routing index built: %d grids with a boundary", len(grids))
-    return _Index(tree=tree, grids=tuple(grids), signature=signature, version=version)
+    return _Index(tree=tree, grids=tuple(grids))
+
+
+_snapshot = TableSnapshot(
+    rows=lambda: Area.objects.filter(level=Area.Level.GRID),
+    build=_build,
+    check_seconds=lambda: settings.GRIDDESK_ROUTING_CHECK_SECONDS,
+)
 
 
 def _current_index() -> _Index:
     """Return a fresh enough index, rebuilding it when this or another process changed the grids."""
-    global _index, _checked_at
-    index = _index
-    now = time.monotonic()
-    if index is not None and index.version == _version:
-        if now - _checked_at < _check_seconds():
-            return index
-        _checked_at = now
-        if _grids_signature() == index.signature:
-            return index
-    with _lock:
-        index = _index
-        if index is None or index.version != _version or _grids_signature() != index.signature:
-            index = _build(_version)
-            _index = index
-        _checked_at = time.monotonic()
-        return index
+    return _snapshot.get()
 
 
 def routing_invalidate() -> None:
     """Drop the routing index; the next lookup rebuilds it (call after bulk writes to grid boundaries)."""
-    global _version
-    _version += 1
+    _snapshot.invalidate()
 
 
 def _detached(area: Area) -> Area:

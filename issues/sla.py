@@ -27,8 +27,6 @@ Rules (DESIGN.md "Time limits"):
 """
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -36,11 +34,12 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from config.snapshots import TableSnapshot
 from issues.models import CalendarDay, Issue
 
 logger = logging.getLogger(__name__)
@@ -65,53 +64,28 @@ class _Overrides:
 
     days: dict[date, bool]
     years: frozenset[int]
-    signature: tuple
-    version: int
 
 
-_lock = threading.Lock()
-_overrides: _Overrides | None = None
-_version = 0  # bumped by every local change to a CalendarDay
-_checked_at = 0.0
+def _load_overrides() -> _Overrides:
+    days = dict(CalendarDay.objects.values_list("date", "is_workday"))
+    return _Overrides(days=days, years=frozenset(day.year for day in days))
 
 
-def _overrides_signature() -> tuple:
-    """Return (count, latest updated_at) of the CalendarDay rows: changes when any is added, edited or deleted."""
-    row = CalendarDay.objects.aggregate(n=Count("id"), latest=Max("updated_at"))
-    return row["n"], row["latest"]
-
-
-def _load_overrides(version: int) -> _Overrides:
-    rows = list(CalendarDay.objects.values_list("date", "is_workday", "updated_at"))
-    signature = (len(rows), max((row[2] for row in rows), default=None))
-    days = {day: workday for day, workday, _ in rows}
-    return _Overrides(days=days, years=frozenset(day.year for day in days), signature=signature, version=version)
+_snapshot = TableSnapshot(
+    rows=CalendarDay.objects.all,
+    build=_load_overrides,
+    check_seconds=lambda: settings.GRIDDESK_CALENDAR_CHECK_SECONDS,
+)
 
 
 def _current_overrides() -> _Overrides:
     """Return a fresh enough snapshot, reading the rows again when this or another process changed them."""
-    global _overrides, _checked_at
-    overrides = _overrides
-    now = time.monotonic()
-    if overrides is not None and overrides.version == _version:
-        if now - _checked_at < settings.GRIDDESK_CALENDAR_CHECK_SECONDS:
-            return overrides
-        _checked_at = now
-        if _overrides_signature() == overrides.signature:
-            return overrides
-    with _lock:
-        overrides = _overrides
-        if overrides is None or overrides.version != _version or _overrides_signature() != overrides.signature:
-            overrides = _load_overrides(_version)
-            _overrides = overrides
-        _checked_at = time.monotonic()
-        return overrides
+    return _snapshot.get()
 
 
 def calendar_invalidate() -> None:
     """Drop the cached CalendarDay rows; the next lookup reads them again (call after bulk writes)."""
-    global _version
-    _version += 1
+    _snapshot.invalidate()
 
 
 @receiver(post_save, sender=CalendarDay, dispatch_uid="issues.sla.calendar_day_saved")
