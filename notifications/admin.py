@@ -1,6 +1,7 @@
 """Admin: the outbox with its delivery state, webhook endpoints and their attempt log, contacts, reminders."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from notifications.models import (
     Contact,
@@ -66,6 +67,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "partner"]
     # The secret is shown once, when the endpoint is created, and never again (API.md).
     exclude = ["secret"]
+    # Webhook URLs are https (API.md): a bare host typed in the form means https, as Django 6 will assume.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_delete_permission(self, request, obj=None):
         # Deleting would take its outbox rows and attempt log with it (cascade): deactivate it, as the API does.
