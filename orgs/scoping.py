@@ -1,6 +1,6 @@
 """The one place that says where a user may act: memberships turned into filters and role checks.
 
-*What* a role may do is the workflow's business (issues/workflow.py); this module only answers *where*:
+*What* a role may do is the workflow's business (issues/workflow/); this module only answers *where*:
 which issues a user can see, and which of their roles cover a given issue.
 """
 

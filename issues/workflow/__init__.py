@@ -1,0 +1,83 @@
+"""The issue lifecycle: the transition table and one function per action of API.md (the only writer of status).
+
+Every action runs in one transaction and in the same order:
+
+1. lock the issue row and its dispatches (select_for_update), so two actors racing on one issue are serialised;
+2. scope: an issue the actor cannot see (orgs.scoping) is NotFound, exactly as one that does not exist;
+3. role: the actor's roles that reach the issue (orgs.scoping.roles_on_issue) against the action → PermissionDenied;
+4. state: the transition table → InvalidTransition;
+5. version: a caller's stale `version` → StaleVersion;
+6. arguments → ValidationFailed(fields=…);
+7. apply, bump `version`, write the Event and its outbox rows (notifications.outbox.outbox_write).
+
+Where each part lives (import the actions from here, `issues.workflow`):
+
+- `rules`: the transition table (TRANSITIONS, Transition), who may take each action (ACTION_ROLES), the limits;
+- `guards`: the steps every action shares (_lock, the scope, role, state and version checks, _record writing the
+  Event and its outbox rows) and the dispatch helpers; patch `issues.workflow.guards.outbox_write` to fake the outbox;
+- `triage`: issue_submit, issue_classify, issue_dispatch, issue_reject;
+- `handling`: issue_accept, issue_return, issue_resolve, issue_rate, issue_reopen;
+- `supervision`: issue_escalate, issue_extend, issue_approve_extension, issue_comment, issue_actions_for;
+- `system`: the system's own, run by issues.escalation: issue_escalate_overdue, issue_auto_close.
+"""
+
+from issues.workflow.guards import _iso, outbox_write
+from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
+from issues.workflow.rules import (
+    ACTION_ROLES,
+    ANY_STATE,
+    DEPARTMENT,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    EXTEND_MAX,
+    EXTEND_MIN,
+    MAX_ESCALATION_LEVEL,
+    OPEN,
+    RATE_REOPEN_TARGET,
+    TRANSITIONS,
+    S,
+    Transition,
+)
+from issues.workflow.supervision import (
+    issue_actions_for,
+    issue_approve_extension,
+    issue_comment,
+    issue_escalate,
+    issue_extend,
+)
+from issues.workflow.system import issue_auto_close, issue_escalate_overdue
+from issues.workflow.triage import issue_classify, issue_dispatch, issue_reject, issue_submit
+
+__all__ = [
+    "ACTION_ROLES",
+    "ANY_STATE",
+    "DEPARTMENT",
+    "DESCRIPTION_MAX",
+    "DESCRIPTION_MIN",
+    "EXTEND_MAX",
+    "EXTEND_MIN",
+    "MAX_ESCALATION_LEVEL",
+    "OPEN",
+    "RATE_REOPEN_TARGET",
+    "S",
+    "TRANSITIONS",
+    "Transition",
+    "_iso",
+    "issue_accept",
+    "issue_actions_for",
+    "issue_approve_extension",
+    "issue_auto_close",
+    "issue_classify",
+    "issue_comment",
+    "issue_dispatch",
+    "issue_escalate",
+    "issue_escalate_overdue",
+    "issue_extend",
+    "issue_rate",
+    "issue_reject",
+    "issue_reopen",
+    "issue_resolve",
+    "issue_return",
+    "issue_submit",
+    "outbox_write",
+]

@@ -1,0 +1,165 @@
+"""The steps every action shares: lock, scope, role, state and version checks, writing the event and outbox."""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from grids.models import Area
+from issues.arguments import clean_departments, issue_pk
+from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
+from issues.models import Dispatch, Event, ExtensionRequest, Issue
+from issues.workflow.rules import ACTION_ROLES, DEPARTMENT, TRANSITIONS
+from notifications.outbox import outbox_write
+from orgs.models import Department
+from orgs.scoping import roles_on_issue, scope_for_user
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _lock(*, issue, actor) -> Issue:
+    """Return the issue row locked for this transaction with its dispatches, or NotFound if `actor` cannot see it."""
+    # of=("self",): lock the issue and dispatch rows only, never the shared category and department rows.
+    dispatches = Prefetch(
+        "dispatches", queryset=Dispatch.objects.select_for_update(of=("self",)).select_related("department")
+    )
+    locked = (
+        Issue.objects.select_for_update(of=("self",))
+        .select_related("category")
+        .prefetch_related(dispatches)
+        .filter(pk=issue_pk(issue))
+        .first()
+    )
+    if locked is None or not _can_see(actor=actor, issue=locked):
+        raise NotFound("No such issue.")
+    return locked
+
+
+def _can_see(*, actor, issue: Issue) -> bool:
+    return Issue.objects.visible_to(actor).filter(pk=issue.pk).exists()
+
+
+def _check_state(*, issue: Issue, action: str) -> None:
+    if issue.status not in TRANSITIONS[action].sources:
+        raise InvalidTransition(f"Cannot {action.replace('_', ' ')} an issue that is {issue.status}.")
+
+
+def _check_version(*, issue: Issue, version) -> None:
+    if version is None:
+        return
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValidationFailed.on("version", "Give the version as a whole number.")
+    if version != issue.version:
+        raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
+
+
+def _require_roles(*, actor, issue: Issue, action: str) -> set[str]:
+    roles = roles_on_issue(actor, issue)
+    if not roles & ACTION_ROLES[action]:
+        raise PermissionDenied()
+    return roles
+
+
+def _active_dispatches(issue: Issue) -> list[Dispatch]:
+    return [d for d in issue.dispatches.all() if d.active]
+
+
+def _lead_dispatch(issue: Issue) -> Dispatch | None:
+    return next((d for d in _active_dispatches(issue) if d.lead), None)
+
+
+def _actor_dispatches(*, actor, issue: Issue) -> list[Dispatch]:
+    """Return the active dispatches of the issue to departments the actor works in."""
+    departments = scope_for_user(actor).department_ids
+    return [d for d in _active_dispatches(issue) if d.department_id in departments]
+
+
+def _handles(*, actor, issue: Issue) -> bool:
+    """Return whether `actor` handles the issue: a node role above it, or a department dispatched on it now.
+
+    Internal notes are written and read by the same people (issues.api.masking.handles_issue reads the same rule):
+    a department whose dispatch was returned or retired still sees the issue, but no longer handles it.
+    """
+    return bool(roles_on_issue(actor, issue) - DEPARTMENT) or bool(_actor_dispatches(actor=actor, issue=issue))
+
+
+def _is_lead_staff(*, actor, issue: Issue) -> bool:
+    lead = _lead_dispatch(issue)
+    return lead is not None and lead.department_id in scope_for_user(actor).department_ids
+
+
+def _iso(value: datetime | None) -> str | None:
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "", internal=False, data=None) -> Event:
+    """Bump the version, save the issue, write the event and its outbox rows."""
+    issue.version += 1
+    issue.save()
+    event = Event.objects.create(
+        issue=issue,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=issue.status,
+        note=note,
+        internal=internal,
+        data=data or {},
+    )
+    outbox_write(event=event)
+    return event
+
+
+def _departments_of_district(*, issue: Issue, values, field: str) -> list[Department]:
+    """Return the departments named by `values`; an issue is handled by departments of its own district."""
+    departments = clean_departments(values, field=field)
+    foreign = [d.code for d in departments if d.district.code != issue.district_code]
+    if foreign:
+        raise ValidationFailed.on(field, f"Not a department of the issue's district: {', '.join(foreign)}.")
+    return departments
+
+
+def _department_data(dispatches: Iterable[Dispatch]) -> dict:
+    dispatches = list(dispatches)
+    return {
+        "departments": [d.department.code for d in dispatches],
+        "departments_ids": [d.department_id for d in dispatches],
+    }
+
+
+def _restart_dispatches(issue: Issue) -> list[Dispatch]:
+    """Ask every active department to accept again (a reopened issue goes back to them); return them."""
+    active = _active_dispatches(issue)
+    for dispatch in active:
+        dispatch.status = Dispatch.Status.PENDING
+        dispatch.accepted_at = None
+        dispatch.save(update_fields=["status", "accepted_at"])
+    return active
+
+
+def _settle_departed_extensions(*, issue: Issue, actor, now: datetime, active=None) -> dict:
+    """Refuse the pending extension request of a department no longer dispatched on the issue; return event data.
+
+    A request lives with its department's dispatch: once that department returned the issue or a new round left it
+    out, nobody may approve its request, and it must not block the next department's own (one pending at a time).
+    """
+    departments = {d.department_id for d in (_active_dispatches(issue) if active is None else active)}
+    pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
+    if pending is None or pending.department_id is None or pending.department_id in departments:
+        return {}
+    pending.status, pending.decided_by, pending.decided_at = ExtensionRequest.Status.REJECTED, actor, now
+    pending.save(update_fields=["status", "decided_by", "decided_at"])
+    return {"settled_extension_id": pending.pk}
+
+
+def _place(issue: Issue, *, grid: Area, building: Area | None) -> None:
+    """Put the issue at its grid (and building) with the copied path and codes that scoped queries read."""
+    place = building or grid
+    issue.grid, issue.building = grid, building
+    issue.area_path = place.path
+    issue.district_code = place.ancestor_code(Area.Level.DISTRICT)
+    issue.street_code = place.ancestor_code(Area.Level.STREET)
+    issue.community_code = place.ancestor_code(Area.Level.COMMUNITY)
+    issue.grid_code = grid.code
+    issue.building_code = building.code if building else ""

@@ -1,0 +1,63 @@
+"""The transition table, who may take each action, and the limits the actions check (DESIGN.md, API.md)."""
+
+from dataclasses import dataclass
+
+from issues.models import Issue
+from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES, Role
+
+S = Issue.Status
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The states an action may start from, and where it leads (None: the status does not change)."""
+
+    sources: frozenset[str]
+    target: str | None
+
+
+ANY_STATE = frozenset(S.values)
+OPEN = frozenset(Issue.OPEN_STATUSES)
+
+# The transition table (DESIGN.md's diagram, API.md's action table). Nothing else assigns Issue.status.
+TRANSITIONS: dict[str, Transition] = {
+    "submit": Transition(frozenset(), S.SUBMITTED),
+    "classify": Transition(frozenset({S.SUBMITTED}), S.CLASSIFIED),
+    "dispatch": Transition(frozenset({S.CLASSIFIED}), S.DISPATCHED),
+    # The lead's acceptance starts the work; a co-handling (or summoned) department may accept later too.
+    "accept": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.IN_PROGRESS),
+    "return": Transition(frozenset({S.DISPATCHED}), S.CLASSIFIED),
+    "resolve": Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
+    # Score 3–5 closes; 1–2 sends it back to the departments (see RATE_REOPEN_TARGET).
+    "rate": Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    "reopen": Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
+    "reject": Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
+    "escalate": Transition(OPEN, None),
+    "extend": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    "approve_extension": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    "comment": Transition(ANY_STATE, None),
+    # The system's own: unrated resolved issues close after GRIDDESK_AUTO_CLOSE_DAYS (issues.escalation).
+    "auto_close": Transition(frozenset({S.RESOLVED}), S.CLOSED),
+}
+RATE_REOPEN_TARGET = S.DISPATCHED
+
+DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
+# Who may take each action (API.md's "who"), as roles reaching the issue (orgs.scoping.roles_on_issue); the action
+# then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
+# see the issue; internal notes: anyone with a role on it.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "classify": TRIAGE_ROLES,
+    "dispatch": TRIAGE_ROLES,
+    "reject": TRIAGE_ROLES,
+    "reopen": TRIAGE_ROLES,
+    "escalate": TRIAGE_ROLES,  # summoning departments (吹哨): SUPERVISOR_ROLES
+    "accept": DEPARTMENT,  # a department with a pending dispatch
+    "return": DEPARTMENT,  # the lead department
+    "resolve": TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
+    "extend": SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
+    "approve_extension": SUPERVISOR_ROLES,
+}
+
+MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
+DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000
+EXTEND_MIN, EXTEND_MAX = 1, 30

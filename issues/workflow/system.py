@@ -1,0 +1,84 @@
+"""The system's own actions, run by issues.escalation from Celery beat: overdue escalation and auto-close."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from issues.arguments import issue_pk
+from issues.models import Issue
+from issues.workflow.guards import _iso, _record
+from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS
+
+# --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
+
+
+def _has_ended(issue: Issue, deadline: str) -> bool:
+    """Say whether `deadline` ended for good (Issue.DEADLINE_ENDED_BY), so it can no longer escalate."""
+    field = Issue.DEADLINE_ENDED_BY.get(deadline)
+    return field is not None and getattr(issue, field) is not None
+
+
+def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
+    due = getattr(issue, f"{deadline}_due_at")
+    return (
+        issue.status in Issue.DEADLINE_STATUSES[deadline]
+        and due is not None
+        and due < now
+        and getattr(issue, f"{deadline}_escalated_for") != due
+        and not _has_ended(issue, deadline)
+    )
+
+
+def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
+    """Escalate an issue one level for each of its deadlines that passed and has not escalated yet (system).
+
+    A deadline escalates exactly once: the row is locked with SKIP LOCKED (a row another sweep holds is left to it)
+    and the condition re-checked after locking (`*_escalated_for` remembers the deadline already escalated).
+    An issue already at the district stays there; the passed deadline is still recorded and the district told.
+    Return one dict per escalation: {"issue_id", "number", "deadline", "due_at", "from_level", "to_level"}.
+    """
+    now = now or timezone.now()
+    done = []
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
+        if issue is None:
+            return done
+        for deadline in Issue.DEADLINE_STATUSES:
+            if not _is_overdue(issue, deadline, now):
+                continue
+            due = getattr(issue, f"{deadline}_due_at")
+            setattr(issue, f"{deadline}_escalated_for", due)
+            from_level = issue.escalation_level
+            issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
+            data = {
+                "deadline": deadline,
+                "due_at": _iso(due),
+                "from_level": from_level,
+                "to_level": issue.escalation_level,
+                "automatic": True,
+            }
+            _record(issue=issue, actor=None, action="escalate", from_status=issue.status, data=data)
+            done.append({"issue_id": str(issue.pk), "number": issue.number, **data})
+    return done
+
+
+def issue_auto_close(*, issue, now: datetime | None = None) -> Issue | None:
+    """Close a resolved issue left unrated for GRIDDESK_AUTO_CLOSE_DAYS days as auto-closed, never as rated (system).
+
+    Return the closed issue, or None when it is not (or no longer) due, or another sweep holds it.
+    """
+    now = now or timezone.now()
+    days = settings.GRIDDESK_AUTO_CLOSE_DAYS
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
+        if issue is None or issue.status not in TRANSITIONS["auto_close"].sources or issue.resolved_at is None:
+            return None
+        if issue.resolved_at > now - timedelta(days=days):
+            return None
+        from_status = issue.status
+        issue.status = TRANSITIONS["auto_close"].target
+        issue.closed_at, issue.closed_how = now, "auto_closed"
+        _record(issue=issue, actor=None, action="auto_close", from_status=from_status, data={"days": days})
+    return issue

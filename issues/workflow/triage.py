@@ -1,0 +1,244 @@
+"""Triage: submit, classify, dispatch and reject an issue."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from grids.models import Area
+from issues.arguments import (
+    clean_bool,
+    clean_category,
+    clean_coordinates,
+    clean_kind,
+    clean_phone,
+    clean_text,
+    is_within,
+    issue_pk,
+    route_report,
+)
+from issues.errors import ValidationFailed
+from issues.models import Category, Dispatch, Issue, Kind
+from issues.numbering import issue_number_next
+from issues.sla import deadlines_for
+from issues.workflow.guards import (
+    _active_dispatches,
+    _check_state,
+    _check_version,
+    _department_data,
+    _departments_of_district,
+    _iso,
+    _lock,
+    _place,
+    _record,
+    _require_roles,
+    _settle_departed_extensions,
+)
+from issues.workflow.rules import DESCRIPTION_MAX, DESCRIPTION_MIN, TRANSITIONS, S
+from orgs.models import Department
+from orgs.scoping import scope_for_user
+
+# --- submit -------------------------------------------------------------------------------------------------------
+
+
+def issue_submit(
+    *,
+    actor,
+    description,
+    grid=None,
+    building=None,
+    lat=None,
+    lng=None,
+    title="",
+    kind=None,
+    category=None,
+    urgent=False,
+    address="",
+    reporter_name="",
+    reporter_phone="",
+    external_id="",
+) -> Issue:
+    """Create an issue in `submitted`, routed to its grid, numbered, with its event: anyone may.
+
+    Nobody signed in (a resident on the web form, the hotline's walk-in) must give the reporter's phone so staff can
+    call back, as must a partner app; such an issue has no reporter account and its event no actor.
+    """
+    anonymous = actor is None or not getattr(actor, "is_authenticated", False)
+    actor = None if anonymous else actor
+    scope = scope_for_user(actor)
+    description = clean_text(
+        description, field="description", required=True, min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX
+    )
+    title = clean_text(title, field="title", max_length=200)
+    address = clean_text(address, field="address", max_length=300)
+    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=60)
+    reporter_phone = clean_phone(reporter_phone, field="reporter_phone")
+    external_id = clean_text(external_id, field="external_id", max_length=100)
+    if scope.is_partner and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "A partner app must give the reporter's phone.")
+    if anonymous and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "Give your phone number so that staff can call you back.")
+    kind = clean_kind(kind)
+    category = clean_category(category)
+    urgent = bool(clean_bool(urgent, field="urgent"))
+    lat, lng = clean_coordinates(lat, lng)
+    grid, building = route_report(grid=grid, building=building, lat=lat, lng=lng)
+    place = building or grid
+    if scope.is_partner and not is_within(place, scope.partner_area_path):
+        raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
+
+    with transaction.atomic():
+        issue = Issue(
+            number=issue_number_next(),
+            status=TRANSITIONS["submit"].target,
+            kind=kind or (category.kind if category else Kind.COMPLAINT),
+            category=category,
+            urgent=urgent,
+            title=title,
+            description=description,
+            lat=lat,
+            lng=lng,
+            address=address,
+            reporter_user=actor,
+            reporter_name=reporter_name,
+            reporter_phone=reporter_phone,
+            external_id=external_id,
+            version=0,  # _record bumps it to 1
+        )
+        _place(issue, grid=grid, building=building)
+        data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
+        _record(issue=issue, actor=actor, action="submit", from_status="", data=data)
+    return issue
+
+
+# --- triage -------------------------------------------------------------------------------------------------------
+
+
+def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None, building=None, version=None) -> Issue:
+    """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
+    with transaction.atomic():
+        issue = _lock(issue=issue, actor=actor)
+        _require_roles(actor=actor, issue=issue, action="classify")
+        _check_state(issue=issue, action="classify")
+        _check_version(issue=issue, version=version)
+        category = clean_category(category)
+        if category is None:
+            raise ValidationFailed.on("category", "This field is required.")
+        kind = clean_kind(kind)
+        urgent = clean_bool(urgent, field="urgent")
+        if grid not in (None, "") or building not in (None, ""):
+            new_grid, new_building = route_report(grid=grid, building=building, lat=None, lng=None)
+            place = new_building or new_grid
+            # Re-routing a misplaced report stays within the district whose departments handle it.
+            if place.ancestor_code(Area.Level.DISTRICT) != issue.district_code:
+                raise ValidationFailed.on("grid", "Move the issue within its district only.")
+            _place(issue, grid=new_grid, building=new_building)
+
+        from_status, now = issue.status, timezone.now()
+        issue.category = category
+        issue.kind = kind or issue.kind
+        if urgent is not None:
+            issue.urgent = urgent
+        issue.response_due_at, issue.resolution_due_at = deadlines_for(
+            category=category, urgent=issue.urgent, start=now
+        )
+        issue.classified_at = now
+        issue.status = TRANSITIONS["classify"].target
+        _record(
+            issue=issue,
+            actor=actor,
+            action="classify",
+            from_status=from_status,
+            data={
+                "category": category.code,
+                "urgent": issue.urgent,
+                "response_due_at": _iso(issue.response_due_at),
+                "resolution_due_at": _iso(issue.resolution_due_at),
+            },
+        )
+    return issue
+
+
+def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=None) -> Issue:
+    """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
+    with transaction.atomic():
+        issue = _lock(issue=issue, actor=actor)
+        _require_roles(actor=actor, issue=issue, action="dispatch")
+        _check_state(issue=issue, action="dispatch")
+        _check_version(issue=issue, version=version)
+        departments = _departments_of_district(issue=issue, values=departments, field="departments")
+        if not departments:
+            raise ValidationFailed.on("departments", "Name at least one department.")
+        note = clean_text(note, field="note")
+        lead = _lead_of(departments, lead=lead, category=issue.category)
+
+        # A new round: what an earlier round (returned, summoned) left active is retired, kept for history.
+        for old in _active_dispatches(issue):
+            old.active = False
+            old.save(update_fields=["active"])
+        created = [
+            Dispatch.objects.create(issue=issue, department=d, lead=d.pk == lead.pk, note=note) for d in departments
+        ]
+        from_status = issue.status
+        issue.status = TRANSITIONS["dispatch"].target
+        issue.dispatched_at = timezone.now()
+        data = {**_department_data(created), "lead": lead.code}
+        data.update(_settle_departed_extensions(issue=issue, actor=actor, now=issue.dispatched_at, active=created))
+        _record(issue=issue, actor=actor, action="dispatch", from_status=from_status, note=note, data=data)
+        issue._prefetched_objects_cache.pop("dispatches", None)
+    return issue
+
+
+def _lead_of(departments: list[Department], *, lead, category: Category | None) -> Department:
+    """Return the lead: the one named, else the category's department if dispatched, else the first."""
+    if lead not in (None, ""):
+        code = lead.code if isinstance(lead, Department) else str(lead)
+        chosen = next((d for d in departments if d.code == code), None)
+        if chosen is None:
+            raise ValidationFailed.on("lead", "The lead must be one of the departments.")
+        return chosen
+    if category is not None and category.department_id:
+        chosen = next((d for d in departments if d.pk == category.department_id), None)
+        if chosen is not None:
+            return chosen
+    return departments[0]
+
+
+def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=None) -> Issue:
+    """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
+    with transaction.atomic():
+        issue = _lock(issue=issue, actor=actor)
+        _require_roles(actor=actor, issue=issue, action="reject")
+        _check_state(issue=issue, action="reject")
+        _check_version(issue=issue, version=version)
+        if reason not in Issue.RejectReason.values:
+            raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
+        note = clean_text(note, field="note")
+        original = None
+        if reason == Issue.RejectReason.DUPLICATE:
+            original = _duplicate_target(issue=issue, actor=actor, duplicate_of=duplicate_of)
+        elif duplicate_of not in (None, ""):
+            raise ValidationFailed.on("duplicate_of", "Only a duplicate names the issue it repeats.")
+
+        from_status, now = issue.status, timezone.now()
+        issue.status = TRANSITIONS["reject"].target
+        issue.reject_reason = reason
+        issue.duplicate_of = original
+        # It leaves the open states for good: the retention clock starts, as for a closed issue.
+        issue.closed_at = now
+        data = {"reason": reason}
+        if original is not None:
+            data.update(duplicate_of=str(original.pk), duplicate_of_number=original.number)
+        _record(issue=issue, actor=actor, action="reject", from_status=from_status, note=note, data=data)
+    return issue
+
+
+def _duplicate_target(*, issue: Issue, actor, duplicate_of) -> Issue:
+    if duplicate_of in (None, ""):
+        raise ValidationFailed.on("duplicate_of", "Name the issue this one repeats.")
+    original = Issue.objects.visible_to(actor).filter(pk=issue_pk(duplicate_of)).first()
+    if original is None:
+        raise ValidationFailed.on("duplicate_of", "No such issue.")
+    if original.pk == issue.pk:
+        raise ValidationFailed.on("duplicate_of", "An issue cannot duplicate itself.")
+    if original.status == S.REJECTED:
+        raise ValidationFailed.on("duplicate_of", "The original issue was rejected; name the one it repeats.")
+    return original
