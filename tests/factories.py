@@ -128,3 +128,22 @@ def issue_state(issue) -> dict:
         "events": Event.objects.filter(issue=issue).count(),
         "notifications": Notification.objects.filter(issue=issue).count(),
     }
+
+
+def assert_refused(error_class, call, issue):
+    """Assert that `call()` raises `error_class` with its code and leaves `issue` exactly as it was."""
+    import pytest
+
+    before = issue_state(issue)
+    with pytest.raises(error_class) as refused:
+        call()
+    assert refused.value.code == error_class.code
+    assert issue_state(issue) == before
+    return refused.value
+
+
+def last_event(issue):
+    """Return the newest event of `issue`."""
+    from issues.models import Event
+
+    return Event.objects.filter(issue=issue).order_by("at", "id").last()

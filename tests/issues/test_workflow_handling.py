@@ -4,10 +4,10 @@ import pytest
 
 from issues import workflow
 from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
-from issues.models import Dispatch, Event, Issue, Rating
+from issues.models import Dispatch, Issue, Rating
 from notifications.models import Notification
 from orgs.models import Role
-from tests.factories import UserFactory, issue_in_status, issue_state, member
+from tests.factories import UserFactory, assert_refused, issue_in_status, last_event, member
 
 pytestmark = pytest.mark.django_db
 
@@ -16,19 +16,6 @@ pytestmark = pytest.mark.django_db
 def joint(make, community_staff, shuiwu):
     """Return a classified issue dispatched to chengguan (lead) and shuiwu."""
     return workflow.issue_dispatch(issue=make("classified"), actor=community_staff, departments=["chengguan", "shuiwu"])
-
-
-def assert_refused(error_class, call, issue):
-    before = issue_state(issue)
-    with pytest.raises(error_class) as refused:
-        call()
-    assert refused.value.code == error_class.code
-    assert issue_state(issue) == before
-    return refused.value
-
-
-def last_event(issue) -> Event:
-    return Event.objects.filter(issue=issue).order_by("at", "id").last()
 
 
 # --- accept -------------------------------------------------------------------------------------------------------

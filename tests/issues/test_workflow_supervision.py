@@ -6,25 +6,12 @@ import pytest
 
 from issues import workflow
 from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
-from issues.models import Event, ExtensionRequest, Issue
+from issues.models import ExtensionRequest, Issue
 from issues.sla import add_workdays
 from notifications.models import Notification
-from tests.factories import issue_state
+from tests.factories import assert_refused, last_event
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_refused(error_class, call, issue):
-    before = issue_state(issue)
-    with pytest.raises(error_class) as refused:
-        call()
-    assert refused.value.code == error_class.code
-    assert issue_state(issue) == before
-    return refused.value
-
-
-def last_event(issue) -> Event:
-    return Event.objects.filter(issue=issue).order_by("at", "id").last()
 
 
 # --- escalate -----------------------------------------------------------------------------------------------------
