@@ -16,7 +16,8 @@ from issues.models import Dispatch, Event, Issue
 from issues.sla import add_workdays
 from notifications.models import DeadlineReminder
 from notifications.outbox import outbox_write
-from orgs.models import Membership, Role
+from orgs.models import Role
+from orgs.scoping import department_staff_ids, node_staff_ids
 
 Deadline = DeadlineReminder.Deadline
 
@@ -54,18 +55,14 @@ def reminders_sweep(*, now: datetime | None = None) -> int:
 def _holders(issue: Issue, deadline: str) -> tuple[list[int], list[int]]:
     """Return (user ids, department ids) of whoever must act before `deadline` passes."""
     if issue.status == Issue.Status.CLASSIFIED:
-        paths = issue.area_path.split("/")
-        ancestors = ["/".join(paths[: i + 1]) for i in range(len(paths))]
-        staff = Membership.objects.filter(role=Role.COMMUNITY_STAFF, area__path__in=ancestors)
-        return list(staff.values_list("user_id", flat=True).distinct()), []
+        return node_staff_ids(path=issue.area_path, roles=[Role.COMMUNITY_STAFF]), []
     dispatches = issue.dispatches.filter(active=True)
     if deadline == Deadline.RESPONSE:
         dispatches = dispatches.filter(status=Dispatch.Status.PENDING)
     else:
         dispatches = dispatches.filter(lead=True)
     department_ids = list(dispatches.values_list("department_id", flat=True))
-    staff = Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
-    return list(staff.values_list("user_id", flat=True).distinct()), department_ids
+    return department_staff_ids(department_ids=department_ids), department_ids
 
 
 def _remind(*, issue: Issue, deadline: str, due_at: datetime) -> int:

@@ -15,7 +15,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 
 from notifications.models import Channel, Notification, WebhookEndpoint
-from orgs.models import Membership, Role
+from orgs.models import Role
+from orgs.scoping import department_staff_ids, node_staff_ids
 
 logger = logging.getLogger(__name__)
 
@@ -26,26 +27,12 @@ LINKED_KIND = "issue.duplicate_linked"
 DUPLICATE_RESOLVED_KIND = "issue.duplicate_resolved"
 
 
-def _ancestor_paths(area_path: str) -> list[str]:
-    codes = area_path.split("/")
-    return ["/".join(codes[: i + 1]) for i in range(len(codes))]
-
-
 def _node_staff(issue, roles) -> list[int]:
-    """Return the users holding any of `roles` at a node at or above the issue's area."""
-    return list(
-        Membership.objects.filter(role__in=roles, area__path__in=_ancestor_paths(issue.area_path))
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    return node_staff_ids(path=issue.area_path, roles=roles)
 
 
 def _department_staff(department_ids) -> list[int]:
-    return list(
-        Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+    return department_staff_ids(department_ids=department_ids)
 
 
 def _active_department_ids(issue, **filters) -> list[int]:

@@ -154,3 +154,27 @@ def user_department_ids_on_issue(user, issue) -> set[int]:
 def area_for_user_or_none(user, code: str) -> Area | None:
     """Return the node `code` if `user` may read under it, else None (the caller answers 404)."""
     return Area.objects.filter(area_visibility_q(user), code=code).first()
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """Return the paths of the node at `path` and of every node above it, district first."""
+    codes = path.split(PATH_SEPARATOR)
+    return [PATH_SEPARATOR.join(codes[: i + 1]) for i in range(len(codes))]
+
+
+def node_staff_ids(*, path: str, roles) -> list[int]:
+    """Return the users holding any of `roles` at the node at `path` or above it (who reaches an issue there)."""
+    return list(
+        Membership.objects.filter(role__in=roles, area__path__in=ancestor_paths(path))
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def department_staff_ids(*, department_ids) -> list[int]:
+    """Return the users holding department_staff in any of `department_ids`."""
+    return list(
+        Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
