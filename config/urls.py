@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import views as probes
+from issues import views as issue_pages
 from issues.api.photo_files import IssuePhotoFileView
 from notifications import views as pages
 
@@ -38,6 +39,7 @@ urlpatterns = [
     path("inbox/", pages.inbox, name="inbox"),
     path("inbox/<uuid:notification_id>/read/", pages.inbox_read, name="inbox-read"),
     path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
+    path("dashboard/", issue_pages.dashboard, name="dashboard"),
     path("", pages.home, name="home"),
 ]
 
