@@ -142,16 +142,19 @@ def grouped_rates_svg(
     Each bar is coloured by its series and also named by it in text on the left, so the legend is not needed to
     read it; a group name with a link becomes a link (the drill-down to that child area).
     """
-    legend_row = 26
     group_height = 24 + 20 * len(series) + 10
     body = []
     bars_x = label_width(series) + 12
-    x = 0
+    x, y = 0.0, 12
     for index, name in enumerate(series):
+        width = 16 + text_width(name)
+        if x and x + width > WIDTH:  # the legend wraps rather than running off the picture
+            x, y = 0.0, y + 22
         colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
-        body.append(f'<rect x="{x}" y="6" width="12" height="12" rx="2" fill="{colour}"/>')
-        body.append(_text(x + 16, 12, name, cls="legend"))
-        x += 16 + text_width(name) + 14
+        body.append(f'<rect x="{x}" y="{y - 6}" width="12" height="12" rx="2" fill="{colour}"/>')
+        body.append(_text(x + 16, y, name, cls="legend"))
+        x += width + 14
+    legend_row = y + 14
     for g, (name, link, rates) in enumerate(groups):
         top = legend_row + g * group_height
         heading = _text(0, top + 12, name, weight="700")
