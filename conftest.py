@@ -116,13 +116,13 @@ def shuiwu_staff(shuiwu):
 
 @pytest.fixture
 def make(territory, resident, community_staff, category, chengguan_staff):
-    """Return a function building an issue of `resident` at the building of `territory` in a given status."""
+    """Return a function building an issue of `resident` in a status (at the building unless `place` is given)."""
 
-    def make(status, **fields):
+    def make(status, *, place=None, **fields):
         return issue_in_status(
             status,
             reporter=resident,
-            place=territory["building"],
+            place=place or territory["building"],
             triage=community_staff,
             category=category,
             handler=chengguan_staff,

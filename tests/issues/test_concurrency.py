@@ -15,7 +15,6 @@ from issues import workflow
 from issues.errors import InvalidTransition, StaleVersion, WorkflowError
 from issues.escalation import escalation_sweep
 from issues.models import Dispatch, Event, Issue
-from tests.factories import issue_in_status
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and SKIP LOCKED need PostgreSQL"),
@@ -43,21 +42,6 @@ def race(*calls) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return outcomes
-
-
-@pytest.fixture
-def make(territory, resident, community_staff, category, chengguan_staff):
-    def make(status):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["building"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-        )
-
-    return make
 
 
 def test_two_classifications_racing_one_wins_the_other_conflicts(make, community_staff, street_officer):

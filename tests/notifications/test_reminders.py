@@ -11,24 +11,14 @@ from issues.models import Event
 from issues.reminders import reminders_sweep
 from issues.sla import add_workdays
 from notifications.models import Channel, DeadlineReminder, Notification
-from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def make(resident, community_staff, chengguan_staff, category, territory):
-    def make(status):
-        return issue_in_status(
-            status,
-            reporter=resident,
-            place=territory["grid"],
-            triage=community_staff,
-            category=category,
-            handler=chengguan_staff,
-        )
-
-    return make
+def make(make, territory):
+    """Return the root `make`, placing issues at the grid."""
+    return lambda status: make(status, place=territory["grid"])
 
 
 def reminded(issue) -> list[tuple[str, str]]:
