@@ -7,8 +7,8 @@ ids), so issues.workflow reads as its rules only.
 import re
 import uuid
 
+from config.errors import ValidationFailed
 from grids.models import PATH_SEPARATOR, Area
-from issues.errors import ValidationFailed
 from issues.models import Category, Issue, Kind
 from orgs.models import Department
 

@@ -2,7 +2,7 @@
 
 The rows are the issue list's: the same scoping (issues.selectors.issue_list_for_user) and the same filters
 (issues.filters.IssueFilterSet, through the same DjangoFilterBackend). The reporter is masked as every API answer
-masks it (issues.api.masking.can_see_reporter / mask_name / mask_phone). Times are in Asia/Shanghai.
+masks it (issues.personal_data.reporter_for). Times are in Asia/Shanghai.
 
 Memory stays flat however many rows there are: the issues are read with `.iterator(chunk_size=EXPORT_CHUNK_SIZE)`
 (prefetches run once per chunk, so the number of queries does not grow with the rows), CSV is streamed row by row,
@@ -31,10 +31,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from config.api.exceptions import ErrorResponseSerializer
-from issues.api.masking import can_see_reporter, mask_name, mask_phone
-from issues.errors import ValidationFailed
+from config.errors import ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Issue
+from issues.personal_data import reporter_for
 from issues.selectors import issue_list_for_user
 from orgs.scoping import scope_for_user
 
@@ -119,12 +119,8 @@ def export_headers(*, lang: str) -> list[str]:
 
 
 def export_row(*, issue: Issue, viewer) -> list:
-    """Return one issue's row as `viewer` may read it: the reporter masked unless can_see_reporter allows."""
-    if can_see_reporter(viewer, issue):
-        reporter = {"name": issue.reporter_name, "phone": issue.reporter_phone}
-    else:
-        reporter = {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
-    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter}
+    """Return one issue's row as `viewer` may read it: the reporter as issues.personal_data.reporter_for gives it."""
+    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter_for(viewer, issue)}
     return [value(issue, context) for _, _, value in COLUMNS]
 
 

@@ -9,7 +9,7 @@ from django.http import FileResponse
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from issues.errors import NotFound
+from config.errors import NotFound
 from issues.models import Issue, Photo
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}

@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from grids.models import Area
-from issues.api.masking import can_see_reporter, handles_issue, reporter_for
 from issues.models import Category, Event, Issue, Kind
+from issues.personal_data import can_see_reporter, handles_issue, reporter_for
 from orgs.models import Department
 from orgs.scoping import scope_for_user
 

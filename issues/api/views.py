@@ -1,7 +1,7 @@
 """The issue API (API.md "Issues", "Statistics"): views parse, call issues.workflow or issues.selectors, answer.
 
 No view decides who may see or do what: reads go through issues.selectors (scoped by orgs.scoping), every state
-change through issues.workflow, which checks role, state and version. Errors are issues.errors exceptions, turned
+change through issues.workflow, which checks role, state and version. Errors are config.errors exceptions, turned
 into API.md's error body by config.api.exceptions.
 """
 
@@ -22,12 +22,12 @@ from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.throttling import AnonCreateThrottle
+from config.errors import NotFound, ValidationFailed
 from issues import workflow
 from issues.api import serializers as s
 from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
 from issues.api.pagination import IssueCursorPagination
 from issues.api.permissions import IsTerritoryStaff
-from issues.errors import NotFound, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add, photos_clean, photos_store

@@ -3,8 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from issues.arguments import clean_int, clean_text
-from issues.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from issues.models import Dispatch, Issue, Rating
 from issues.workflow.guards import (
     _active_dispatches,

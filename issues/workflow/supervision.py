@@ -3,9 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
+from issues.personal_data import handles_issue
 from issues.sla import add_workdays
 from issues.workflow.guards import (
     _active_dispatches,
@@ -14,7 +15,6 @@ from issues.workflow.guards import (
     _check_state,
     _check_version,
     _departments_of_district,
-    _handles,
     _is_lead_staff,
     _iso,
     _lock,
@@ -144,7 +144,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
         internal = bool(clean_bool(internal, field="internal"))
-        if internal and not _handles(actor=actor, issue=issue):
+        if internal and not handles_issue(actor, issue):
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import ValidationFailed
 from grids.models import Area
 from issues.arguments import (
     clean_bool,
@@ -15,7 +16,6 @@ from issues.arguments import (
     issue_pk,
     route_report,
 )
-from issues.errors import ValidationFailed
 from issues.models import Category, Dispatch, Issue, Kind
 from issues.numbering import issue_number_next
 from issues.sla import deadlines_for

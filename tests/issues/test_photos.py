@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from issues.errors import NotFound, ValidationFailed
+from config.errors import NotFound, ValidationFailed
 from issues.models import Issue, Photo
 from issues.photos import MAX_PHOTO_PIXELS, MAX_PHOTOS_PER_ISSUE, CleanPhoto, photo_add, photos_clean
 

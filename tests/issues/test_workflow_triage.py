@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues import workflow
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import Dispatch, Event, Issue
 from notifications.models import Notification
 from tests.factories import CategoryFactory, issue_in_status, issue_state

@@ -2,8 +2,8 @@
 
 import pytest
 
+from config.errors import InvalidTransition
 from issues import workflow
-from issues.errors import InvalidTransition
 from issues.models import ExtensionRequest, Issue
 from tests.factories import issue_in_status, issue_state
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from config.errors import PermissionDenied
 from issues import workflow
-from issues.errors import PermissionDenied
 from tests.api.test_issues_support import client_for
 from tests.factories import issue_in_status, issue_state
 

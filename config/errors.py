@@ -1,13 +1,15 @@
-"""Why a workflow action was refused: each error carries a stable code and the HTTP status API.md gives it.
+"""The project's refusals, for every app: each error carries a stable code and the HTTP status API.md gives it.
 
-Views translate these into API.md's error body `{"error": {"code", "message", "fields"}}`; the codes never change.
+Every app raises these (workflow, selectors, territory, Open311, the API's own views); config.api.exceptions turns
+them into API.md's error body `{"error": {"code", "message", "fields"}}` and pages put the message beside the
+field. The codes never change.
 """
 
 from http import HTTPStatus
 
 
-class WorkflowError(Exception):
-    """Refuse an action; the base of every workflow error."""
+class GridDeskError(Exception):
+    """Refuse a request or an action; the base of every GridDesk error."""
 
     code = "workflow_error"
     status = HTTPStatus.BAD_REQUEST
@@ -24,6 +26,10 @@ class WorkflowError(Exception):
         if self.fields:
             body["fields"] = self.fields
         return {"error": body}
+
+
+# The name the workflow, the pages and the tests know the base by: the same class.
+WorkflowError = GridDeskError
 
 
 class InvalidTransition(WorkflowError):
@@ -69,3 +75,15 @@ class ValidationFailed(WorkflowError):
     def on(cls, field: str, message: str) -> "ValidationFailed":
         """Return the error for one bad field."""
         return cls(message, fields={field: [message]})
+
+
+class Throttled(WorkflowError):
+    """Refuse a caller who asked too often; `retry_after` says in how many seconds to try again (None: unknown)."""
+
+    code = "throttled"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
