@@ -7,6 +7,9 @@ field. The codes never change.
 
 from http import HTTPStatus
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+
 
 class GridDeskError(Exception):
     """Refuse a request or an action; the base of every GridDesk error."""
@@ -48,16 +51,16 @@ class StaleVersion(WorkflowError):
     default_message = "The issue has changed since you read it; reload and try again."
 
 
-class PermissionDenied(WorkflowError):
-    """Refuse an action the actor's roles do not allow on an issue they can see."""
+class PermissionDenied(WorkflowError, DjangoPermissionDenied):
+    """Refuse an action the actor's roles do not allow on an issue they can see (a page answers Django's 403)."""
 
     code = "permission_denied"
     status = HTTPStatus.FORBIDDEN
     default_message = "You may not take this action on this issue."
 
 
-class NotFound(WorkflowError):
-    """Refuse to act on an issue that does not exist or that the actor cannot see (the same answer)."""
+class NotFound(WorkflowError, Http404):
+    """Refuse to act on an issue that does not exist or that the actor cannot see (the same answer; a page: 404)."""
 
     code = "not_found"
     status = HTTPStatus.NOT_FOUND

@@ -1,6 +1,6 @@
 """Staff export of issues, GET /api/v1/issues/export/?format=xlsx|csv (issue 4: "every response, export and webhook").
 
-The rows are the issue list's: the same scoping (issues.selectors.issue_list_for_user) and the same filters
+The rows are the issue list's: the same scoping (issues.access.ScopedIssueMixin) and the same filters
 (issues.filters.IssueFilterSet, through the same DjangoFilterBackend). The reporter is masked as every API answer
 masks it (issues.personal_data.reporter_for). Times are in Asia/Shanghai.
 
@@ -28,15 +28,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 
 from config.api.exceptions import ErrorResponseSerializer
+from config.api.permissions import IsStaffMember
 from config.errors import ValidationFailed
+from issues.access import ScopedIssueMixin
 from issues.filters import IssueFilterSet
 from issues.models import Issue
 from issues.personal_data import reporter_for
-from issues.selectors import issue_list_for_user
-from orgs.scoping import scope_for_user
 
 # The most rows one export holds; a wider export is refused (400) with a request to narrow the filters.
 EXPORT_MAX_ROWS = 100_000
@@ -179,16 +179,6 @@ def _xlsx_cell(sheet, value):
     return cell
 
 
-class IsStaffMember(BasePermission):
-    """Allow staff (a territory role or a department); residents and partner apps may not export."""
-
-    message = "Only staff may export issues."
-
-    def has_permission(self, request, view) -> bool:
-        scope = scope_for_user(request.user)
-        return scope.is_staff_member and not scope.is_partner
-
-
 class FormatParameterNegotiation(BaseContentNegotiation):
     """Answer errors in JSON; `?format=` names the file type here, not a renderer (DRF's URL_FORMAT_OVERRIDE)."""
 
@@ -208,7 +198,7 @@ def _language(request) -> str:
     return "en" if translation.get_language_from_request(request).startswith("en") else "zh"
 
 
-class IssueExportView(GenericAPIView):
+class IssueExportView(ScopedIssueMixin, GenericAPIView):
     """Export the issues the caller may see, filtered as the list is, as XLSX or CSV (staff only)."""
 
     permission_classes = [IsAuthenticated, IsStaffMember]
@@ -216,10 +206,6 @@ class IssueExportView(GenericAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = IssueFilterSet
     pagination_class = None
-    queryset = Issue.objects.none()
-
-    def get_queryset(self) -> QuerySet[Issue]:
-        return issue_list_for_user(user=self.request.user)
 
     @extend_schema(
         operation_id="issues_export",
