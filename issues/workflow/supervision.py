@@ -21,7 +21,7 @@ from issues.workflow.guards import (
     _record,
     _require_roles,
 )
-from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, NOTE_MAX, TRANSITIONS
 from notifications.outbox import outbox_write
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
 from orgs.scoping import roles_on_issue
@@ -41,7 +41,7 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
             raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
         summoned = _departments_of_district(issue=issue, values=departments, field="departments")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
 
         active = {d.department_id for d in _active_dispatches(issue)}
         created = [
@@ -81,7 +81,7 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         _check_version(issue=issue, version=version)
         message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
-        reason = clean_text(reason, field="reason")
+        reason = clean_text(reason, field="reason", max_length=NOTE_MAX)
         now = timezone.now()
         pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
         if pending is not None and not supervisor:
