@@ -1,4 +1,4 @@
-"""Review: internal notes are written by the same staff who read them (DESIGN.md: internal notes only for staff)."""
+"""Internal notes are written by the same staff who read them (DESIGN.md: internal notes only for staff)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Review: an extension request of a department that returned the issue does not outlive its dispatch."""
+"""An extension request of a department that returned the issue does not outlive its dispatch."""
 
 import pytest
 
