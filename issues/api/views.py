@@ -1,8 +1,9 @@
 """The issue API (API.md "Issues", "Statistics"): views parse, call issues.workflow or issues.selectors, answer.
 
-No view decides who may see or do what: reads go through issues.selectors (scoped by orgs.scoping), every state
-change through issues.workflow, which checks role, state and version. Errors are config.errors exceptions, turned
-into API.md's error body by config.api.exceptions.
+No view decides who may see or do what: reads stand on issues.access.ScopedIssueMixin and issues.selectors (both
+scoped by orgs.scoping), who may call at all is config.api.permissions, every state change goes through
+issues.workflow, which checks role, state and version. Errors are config.errors exceptions, turned into API.md's
+error body by config.api.exceptions.
 """
 
 from http import HTTPStatus
