@@ -7,14 +7,14 @@ through notifications.inbox (the same the API uses): a user only ever reaches th
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views import View
 from django.views.decorators.http import require_POST
 
 from issues.access import ScopedIssueMixin
-from notifications.inbox import inbox_for_user, inbox_mark_all_read, notification_mark_read
+from notifications.inbox import inbox_for_user, inbox_get_for_user, inbox_mark_all_read, notification_mark_read
 from notifications.messages import message_render
 
 HOME_ISSUES = 20
@@ -56,9 +56,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 def inbox_read(request: HttpRequest, notification_id: uuid.UUID) -> HttpResponse:
     """Mark one of the user's notifications read; another user's (or none) answers 404."""
-    notification = inbox_for_user(user=request.user).filter(pk=notification_id).first()
-    if notification is None:
-        raise Http404
+    notification = inbox_get_for_user(user=request.user, notification_id=notification_id)
     notification_mark_read(notification=notification)
     return redirect("inbox")
 
