@@ -252,9 +252,6 @@ REST_FRAMEWORK = {
         "partner": env.str("GRIDDESK_THROTTLE_PARTNER", default="1200/min"),
         "anon_create": env.str("GRIDDESK_THROTTLE_ANON_CREATE", default="10/hour"),
     },
-    # Proxies in front of us whose X-Forwarded-For we trust (nginx: 1); 0 counts by REMOTE_ADDR only, so a
-    # client cannot dodge the anonymous limits by inventing X-Forwarded-For.
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -312,7 +309,16 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Who is calling from where ------------------------------------------------------------------------
+# Proxies (addresses or networks) whose X-Forwarded-For is believed, by the lockouts and the throttles alike
+# (config.client_ip). Empty: every request counts by REMOTE_ADDR, and X-Forwarded-For is ignored.
+GRIDDESK_TRUSTED_PROXIES = env.list("GRIDDESK_TRUSTED_PROXIES", default=[])
+# Personal API tokens expire this many hours after they were issued (logging in again issues a new one); a
+# password change revokes them at once (orgs.signals).
+GRIDDESK_TOKEN_TTL_HOURS = env.float("GRIDDESK_TOKEN_TTL_HOURS", default=24 * 30)
+
 # --- Failed logins (django-axes) -------------------------------------------------------------------
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.axes_client_ip"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
