@@ -124,7 +124,12 @@ MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Email from one URL (django-environ: smtp+tls://user:password@host:587, consolemail://, …); DJANGO_EMAIL_BACKEND
+# still names a backend class directly. Without either: the console, fit for one machine only (production refuses).
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="GridDesk <noreply@griddesk.local>")
 # An SMTP call must end well within a delivery claim, or a slow server could get the same email twice.
 EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
@@ -221,6 +226,27 @@ GRIDDESK_SMS_GATEWAY_URL = env.str("GRIDDESK_SMS_GATEWAY_URL", default="")
 GRIDDESK_SMS_GATEWAY_KEY = env.str("GRIDDESK_SMS_GATEWAY_KEY", default="")
 GRIDDESK_SMS_GATEWAY_TIMEOUT = env.float("GRIDDESK_SMS_GATEWAY_TIMEOUT", default=10.0)
 # A text whose worker died mid-send is not re-sent (at most once) unless the gateway deduplicates by message id.
+# The providers' adapters (notifications.sms.AliyunSmsBackend, TencentSmsBackend); ENDPOINT/PROTOCOL change only
+# for a local fake of their API in tests.
+GRIDDESK_SMS_ALIYUN = {
+    "ACCESS_KEY_ID": env.str("GRIDDESK_SMS_ALIYUN_ACCESS_KEY_ID", default=""),
+    "ACCESS_KEY_SECRET": env.str("GRIDDESK_SMS_ALIYUN_ACCESS_KEY_SECRET", default=""),
+    "SIGN_NAME": env.str("GRIDDESK_SMS_ALIYUN_SIGN_NAME", default=""),
+    "TEMPLATE_CODE": env.str("GRIDDESK_SMS_ALIYUN_TEMPLATE_CODE", default=""),
+    "TEMPLATE_PARAM": env.str("GRIDDESK_SMS_ALIYUN_TEMPLATE_PARAM", default="content"),
+    "ENDPOINT": env.str("GRIDDESK_SMS_ALIYUN_ENDPOINT", default="dysmsapi.aliyuncs.com"),
+    "PROTOCOL": env.str("GRIDDESK_SMS_ALIYUN_PROTOCOL", default="https"),
+}
+GRIDDESK_SMS_TENCENT = {
+    "SECRET_ID": env.str("GRIDDESK_SMS_TENCENT_SECRET_ID", default=""),
+    "SECRET_KEY": env.str("GRIDDESK_SMS_TENCENT_SECRET_KEY", default=""),
+    "APP_ID": env.str("GRIDDESK_SMS_TENCENT_APP_ID", default=""),
+    "SIGN_NAME": env.str("GRIDDESK_SMS_TENCENT_SIGN_NAME", default=""),
+    "TEMPLATE_ID": env.str("GRIDDESK_SMS_TENCENT_TEMPLATE_ID", default=""),
+    "REGION": env.str("GRIDDESK_SMS_TENCENT_REGION", default="ap-guangzhou"),
+    "ENDPOINT": env.str("GRIDDESK_SMS_TENCENT_ENDPOINT", default="sms.tencentcloudapi.com"),
+    "PROTOCOL": env.str("GRIDDESK_SMS_TENCENT_PROTOCOL", default="https"),
+}
 GRIDDESK_SMS_AT_LEAST_ONCE = env.bool("GRIDDESK_SMS_AT_LEAST_ONCE", default=False)
 GRIDDESK_RESPONSE_REMINDER_HOURS = env.float("GRIDDESK_RESPONSE_REMINDER_HOURS", default=2.0)
 GRIDDESK_RESOLUTION_REMINDER_WORKDAYS = env.int("GRIDDESK_RESOLUTION_REMINDER_WORKDAYS", default=1)
