@@ -5,6 +5,9 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config.logs import formatter as log_formatter
+from config.logs import structlog_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("GRIDDESK_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -28,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_structlog",
     "grids",
     "orgs",
     "issues",
@@ -48,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A request id on every log line of the request and of the Celery tasks it queues (config/logs.py).
+    "django_structlog.middlewares.RequestMiddleware",
     # Last, so that a locked-out login never reaches the view.
     "axes.middleware.AxesMiddleware",
 ]
@@ -352,11 +358,20 @@ AXES_RESET_ON_SUCCESS = True
 # Under /api/ a lockout answers 429 `throttled` with Retry-After (the cool-off) in API.md's error body.
 AXES_LOCKOUT_CALLABLE = "config.api.authentication.axes_lockout_response"
 
+# --- Logs: JSON lines (config/logs.py) ----------------------------------------------------------------
+# One JSON object per line with the local time and offset, the level, the logger and the request id; no client
+# addresses and no secrets in logged URLs. GRIDDESK_LOG_FORMAT=console for a developer's terminal.
+GRIDDESK_LOG_FORMAT = env.str("GRIDDESK_LOG_FORMAT", default="json")
+structlog_configure()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"lines": log_formatter(json_lines=GRIDDESK_LOG_FORMAT == "json")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "lines"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # a client's address is personal data
+# The proxy's X-Request-ID (nginx $request_id) becomes the request id, so its lines and ours join up.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
