@@ -6,11 +6,11 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
-from issues.workflow.rules import ACTION_ROLES, DEPARTMENT, TRANSITIONS
+from issues.workflow.rules import ACTION_ROLES, TRANSITIONS
 from notifications.outbox import outbox_write
 from orgs.models import Department
 from orgs.scoping import roles_on_issue, scope_for_user
@@ -73,15 +73,6 @@ def _actor_dispatches(*, actor, issue: Issue) -> list[Dispatch]:
     """Return the active dispatches of the issue to departments the actor works in."""
     departments = scope_for_user(actor).department_ids
     return [d for d in _active_dispatches(issue) if d.department_id in departments]
-
-
-def _handles(*, actor, issue: Issue) -> bool:
-    """Return whether `actor` handles the issue: a node role above it, or a department dispatched on it now.
-
-    Internal notes are written and read by the same people (issues.api.masking.handles_issue reads the same rule):
-    a department whose dispatch was returned or retired still sees the issue, but no longer handles it.
-    """
-    return bool(roles_on_issue(actor, issue) - DEPARTMENT) or bool(_actor_dispatches(actor=actor, issue=issue))
 
 
 def _is_lead_staff(*, actor, issue: Issue) -> bool:

@@ -3,8 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from issues.arguments import clean_int, clean_text
-from issues.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from issues.models import Dispatch, Issue, Rating
 from issues.workflow.guards import (
     _active_dispatches,
@@ -20,7 +20,7 @@ from issues.workflow.guards import (
     _restart_dispatches,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import RATE_REOPEN_TARGET, TRANSITIONS, S
+from issues.workflow.rules import NOTE_MAX, RATE_REOPEN_TARGET, SCORE_MAX, SCORE_MIN, TRANSITIONS, S
 from orgs.models import TRIAGE_ROLES, Department
 
 # --- handling -----------------------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
         if not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department may return the issue.")
         _check_version(issue=issue, version=version)
-        reason = clean_text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True, max_length=NOTE_MAX)
 
         now, lead = timezone.now(), _lead_dispatch(issue)
         for dispatch in _active_dispatches(issue):
@@ -120,8 +120,14 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
             raise PermissionDenied("Only the reporter rates the result.")
         _check_state(issue=issue, action="rate")
         _check_version(issue=issue, version=version)
-        clean_int(score, field="score", low=1, high=5, message="Give a whole number from 1 to 5.")
-        comment = clean_text(comment, field="comment")
+        clean_int(
+            score,
+            field="score",
+            low=SCORE_MIN,
+            high=SCORE_MAX,
+            message=f"Give a whole number from {SCORE_MIN} to {SCORE_MAX}.",
+        )
+        comment = clean_text(comment, field="comment", max_length=NOTE_MAX)
 
         rating = Rating.objects.create(issue=issue, score=score, comment=comment, rated_by=actor)
         from_status, now = issue.status, timezone.now()
@@ -144,7 +150,7 @@ def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
         _require_roles(actor=actor, issue=issue, action="reopen")
         _check_state(issue=issue, action="reopen")
         _check_version(issue=issue, version=version)
-        reason = clean_text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True, max_length=NOTE_MAX)
 
         from_status = issue.status
         issue.status = TRANSITIONS["reopen"].target

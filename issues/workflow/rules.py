@@ -59,5 +59,12 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
+
+# The limits the actions check (API.md "Issues"); the API's serializers name the same constants to describe them.
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000
+TITLE_MAX, ADDRESS_MAX, REPORTER_NAME_MAX, EXTERNAL_ID_MAX = 200, 300, 60, 100
+# A reason or a short note (dispatch, return, reopen, reject, escalate, extend, a rating's comment); the result of
+# the work (resolve) and a comment may say more (issues.arguments.TEXT_MAX).
+NOTE_MAX = 2000
 EXTEND_MIN, EXTEND_MAX = 1, 30
+SCORE_MIN, SCORE_MAX = 1, 5

@@ -3,9 +3,10 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
+from issues.personal_data import handles_issue
 from issues.sla import add_workdays
 from issues.workflow.guards import (
     _active_dispatches,
@@ -14,14 +15,13 @@ from issues.workflow.guards import (
     _check_state,
     _check_version,
     _departments_of_district,
-    _handles,
     _is_lead_staff,
     _iso,
     _lock,
     _record,
     _require_roles,
 )
-from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, NOTE_MAX, TRANSITIONS
 from notifications.outbox import outbox_write
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
 from orgs.scoping import roles_on_issue
@@ -41,7 +41,7 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
             raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
         summoned = _departments_of_district(issue=issue, values=departments, field="departments")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
 
         active = {d.department_id for d in _active_dispatches(issue)}
         created = [
@@ -81,7 +81,7 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         _check_version(issue=issue, version=version)
         message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
-        reason = clean_text(reason, field="reason")
+        reason = clean_text(reason, field="reason", max_length=NOTE_MAX)
         now = timezone.now()
         pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
         if pending is not None and not supervisor:
@@ -144,7 +144,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
         internal = bool(clean_bool(internal, field="internal"))
-        if internal and not _handles(actor=actor, issue=issue):
+        if internal and not handles_issue(actor, issue):
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import ValidationFailed
 from grids.models import Area
 from issues.arguments import (
     clean_bool,
@@ -13,9 +14,9 @@ from issues.arguments import (
     clean_text,
     is_within,
     issue_pk,
+    require_reporter_phone,
     route_report,
 )
-from issues.errors import ValidationFailed
 from issues.models import Category, Dispatch, Issue, Kind
 from issues.numbering import issue_number_next
 from issues.sla import deadlines_for
@@ -32,7 +33,17 @@ from issues.workflow.guards import (
     _require_roles,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import DESCRIPTION_MAX, DESCRIPTION_MIN, TRANSITIONS, S
+from issues.workflow.rules import (
+    ADDRESS_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    EXTERNAL_ID_MAX,
+    NOTE_MAX,
+    REPORTER_NAME_MAX,
+    TITLE_MAX,
+    TRANSITIONS,
+    S,
+)
 from orgs.models import Department
 from orgs.scoping import scope_for_user
 
@@ -67,15 +78,12 @@ def issue_submit(
     description = clean_text(
         description, field="description", required=True, min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX
     )
-    title = clean_text(title, field="title", max_length=200)
-    address = clean_text(address, field="address", max_length=300)
-    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=60)
+    title = clean_text(title, field="title", max_length=TITLE_MAX)
+    address = clean_text(address, field="address", max_length=ADDRESS_MAX)
+    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=REPORTER_NAME_MAX)
     reporter_phone = clean_phone(reporter_phone, field="reporter_phone")
-    external_id = clean_text(external_id, field="external_id", max_length=100)
-    if scope.is_partner and not reporter_phone:
-        raise ValidationFailed.on("reporter_phone", "A partner app must give the reporter's phone.")
-    if anonymous and not reporter_phone:
-        raise ValidationFailed.on("reporter_phone", "Give your phone number so that staff can call you back.")
+    external_id = clean_text(external_id, field="external_id", max_length=EXTERNAL_ID_MAX)
+    require_reporter_phone(actor=actor, reporter_phone=reporter_phone)
     kind = clean_kind(kind)
     category = clean_category(category)
     urgent = bool(clean_bool(urgent, field="urgent"))
@@ -167,7 +175,7 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
             raise ValidationFailed.on("departments", "Name at least one department.")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
         lead = _lead_of(departments, lead=lead, category=issue.category)
 
         # A new round: what an earlier round (returned, summoned) left active is retired, kept for history.
@@ -211,7 +219,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
         original = None
         if reason == Issue.RejectReason.DUPLICATE:
             original = _duplicate_target(issue=issue, actor=actor, duplicate_of=duplicate_of)
