@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from issues.models import WebhookType
+from notifications.webhooks import webhook_url_validate
+
 
 class Channel(models.TextChoices):
     INBOX = "inbox", _("in-app inbox")
@@ -114,15 +117,13 @@ class DeadlineReminder(models.Model):
 
 
 def _webhook_url_validate(value: str) -> None:
-    from notifications.webhooks import webhook_url_validate
-
     webhook_url_validate(value)
 
 
 class WebhookEndpoint(models.Model):
     """A partner app's URL for events, with its own signing secret (Standard Webhooks)."""
 
-    EVENTS = ("issue.created", "issue.status_changed", "issue.escalated")
+    EVENTS = tuple(t.value for t in WebhookType)
 
     partner = models.ForeignKey("orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks")
     # https only, loopback http for development (notifications.webhooks.webhook_url_validate, also in the admin).
