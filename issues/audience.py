@@ -2,7 +2,7 @@
 
 The lifecycle's knowledge, written against Event.Action and Issue.Status: issues.events.event_record asks
 `audience_for(event)` and hands the answer to notifications.outbox, which only writes rows and queues delivery.
-Every action the workflow records is in AUDIENCE_RULES below, with a rule or as explicitly silent.
+Every Event.Action is either heard by someone under these rules or listed in SILENT_ACTIONS.
 """
 
 from collections.abc import Callable
@@ -15,27 +15,9 @@ from orgs.scoping import department_staff_ids, node_staff_ids
 
 A, S = Event.Action, Issue.Status
 
-# Whom each action may concern beyond what its change of status says (the reporter hears of accepted, resolved,
-# closed, rejected and reopened issues whatever the action). An action marked silent tells nobody by itself.
-AUDIENCE_RULES: dict[str, str] = {
-    A.SUBMIT: "community staff of the scope",
-    A.CLASSIFY: "silent",
-    A.DISPATCH: "the dispatched departments",
-    A.ACCEPT: "the reporter (when the lead accepts)",
-    A.RETURN: "community staff of the scope",
-    A.RESOLVE: "the reporter, the reporters of its duplicates",
-    A.RATE: "the reporter's departments and community staff when unsatisfied",
-    A.REOPEN: "the reporter, the departments",
-    A.REJECT: "the reporter, the original's reporter for a duplicate",
-    A.ESCALATE: "the summoned departments, street officers (level 1) or district admins (level 2)",
-    A.EXTEND: "street officers, when a department's request waits for approval",
-    A.APPROVE_EXTENSION: "silent",
-    A.COMMENT: "silent",
-    A.AUTO_CLOSE: "the reporter",
-    A.REMIND_RESPONSE: "the holders named in the event (user_ids)",
-    A.REMIND_RESOLUTION: "the holders named in the event (user_ids)",
-    A.RETENTION: "silent",
-}
+# The actions nobody hears of, person or partner: they change neither the status nor who must act. Every other
+# action has someone to tell in the rules below (tests/issues/test_audience.py drives each one to check it).
+SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION})
 REMINDERS = {A.REMIND_RESPONSE: Notice.REMINDER_RESPONSE, A.REMIND_RESOLUTION: Notice.REMINDER_RESOLUTION}
 # What the reporter hears when their issue arrives in a status.
 REPORTER_NOTICES = {
