@@ -29,7 +29,7 @@ class Notification(models.Model):
         SKIPPED = "skipped", _("skipped")  # nothing to send to (no address, preference off)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=40)  # e.g. issue.dispatched, issue.escalated, reminder.response
+    kind = models.CharField(max_length=40)  # an issues.models.Notice, or the WebhookType of a webhook row
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
