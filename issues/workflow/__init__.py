@@ -24,7 +24,7 @@ Where each part lives (import the actions from here, `issues.workflow`):
 
 from issues.workflow.guards import _iso, outbox_write
 from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
-from issues.workflow.predicates import PREDICATES, may
+from issues.workflow.predicates import PREDICATES, may, rate_by_phone_refusal
 from issues.workflow.rules import (
     ACTION_ROLES,
     ANY_STATE,
@@ -83,5 +83,6 @@ __all__ = [
     "issue_return",
     "issue_submit",
     "may",
+    "rate_by_phone_refusal",
     "outbox_write",
 ]

@@ -11,7 +11,8 @@ summoned, a version, a score) are checked by the action afterwards.
 
 from collections.abc import Callable
 
-from issues.errors import InvalidTransition, PermissionDenied, WorkflowError
+from issues.arguments import phones_match
+from issues.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
 from issues.models import Dispatch, ExtensionRequest, Issue
 from issues.workflow.guards import _actor_dispatches, _handles, _is_lead_staff
 from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, TRANSITIONS
@@ -121,6 +122,13 @@ def rate_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse a rating to anyone but the reporter's account (a reporter by phone: rate_by_phone_refusal)."""
     if actor is None or not getattr(actor, "is_authenticated", False) or issue.reporter_user_id != actor.pk:
         return PermissionDenied("Only the reporter rates the result.")
+    return _state(issue, "rate")
+
+
+def rate_by_phone_refusal(*, issue: Issue, phone: str) -> Refusal:
+    """Refuse a rating by phone unless it is the phone the issue was reported with (NotFound: say nothing more)."""
+    if not phones_match(issue.reporter_phone, phone):
+        return NotFound("No such issue.")
     return _state(issue, "rate")
 
 
