@@ -322,7 +322,8 @@ class Rating(models.Model):
     rated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    via = models.CharField(max_length=12, choices=Via.choices, default=Via.REPORTER)
+    # db_default too: rows written by raw SQL (bench) or by code that predates the column are the reporter's own.
+    via = models.CharField(max_length=12, choices=Via.choices, default=Via.REPORTER, db_default=Via.REPORTER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -350,7 +351,10 @@ class Photo(models.Model):
         RESOLUTION = "resolution", _("after")  # sent with the resolution: the result
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="photos")
-    stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices, default=Stage.REPORT)
+    # db_default too: rows written by raw SQL (bench) or by code that predates the column are "before" photos.
+    stage = models.CharField(
+        _("stage"), max_length=10, choices=Stage.choices, default=Stage.REPORT, db_default=Stage.REPORT
+    )
     image = models.FileField(upload_to=photo_upload_to)
     format = models.CharField(max_length=8)  # JPEG, PNG, WEBP
     width = models.PositiveIntegerField()

@@ -204,3 +204,17 @@ def test_a_return_visit_without_a_rating_is_refused_beside_the_field(anonymous_i
     html = response.content.decode()
     assert 'id="id_rating-error"' in html and "没接电话</textarea>" in html
     assert issue_state(issue) == before
+
+
+def test_a_rating_row_written_without_the_via_column_reads_as_the_reporters_own(make, resident):
+    """Raw SQL writers (bench) and code older than the columns still insert: the database fills the defaults."""
+    from django.db import connection
+    from django.utils import timezone
+
+    issue = make("resolved")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO issues_rating (issue_id, score, comment, rated_by_id, created_at) VALUES (%s, 4, '', %s, %s)",
+            [issue.pk.hex if connection.vendor == "sqlite" else issue.pk, resident.pk, timezone.now()],
+        )
+    assert Rating.objects.get(issue=issue).via == Rating.Via.REPORTER
