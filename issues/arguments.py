@@ -4,6 +4,7 @@ Each accepts what the API hands over (model instances from its serializers) and 
 ids), so issues.workflow reads as its rules only.
 """
 
+import hmac
 import re
 import uuid
 
@@ -169,3 +170,15 @@ def require_reporter_phone(*, actor, reporter_phone: str, field: str = "reporter
         raise ValidationFailed.on(field, "A partner app must send the reporter's phone.")
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise ValidationFailed.on(field, "Give your phone number so that staff can call you back.")
+def phone_digits(value) -> str:
+    """Return the digits of a phone number, without a leading 86 country code: how two spellings are compared."""
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def phones_match(stored: str, given: str) -> bool:
+    """Return whether `given` is the phone `stored` (digits compared in constant time; empty never matches)."""
+    a, b = phone_digits(stored), phone_digits(given)
+    return hmac.compare_digest(a.encode() or b"\0", b.encode() or b"\1") and bool(a)

@@ -389,10 +389,20 @@ class Rating(models.Model):
 
     SATISFIED_MIN = 3
 
+    class Via(models.TextChoices):
+        REPORTER = "reporter", _("the reporter's account")
+        FOLLOW = "follow", _("the follow page (number and phone)")  # a reporter without an account, or by phone
+        RETURN_VISIT = "return_visit", _("a return visit")  # staff recorded what the caller said (回访)
+
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="ratings")
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
-    rated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The reporter's account; null when the reporter rated by phone or on a return visit (the event names who).
+    rated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # db_default too: rows written by raw SQL (bench) or by code that predates the column are the reporter's own.
+    via = models.CharField(max_length=12, choices=Via.choices, default=Via.REPORTER, db_default=Via.REPORTER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -413,9 +423,17 @@ def photo_upload_to(photo, filename):
 
 
 class Photo(models.Model):
-    """A re-encoded photo of an issue (EXIF removed)."""
+    """A re-encoded photo of an issue (EXIF removed), taken before (with the report) or after (with the result)."""
+
+    class Stage(models.TextChoices):
+        REPORT = "report", _("before")  # sent with the report, or added while it is handled
+        RESOLUTION = "resolution", _("after")  # sent with the resolution: the result
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="photos")
+    # db_default too: rows written by raw SQL (bench) or by code that predates the column are "before" photos.
+    stage = models.CharField(
+        _("stage"), max_length=10, choices=Stage.choices, default=Stage.REPORT, db_default=Stage.REPORT
+    )
     image = models.FileField(upload_to=photo_upload_to)
     format = models.CharField(max_length=8)  # JPEG, PNG, WEBP
     width = models.PositiveIntegerField()

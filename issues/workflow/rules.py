@@ -31,6 +31,9 @@ TRANSITIONS: dict[str, Transition] = {
     A.RESOLVE: Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
     # Score 3–5 closes; 1–2 sends it back to the departments (see RATE_REOPEN_TARGET).
     A.RATE: Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    # Staff record the rating a reporter without an account gave on the phone (回访); it counts as their rating
+    # and is recorded as a rate event (data: return_visit), so it is a predicate's name, not an Event.Action.
+    "return_visit": Transition(frozenset({S.RESOLVED}), S.CLOSED),
     A.REOPEN: Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
     A.REJECT: Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
     A.ESCALATE: Transition(OPEN, None),
@@ -44,8 +47,8 @@ RATE_REOPEN_TARGET = S.DISPATCHED
 
 DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
 # Who may take each action (API.md's "who"), as roles reaching the issue (orgs.scoping.roles_on_issue); the action
-# then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
-# see the issue; internal notes: anyone with a role on it.
+# then narrows department staff to the departments it concerns (issues.workflow.predicates: one predicate per rule).
+# Rate: the reporter only. Comment: anyone who can see the issue; internal notes: the staff handling it.
 ACTION_ROLES: dict[str, frozenset[str]] = {
     A.CLASSIFY: TRIAGE_ROLES,
     A.DISPATCH: TRIAGE_ROLES,
@@ -57,6 +60,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     A.RESOLVE: TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
     A.EXTEND: SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
     A.APPROVE_EXTENSION: SUPERVISOR_ROLES,
+    "return_visit": TRIAGE_ROLES,  # only for a reporter without an account
 }
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
