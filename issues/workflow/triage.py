@@ -36,9 +36,19 @@ from issues.workflow.guards import (
     _require_roles,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import DESCRIPTION_MAX, DESCRIPTION_MIN, TRANSITIONS, S
+from issues.workflow.rules import (
+    CHANNELS_NEEDING_PHONE,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    PARTNER_CHANNELS,
+    PLACE_STAFF_CHANNELS,
+    RESIDENT_CHANNELS,
+    TRANSITIONS,
+    C,
+    S,
+)
 from orgs.models import Department
-from orgs.scoping import scope_for_user
+from orgs.scoping import Scope, scope_for_user
 
 # --- submit -------------------------------------------------------------------------------------------------------
 
@@ -59,13 +69,16 @@ def issue_submit(
     reporter_name="",
     reporter_phone="",
     external_id="",
+    channel=None,
     photos: Sequence[CleanPhoto] = (),
     idempotency: IdempotencyKey | None = None,
 ) -> Issue:
     """Create an issue in `submitted`, routed to its grid, numbered, with its photos and event: anyone may.
 
     Nobody signed in (a resident on the web form, the hotline's walk-in) must give the reporter's phone so staff can
-    call back, as must a partner app; such an issue has no reporter account and its event no actor.
+    call back, as must a partner app; such an issue has no reporter account and its event no actor. `channel` says
+    how the report came (rules.RESIDENT_CHANNELS and the sets after it: who may name which); not named, it is the
+    partner channel for a partner app and the web form for everyone else.
 
     `photos` come already checked and re-encoded (issues.photos.photos_clean): decoding is slow and must not run
     while this transaction holds the issue-number row lock. They are stored before the event, so its outbox rows
@@ -96,6 +109,9 @@ def issue_submit(
     place = building or grid
     if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
+    channel = _submit_channel(scope=scope, place=place, channel=channel)
+    if channel in CHANNELS_NEEDING_PHONE and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
     photos = _checked_photos(photos)
 
     stored: list = []
@@ -122,6 +138,7 @@ def issue_submit(
                 reporter_name=reporter_name,
                 reporter_phone=reporter_phone,
                 external_id=external_id,
+                channel=channel,
                 version=0,  # _record bumps it to 1
             )
             _place(issue, grid=grid, building=building)
@@ -149,6 +166,34 @@ def _checked_photos(photos: Sequence[CleanPhoto]) -> list[CleanPhoto]:
     if len(photos) > MAX_PHOTOS_PER_ISSUE:
         raise ValidationFailed.on("photos", f"Send at most {MAX_PHOTOS_PER_ISSUE} photos.")
     return photos
+
+
+# Why a channel was refused, by channel (the rest: "not through this channel").
+CHANNEL_REFUSALS = {
+    C.HOTLINE: "Only a hotline operator or the hotline's system reports a hotline call.",
+    C.PATROL: "Only staff of this place report from a patrol.",
+    C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
+    C.PARTNER: "Only a partner app reports through the partner channel.",
+    C.OPEN311: "Only the Open311 endpoint reports through the Open311 channel.",
+    C.WEB: "A partner app reports through its own channel.",
+}
+
+
+def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
+    """Return the channel a submission records: the one named, if this submitter may name it here, else the default."""
+    if scope.is_partner:
+        allowed = PARTNER_CHANNELS
+    else:
+        allowed = RESIDENT_CHANNELS
+        if scope.roles_at(place.path):
+            allowed += PLACE_STAFF_CHANNELS
+    if channel in (None, ""):
+        return allowed[0]
+    if channel not in C.values:
+        raise ValidationFailed.on("channel", f"Must be one of {', '.join(C.values)}.")
+    if channel not in allowed:
+        raise ValidationFailed.on("channel", CHANNEL_REFUSALS[channel])
+    return C(channel).value
 
 
 # --- triage -------------------------------------------------------------------------------------------------------
