@@ -96,7 +96,7 @@ class ReportView(View):
             "kept": [photo_thumbnail(photo) for photo in kept],
             "max_photos": MAX_PHOTOS_PER_ISSUE,
             "duplicates": _duplicates_for(getattr(form, "cleaned_data", {})),
-            "duplicates_checked": form.is_bound,
+            "duplicates_checked": bool(getattr(form, "cleaned_data", {}).get("category")),
         }
         return render(self.request, self.template_name, context, status=status)
 
