@@ -69,19 +69,24 @@ class ReportView(View):
         return self.render_form(form, kept=photos, token=token, status=HTTPStatus.BAD_REQUEST)
 
     def new_photos(self, form: ReportForm, *, kept: list) -> list:
-        """Return the photos of this post, checked and re-encoded; a refusal goes beside the Photos field."""
+        """Return the photos of this post that are acceptable, checked and re-encoded one by one.
+
+        Each refused file is named beside the Photos field; the good ones of the same post are kept all the same.
+        """
         files = self.request.FILES.getlist("photos")
         if not files:
             return []
         if len(kept) + len(files) > MAX_PHOTOS_PER_ISSUE:
             form.add_error("photos", gettext("Send at most %(n)s photos.") % {"n": MAX_PHOTOS_PER_ISSUE})
             return []
-        try:
-            return photos_clean(files=files)
-        except ValidationFailed as exc:
-            for message in exc.fields.get("photos", [exc.message]):
-                form.add_error("photos", gettext("A photo was refused: %(reason)s") % {"reason": message})
-            return []
+        accepted = []
+        for file in files:
+            try:
+                accepted += photos_clean(files=[file])
+            except ValidationFailed:
+                message = gettext("%(name)s is not a photo we can take: send JPEG, PNG or WebP, 10 MB at most.")
+                form.add_error("photos", message % {"name": file.name})
+        return accepted
 
     def render_form(self, form: ReportForm, *, kept=(), token="", status=HTTPStatus.OK) -> HttpResponse:
         kept = list(kept)

@@ -160,19 +160,27 @@ def test_more_than_six_photos_is_refused_beside_photos(client, territory, catego
     assert Issue.objects.count() == 0
 
 
-def test_a_file_that_is_no_photo_is_refused_beside_photos_and_the_good_fields_are_kept(client, territory, category):
+def test_a_file_that_is_no_photo_is_refused_by_name_and_the_good_photo_of_the_same_post_is_kept(
+    client, territory, category, media
+):
     fake = png_file("virus.png")
     fake.seek(0)
     fake.write(b"MZ this is not an image at all")
     fake.seek(0)
 
-    response = client.post(REPORT, {**body(territory, category), "photos": [fake]})
+    response = client.post(REPORT, {**body(territory, category), "photos": [png_file("good.png"), fake]})
 
     html = response.content.decode()
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert 'id="id_photos-error"' in html and "virus.png" in html
+    error = re.search(r'<p class="field-error" id="id_photos-error">([^<]+)</p>', html).group(1)
+    assert error == "virus.png 不是可接受的照片：请上传 JPEG、PNG 或 WebP 格式，每张不超过 10 MB。"
     assert DESCRIPTION in html
+    assert html.count('src="data:image/jpeg;base64,') == 1  # good.png is kept
     assert Issue.objects.count() == 0
+
+    client.post(REPORT, {**body(territory, category), "photo_token": token_of(html)})
+
+    assert Photo.objects.filter(issue=Issue.objects.get()).count() == 1
 
 
 def test_a_typo_in_the_phone_keeps_the_accepted_photo_until_the_report_is_sent(client, territory, category, media):
