@@ -26,6 +26,7 @@ EXPECTED_ROLES = {
     "dept_cg1": {(Role.DEPARTMENT_STAFF, "chengguan")},
     "dept_sw1": {(Role.DEPARTMENT_STAFF, "shuiwu")},
     "district1": {(Role.DISTRICT_ADMIN, "360702")},
+    "hotline1": {(Role.HOTLINE_OPERATOR, "360702")},
 }
 
 

@@ -33,11 +33,12 @@ from issues.workflow.guards import (
     _settle_departed_extensions,
 )
 from issues.workflow.rules import (
-    CHANNELS_NEEDING_PHONE,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
+    INTAKE_CHANNELS,
     PARTNER_CHANNELS,
     PLACE_STAFF_CHANNELS,
+    REPORTED_FOR_OTHERS,
     RESIDENT_CHANNELS,
     TRANSITIONS,
     C,
@@ -98,7 +99,7 @@ def issue_submit(
     if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
     channel = _submit_channel(scope=scope, place=place, channel=channel)
-    if channel in CHANNELS_NEEDING_PHONE and not reporter_phone:
+    if channel in REPORTED_FOR_OTHERS and not reporter_phone:
         raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
 
     with transaction.atomic():
@@ -128,7 +129,7 @@ def issue_submit(
 
 # Why a channel was refused, by channel (the rest: "not through this channel").
 CHANNEL_REFUSALS = {
-    C.HOTLINE: "Only a hotline operator or the hotline's system reports a hotline call.",
+    C.HOTLINE: "Only a hotline operator of this place or the hotline's system reports a hotline call.",
     C.PATROL: "Only staff of this place report from a patrol.",
     C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
     C.PARTNER: "Only a partner app reports through the partner channel.",
@@ -145,6 +146,8 @@ def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
         allowed = RESIDENT_CHANNELS
         if scope.roles_at(place.path):
             allowed += PLACE_STAFF_CHANNELS
+        if scope.takes_calls_at(place.path):
+            allowed += INTAKE_CHANNELS
     if channel in (None, ""):
         return allowed[0]
     if channel not in C.values:

@@ -86,7 +86,7 @@ def test_an_anonymous_visitor_cannot_claim_the_hotline(territory):
     message = refused_on(
         "channel", lambda: submit(AnonymousUser(), territory["grid"], channel="hotline", reporter_phone=PHONE)
     )
-    assert message == "Only a hotline operator or the hotline's system reports a hotline call."
+    assert message == "Only a hotline operator of this place or the hotline's system reports a hotline call."
 
 
 def test_an_unknown_channel_is_refused(territory, resident):
@@ -142,7 +142,7 @@ def test_api_refuses_a_resident_claiming_the_hotline_on_the_channel_field(territ
     response = client_for(resident).post(ISSUES, submit_body(territory, channel="hotline"), format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"]["fields"] == {
-        "channel": ["Only a hotline operator or the hotline's system reports a hotline call."]
+        "channel": ["Only a hotline operator of this place or the hotline's system reports a hotline call."]
     }
     assert not Issue.objects.exists()
 
