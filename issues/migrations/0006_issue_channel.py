@@ -15,7 +15,7 @@ def backfill_channel(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("issues", "0004_calendar_day"),
+        ("issues", "0005_photo_stage"),
         ("orgs", "0001_initial"),
     ]
 
