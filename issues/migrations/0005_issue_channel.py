@@ -15,7 +15,7 @@ def backfill_channel(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("issues", "0005_photo_stage"),
+        ("issues", "0004_calendar_day"),
         ("orgs", "0001_initial"),
     ]
 
