@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import views
+from issues import hotline, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -14,4 +14,5 @@ urlpatterns = [
     path(f"issues/{NUMBER}/rate/", views.IssueRateView.as_view(), name="issue-rate"),
     path(f"issues/{NUMBER}/comment/", views.IssueCommentView.as_view(), name="issue-comment"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("hotline/", hotline.hotline, name="hotline"),
 ]
