@@ -10,10 +10,10 @@ from django.contrib.auth import login
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
-from rest_framework.throttling import BaseThrottle
 
 from accounts.forms import PhoneForm, SignupForm
 from accounts.services import phone_code_send, resident_signup
+from config.client_ip import client_ip
 from config.pages import form_refuse
 from issues.api.masking import mask_phone
 from issues.errors import WorkflowError
@@ -24,8 +24,8 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def client_address(request) -> str | None:
-    """Return the caller's address as the API's throttles see it (DJANGO_NUM_PROXIES decides which header counts)."""
-    return BaseThrottle().get_ident(request) or None
+    """Return the caller's address by the one trusted-proxy rule (config.client_ip), as the throttles count it."""
+    return client_ip(request) or None
 
 
 @require_http_methods(["GET", "POST"])
