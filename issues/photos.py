@@ -234,8 +234,8 @@ class CleanPhoto:
 def photos_clean(*, files) -> list[CleanPhoto]:
     """Check and re-encode every file (at most six), or raise ValidationFailed naming each bad one.
 
-    Decoding and re-encoding take time: a caller that stores photos inside a longer transaction (submit and
-    photos at once) calls this first, outside it, and hands the result to photo_add.
+    Decoding and re-encoding take time: a caller that submits an issue with photos calls this first, outside any
+    transaction, and hands the result to issues.workflow.issue_submit (or photo_add).
     """
     files = list(files)
     if not files:
@@ -270,8 +270,9 @@ def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
 def photos_store(*, issue: Issue, actor, files) -> list[Photo]:
     """Store photos on `issue` without asking whether `actor` can see it: at most six in all, each checked.
 
-    Only for photos sent with a submission, inside its transaction: the issue is the caller's own new one, and an
-    anonymous submitter (`actor` None) could not pass photo_add's check. Everything else goes through photo_add.
+    Only for photos sent with a submission, inside issue_submit's transaction: the issue is the caller's own new one,
+    and an anonymous submitter (`actor` None) could not pass photo_add's check. Everything else goes through
+    photo_add.
     """
     cleaned = photos_clean(files=files)
 
