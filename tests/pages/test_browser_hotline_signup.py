@@ -62,7 +62,6 @@ def test_a_hotline_operator_takes_a_call_by_keyboard_alone(live_server, territor
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
             sign_in(page, live_server, "hotline_seat", "/hotline/")
             assert serious_violations(page) == []
-            page.screenshot(path=str(shots / "hotline.png"), full_page=True)
 
             # The call, typed in the order it is taken; nothing but the keyboard from here on.
             assert focused_id(page) == "id_phone"
@@ -96,7 +95,7 @@ def test_a_hotline_operator_takes_a_call_by_keyboard_alone(live_server, territor
             for field in ("phone", "name", "description", "address", "grid"):
                 assert page.locator(f"#id_{field}").input_value() == "", field
             assert serious_violations(page) == []
-            page.screenshot(path=str(tmp_path / "hotline-recorded.png"), full_page=True)
+            page.screenshot(path=str(shots / "hotline.png"), full_page=True)
 
             # A typo in the next call: the message stands beside the phone, what was typed stays.
             page.keyboard.type("call me back")
