@@ -71,7 +71,9 @@ def test_a_call_becomes_a_hotline_issue_and_the_form_comes_back_blank_with_its_n
     page = client.get(HOTLINE).content.decode()
     assert f'<a href="/issues/{issue.number}/">{issue.number}</a>' in page
     assert "13812345678" not in page and "旧家具" not in page  # blank again
-    assert client.get(f"/issues/{issue.number}/").status_code == HTTPStatus.OK
+    issue_page = client.get(f"/issues/{issue.number}/")
+    assert issue_page.status_code == HTTPStatus.OK
+    assert '<dd id="channel">12345热线</dd>' in issue_page.content.decode()
 
 
 def test_bad_input_shows_beside_the_field_and_keeps_what_was_typed(client, operator, call):
