@@ -122,3 +122,26 @@ def test_the_hotlines_partner_app_relays_the_callers_rating(territory, community
         **CALLER,
     )
     assert (issue.status, issue.ratings.get().score) == ("closed", 5)
+
+
+def test_the_caller_closes_the_loop_by_phone_or_on_a_return_visit(operator, territory, community_staff, category):
+    handler = member(UserFactory(username="cg"), Role.DEPARTMENT_STAFF, department=category.department)
+    calls = [
+        issue_in_status(
+            "resolved",
+            reporter=operator,
+            place=territory["grid"],
+            triage=community_staff,
+            category=category,
+            handler=handler,
+            channel="hotline",
+            **CALLER,
+        )
+        for _ in range(2)
+    ]
+    # The operator is not offered the rating; community staff are offered the return visit (回访).
+    assert "rate" not in workflow.issue_actions_for(issue=calls[0], actor=operator)
+    by_phone = workflow.issue_rate(issue=calls[0], actor=None, score=4, reporter_phone="138 1234 5678")
+    visited = workflow.issue_rate(issue=calls[1], actor=community_staff, score=2, return_visit=True)
+    assert (by_phone.status, by_phone.ratings.get().via) == ("closed", "follow")
+    assert (visited.status, visited.ratings.get().via) == ("dispatched", "return_visit")
