@@ -24,7 +24,8 @@ from config.pages import PageForm, form_refuse
 from grids.models import Area, subtree_q
 from issues import workflow
 from issues.errors import WorkflowError
-from issues.models import Category, Issue, Kind
+from issues.models import Issue, Kind
+from issues.report_forms import category_choices
 from issues.workflow import DESCRIPTION_MAX, DESCRIPTION_MIN
 from orgs.scoping import scope_for_user
 
@@ -33,7 +34,7 @@ LAST_NUMBER = "hotline_last_number"
 PHONE_PATTERN = r"\+?[0-9][0-9 \-]{4,18}[0-9]"
 
 
-def grid_choices(paths) -> list:
+def grid_choices(paths: list[str]) -> list:
     """Return the grids under `paths` as choices grouped by community: [(community name, [(code, label)…])…].
 
     A label repeats the community's name ("金东南路社区 · 第1网格"): typing its first characters in the closed
@@ -45,31 +46,13 @@ def grid_choices(paths) -> list:
     for path in paths[1:]:
         q |= subtree_q("path", path)
     grids = Area.objects.filter(q, level=Area.Level.GRID).select_related("parent").order_by("parent__code", "code")
-    groups: dict[str, list] = {}
+    groups: dict[str, tuple[str, list]] = {}
     for grid in grids:
-        groups.setdefault(grid.parent.name, []).append((grid.code, f"{grid.parent.name} · {grid.name}"))
-    return list(groups.items())
-
-
-def category_choices() -> list:
-    """Return the active categories grouped by their parent, each named with its handling department."""
-    categories = Category.objects.filter(is_active=True).select_related("parent", "department").order_by("code")
-    children: dict[int, list] = {}
-    parents = []
-    for category in categories:
-        if category.parent_id is None:
-            parents.append(category)
-        else:
-            children.setdefault(category.parent_id, []).append(category)
-
-    def label(category: Category) -> str:
-        return f"{category.name} · {category.department.name}" if category.department else category.name
-
-    choices: list = [("", "—")]
-    for parent in parents:
-        group = [(parent.code, label(parent))] + [(c.code, label(c)) for c in children.get(parent.pk, [])]
-        choices.append((parent.name, group))
-    return choices
+        community = grid.parent
+        groups.setdefault(community.code, (community.name, []))[1].append(
+            (grid.code, f"{community.name} · {grid.name}")
+        )
+    return list(groups.values())
 
 
 class HotlineForm(PageForm):
