@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import report_views, views
+from issues import hotline, report_views, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -16,5 +16,11 @@ urlpatterns = [
     path(f"issues/{NUMBER}/", views.IssueDetailView.as_view(), name="issue-detail"),
     path(f"issues/{NUMBER}/rate/", views.IssueRateView.as_view(), name="issue-rate"),
     path(f"issues/{NUMBER}/comment/", views.IssueCommentView.as_view(), name="issue-comment"),
+    path(f"issues/{NUMBER}/return-visit/", views.IssueReturnVisitView.as_view(), name="issue-return-visit"),
+    path("follow/", views.follow, name="follow"),
+    path(f"follow/{NUMBER}/", views.FollowIssueView.as_view(), name="follow-issue"),
+    path(f"follow/{NUMBER}/rate/", views.FollowRateView.as_view(), name="follow-rate"),
+    path(f"follow/{NUMBER}/photos/<int:photo_id>/", views.follow_photo, name="follow-photo"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("hotline/", hotline.hotline, name="hotline"),
 ]

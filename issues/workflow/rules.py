@@ -30,6 +30,8 @@ TRANSITIONS: dict[str, Transition] = {
     "resolve": Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
     # Score 3–5 closes; 1–2 sends it back to the departments (see RATE_REOPEN_TARGET).
     "rate": Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    # Staff record the rating a reporter without an account gave on the phone (回访); it counts as their rating.
+    "return_visit": Transition(frozenset({S.RESOLVED}), S.CLOSED),
     "reopen": Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
     "reject": Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
     "escalate": Transition(OPEN, None),
@@ -43,8 +45,8 @@ RATE_REOPEN_TARGET = S.DISPATCHED
 
 DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
 # Who may take each action (API.md's "who"), as roles reaching the issue (orgs.scoping.roles_on_issue); the action
-# then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
-# see the issue; internal notes: anyone with a role on it.
+# then narrows department staff to the departments it concerns (issues.workflow.predicates: one predicate per rule).
+# Rate: the reporter only. Comment: anyone who can see the issue; internal notes: the staff handling it.
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "classify": TRIAGE_ROLES,
     "dispatch": TRIAGE_ROLES,
@@ -56,6 +58,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "resolve": TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
     "extend": SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
     "approve_extension": SUPERVISOR_ROLES,
+    "return_visit": TRIAGE_ROLES,  # only for a reporter without an account
 }
 
 C = Issue.Channel
@@ -64,12 +67,15 @@ C = Issue.Channel
 # - a partner app: its own channel, or the 12345 hotline when the partner is the hotline's system; `open311` is set
 #   by the Open311 endpoint (open311.services), which submits through the partner's user too;
 # - staff with a node role over the place (grid workers and leaders, building leaders, community staff and up): also
-#   what they found on patrol and what they report for a resident (on behalf).
+#   what they found on patrol and what they report for a resident (on behalf);
+# - a hotline operator (12345 seat) for a place in their territory: also a caller's report (hotline).
 RESIDENT_CHANNELS = (C.WEB,)
 PARTNER_CHANNELS = (C.PARTNER, C.HOTLINE, C.OPEN311)
 PLACE_STAFF_CHANNELS = (C.PATROL, C.ON_BEHALF)
+INTAKE_CHANNELS = (C.HOTLINE,)
 # A report for someone else names that person's phone: staff call them back, and they follow it by number + phone.
-CHANNELS_NEEDING_PHONE = frozenset({C.HOTLINE, C.ON_BEHALF})
+# The account that submitted it is not that person: it does not rate the result (the caller does, by phone).
+REPORTED_FOR_OTHERS = frozenset({C.HOTLINE, C.ON_BEHALF})
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000

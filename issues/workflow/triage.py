@@ -25,7 +25,6 @@ from issues.photos import MAX_PHOTOS_PER_ISSUE, CleanPhoto, photos_store
 from issues.sla import deadlines_for
 from issues.workflow.guards import (
     _active_dispatches,
-    _check_state,
     _check_version,
     _department_data,
     _departments_of_district,
@@ -33,15 +32,16 @@ from issues.workflow.guards import (
     _lock,
     _place,
     _record,
-    _require_roles,
     _settle_departed_extensions,
 )
+from issues.workflow.predicates import _refuse
 from issues.workflow.rules import (
-    CHANNELS_NEEDING_PHONE,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
+    INTAKE_CHANNELS,
     PARTNER_CHANNELS,
     PLACE_STAFF_CHANNELS,
+    REPORTED_FOR_OTHERS,
     RESIDENT_CHANNELS,
     TRANSITIONS,
     C,
@@ -110,7 +110,7 @@ def issue_submit(
     if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
     channel = _submit_channel(scope=scope, place=place, channel=channel)
-    if channel in CHANNELS_NEEDING_PHONE and not reporter_phone:
+    if channel in REPORTED_FOR_OTHERS and not reporter_phone:
         raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
     photos = _checked_photos(photos)
 
@@ -170,7 +170,7 @@ def _checked_photos(photos: Sequence[CleanPhoto]) -> list[CleanPhoto]:
 
 # Why a channel was refused, by channel (the rest: "not through this channel").
 CHANNEL_REFUSALS = {
-    C.HOTLINE: "Only a hotline operator or the hotline's system reports a hotline call.",
+    C.HOTLINE: "Only a hotline operator of this place or the hotline's system reports a hotline call.",
     C.PATROL: "Only staff of this place report from a patrol.",
     C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
     C.PARTNER: "Only a partner app reports through the partner channel.",
@@ -187,6 +187,8 @@ def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
         allowed = RESIDENT_CHANNELS
         if scope.roles_at(place.path):
             allowed += PLACE_STAFF_CHANNELS
+        if scope.takes_calls_at(place.path):
+            allowed += INTAKE_CHANNELS
     if channel in (None, ""):
         return allowed[0]
     if channel not in C.values:
@@ -203,8 +205,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
     """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="classify")
-        _check_state(issue=issue, action="classify")
+        _refuse("classify", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         category = clean_category(category)
         if category is None:
@@ -248,8 +249,7 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
     """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="dispatch")
-        _check_state(issue=issue, action="dispatch")
+        _refuse("dispatch", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
@@ -293,8 +293,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
     """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="reject")
-        _check_state(issue=issue, action="reject")
+        _refuse("reject", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")

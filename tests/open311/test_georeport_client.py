@@ -4,37 +4,22 @@ georeport reads (services, definitions, requests) in both of its formats but can
 through `requests` (its own dependency), as any client would send them.
 """
 
-import importlib
-
 import pytest
 import requests
-from django.db import connection
 from georeport import GeoReport
 
 from .conftest import REPORTER_PHONE
 
-append_only = importlib.import_module("issues.migrations.0002_event_append_only")
-
 
 @pytest.fixture
 def base_url(live_server):
-    """Return the live server's Open311 root; afterwards let the test database be flushed.
+    """Return the live server's Open311 root.
 
-    A live server needs a flushed database after the test, and on SQLite the flush is a DELETE, which the
-    append-only trigger on issue events refuses (PostgreSQL truncates, which row triggers do not see). So the
-    events this test wrote are removed here, with the trigger lifted for just that statement.
+    The test database is flushed afterwards as for any live server test: on SQLite the flush is a DELETE, which
+    migration 0003_event_sqlite_allows_flush lets through (this fixture used to put the delete trigger back, which
+    then broke the flush of every later live server test that wrote events).
     """
-    yield f"{live_server.url}/open311/v2"
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            # Put the trigger back only if it was there: migration 0003 drops it on SQLite, and re-creating it
-            # here made every later transactional test fail its flush.
-            cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'issues_event_no_delete'")
-            had_trigger = cursor.fetchone() is not None
-            cursor.execute("DROP TRIGGER IF EXISTS issues_event_no_delete")
-            cursor.execute("DELETE FROM issues_event")
-            if had_trigger:
-                cursor.execute(append_only.SQLITE_TRIGGERS[1])
+    return f"{live_server.url}/open311/v2"
 
 
 @pytest.mark.parametrize("output_format", ["json", "xml"])
