@@ -170,6 +170,8 @@ def require_reporter_phone(*, actor, reporter_phone: str, field: str = "reporter
         raise ValidationFailed.on(field, "A partner app must send the reporter's phone.")
     if actor is None or not getattr(actor, "is_authenticated", False):
         raise ValidationFailed.on(field, "Give your phone number so that staff can call you back.")
+
+
 def phone_digits(value) -> str:
     """Return the digits of a phone number, without a leading 86 country code: how two spellings are compared."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())

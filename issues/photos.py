@@ -234,8 +234,8 @@ class CleanPhoto:
 def photos_clean(*, files) -> list[CleanPhoto]:
     """Check and re-encode every file (at most six), or raise ValidationFailed naming each bad one.
 
-    Decoding and re-encoding take time: a caller that stores photos inside a longer transaction (submit and
-    photos at once) calls this first, outside it, and hands the result to photo_add.
+    Decoding and re-encoding take time: a caller that submits an issue with photos calls this first, outside any
+    transaction, and hands the result to issues.workflow.issue_submit (or photo_add).
     """
     files = list(files)
     if not files:

@@ -81,20 +81,31 @@ def _likely_duplicates(base: QuerySet[Issue], *, issue: Issue, now: datetime | N
     point = _point_of(issue)
     if point is None:
         return base.none()
+    candidates = _duplicate_candidates(base, category_id=issue.category_id, now=now).exclude(pk=issue.pk)
+    return _near(candidates, point=point)
+
+
+def _duplicate_candidates(base: QuerySet[Issue], *, category_id, now: datetime | None) -> QuerySet[Issue]:
+    """Return the open issues of `base` submitted within the window, of the category when one is given."""
+    now = now or timezone.now()
+    candidates = base.filter(
+        status__in=Issue.OPEN_STATUSES,
+        created_at__gte=now - timedelta(days=settings.GRIDDESK_DUPLICATE_WINDOW_DAYS),
+    )
+    if category_id is not None:
+        candidates = candidates.filter(category_id=category_id)
+    return candidates
+
+
+def _near(candidates: QuerySet[Issue], *, point: tuple[float, float]) -> QuerySet[Issue]:
+    """Return the candidates within GRIDDESK_DUPLICATE_RADIUS_M of `point`, nearest first, with `distance_m`."""
     lat, lng = point
     radius = settings.GRIDDESK_DUPLICATE_RADIUS_M
-    now = now or timezone.now()
     # Degrees spanned by the radius; longitude degrees shrink with latitude (guarded near the poles).
     dlat = math.degrees(radius / EARTH_RADIUS_M)
     dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
     in_box = {"lat__range": (lat - dlat, lat + dlat), "lng__range": (lng - dlng, lng + dlng)}
     building_in_box = {f"building__{k}": v for k, v in in_box.items()}
-    candidates = base.filter(
-        status__in=Issue.OPEN_STATUSES,
-        created_at__gte=now - timedelta(days=settings.GRIDDESK_DUPLICATE_WINDOW_DAYS),
-    ).exclude(pk=issue.pk)
-    if issue.category_id is not None:
-        candidates = candidates.filter(category_id=issue.category_id)
     return (
         candidates.filter(Q(**in_box) | Q(lat__isnull=True, **building_in_box))
         .annotate(
@@ -124,3 +135,27 @@ def issue_likely_duplicates(*, issue: Issue, now: datetime | None = None) -> Que
 def issue_likely_duplicates_for_user(*, user, issue: Issue, now: datetime | None = None) -> QuerySet[Issue]:
     """Return the likely duplicates of `issue` that `user` may see (triage rejects only against what it sees)."""
     return _likely_duplicates(issue_list_for_user(user=user), issue=issue, now=now)
+
+
+def issue_likely_duplicates_of_report(
+    *, category, lat: float | None = None, lng: float | None = None, grid=None, building=None, now=None
+) -> QuerySet[Issue]:
+    """Return open issues that a report not yet sent may repeat (the report form shows them before it is sent).
+
+    The rule of issue_likely_duplicates, for a report that is not an issue yet: the same category, open, in the
+    window, within the radius of the report's point (its coordinates, else its building's point). A report that
+    names only a grid has no point: then the open issues of that category in that grid are its candidates,
+    newest first. Unscoped: the caller shows only what is public of them (number, category, status, when).
+    """
+    category_id = getattr(category, "pk", category)
+    if category_id is None:
+        return Issue.objects.none()
+    candidates = _duplicate_candidates(Issue.objects.all(), category_id=category_id, now=now)
+    if lat is None or lng is None:
+        if building is not None and building.lat is not None and building.lng is not None:
+            lat, lng = building.lat, building.lng
+    if lat is not None and lng is not None:
+        return _near(candidates, point=(lat, lng))
+    if grid is not None:
+        return candidates.filter(grid_code=grid.code).select_related("category").order_by("-created_at")
+    return Issue.objects.none()

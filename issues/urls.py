@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import views
+from issues import hotline, report_views, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -10,6 +10,9 @@ NUMBER = "<str:number>"
 urlpatterns = [
     path("", views.home, name="home"),
     path("my/", views.my_issues, name="my-issues"),
+    path("report/", report_views.ReportView.as_view(), name="report"),
+    path("report/sent/", report_views.report_sent, name="report-sent"),
+    path("report/duplicates/", report_views.report_duplicates, name="report-duplicates"),
     path(f"issues/{NUMBER}/", views.IssueDetailView.as_view(), name="issue-detail"),
     path(f"issues/{NUMBER}/rate/", views.IssueRateView.as_view(), name="issue-rate"),
     path(f"issues/{NUMBER}/comment/", views.IssueCommentView.as_view(), name="issue-comment"),
@@ -19,4 +22,5 @@ urlpatterns = [
     path(f"follow/{NUMBER}/rate/", views.FollowRateView.as_view(), name="follow-rate"),
     path(f"follow/{NUMBER}/photos/<int:photo_id>/", views.follow_photo, name="follow-photo"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("hotline/", hotline.hotline, name="hotline"),
 ]

@@ -186,6 +186,9 @@ def landing_url_for(user) -> str:
     scope = scope_for_user(user)
     if scope.node_roles:
         return reverse("dashboard")
+    # A hotline operator's desk is the intake form.
+    if scope.intake_paths:
+        return reverse("hotline")
     # Department staff have no territory to chart: their issues are the ones dispatched to them.
     return reverse("my-issues")
 

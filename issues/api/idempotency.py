@@ -1,38 +1,22 @@
-"""Idempotency-Key on POST /api/v1/issues/: a retried submission answers the first response and creates nothing.
+"""Idempotency-Key on POST /api/v1/issues/: the header and the request's fingerprint.
 
-The (caller, key) record is inserted first, inside the same transaction that creates the issue. A concurrent
-request with the same key blocks on the unique constraint until the first one commits, then finds the record
-and replays it; if the first one failed and rolled back, the second one runs as if it came first. Only a
-successful creation is remembered: a refused request (400, 403 …) may be retried with the same key.
-
-Reusing a key with a different body is refused with 422 `idempotency_key_reused` (nothing is created), because
-answering with an issue that does not match the body would hide a client bug.
+The promise itself (a retry answers the first issue and creates nothing, also under concurrency) is kept by
+issues.workflow.issue_submit through issues.idempotency, inside the transaction that creates the issue.
 """
 
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import timedelta
-from http import HTTPStatus
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from config.errors import ValidationFailed, WorkflowError
-from issues.models import IdempotencyRecord, Issue
+from config.errors import ValidationFailed
+from issues.idempotency import IdempotencyKey, IdempotencyKeyReused
+from issues.models import IdempotencyRecord
+
+__all__ = ["HEADER", "IdempotencyKey", "IdempotencyKeyReused", "idempotency_key_of", "request_fingerprint"]
 
 HEADER = "Idempotency-Key"
-WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = IdempotencyRecord._meta.get_field("key").max_length
-
-
-class IdempotencyKeyReused(WorkflowError):
-    """Refuse a request whose Idempotency-Key was already used by the same caller with a different body."""
-
-    code = "idempotency_key_reused"
-    status = HTTPStatus.UNPROCESSABLE_ENTITY
-    default_message = "This Idempotency-Key was already used with a different request; use a new key."
 
 
 def idempotency_key_of(request) -> str | None:
@@ -65,23 +49,3 @@ def _value_digest(value):
         digest.update(chunk)
     value.seek(0)
     return f"file:{digest.hexdigest()}"
-
-
-def idempotent_create(*, user, key: str, fingerprint: str, create: Callable[[], Issue]) -> tuple[Issue, int, bool]:
-    """Run `create` once per (user, key) within 24 hours; return (issue, HTTP status, whether it is a replay)."""
-    with transaction.atomic():
-        IdempotencyRecord.objects.filter(user=user, key=key, created_at__lt=timezone.now() - WINDOW).delete()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(user=user, key=key, request_hash=fingerprint)
-        except IntegrityError:
-            # The same key is taken: by an earlier request, or by a concurrent one that has just committed.
-            record = IdempotencyRecord.objects.select_related("issue").get(user=user, key=key)
-            if record.request_hash != fingerprint:
-                raise IdempotencyKeyReused() from None
-            return record.issue, record.response_status or HTTPStatus.CREATED, True
-        issue = create()
-        record.issue = issue
-        record.response_status = HTTPStatus.CREATED
-        record.save(update_fields=["issue", "response_status"])
-        return issue, HTTPStatus.CREATED, False

@@ -8,7 +8,6 @@ error body by config.api.exceptions.
 
 from http import HTTPStatus
 
-from django.db import transaction
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -28,11 +27,11 @@ from config.errors import ValidationFailed
 from issues import workflow
 from issues.access import ScopedIssueMixin
 from issues.api import serializers as s
-from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
+from issues.api.idempotency import HEADER, IdempotencyKey, idempotency_key_of, request_fingerprint
 from issues.api.pagination import IssueCursorPagination
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
-from issues.photos import photo_add, photos_clean, photos_store
+from issues.photos import photo_add, photos_clean
 from issues.selectors import (
     issue_get_for_user,
     issue_likely_duplicates_for_user,
@@ -187,26 +186,14 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         # Decode and re-encode the photos before the submit transaction, which holds the issue-number row lock.
         files = serializer.validated_data.get("photos")
         photos = photos_clean(files=files) if files else []
-
-        def submit() -> Issue:
-            with transaction.atomic():
-                issue = _submit(actor=request.user, **serializer.submit_kwargs())
-                if photos:
-                    # The submitter's own new issue: stored as the reporter's (None when anonymous).
-                    photos_store(issue=issue, actor=issue.reporter_user, files=photos)
-            return issue
-
-        if key is None:
-            issue, status, replayed = submit(), HTTPStatus.CREATED, False
-        else:
-            fingerprint = request_fingerprint(request)
-            issue, status, replayed = idempotent_create(
-                user=request.user, key=key, fingerprint=fingerprint, create=submit
-            )
+        once = None
+        if key is not None:
+            once = IdempotencyKey(user=request.user, key=key, fingerprint=request_fingerprint(request))
+        issue = _submit(actor=request.user, photos=photos, idempotency=once, **serializer.submit_kwargs())
         headers = {"Location": reverse("issue-detail", kwargs={"pk": issue.pk})}
-        if replayed:
+        if issue.replayed:
             headers["Idempotent-Replayed"] = "true"
-        return self.represent(issue, status=status, headers=headers)
+        return self.represent(issue, status=HTTPStatus.CREATED, headers=headers)
 
     classify = _issue_action("classify", s.ClassifySerializer, "Classify a submitted issue")
     dispatch_ = _issue_action("dispatch", s.DispatchSerializer, "Dispatch a classified issue to departments")

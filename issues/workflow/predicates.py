@@ -16,9 +16,9 @@ from issues.arguments import phones_match
 from issues.models import Dispatch, ExtensionRequest, Issue
 from issues.personal_data import handles_issue
 from issues.workflow.guards import _actor_dispatches, _is_lead_staff
-from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, REPORTED_FOR_OTHERS, TRANSITIONS
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
-from orgs.scoping import roles_on_issue
+from orgs.scoping import roles_on_issue, scope_for_user
 
 Refusal = WorkflowError | None
 
@@ -119,10 +119,21 @@ def approve_extension_refusal(*, actor, issue: Issue) -> Refusal:
     return refused
 
 
+def _reported_for_someone_else(issue: Issue) -> bool:
+    """Return whether the issue's reporter account took it for another person (a hotline call, on behalf)."""
+    return issue.channel in REPORTED_FOR_OTHERS
+
+
 def rate_refusal(*, actor, issue: Issue) -> Refusal:
-    """Refuse a rating to anyone but the reporter's account (a reporter by phone: rate_by_phone_refusal)."""
+    """Refuse a rating to anyone but the reporter's account (a reporter by phone: rate_by_phone_refusal).
+
+    Staff who took a report for someone (a hotline call, on behalf) hold the reporter account but do not rate for
+    that person; a partner app relays its caller's rating (API.md), the hotline's system included.
+    """
     if actor is None or not getattr(actor, "is_authenticated", False) or issue.reporter_user_id != actor.pk:
         return PermissionDenied("Only the reporter rates the result.")
+    if _reported_for_someone_else(issue) and not scope_for_user(actor).is_partner:
+        return PermissionDenied("The person reported for rates the result, not the staff who took the report.")
     return _state(issue, "rate")
 
 
@@ -136,11 +147,12 @@ def rate_by_phone_refusal(*, issue: Issue, phone: str) -> Refusal:
 def return_visit_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse recording a return visit's rating (回访) but for community staff and up, on a reporter with no account.
 
-    A reporter with an account rates for themselves; the visit records what a caller without one said on the phone.
+    A reporter with an account rates for themselves; the visit records what a caller without one said on the phone
+    (a hotline caller or a resident reported for on behalf has none: the account is the staff member's who took it).
     """
     _held, refused = _roles(actor, issue, "return_visit")
     refused = refused or _state(issue, "return_visit")
-    if refused is None and issue.reporter_user_id is not None:
+    if refused is None and issue.reporter_user_id is not None and not _reported_for_someone_else(issue):
         return PermissionDenied("The reporter has an account and rates for themselves.")
     return refused
 

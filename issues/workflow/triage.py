@@ -1,5 +1,7 @@
 """Triage: submit, classify, dispatch and reject an issue."""
 
+from collections.abc import Sequence
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,8 +19,10 @@ from issues.arguments import (
     require_reporter_phone,
     route_report,
 )
+from issues.idempotency import IdempotencyKey, idempotency_claim, idempotency_settle
 from issues.models import Category, Dispatch, Issue, Kind
 from issues.numbering import issue_number_next
+from issues.photos import MAX_PHOTOS_PER_ISSUE, CleanPhoto, photos_store
 from issues.sla import deadlines_for
 from issues.workflow.guards import (
     _active_dispatches,
@@ -37,15 +41,21 @@ from issues.workflow.rules import (
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
     EXTERNAL_ID_MAX,
+    INTAKE_CHANNELS,
     NOTE_MAX,
+    PARTNER_CHANNELS,
+    PLACE_STAFF_CHANNELS,
+    REPORTED_FOR_OTHERS,
     REPORTER_NAME_MAX,
+    RESIDENT_CHANNELS,
     TITLE_MAX,
     TRANSITIONS,
     A,
+    C,
     S,
 )
 from orgs.models import Department
-from orgs.scoping import scope_for_user
+from orgs.scoping import Scope, scope_for_user
 
 # --- submit -------------------------------------------------------------------------------------------------------
 
@@ -66,11 +76,22 @@ def issue_submit(
     reporter_name="",
     reporter_phone="",
     external_id="",
+    channel=None,
+    photos: Sequence[CleanPhoto] = (),
+    idempotency: IdempotencyKey | None = None,
 ) -> Issue:
-    """Create an issue in `submitted`, routed to its grid, numbered, with its event: anyone may.
+    """Create an issue in `submitted`, routed to its grid, numbered, with its photos and event: anyone may.
 
     Nobody signed in (a resident on the web form, the hotline's walk-in) must give the reporter's phone so staff can
-    call back, as must a partner app; such an issue has no reporter account and its event no actor.
+    call back, as must a partner app; such an issue has no reporter account and its event no actor. `channel` says
+    how the report came (rules.RESIDENT_CHANNELS and the sets after it: who may name which); not named, it is the
+    partner channel for a partner app and the web form for everyone else.
+
+    `photos` come already checked and re-encoded (issues.photos.photos_clean): decoding is slow and must not run
+    while this transaction holds the issue-number row lock. They are stored before the event, so its outbox rows
+    (a partner's `issue.created` webhook) list them. With `idempotency`, a key the caller already used answers the
+    first issue, with `replayed` set on it, and creates nothing. This function owns its transaction (durable):
+    callers compose nothing around it.
     """
     anonymous = actor is None or not getattr(actor, "is_authenticated", False)
     actor = None if anonymous else actor
@@ -92,29 +113,93 @@ def issue_submit(
     place = building or grid
     if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
+    channel = _submit_channel(scope=scope, place=place, channel=channel)
+    if channel in REPORTED_FOR_OTHERS and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
+    photos = _checked_photos(photos)
 
-    with transaction.atomic():
-        issue = Issue(
-            number=issue_number_next(),
-            status=TRANSITIONS[A.SUBMIT].target,
-            kind=kind or (category.kind if category else Kind.COMPLAINT),
-            category=category,
-            urgent=urgent,
-            title=title,
-            description=description,
-            lat=lat,
-            lng=lng,
-            address=address,
-            reporter_user=actor,
-            reporter_name=reporter_name,
-            reporter_phone=reporter_phone,
-            external_id=external_id,
-            version=0,  # _record bumps it to 1
-        )
-        _place(issue, grid=grid, building=building)
-        data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
-        _record(issue=issue, actor=actor, action=A.SUBMIT, from_status="", data=data)
+    stored: list = []
+    try:
+        with transaction.atomic(durable=True):
+            record = None
+            if idempotency is not None:
+                record, earlier = idempotency_claim(claim=idempotency)
+                if earlier is not None:
+                    earlier.replayed = True
+                    return earlier
+            issue = Issue(
+                number=issue_number_next(),
+                status=TRANSITIONS[A.SUBMIT].target,
+                kind=kind or (category.kind if category else Kind.COMPLAINT),
+                category=category,
+                urgent=urgent,
+                title=title,
+                description=description,
+                lat=lat,
+                lng=lng,
+                address=address,
+                reporter_user=actor,
+                reporter_name=reporter_name,
+                reporter_phone=reporter_phone,
+                external_id=external_id,
+                channel=channel,
+                version=0,  # _record bumps it to 1
+            )
+            _place(issue, grid=grid, building=building)
+            if photos:
+                issue.save()  # the photos' rows point at it
+                stored = photos_store(issue=issue, actor=actor, files=photos)
+            data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
+            _record(issue=issue, actor=actor, action=A.SUBMIT, from_status="", data=data)
+            if record is not None:
+                idempotency_settle(record=record, issue=issue)
+    except BaseException:
+        # The rows rolled back; the stored files must go too.
+        for photo in stored:
+            photo.image.delete(save=False)
+        raise
+    issue.replayed = False
     return issue
+
+
+def _checked_photos(photos: Sequence[CleanPhoto]) -> list[CleanPhoto]:
+    photos = list(photos or ())
+    if any(not isinstance(photo, CleanPhoto) for photo in photos):
+        # A programming error, not bad input: raw uploads would be decoded inside the transaction.
+        raise TypeError("issue_submit takes photos already cleaned by issues.photos.photos_clean.")
+    if len(photos) > MAX_PHOTOS_PER_ISSUE:
+        raise ValidationFailed.on("photos", f"Send at most {MAX_PHOTOS_PER_ISSUE} photos.")
+    return photos
+
+
+# Why a channel was refused, by channel (the rest: "not through this channel").
+CHANNEL_REFUSALS = {
+    C.HOTLINE: "Only a hotline operator of this place or the hotline's system reports a hotline call.",
+    C.PATROL: "Only staff of this place report from a patrol.",
+    C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
+    C.PARTNER: "Only a partner app reports through the partner channel.",
+    C.OPEN311: "Only the Open311 endpoint reports through the Open311 channel.",
+    C.WEB: "A partner app reports through its own channel.",
+}
+
+
+def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
+    """Return the channel a submission records: the one named, if this submitter may name it here, else the default."""
+    if scope.is_partner:
+        allowed = PARTNER_CHANNELS
+    else:
+        allowed = RESIDENT_CHANNELS
+        if scope.roles_at(place.path):
+            allowed += PLACE_STAFF_CHANNELS
+        if scope.takes_calls_at(place.path):
+            allowed += INTAKE_CHANNELS
+    if channel in (None, ""):
+        return allowed[0]
+    if channel not in C.values:
+        raise ValidationFailed.on("channel", f"Must be one of {', '.join(C.values)}.")
+    if channel not in allowed:
+        raise ValidationFailed.on("channel", CHANNEL_REFUSALS[channel])
+    return C(channel).value
 
 
 # --- triage -------------------------------------------------------------------------------------------------------

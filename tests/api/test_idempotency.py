@@ -13,8 +13,8 @@ from http import HTTPStatus
 import pytest
 from django.db import connection
 
-from issues.api import views
 from issues.models import Event, IdempotencyRecord, Issue, Photo
+from issues.workflow import triage
 from tests.api.test_issues_support import client_for, png_file, submit_body
 
 ISSUES = "/api/v1/issues/"
@@ -129,15 +129,15 @@ def test_an_unusable_key_is_400_naming_the_header(territory, resident, key):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: concurrent writers on one table")
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_with_one_key_create_one_issue(territory, resident, monkeypatch):
-    submit = views.workflow.issue_submit
+    number_next = triage.issue_number_next
 
-    def slow_submit(**kwargs):
-        # Hold the first transaction open so that the second request arrives while it runs.
-        issue = submit(**kwargs)
+    def slow_number_next():
+        # Hold the first submit transaction open (its key claimed) so that the second request arrives while it runs.
+        number = number_next()
         time.sleep(0.3)
-        return issue
+        return number
 
-    monkeypatch.setattr(views.workflow, "issue_submit", slow_submit)
+    monkeypatch.setattr(triage, "issue_number_next", slow_number_next)
     start = threading.Barrier(2)
     responses = [None, None]
 

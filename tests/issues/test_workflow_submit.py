@@ -8,10 +8,13 @@ from django.contrib.auth.models import AnonymousUser
 
 from config.errors import ValidationFailed
 from issues import workflow
-from issues.models import Event, Issue, IssueCounter
+from issues.models import Event, Issue, IssueCounter, Photo
 from issues.numbering import issue_number_next
+from issues.photos import photos_clean
+from issues.workflow import triage
 from notifications.models import Notification
 from orgs.models import PartnerApp
+from tests.api.test_issues_support import png_file
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,3 +170,39 @@ def test_numbers_follow_a_daily_sequence(territory, resident):
     assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00001"
     assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00002"
     assert IssueCounter.objects.get(day=date(2026, 10, 1)).last == 2
+
+
+def test_submit_stores_the_cleaned_photos_before_its_event(territory, resident, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    photos = photos_clean(files=[png_file("a.png"), png_file("b.png", color=(0, 90, 200))])
+
+    issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code, photos=photos)
+
+    stored = list(Photo.objects.filter(issue=issue))
+    assert [p.uploaded_by for p in stored] == [resident, resident]
+    event = Event.objects.get(issue=issue, action="submit")
+    assert all(p.created_at <= event.at for p in stored)
+    assert issue.replayed is False
+
+
+def test_a_submit_that_fails_after_storing_photos_leaves_no_row_and_no_file(
+    territory, resident, settings, tmp_path, monkeypatch
+):
+    settings.MEDIA_ROOT = tmp_path
+    photos = photos_clean(files=[png_file()])
+
+    def broken_record(**kwargs):
+        raise RuntimeError("the event could not be written")
+
+    monkeypatch.setattr(triage, "_record", broken_record)
+    with pytest.raises(RuntimeError):
+        workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code, photos=photos)
+
+    assert Photo.objects.count() == 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_submit_takes_only_cleaned_photos(territory, resident):
+    with pytest.raises(TypeError):
+        workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code, photos=[png_file()])
+    assert Issue.objects.count() == 0

@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from http import HTTPStatus
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,6 +11,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from notifications.models import Channel, Notification
 from notifications.webhooks import webhook_secret_new, webhook_sign, webhook_url_validate
+from orgs.models import ApiKey
+from tests.api.test_issues_support import partner_client, png_file
 from tests.factories import issue_in_status
 
 
@@ -91,3 +94,31 @@ def test_webhook_body_carries_the_issue_as_the_partner_sees_it(partner, endpoint
     assert sent["external_id"] == "wx-1"
     assert sent["rating"] is None
     assert set(sent) >= {"escalation_level", "response_due_at", "dispatches", "photos", "version"}
+
+
+def test_the_created_webhook_of_a_submission_with_photos_lists_them_as_the_api_answer_does(
+    partner, endpoint_for, territory, settings, tmp_path
+):
+    # The photos are stored inside the submit transaction, before its event and outbox rows are written.
+    settings.MEDIA_ROOT = tmp_path
+    endpoint_for("https://partner.example/hooks")
+    body = {
+        "description": "楼道里堆满了旧家具，挡住了消防通道",
+        "grid": territory["grid"].code,
+        "reporter.phone": "13812345678",
+        "photos": [png_file("a.png"), png_file("b.png", color=(0, 90, 200))],
+    }
+
+    _, raw_key = ApiKey.issue(partner=partner)
+
+    response = partner_client(raw_key).post("/api/v1/issues/", body, format="multipart")
+
+    assert response.status_code == HTTPStatus.CREATED, response.json()
+    answered = response.json()["photos"]
+    assert len(answered) == 2
+    n = Notification.objects.get(issue_id=response.json()["id"], channel=Channel.WEBHOOK)
+    sent = json.loads(n.payload["body"])
+    assert sent["type"] == "issue.created"
+    assert [url.rsplit("/", 1)[-1] for url in sent["data"]["issue"]["photos"]] == [
+        url.rsplit("/", 1)[-1] for url in answered
+    ]
