@@ -210,8 +210,11 @@ def my_issues(request: HttpRequest) -> HttpResponse:
 # --- the issue page -------------------------------------------------------------------------------------------------
 
 
-class IssuePageView(View):
+class IssuePageView(ScopedIssueMixin, View):
     """The scoped base of every issue page: the issue by its number among those the user may see, else 404.
+
+    It stands on issues.access.ScopedIssueMixin (the one scoped base, API and pages) and reads the issue by number
+    through the same rule, `Issue.objects.visible_to`, for the viewer (a follower by number and phone: nobody).
 
     Subclasses that act on the issue set `form_class` and `call()`: the form is parsed, the workflow called, and the
     answer is a redirect to the issue page (POST-redirect-GET), or the page again with the refusal on the form.
@@ -224,7 +227,7 @@ class IssuePageView(View):
         """Return the user the page is read as (None: a follower by number and phone)."""
         return self.request.user
 
-    def get_issue(self) -> Issue:
+    def get_issue(self, issue_id=None) -> Issue:
         issue = issue_page_queryset().visible_to(self.viewer()).filter(number=self.kwargs["number"]).first()
         if issue is None:
             raise Http404

@@ -14,8 +14,7 @@ from issues.access import ScopedIssueMixin
 from issues.api.export import IssueExportView
 from issues.api.photo_files import IssuePhotoFileView
 from issues.api.views import IssueViewSet, StatsView
-from issues.views import DashboardView
-from notifications.views import HomeView
+from issues.views import DashboardView, IssuePageView
 from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +39,7 @@ def here_and_elsewhere(territory, other_territory, resident):
 
 
 def test_every_view_reading_issues_stands_on_the_scoped_base():
-    for view in (IssueViewSet, IssueExportView, IssuePhotoFileView, StatsView, DashboardView, HomeView):
+    for view in (IssueViewSet, IssueExportView, IssuePhotoFileView, StatsView, DashboardView, IssuePageView):
         assert issubclass(view, ScopedIssueMixin), view
 
 
