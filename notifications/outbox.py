@@ -104,6 +104,13 @@ def recipients_for(event) -> dict[int, str]:
     if action.startswith("remind_"):
         add(data.get("user_ids", []), f"reminder.{action.removeprefix('remind_')}")
 
+    # 督办: the departments working on it and the community staff; a refused request: the department that asked.
+    if action == "supervise":
+        add(_department_staff(_active_department_ids(issue)), "issue.supervised")
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), "issue.supervised")
+    if action == "refuse_extension" and data.get("department_id"):
+        add(_department_staff([data["department_id"]]), "issue.extension_refused")
+
     # Street officers: an extension request waiting for their approval.
     if action == "extend" and issue.extensions.filter(status="pending").exists():
         add(_node_staff(issue, [Role.STREET_OFFICER]), "issue.extension_requested")

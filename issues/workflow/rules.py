@@ -35,6 +35,10 @@ TRANSITIONS: dict[str, Transition] = {
     "escalate": Transition(OPEN, None),
     "extend": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
     "approve_extension": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    # The street's "no" to a pending request (today it could only be superseded by the street's own extension).
+    "refuse_extension": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    # 督办: a recorded instruction to the handlers, shown on the issue until handled (SUPERVISION_HANDLED_BY).
+    "supervise": Transition(OPEN, None),
     "comment": Transition(ANY_STATE, None),
     # The system's own: unrated resolved issues close after GRIDDESK_AUTO_CLOSE_DAYS (issues.escalation).
     "auto_close": Transition(frozenset({S.RESOLVED}), S.CLOSED),
@@ -56,7 +60,14 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "resolve": TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
     "extend": SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
     "approve_extension": SUPERVISOR_ROLES,
+    "refuse_extension": SUPERVISOR_ROLES,
+    "supervise": SUPERVISOR_ROLES,
 }
+
+# A supervision (督办) stays open on the issue until one of these actions follows it, by anyone: the work moved
+# (classified, dispatched, accepted, returned, resolved, rejected) or the department answered with an extension
+# request. Comments, escalations and further supervisions do not handle it; a closed issue shows none.
+SUPERVISION_HANDLED_BY = frozenset({"classify", "dispatch", "accept", "return", "resolve", "reject", "extend"})
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000

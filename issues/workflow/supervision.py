@@ -195,6 +195,6 @@ def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
         return bool(roles & SUPERVISOR_ROLES) or bool(_actor_dispatches(actor=actor, issue=issue))
     if action == "escalate":
         return issue.escalation_level < MAX_ESCALATION_LEVEL
-    if action == "approve_extension":
+    if action in ("approve_extension", "refuse_extension"):
         return issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists()
     return True
