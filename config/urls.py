@@ -5,7 +5,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import views as probes
-from issues import views as issue_pages
 from issues.api.photo_files import IssuePhotoFileView
 from notifications import views as pages
 
@@ -28,7 +27,7 @@ urlpatterns = [
     ),
     path("healthz", probes.healthz, name="healthz"),
     path("readyz", probes.readyz, name="readyz"),
-    # Pages (server-rendered, Chinese first): sign in and out, home, the in-app inbox, the language switch.
+    # Pages (server-rendered, Chinese first): sign in and out, the in-app inbox, the language switch; each app's pages.
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page="home"),
@@ -39,8 +38,7 @@ urlpatterns = [
     path("inbox/", pages.inbox, name="inbox"),
     path("inbox/<uuid:notification_id>/read/", pages.inbox_read, name="inbox-read"),
     path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
-    path("dashboard/", issue_pages.dashboard, name="dashboard"),
-    path("", pages.home, name="home"),
+    path("", include("issues.urls")),
 ]
 
 # The bare view that bench/bench_api.py compares the API with, served by the same processes; never in a deployment.

@@ -334,9 +334,14 @@ def photo_upload_to(photo, filename):
 
 
 class Photo(models.Model):
-    """A re-encoded photo of an issue (EXIF removed)."""
+    """A re-encoded photo of an issue (EXIF removed), taken before (with the report) or after (with the result)."""
+
+    class Stage(models.TextChoices):
+        REPORT = "report", _("before")  # sent with the report, or added while it is handled
+        RESOLUTION = "resolution", _("after")  # sent with the resolution: the result
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="photos")
+    stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices, default=Stage.REPORT)
     image = models.FileField(upload_to=photo_upload_to)
     format = models.CharField(max_length=8)  # JPEG, PNG, WEBP
     width = models.PositiveIntegerField()

@@ -1,7 +1,10 @@
-"""Pages of issues: the staff dashboard that charts the statistics of an area over a period.
+"""Pages of issues: the landing, the user's issues, the issue page with its actions, and the staff dashboard.
 
-The view parses, checks and calls: who may read statistics is IsTerritoryStaff (the API's check), which area is
-orgs.scoping.area_for_user_or_none (out of scope answers 404), and the figures are issues.selectors.issue_stats.
+Views parse, call and redirect, like the API's: every issue page goes through IssuePageView, whose issue comes from
+`Issue.objects.visible_to(user)` (orgs.scoping) by its number, so an issue out of scope answers 404 exactly as one
+that does not exist; every change goes through issues.workflow, and a refusal lands on the form
+(config.pages.form_refuse). The dashboard's check is the API's IsTerritoryStaff, its area
+orgs.scoping.area_for_user_or_none, its figures issues.selectors.issue_stats.
 """
 
 from datetime import date
@@ -9,19 +12,35 @@ from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views import View
 
+from config.pages import PageForm, form_refuse
 from grids.models import Area
+from issues import workflow
+from issues.api.masking import handles_issue
 from issues.api.permissions import IsTerritoryStaff
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
+from issues.errors import NotFound, WorkflowError
+from issues.forms import CommentForm, RatingForm
 from issues.models import Issue
-from issues.selectors import issue_stats
+from issues.selectors import issue_list_for_user, issue_stats
 from issues.sla import LOCAL_TZ
+from issues.timeline import (
+    issue_page_queryset,
+    photos_by_stage,
+    reporter_shown,
+    resolution_note,
+    running_deadlines,
+    timeline_for,
+)
 from orgs.models import NODE_ROLES
 from orgs.scoping import area_for_user_or_none, scope_for_user
 
@@ -132,3 +151,196 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
         context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
     return render(request, "issues/dashboard.html", context)
+
+
+# --- landing and the user's issues ----------------------------------------------------------------------------------
+
+MY_ISSUES_SHOWN = 20
+# The buttons of the actions, named by DESIGN.md's words.
+ACTION_NAMES = {
+    "classify": _("Classify"),
+    "dispatch": _("Dispatch"),
+    "accept": _("Accept"),
+    "return": _("Return"),
+    "resolve": _("Resolve"),
+    "rate": _("Rate"),
+    "reopen": _("Reopen"),
+    "reject": _("Reject"),
+    "escalate": _("Escalate"),
+    "extend": _("Extend"),
+    "approve_extension": _("Approve"),
+    "comment": _("Comment"),
+    "return_visit": _("Record a return visit"),
+}
+
+
+def landing_url_for(user) -> str:
+    """Return where `user` works: residents on /my/, staff at their desk; the one place that decides it."""
+    scope = scope_for_user(user)
+    if scope.node_roles:
+        return reverse("dashboard")
+    # Department staff have no territory to chart: their issues are the ones dispatched to them.
+    return reverse("my-issues")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a signed-in user where they work; invite anyone else to sign in or follow a report."""
+    if request.user.is_authenticated:
+        return redirect(landing_url_for(request.user))
+    return render(request, "pages/home.html")
+
+
+@login_required
+def my_issues(request: HttpRequest) -> HttpResponse:
+    """List the issues of the user newest first (a resident: what they reported), each linked to its page."""
+    issues = issue_list_for_user(user=request.user).select_related("grid").order_by("-created_at")[:MY_ISSUES_SHOWN]
+    return render(request, "issues/my.html", {"issues": list(issues)})
+
+
+# --- the issue page -------------------------------------------------------------------------------------------------
+
+
+class IssuePageView(View):
+    """The scoped base of every issue page: the issue by its number among those the user may see, else 404.
+
+    Subclasses that act on the issue set `form_class` and `call()`: the form is parsed, the workflow called, and the
+    answer is a redirect to the issue page (POST-redirect-GET), or the page again with the refusal on the form.
+    """
+
+    template_name = "issues/issue_detail.html"
+    http_method_names = ["get"]
+
+    def viewer(self):
+        """Return the user the page is read as (None: a follower by number and phone)."""
+        return self.request.user
+
+    def get_issue(self) -> Issue:
+        issue = issue_page_queryset().visible_to(self.viewer()).filter(number=self.kwargs["number"]).first()
+        if issue is None:
+            raise Http404
+        return issue
+
+    def page_url(self, issue: Issue) -> str:
+        return reverse("issue-detail", kwargs={"number": issue.number})
+
+    def action_urls(self, issue: Issue) -> dict[str, str]:
+        """Return where each form of the page posts: issue-<action> by the issue's number."""
+        return {
+            name: reverse(f"issue-{name.replace('_', '-')}", kwargs={"number": issue.number})
+            for name in ("rate", "comment")
+        }
+
+    def photo_url(self, photo) -> str:
+        return photo.image.url
+
+    def get(self, request: HttpRequest, number: str) -> HttpResponse:
+        return self.render_page(self.get_issue())
+
+    def render_page(self, issue: Issue, *, forms: dict | None = None, status: int = HTTPStatus.OK) -> HttpResponse:
+        context = issue_page_context(issue, viewer=self.viewer(), forms=forms or {})
+        context.update(
+            page_url=self.page_url(issue),
+            action_urls=self.action_urls(issue),
+            photos={stage: [(p, self.photo_url(p)) for p in shown] for stage, shown in photos_by_stage(issue).items()},
+        )
+        context.update(self.extra_context(issue))
+        return render(self.request, self.template_name, context, status=status)
+
+    def extra_context(self, issue: Issue) -> dict:
+        return {}
+
+
+class IssueActionView(IssuePageView):
+    """Take one workflow action from a form on the issue page (POST only)."""
+
+    http_method_names = ["post"]
+    form_class: type[PageForm]
+    form_name: str  # the form's name in the page's context ("rate_form")
+    done_message = ""
+
+    def make_form(self, issue: Issue, data=None, files=None) -> PageForm:
+        return self.form_class(data, files)
+
+    def call(self, *, issue: Issue, form: PageForm) -> None:
+        raise NotImplementedError
+
+    def post(self, request: HttpRequest, number: str) -> HttpResponse:
+        issue = self.get_issue()
+        form = self.make_form(issue, request.POST, request.FILES)
+        status = HTTPStatus.BAD_REQUEST
+        if form.is_valid():
+            try:
+                self.call(issue=issue, form=form)
+            except NotFound:
+                raise Http404 from None
+            except WorkflowError as error:
+                form_refuse(form, error)
+                status = error.status
+                issue = self.get_issue()  # as it is now: a stale form shows what changed meanwhile
+            else:
+                if self.done_message:
+                    messages.success(request, self.done_message)
+                return redirect(self.page_url(issue))
+        return self.render_page(issue, forms={self.form_name: form}, status=status)
+
+
+class IssueDetailView(IssuePageView):
+    """Show an issue to the reporter or the staff in scope, with the actions the viewer may take."""
+
+
+class IssueRateView(IssueActionView):
+    """Rate a resolved issue (the reporter): 3–5 closes it, 1–2 reopens it."""
+
+    form_class = RatingForm
+    form_name = "rate_form"
+    done_message = _("Thank you: your rating was recorded.")
+
+    def call(self, *, issue, form):
+        data = form.cleaned_data
+        workflow.issue_rate(
+            issue=issue, actor=self.request.user, score=data["rating"], comment=data["comment"], version=data["version"]
+        )
+
+
+class IssueCommentView(IssueActionView):
+    """Add a comment (staff in scope may make it internal)."""
+
+    form_class = CommentForm
+    form_name = "comment_form"
+    done_message = _("Your comment was added.")
+
+    def make_form(self, issue, data=None, files=None):
+        return CommentForm(data, files, internal_allowed=handles_issue(self.request.user, issue))
+
+    def call(self, *, issue, form):
+        data = form.cleaned_data
+        workflow.issue_comment(
+            issue=issue,
+            actor=self.request.user,
+            text=data["text"],
+            internal=data.get("internal", False),
+        )
+
+
+def issue_page_context(issue: Issue, *, viewer, forms: dict, is_reporter: bool = False) -> dict:
+    """Return what the issue page shows of `issue` to `viewer`, with a blank form for each action it offers."""
+    is_reporter = is_reporter or (viewer is not None and viewer.pk is not None and viewer.pk == issue.reporter_user_id)
+    actions = workflow.issue_actions_for(issue=issue, actor=viewer) if viewer is not None else []
+    blank = {"version": issue.version}
+    if "rate" in actions and "rate_form" not in forms:
+        forms["rate_form"] = RatingForm(initial=blank)
+    if "comment" in actions and "comment_form" not in forms:
+        forms["comment_form"] = CommentForm(initial=blank, internal_allowed=handles_issue(viewer, issue))
+    return {
+        "issue": issue,
+        "statuses": Issue.Status.choices,
+        "is_reporter": is_reporter,
+        "is_staff_view": handles_issue(viewer, issue),
+        "timeline": timeline_for(issue, viewer=viewer),
+        "deadlines": running_deadlines(issue),
+        "reporter": reporter_shown(issue, viewer=viewer, is_reporter=is_reporter),
+        "resolution_note": resolution_note(issue),
+        "actions": actions,
+        "action_names": [(a, ACTION_NAMES.get(a, a)) for a in actions],
+        **forms,
+    }

@@ -1,4 +1,4 @@
-"""Pages: the home page (the user's issues) and the in-app inbox with mark read.
+"""Pages: the in-app inbox with mark read (the landing and the user's issues are issues.views).
 
 Views parse, check and call: the reads come from issues.selectors and notifications.inbox (the same the API uses),
 and a user only ever reaches their own inbox rows (anything else answers 404).
@@ -12,26 +12,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.http import require_POST
 
-from issues.selectors import issue_list_for_user
 from notifications.inbox import inbox_for_user, inbox_mark_all_read, notification_mark_read
 from notifications.messages import message_render
 
-HOME_ISSUES = 20
 INBOX_UNREAD_SHOWN = 100
 INBOX_READ_SHOWN = 30
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    """Show the signed-in user's newest visible issues, or invite to sign in."""
-    issues = []
-    if request.user.is_authenticated:
-        issues = list(
-            issue_list_for_user(user=request.user).select_related("grid").order_by("-created_at")[:HOME_ISSUES]
-        )
-    return render(request, "pages/home.html", {"issues": issues})
-
-
-def _entries(notifications) -> list[dict]:
+def inbox_entries(notifications) -> list[dict]:
+    """Return each notification with its message in the current language."""
     language = get_language()
     return [
         {"notification": n, "message": message_render(kind=n.kind, payload=n.payload, language=language)}
@@ -43,8 +32,8 @@ def _entries(notifications) -> list[dict]:
 def inbox(request: HttpRequest) -> HttpResponse:
     """List the user's in-app notifications, unread first."""
     mine = inbox_for_user(user=request.user)
-    unread = _entries(mine.filter(read_at__isnull=True)[:INBOX_UNREAD_SHOWN])
-    read = _entries(mine.filter(read_at__isnull=False)[:INBOX_READ_SHOWN])
+    unread = inbox_entries(mine.filter(read_at__isnull=True)[:INBOX_UNREAD_SHOWN])
+    read = inbox_entries(mine.filter(read_at__isnull=False)[:INBOX_READ_SHOWN])
     return render(request, "notifications/inbox.html", {"unread": unread, "read": read})
 
 

@@ -70,13 +70,13 @@ def test_header_links_the_dashboard_once_for_staff_with_territory_roles(communit
     from tests.factories import member
 
     member(community_staff, Role.GRID_WORKER, area=territory["grid"])
-    html = signed_in(community_staff).get("/").content.decode()
+    html = signed_in(community_staff).get("/my/").content.decode()
     assert html.count('id="dashboard-link"') == 1
 
 
 def test_header_has_no_dashboard_link_for_residents_or_department_staff(resident, chengguan_staff):
     for user in (resident, chengguan_staff):
-        assert 'id="dashboard-link"' not in signed_in(user).get("/").content.decode()
+        assert 'id="dashboard-link"' not in signed_in(user).get("/my/").content.decode()
 
 
 # --- Area and period ----------------------------------------------------------------------------------------------

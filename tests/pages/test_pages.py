@@ -42,7 +42,7 @@ def test_header_counts_only_the_users_unread_inbox_messages(resident, other_resi
     inbox_row(resident, number="GD-3", read_at=timezone.now())
     inbox_row(resident, number="GD-4", channel=Channel.EMAIL)
     inbox_row(other_resident, number="GD-5")
-    response = signed_in(resident).get("/")
+    response = signed_in(resident).get("/my/")
     assert response.status_code == HTTPStatus.OK
     assert header_count(response) == "2"
 
@@ -51,7 +51,7 @@ def test_header_count_is_one_count_query(resident, inbox_row):
     inbox_row(resident)
     client = signed_in(resident)
     with CaptureQueriesContext(connection) as queries:
-        client.get("/")
+        client.get("/my/")
     on_notifications = [q["sql"] for q in queries.captured_queries if "notifications_notification" in q["sql"]]
     assert len(on_notifications) == 1
     assert "COUNT(" in on_notifications[0].upper()
@@ -71,7 +71,7 @@ def test_home_lists_the_users_visible_issues_newest_first_with_status(resident, 
     older = issue_in_status("submitted", reporter=resident, place=territory["grid"], title="楼道堆物")
     newer = issue_in_status("submitted", reporter=resident, place=territory["grid"], title="路灯不亮")
     others = issue_in_status("submitted", reporter=other_resident, place=territory["grid"], title="别人的诉求")
-    html = signed_in(resident).get("/").content.decode()
+    html = signed_in(resident).get("/my/").content.decode()
     assert newer.number in html and older.number in html
     assert html.index(newer.number) < html.index(older.number)
     assert others.number not in html
@@ -82,21 +82,21 @@ def test_home_shows_at_most_twenty_issues(community_staff, resident, territory):
     for n in range(21):
         issue_in_status("submitted", reporter=resident, place=territory["grid"], title=f"第{n}件")
     first = Issue.objects.order_by("created_at").first()
-    html = signed_in(community_staff).get("/").content.decode()
+    html = signed_in(community_staff).get("/my/").content.decode()
     assert html.count('class="status status-') == 20
     assert first.number not in html
 
 
 def test_header_names_the_user_and_their_roles(community_staff, territory):
     member(community_staff, Role.GRID_WORKER, area=territory["grid"])
-    html = signed_in(community_staff).get("/").content.decode()
+    html = signed_in(community_staff).get("/my/").content.decode()
     assert 'id="current-user">community_staff<' in html
     assert html.count('class="role"') == 2
     assert "社区工作者" in html and "网格员" in html
 
 
 def test_header_calls_a_user_without_membership_a_resident(resident):
-    html = signed_in(resident).get("/").content.decode()
+    html = signed_in(resident).get("/my/").content.decode()
     assert '<span class="role">居民</span>' in html
 
 

@@ -1,0 +1,205 @@
+"""What the issue page shows, read for one viewer: the timeline, who acted (by role and unit), photos, deadlines.
+
+Reads only; who may see the issue at all is decided before (orgs.scoping, or a follow grant), and internal notes
+are shown to the staff handling the issue only (issues.api.masking.handles_issue, the API's rule). Staff appear by
+role and unit ("社区工作者 · 金东南路社区"), never by username, to anyone but the staff handling the issue.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from issues.api.masking import can_see_reporter, handles_issue, mask_name, mask_phone
+from issues.models import Dispatch, Event, Issue, Photo
+from orgs.models import Membership, Role
+from orgs.scoping import ancestor_paths
+
+ACTION_LABELS = {
+    "submit": _("Reported"),
+    "classify": _("Classified"),
+    "dispatch": _("Dispatched"),
+    "accept": _("Accepted"),
+    "return": _("Returned"),
+    "resolve": _("Resolved"),
+    "rate": _("Rated"),
+    "reopen": _("Reopened"),
+    "reject": _("Rejected"),
+    "escalate": _("Escalated"),
+    "extend": _("Extension"),
+    "approve_extension": _("Extension approved"),
+    "comment": _("Comment"),
+    "auto_close": _("Closed without a rating"),
+}
+
+
+def issue_page_queryset():
+    """Return issues with everything the page reads, in a constant number of queries whatever their history."""
+    return Issue.objects.select_related("category", "category__department", "grid", "building").prefetch_related(
+        Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")),
+        Prefetch("events", queryset=Event.objects.select_related("actor").order_by("at", "id")),
+        Prefetch("photos", queryset=Photo.objects.order_by("created_at", "id")),
+        "ratings",
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline as the viewer may read it."""
+
+    at: datetime
+    action: str
+    label: str
+    actor: str
+    note: str
+    internal: bool
+    to_status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A running deadline: its name, its exact time, and how far it is for people ("due in 2 days")."""
+
+    name: str
+    due_at: datetime
+    phrase: str
+    overdue: bool
+
+
+def deadline_phrase(due_at: datetime, now: datetime) -> tuple[str, bool]:
+    """Return ("due in 2 days" or "2 hours overdue", overdue?) in the largest whole unit."""
+    seconds = (due_at - now).total_seconds()
+    overdue, seconds = seconds < 0, abs(seconds)
+    if seconds >= 86400:
+        count = int(seconds // 86400)
+        phrase = (
+            ngettext("%(count)d day overdue", "%(count)d days overdue", count)
+            if overdue
+            else ngettext("due in %(count)d day", "due in %(count)d days", count)
+        )
+    elif seconds >= 3600:
+        count = int(seconds // 3600)
+        phrase = (
+            ngettext("%(count)d hour overdue", "%(count)d hours overdue", count)
+            if overdue
+            else ngettext("due in %(count)d hour", "due in %(count)d hours", count)
+        )
+    else:
+        count = max(1, int(seconds // 60))
+        phrase = (
+            ngettext("%(count)d minute overdue", "%(count)d minutes overdue", count)
+            if overdue
+            else ngettext("due in %(count)d minute", "due in %(count)d minutes", count)
+        )
+    return phrase % {"count": count}, overdue
+
+
+def running_deadlines(issue: Issue, *, now: datetime | None = None) -> list[Deadline]:
+    """Return the deadlines still running on `issue` (Issue.DEADLINE_STATUSES), response first."""
+    now = now or timezone.now()
+    names = {"response": gettext("Response deadline"), "resolution": gettext("Resolution deadline")}
+    out = []
+    for deadline, statuses in Issue.DEADLINE_STATUSES.items():
+        due = getattr(issue, f"{deadline}_due_at")
+        ended = Issue.DEADLINE_ENDED_BY.get(deadline)
+        if due is None or issue.status not in statuses or (ended and getattr(issue, ended) is not None):
+            continue
+        phrase, overdue = deadline_phrase(due, now)
+        out.append(Deadline(name=names[deadline], due_at=due, phrase=phrase, overdue=overdue))
+    return out
+
+
+def _unit_labels(issue: Issue, actor_ids: set[int]) -> dict[int, str]:
+    """Return {user id: "role · unit"} for the staff among `actor_ids`, preferring the role they hold on `issue`.
+
+    One query whatever the number of actors: their memberships with the node or department named.
+    """
+    if not actor_ids:
+        return {}
+    above = set(ancestor_paths(issue.area_path))
+    dispatched = {d.department_id for d in issue.dispatches.all()}
+    best: dict[int, tuple[int, str]] = {}
+    rows = Membership.objects.filter(user_id__in=actor_ids).select_related("area", "department")
+    for m in rows.order_by("pk"):
+        unit = m.department.name if m.department_id else (m.area.name if m.area_id else "")
+        on_issue = (m.department_id in dispatched) if m.department_id else (m.area_id and m.area.path in above)
+        rank = 0 if on_issue else 1
+        label = f"{Role(m.role).label} · {unit}" if unit else str(Role(m.role).label)
+        if m.user_id not in best or rank < best[m.user_id][0]:
+            best[m.user_id] = (rank, label)
+    return {uid: label for uid, (_rank, label) in best.items()}
+
+
+def _detail(event: Event) -> str:
+    data = event.data or {}
+    parts = []
+    if event.action == "rate" and "score" in data:
+        parts.append(gettext("Rating: %(score)s") % {"score": data["score"]})
+        if data.get("return_visit"):
+            parts.append(gettext("recorded from a return visit"))
+        elif data.get("via") == "follow":
+            parts.append(gettext("given on the follow page"))
+    if event.action == "escalate" and "to_level" in data:
+        levels = dict(Issue.EscalationLevel.choices)
+        parts.append(gettext("to the %(level)s") % {"level": levels.get(data["to_level"], data["to_level"])})
+    return " · ".join(str(p) for p in parts)
+
+
+def timeline_for(issue: Issue, *, viewer) -> list[Entry]:
+    """Return the events of `issue` the viewer may read, oldest first, each actor named as the viewer may see them.
+
+    `viewer` is a user (or None for a follower by number and phone): internal notes only for staff handling it.
+    """
+    handles = handles_issue(viewer, issue)
+    events = [e for e in issue.events.all() if handles or not e.internal]
+    units = _unit_labels(issue, {e.actor_id for e in events if e.actor_id and e.actor_id != issue.reporter_user_id})
+    entries = []
+    for event in events:
+        if event.actor_id is None:
+            data = event.data or {}
+            actor = gettext("Reporter") if event.action in ("submit", "rate") and not data.get("automatic") else ""
+            actor = actor or gettext("System")
+        elif event.actor_id == issue.reporter_user_id:
+            actor = gettext("Reporter")
+        else:
+            actor = units.get(event.actor_id) or gettext("Staff")
+            if handles:
+                actor = f"{actor} ({event.actor.get_username()})"
+        entries.append(
+            Entry(
+                at=event.at,
+                action=event.action,
+                label=str(ACTION_LABELS.get(event.action, event.action.replace("_", " "))),
+                actor=actor,
+                note=event.note,
+                internal=event.internal,
+                to_status=event.to_status if event.to_status != event.from_status else "",
+                detail=_detail(event),
+            )
+        )
+    return entries
+
+
+def photos_by_stage(issue: Issue) -> dict[str, list[Photo]]:
+    """Return {"report": [...], "resolution": [...]}: the photos before (at report) and after (at resolve)."""
+    out = {Photo.Stage.REPORT: [], Photo.Stage.RESOLUTION: []}
+    for photo in issue.photos.all():
+        out[photo.stage].append(photo)
+    return out
+
+
+def reporter_shown(issue: Issue, *, viewer, is_reporter: bool = False) -> dict:
+    """Return the reporter's name and phone as the viewer may read them (unmasked for the reporter and handlers)."""
+    if is_reporter or can_see_reporter(viewer, issue):
+        return {"name": issue.reporter_name, "phone": issue.reporter_phone}
+    return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
+
+
+def resolution_note(issue: Issue) -> str:
+    """Return the public note of the latest resolution, or ""."""
+    notes = [e.note for e in issue.events.all() if e.action == "resolve" and not e.internal]
+    return notes[-1] if notes else ""

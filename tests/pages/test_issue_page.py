@@ -1,0 +1,218 @@
+"""The page layer and the issue page: landing by role, scoping (404), the timeline as residents read it, the rating
+form with a workflow refusal beside its field, and a constant number of queries whatever the history."""
+
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from issues import workflow
+from issues.models import Event, Issue
+from orgs.models import Role
+from tests.factories import UserFactory, issue_state, member
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def page(issue) -> str:
+    return f"/issues/{issue.number}/"
+
+
+# --- landing ---------------------------------------------------------------------------------------------------------
+
+
+def test_home_sends_residents_to_their_issues_and_territory_staff_to_their_desk(resident, community_staff):
+    assert signed_in(resident).get("/")["Location"] == "/my/"
+    assert signed_in(community_staff).get("/")["Location"] == "/dashboard/"
+
+
+def test_home_sends_department_staff_to_the_issues_dispatched_to_them(chengguan_staff):
+    assert signed_in(chengguan_staff).get("/")["Location"] == "/my/"
+
+
+def test_home_invites_an_anonymous_visitor_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == HTTPStatus.OK
+    assert b'href="/accounts/login/"' in response.content
+
+
+def test_my_issues_links_each_issue_to_its_page_newest_first(make, resident, other_resident, territory):
+    older, newer = make("submitted"), make("resolved")
+    html = signed_in(resident).get("/my/").content.decode()
+    assert f'href="/issues/{newer.number}/"' in html and f'href="/issues/{older.number}/"' in html
+    assert html.index(newer.number) < html.index(older.number)
+    assert 'class="status status-resolved">已办结<' in html
+    assert newer.number not in signed_in(other_resident).get("/my/").content.decode()
+
+
+def test_inbox_lines_link_to_their_issue(make, resident):
+    issue = make("resolved")  # the resolution writes the reporter's inbox line
+    html = signed_in(resident).get("/inbox/").content.decode()
+    assert f'href="/issues/{issue.number}/"' in html
+
+
+# --- scoping ---------------------------------------------------------------------------------------------------------
+
+
+def test_issue_page_out_of_scope_is_not_found_like_a_missing_one(make, other_resident, other_community_staff):
+    issue = make("submitted")
+    for user in (other_resident, other_community_staff):
+        assert signed_in(user).get(page(issue)).status_code == HTTPStatus.NOT_FOUND
+    assert signed_in(other_resident).get("/issues/GD-20991231-99999/").status_code == HTTPStatus.NOT_FOUND
+
+
+def test_issue_page_asks_an_anonymous_visitor_nothing_and_shows_nothing(client, make):
+    issue = make("submitted")
+    assert client.get(page(issue)).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_rating_an_issue_out_of_scope_is_not_found_and_changes_nothing(make, other_resident):
+    issue = make("resolved")
+    before = issue_state(issue)
+    response = signed_in(other_resident).post(f"{page(issue)}rate/", {"rating": "5"})
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert issue_state(issue) == before
+
+
+# --- what the page shows ---------------------------------------------------------------------------------------------
+
+
+def test_reporter_sees_status_place_deadlines_and_staff_by_role_and_unit_never_by_username(
+    make, resident, community_staff, chengguan_staff
+):
+    issue = make("in_progress")
+    html = signed_in(resident).get(page(issue)).content.decode()
+    assert 'id="issue-status">办理中<' in html
+    assert "第1网格" in html and "1栋" in html
+    assert "社区工作者 · 社区005" in html  # classify and dispatch
+    assert "职能部门工作人员 · 城管" in html  # accept
+    assert "community_staff" not in html and "chengguan_staff" not in html
+    assert "办结时限" in html and 'title="20' in html
+
+
+def test_staff_handling_the_issue_see_usernames_internal_notes_and_the_actions_offered(make, resident, community_staff):
+    issue = make("in_progress")
+    workflow.issue_comment(issue=issue, actor=community_staff, text="先联系物业", internal=True)
+    staff_html = signed_in(community_staff).get(page(issue)).content.decode()
+    assert "先联系物业" in staff_html and "(community_staff)" in staff_html
+    assert 'id="actions"' in staff_html and 'data-action="resolve"' in staff_html
+    resident_html = signed_in(resident).get(page(issue)).content.decode()
+    assert "先联系物业" not in resident_html
+    assert 'id="actions"' not in resident_html
+
+
+def test_reporter_of_a_resolved_issue_gets_the_rating_form_saying_1_or_2_reopens(make, resident):
+    issue = make("resolved")
+    html = signed_in(resident).get(page(issue)).content.decode()
+    assert 'id="id_rating"' in html and "Cleared and checked." in html
+    assert "1 或 2" in html
+    client = signed_in(resident)
+    client.cookies["django_language"] = "en"
+    english = client.get(page(issue)).content.decode()
+    assert ">Rating</label>" in english and ">Rate</button>" in english and "1 or 2 reopens" in english
+
+
+def test_no_rating_form_before_resolution_or_for_someone_else(make, resident, community_staff):
+    assert 'id="id_rating"' not in signed_in(resident).get(page(make("in_progress"))).content.decode()
+    assert 'id="id_rating"' not in signed_in(community_staff).get(page(make("resolved"))).content.decode()
+
+
+# --- rating through the page -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("score, status", [(4, Issue.Status.CLOSED), (2, Issue.Status.DISPATCHED)])
+def test_rating_redirects_to_the_page_and_closes_or_reopens(make, resident, score, status):
+    issue = make("resolved")
+    response = signed_in(resident).post(f"{page(issue)}rate/", {"rating": str(score), "comment": "谢谢"})
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == page(issue)
+    assert Issue.objects.get(pk=issue.pk).status == status
+
+
+@pytest.mark.parametrize("rating", ["", "0", "6", "很好"])
+def test_a_bad_rating_is_shown_beside_the_field_and_the_comment_is_kept(make, resident, rating):
+    issue = make("resolved")
+    before = issue_state(issue)
+    response = signed_in(resident).post(f"{page(issue)}rate/", {"rating": rating, "comment": "还行吧，楼道干净了"})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    html = response.content.decode()
+    assert 'aria-describedby="id_rating_helptext id_rating-error"' in html
+    assert 'id="id_rating-error"' in html
+    assert "还行吧，楼道干净了</textarea>" in html
+    assert issue_state(issue) == before
+
+
+def test_a_workflow_refusal_lands_at_the_top_of_the_form_with_its_codes_message(make, resident):
+    issue = make("resolved")
+    client = signed_in(resident)
+    client.get(page(issue))
+    workflow.issue_rate(issue=issue, actor=resident, score=5)  # rated meanwhile (another tab)
+    response = client.post(f"{page(issue)}rate/", {"rating": "2", "comment": "再看看", "version": str(issue.version)})
+    assert response.status_code == HTTPStatus.CONFLICT
+    html = response.content.decode()
+    assert 'role="alert"' in html
+    assert "诉求当前的状态不允许此操作。" in html
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.CLOSED
+
+
+def test_a_refusal_after_a_change_meanwhile_shows_the_issue_as_it_is_now_and_keeps_the_typed_text(
+    make, resident, community_staff
+):
+    issue = make("resolved")
+    stale = issue.version
+    workflow.issue_reopen(issue=issue, actor=community_staff, reason="复查未通过")
+    response = signed_in(resident).post(f"{page(issue)}rate/", {"rating": "5", "comment": "好", "version": str(stale)})
+    assert response.status_code == HTTPStatus.CONFLICT
+    html = response.content.decode()
+    assert 'id="issue-status">已派单<' in html
+    assert "诉求当前的状态不允许此操作。" in html
+    assert "好</textarea>" in html
+
+
+def test_a_comment_without_text_is_refused_beside_the_field(make, resident):
+    issue = make("submitted")
+    response = signed_in(resident).post(f"{page(issue)}comment/", {"text": ""})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert 'id="id_text-error"' in response.content.decode()
+
+
+def test_a_resident_comment_is_public_and_cannot_be_made_internal(make, resident):
+    issue = make("submitted")
+    response = signed_in(resident).post(f"{page(issue)}comment/", {"text": "还在堆着", "internal": "on"})
+    assert response.status_code == HTTPStatus.FOUND
+    event = Event.objects.filter(issue=issue, action="comment").get()
+    assert event.note == "还在堆着" and event.internal is False
+
+
+# --- queries ---------------------------------------------------------------------------------------------------------
+
+
+def _queries_of(client, url) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == HTTPStatus.OK
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("who", ["resident", "community_staff"])
+def test_issue_page_queries_do_not_grow_with_events_photos_or_actors(
+    request, make, community_staff, street_officer, who
+):
+    issue = make("in_progress")
+    client = signed_in(request.getfixturevalue(who))
+    few = _queries_of(client, page(issue))
+    for n in range(8):
+        actor = member(
+            UserFactory(username=f"street{n}"), Role.STREET_OFFICER, area=street_officer.memberships.first().area
+        )
+        workflow.issue_comment(issue=issue, actor=actor, text=f"第{n}条")
+        workflow.issue_comment(issue=issue, actor=community_staff, text=f"内部{n}", internal=True)
+    many = _queries_of(client, page(issue))
+    assert many == few
