@@ -139,6 +139,8 @@ def _mark(rows: list[Issue], *, now: datetime, supervised: set) -> None:
         issue.running_due_at = due
         issue.overdue = due is not None and due < now
         issue.late_by = (now - due) if issue.overdue else None
+        late_hours = int(issue.late_by.total_seconds() // 3600) if issue.late_by else 0
+        issue.late_days, issue.late_hours = divmod(late_hours, 24)
         issue.supervised = issue.pk in supervised
 
 

@@ -31,6 +31,8 @@ ACTION_LABELS = {
     "escalate": _("Escalated"),
     "extend": _("Extension"),
     "approve_extension": _("Extension approved"),
+    "refuse_extension": _("Extension refused"),
+    "supervise": _("Supervised"),
     "comment": _("Comment"),
     "auto_close": _("Closed without a rating"),
 }
