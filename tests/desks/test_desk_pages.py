@@ -78,7 +78,7 @@ def test_classify_then_dispatch_with_a_lead_and_a_second_department(make, commun
     issue = make("submitted")
     client = signed_in(community_staff)
     form = client.get(page(issue)).content.decode()
-    assert 'action="/issues/%s/classify/"' % issue.number in form
+    assert f'action="/issues/{issue.number}/classify/"' in form
     response = client.post(
         page(issue, "classify"),
         {"classify-version": issue.version, "classify-kind": "complaint", "classify-category": "stairwell"},
