@@ -137,6 +137,7 @@ ACCOUNTS = [
     ("dept_cg1", Role.DEPARTMENT_STAFF, "chengguan"),
     ("dept_sw1", Role.DEPARTMENT_STAFF, "shuiwu"),
     ("district1", Role.DISTRICT_ADMIN, DISTRICT),
+    ("hotline1", Role.HOTLINE_OPERATOR, DISTRICT),
 ]
 
 

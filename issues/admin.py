@@ -118,7 +118,7 @@ class IssueAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "resolution_due_at",
         "created_at",
     )
-    list_filter = ("status", "kind", "urgent", "escalation_level", "category")
+    list_filter = ("status", "kind", "channel", "urgent", "escalation_level", "category")
     list_select_related = ("category",)
     search_fields = ("number", "description", "title")
     date_hierarchy = "created_at"

@@ -4,6 +4,7 @@ It narrows an already scoped queryset (issues.selectors.issue_list_for_user); it
 value is a form error (the API answers 400 validation_error naming the field), never a 500 or a silent no-op.
 
 - `status`: one or more statuses, comma-separated (`dispatched,in_progress`).
+- `channel`: one or more channels, comma-separated (`hotline,on_behalf`).
 - `kind`: one kind. `category`: a category code; a parent category includes its sub-categories.
 - `area`: any territory node code; everything at or under it (materialized path prefix).
 - `escalation_level`: 0 community, 1 street, 2 district.
@@ -82,6 +83,7 @@ class IssueFilterSet(django_filters.FilterSet):
 
     status = ChoiceInFilter(field_name="status", choices=Issue.Status.choices)
     kind = django_filters.ChoiceFilter(field_name="kind", choices=Kind.choices)
+    channel = ChoiceInFilter(field_name="channel", choices=Issue.Channel.choices)
     category = django_filters.ModelChoiceFilter(
         queryset=Category.objects.all(), to_field_name="code", method="filter_category"
     )

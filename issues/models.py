@@ -96,6 +96,16 @@ class Issue(models.Model):
         DUPLICATE = "duplicate", _("duplicate")
         OUT_OF_SCOPE = "out_of_scope", _("out of scope")
 
+    class Channel(models.TextChoices):
+        """How the report reached us (shown on the issue, filtered on, counted in statistics)."""
+
+        WEB = "web", _("web form")  # a resident (or anyone) on the web form
+        PARTNER = "partner", _("partner app")  # a partner app's API (WeChat mini-program, …)
+        OPEN311 = "open311", _("Open311")  # a GeoReport v2 client
+        HOTLINE = "hotline", _("hotline")  # a 12345 call, taken by a hotline operator or the hotline's system
+        PATROL = "patrol", _("grid patrol")  # found by a grid worker or leader on patrol
+        ON_BEHALF = "on_behalf", _("on behalf")  # staff (a building leader, a grid worker) for a resident
+
     class EscalationLevel(models.IntegerChoices):
         COMMUNITY = 0, _("community")
         STREET = 1, _("street")
@@ -133,6 +143,7 @@ class Issue(models.Model):
     reporter_name = models.CharField(_("reporter name"), max_length=60, blank=True)
     reporter_phone = models.CharField(_("reporter phone"), max_length=20, blank=True)
     external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WEB)
 
     escalation_level = models.PositiveSmallIntegerField(
         choices=EscalationLevel.choices, default=EscalationLevel.COMMUNITY

@@ -18,15 +18,19 @@ Asia/Shanghai), whatever their status now. Every figure is about that population
   issue rated 1, reopened, then rated 4 gives one of two). An auto-closed issue has no rating and counts in
   neither.
 
+`by_channel` counts the population by the channel it came through (every channel, zeros included), as
+`by_status` does by status.
+
 A rate is a float from 0 to 1 (4 decimals), or None when its denominator is 0. `counts` carries every numerator
 and denominator so a dashboard can show "12 / 15". `by_category` (unclassified issues under code None) and
 `by_child_area` (the next level down: district → streets, street → communities, community → grids, grid →
 buildings; every child listed, zeros included; issues not under any child, e.g. a grid's issues without a
 building, under code None) carry the same figures.
 
-The database does the counting with conditional aggregation, in one pass over the population grouped by category
-and child area together: three queries whatever the data size (issues, ratings, the child areas). The category
-rows, the child area rows and the totals are sums of those groups, so the three views always agree. (Grouping by
+The database does the counting with conditional aggregation, in one pass over the population grouped by category,
+channel and child area together: three queries whatever the data size (issues, ratings, the child areas). The
+category rows, the channel counts, the child area rows and the totals are sums of those groups, so the views always
+agree. (Grouping by
 category and by child area in separate passes read the same rows twice; bench/RESULTS.md "api".)
 """
 
@@ -41,6 +45,7 @@ from issues.sla import LOCAL_TZ, overdue_q
 
 S = Issue.Status
 STATUSES = list(S.values)
+CHANNELS = list(Issue.Channel.values)
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
 # The denormalised code column of each level's children on Issue (DESIGN.md: "everything under X" in one query).
 CHILD_CODE_COLUMN = {
@@ -162,14 +167,16 @@ def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now
     ratings = Rating.objects.filter(_population(area=area, date_from=date_from, date_to=date_to, prefix="issue__"))
 
     column = CHILD_CODE_COLUMN.get(area.level)
-    keys = ("category_id", column) if column else ("category_id",)
+    keys = ("category_id", "channel", column) if column else ("category_id", "channel")
     rows = _grouped(issues, ratings, keys=keys, extra=("category__code", "category__name"), now=now)
     by_category = [{**_category_of(group), **_figures(_sum(group))} for group in _groups_by(rows, position=0).values()]
     by_category.sort(key=lambda r: (-r["total"], r["code"] is None, r["code"] or ""))
+    channel_totals = {channel: _sum(group).get("total", 0) for channel, group in _groups_by(rows, position=1).items()}
+    by_channel = {channel: channel_totals.get(channel, 0) for channel in CHANNELS}
 
     by_child_area = []
     if column:
-        child_rows = {code: _sum(group) for code, group in _groups_by(rows, position=1).items()}
+        child_rows = {code: _sum(group) for code, group in _groups_by(rows, position=2).items()}
         for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
             by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
         # Issues not under any child node (a grid's issues without a building).
@@ -182,6 +189,7 @@ def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
         **_figures(_sum(rows.values())),
+        "by_channel": by_channel,
         "by_category": by_category,
         "by_child_area": by_child_area,
     }

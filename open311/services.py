@@ -134,6 +134,7 @@ def service_request_create(*, actor, params) -> Issue:
             address=(params.get("address_string") or "").strip(),
             reporter_name=_reporter_name(params.get("first_name"), params.get("last_name")),
             reporter_phone=(params.get("phone") or "").strip(),
+            channel=Issue.Channel.OPEN311,
         )
     except ValidationFailed as exc:
         fields = {OPEN311_FIELDS.get(name, name): messages for name, messages in exc.fields.items()}

@@ -20,9 +20,10 @@ class Role(models.TextChoices):
     STREET_OFFICER = "street_officer", _("street officer")
     DEPARTMENT_STAFF = "department_staff", _("department staff")
     DISTRICT_ADMIN = "district_admin", _("district admin")
+    HOTLINE_OPERATOR = "hotline_operator", _("hotline operator")  # a 12345 seat taking calls for a territory
 
 
-# Roles held at a territory node (the rest are held in a department).
+# Roles held at a territory node that reach the issues under it (see INTAKE_ROLES; the rest are held in a department).
 NODE_ROLES = frozenset(
     {
         Role.GRID_WORKER,
@@ -37,6 +38,10 @@ NODE_ROLES = frozenset(
 TRIAGE_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.DISTRICT_ADMIN})
 # "Street officer and up".
 SUPERVISOR_ROLES = frozenset({Role.STREET_OFFICER, Role.DISTRICT_ADMIN})
+# Roles held at a territory node that take reports for it but reach none of its issues: a hotline operator (12345
+# seat) submits callers' reports anywhere under their node and sees the issues they took, not their colleagues'
+# or the community's (a caller asking after an issue follows it by number and phone). orgs.scoping keeps them apart.
+INTAKE_ROLES = frozenset({Role.HOTLINE_OPERATOR})
 # Staff who report on behalf of others (patrols, neighbours).
 FIELD_ROLES = frozenset({Role.GRID_WORKER, Role.GRID_LEADER, Role.BUILDING_LEADER})
 

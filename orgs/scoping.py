@@ -11,7 +11,7 @@ from operator import or_
 from django.db.models import Exists, OuterRef, Q
 
 from grids.models import PATH_SEPARATOR, Area, subtree_q
-from orgs.models import NODE_ROLES, Membership, Role
+from orgs.models import INTAKE_ROLES, NODE_ROLES, Membership, Role
 
 _CACHE_ATTR = "_griddesk_scope"
 
@@ -25,10 +25,11 @@ class Scope:
     department_ids: frozenset[int] = field(default_factory=frozenset)
     partner_id: int | None = None
     partner_area_path: str | None = None
+    intake_paths: tuple[str, ...] = ()  # where they take hotline calls (orgs.models.INTAKE_ROLES): no reach
 
     @property
     def is_staff_member(self) -> bool:
-        return bool(self.node_roles or self.department_ids)
+        return bool(self.node_roles or self.department_ids or self.intake_paths)
 
     @property
     def is_partner(self) -> bool:
@@ -42,6 +43,10 @@ class Scope:
     def roles_at(self, path: str) -> set[str]:
         """Return the node roles held at `path` or above it."""
         return {role for role, at in self.node_roles if path == at or path.startswith(at + PATH_SEPARATOR)}
+
+    def takes_calls_at(self, path: str) -> bool:
+        """Return whether the user takes hotline calls for the node at `path` (a hotline operator at or above it)."""
+        return any(path == at or path.startswith(at + PATH_SEPARATOR) for at in self.intake_paths)
 
     def role_paths(self, roles) -> list[str]:
         """Return the paths where the user holds any of `roles`."""
@@ -76,10 +81,12 @@ def scopes_prefetch(users) -> None:
 
 def _scope_cache(user, rows) -> Scope:
     """Build `user`'s scope from their (role, area path, department id) memberships and cache it on the user."""
-    node_roles, departments = [], set()
+    node_roles, intake_paths, departments = [], set(), set()
     for role, path, department_id in rows:
         if role in NODE_ROLES:
             node_roles.append((role, path))
+        elif role in INTAKE_ROLES:
+            intake_paths.add(path)
         else:
             departments.add(department_id)
     partner = getattr(user, "partner_app", None) if hasattr(user, "partner_app") else None
@@ -89,6 +96,7 @@ def _scope_cache(user, rows) -> Scope:
         department_ids=frozenset(departments),
         partner_id=partner.pk if partner else None,
         partner_area_path=partner.area.path if partner else None,
+        intake_paths=tuple(sorted(intake_paths)),
     )
     setattr(user, _CACHE_ATTR, scope)
     return scope
@@ -104,7 +112,8 @@ def issue_visibility_q(user) -> Q:
     """Return the filter for the issues `user` may see.
 
     A resident or partner app: what they reported. Node roles: everything under their nodes.
-    Department staff: what was dispatched to their departments. Nobody signed in: nothing.
+    Department staff: what was dispatched to their departments. A hotline operator: the calls they took (what they
+    reported), nothing more. Nobody signed in: nothing.
     """
     scope = scope_for_user(user)
     if scope.user_id is None:

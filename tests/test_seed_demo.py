@@ -3,6 +3,7 @@
 import io
 import random
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -26,6 +27,7 @@ EXPECTED_ROLES = {
     "dept_cg1": {(Role.DEPARTMENT_STAFF, "chengguan")},
     "dept_sw1": {(Role.DEPARTMENT_STAFF, "shuiwu")},
     "district1": {(Role.DISTRICT_ADMIN, "360702")},
+    "hotline1": {(Role.HOTLINE_OPERATOR, "360702")},
 }
 
 
@@ -142,3 +144,16 @@ def test_every_demo_department_handles_a_category_with_sensible_limits():
     assert names["路灯损坏"] == "shizheng"
     assert names["垃圾清运"] == "huanwei"
     assert names["违章搭建"] == "zhujian"
+
+
+@pytest.mark.django_db
+def test_the_readme_example_lands_in_the_grid_that_grid1_works_in():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    first = re.search(r'"location":\{"lat":([0-9.]+),"lng":([0-9.]+)\}', readme)
+    assert first, "the README's example request names no location"
+    seed()
+    grid = locate_grid(lat=float(first.group(1)), lng=float(first.group(2)))
+    grid1 = Membership.objects.get(user__username="grid1")
+    community1 = Membership.objects.get(user__username="community1")
+    assert (grid.code, grid1.area.code) == (FIRST_GRID, FIRST_GRID)
+    assert grid.path.startswith(community1.area.path + "/")

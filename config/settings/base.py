@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "issues",
     "notifications",
     "open311",
+    "accounts",
 ]
 
 MIDDLEWARE = [

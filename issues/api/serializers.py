@@ -16,6 +16,8 @@ from orgs.models import Department
 from orgs.scoping import scope_for_user
 
 MAX_PHOTOS = 6
+# The channels a body may name: the Open311 channel is set by the Open311 endpoint alone.
+SUBMIT_CHANNELS = [(value, label) for value, label in Issue.Channel.choices if value != Issue.Channel.OPEN311]
 PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9][0-9 -]{4,18}[0-9]$", "Enter a phone number: digits, spaces or dashes.")
 
 
@@ -77,6 +79,15 @@ class IssueSubmitSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reporter = IssueReporterSerializer(required=False)
     external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    channel = serializers.ChoiceField(
+        choices=SUBMIT_CHANNELS,
+        required=False,
+        help_text=(
+            "How the report came. Default: `partner` for a partner app, `web` for everyone else. A partner app may "
+            "say `hotline` (the 12345 system); staff with a role over the place `patrol` or `on_behalf`; a hotline "
+            "operator `hotline` within their territory. `hotline` and `on_behalf` need `reporter.phone`."
+        ),
+    )
     photos = serializers.ListField(
         child=serializers.FileField(allow_empty_file=False),
         required=False,
@@ -286,6 +297,7 @@ class IssueSerializer(serializers.ModelSerializer):
             "reporter",
             "rating",
             "photos",
+            "channel",
             "created_at",
             "updated_at",
             "version",
@@ -433,5 +445,8 @@ class StatsSerializer(StatsFiguresSerializer):
     area = StatsAreaSerializer()
     date_from = serializers.DateField(allow_null=True)
     date_to = serializers.DateField(allow_null=True)
+    by_channel = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Issues by the channel they came through, every channel listed."
+    )
     by_category = StatsGroupSerializer(many=True)
     by_child_area = StatsGroupSerializer(many=True)

@@ -20,8 +20,9 @@ from issues.workflow.guards import (
     _restart_dispatches,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import RATE_REOPEN_TARGET, TRANSITIONS, S
+from issues.workflow.rules import RATE_REOPEN_TARGET, REPORTED_FOR_OTHERS, TRANSITIONS, S
 from orgs.models import TRIAGE_ROLES, Department
+from orgs.scoping import scope_for_user
 
 # --- handling -----------------------------------------------------------------------------------------------------
 
@@ -118,6 +119,9 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
         issue = _lock(issue=issue, actor=actor)
         if actor is None or issue.reporter_user_id != actor.pk:
             raise PermissionDenied("Only the reporter rates the result.")
+        # A partner app relays its caller's rating (API.md); staff who took a report for someone do not rate for them.
+        if issue.channel in REPORTED_FOR_OTHERS and not scope_for_user(actor).is_partner:
+            raise PermissionDenied("The person reported for rates the result, not the staff who took the report.")
         _check_state(issue=issue, action="rate")
         _check_version(issue=issue, version=version)
         clean_int(score, field="score", low=1, high=5, message="Give a whole number from 1 to 5.")

@@ -69,6 +69,22 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 # request. Comments, escalations and further supervisions do not handle it; a closed issue shows none.
 SUPERVISION_HANDLED_BY = frozenset({"classify", "dispatch", "accept", "return", "resolve", "reject", "extend"})
 
+C = Issue.Channel
+# The channels a submitter may name (issue_submit checks; a channel not named is the first of the set):
+# - nobody signed in, and a resident: the web form, the one way they reach us themselves;
+# - a partner app: its own channel, or the 12345 hotline when the partner is the hotline's system; `open311` is set
+#   by the Open311 endpoint (open311.services), which submits through the partner's user too;
+# - staff with a node role over the place (grid workers and leaders, building leaders, community staff and up): also
+#   what they found on patrol and what they report for a resident (on behalf);
+# - a hotline operator (12345 seat) for a place in their territory: also a caller's report (hotline).
+RESIDENT_CHANNELS = (C.WEB,)
+PARTNER_CHANNELS = (C.PARTNER, C.HOTLINE, C.OPEN311)
+PLACE_STAFF_CHANNELS = (C.PATROL, C.ON_BEHALF)
+INTAKE_CHANNELS = (C.HOTLINE,)
+# A report for someone else names that person's phone: staff call them back, and they follow it by number + phone.
+# The account that submitted it is not that person: it does not rate the result (the caller does, by phone).
+REPORTED_FOR_OTHERS = frozenset({C.HOTLINE, C.ON_BEHALF})
+
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 4000
 EXTEND_MIN, EXTEND_MAX = 1, 30

@@ -32,9 +32,20 @@ from issues.workflow.guards import (
     _require_roles,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import DESCRIPTION_MAX, DESCRIPTION_MIN, TRANSITIONS, S
+from issues.workflow.rules import (
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    INTAKE_CHANNELS,
+    PARTNER_CHANNELS,
+    PLACE_STAFF_CHANNELS,
+    REPORTED_FOR_OTHERS,
+    RESIDENT_CHANNELS,
+    TRANSITIONS,
+    C,
+    S,
+)
 from orgs.models import Department
-from orgs.scoping import scope_for_user
+from orgs.scoping import Scope, scope_for_user
 
 # --- submit -------------------------------------------------------------------------------------------------------
 
@@ -55,11 +66,14 @@ def issue_submit(
     reporter_name="",
     reporter_phone="",
     external_id="",
+    channel=None,
 ) -> Issue:
     """Create an issue in `submitted`, routed to its grid, numbered, with its event: anyone may.
 
     Nobody signed in (a resident on the web form, the hotline's walk-in) must give the reporter's phone so staff can
-    call back, as must a partner app; such an issue has no reporter account and its event no actor.
+    call back, as must a partner app; such an issue has no reporter account and its event no actor. `channel` says
+    how the report came (rules.RESIDENT_CHANNELS and the sets after it: who may name which); not named, it is the
+    partner channel for a partner app and the web form for everyone else.
     """
     anonymous = actor is None or not getattr(actor, "is_authenticated", False)
     actor = None if anonymous else actor
@@ -84,6 +98,9 @@ def issue_submit(
     place = building or grid
     if scope.is_partner and not is_within(place, scope.partner_area_path):
         raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
+    channel = _submit_channel(scope=scope, place=place, channel=channel)
+    if channel in REPORTED_FOR_OTHERS and not reporter_phone:
+        raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
 
     with transaction.atomic():
         issue = Issue(
@@ -101,12 +118,43 @@ def issue_submit(
             reporter_name=reporter_name,
             reporter_phone=reporter_phone,
             external_id=external_id,
+            channel=channel,
             version=0,  # _record bumps it to 1
         )
         _place(issue, grid=grid, building=building)
         data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
         _record(issue=issue, actor=actor, action="submit", from_status="", data=data)
     return issue
+
+
+# Why a channel was refused, by channel (the rest: "not through this channel").
+CHANNEL_REFUSALS = {
+    C.HOTLINE: "Only a hotline operator of this place or the hotline's system reports a hotline call.",
+    C.PATROL: "Only staff of this place report from a patrol.",
+    C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
+    C.PARTNER: "Only a partner app reports through the partner channel.",
+    C.OPEN311: "Only the Open311 endpoint reports through the Open311 channel.",
+    C.WEB: "A partner app reports through its own channel.",
+}
+
+
+def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
+    """Return the channel a submission records: the one named, if this submitter may name it here, else the default."""
+    if scope.is_partner:
+        allowed = PARTNER_CHANNELS
+    else:
+        allowed = RESIDENT_CHANNELS
+        if scope.roles_at(place.path):
+            allowed += PLACE_STAFF_CHANNELS
+        if scope.takes_calls_at(place.path):
+            allowed += INTAKE_CHANNELS
+    if channel in (None, ""):
+        return allowed[0]
+    if channel not in C.values:
+        raise ValidationFailed.on("channel", f"Must be one of {', '.join(C.values)}.")
+    if channel not in allowed:
+        raise ValidationFailed.on("channel", CHANNEL_REFUSALS[channel])
+    return C(channel).value
 
 
 # --- triage -------------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ ISSUE_FIELDS = {
     "reporter",
     "rating",
     "photos",
+    "channel",
     "created_at",
     "updated_at",
     "version",
@@ -73,6 +74,7 @@ def test_submit_by_resident_answers_201_with_every_field_of_the_issue(territory,
     assert data["dispatches"] == []
     assert data["reporter"] == {"name": REPORTER_NAME, "phone": REPORTER_PHONE}
     assert data["rating"] is None
+    assert data["channel"] == "web"
     assert data["photos"] == []
     assert data["version"] == issue.version
     assert data["created_at"].endswith("+08:00")
