@@ -118,6 +118,7 @@ def _queue_view(name: str):
             export_query=urlencode({**_export_params(name, tab, params)}),
             category_groups=category_groups(),
             statuses=Issue.Status.choices,
+            channels=Issue.Channel.choices,
             kinds=Issue._meta.get_field("kind").choices,
             next_url=f"?{urlencode({**params, 'tab': tab, 'cursor': page.next_cursor})}"
             if page and page.next_cursor
