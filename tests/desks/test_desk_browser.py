@@ -86,7 +86,7 @@ def test_the_three_desks_in_chromium(
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         desk = Desk(browser, live_server, shots)
         try:
-            # Community staff: the new issue in the triage queue, classify, dispatch with a lead and a second department.
+            # Community staff: the new issue in the triage queue; classify; dispatch to a lead and a second department.
             page = desk.open("community_staff", "/desk/")
             expect(page).to_have_url(f"{live_server.url}/desk/triage/")
             expect(page.locator("#tab-new .count")).to_have_text("2")
