@@ -6,6 +6,7 @@ so that a dozen forms on one page never share an id; a refusal lands beside the 
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from config.pages import PageForm
 from issues.forms import IssueActionForm
@@ -53,7 +54,7 @@ def department_choices(issue: Issue) -> list:
 class ClassifyForm(IssueActionForm):
     kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices)
     category = forms.ChoiceField(label=_("Category"))
-    urgent = forms.BooleanField(label=_("Urgent"), required=False)
+    urgent = forms.BooleanField(label=pgettext_lazy("desk", "Urgent"), required=False)
 
     def __init__(self, *args, issue: Issue, **kwargs):
         kwargs.setdefault("initial", {}).update(
@@ -64,9 +65,13 @@ class ClassifyForm(IssueActionForm):
 
 
 class DispatchForm(IssueActionForm):
-    departments = forms.MultipleChoiceField(label=_("Departments"), widget=forms.CheckboxSelectMultiple)
-    lead = forms.ChoiceField(label=_("Lead department"), required=False)
-    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    departments = forms.MultipleChoiceField(
+        label=pgettext_lazy("desk", "Departments"), widget=forms.CheckboxSelectMultiple
+    )
+    lead = forms.ChoiceField(label=pgettext_lazy("desk", "Lead department"), required=False)
+    note = forms.CharField(
+        label=pgettext_lazy("desk", "Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
 
     def __init__(self, *args, issue: Issue, **kwargs):
         usual = issue.category.department.code if issue.category and issue.category.department else ""
@@ -85,9 +90,11 @@ class DispatchForm(IssueActionForm):
 
 
 class RejectForm(IssueActionForm):
-    reason = forms.ChoiceField(label=_("Reason"), choices=Issue.RejectReason.choices)
-    duplicate_of = forms.ChoiceField(label=_("Duplicate of"), required=False)
-    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    reason = forms.ChoiceField(label=pgettext_lazy("desk", "Reason"), choices=Issue.RejectReason.choices)
+    duplicate_of = forms.ChoiceField(label=pgettext_lazy("desk", "Duplicate of"), required=False)
+    note = forms.CharField(
+        label=pgettext_lazy("desk", "Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
 
     def __init__(self, *args, duplicates=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,19 +106,21 @@ class RejectForm(IssueActionForm):
 
 class ResolveForm(IssueActionForm):
     note = forms.CharField(label=_("Result"), max_length=4000, widget=forms.Textarea(attrs=NOTE))
-    photos = MultipleFileField(label=_("Photos after"), required=False)
+    photos = MultipleFileField(label=pgettext_lazy("desk", "Photos after"), required=False)
 
 
 class ReasonForm(IssueActionForm):
     """Reopen and return: a reason, required."""
 
-    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    reason = forms.CharField(label=pgettext_lazy("desk", "Reason"), max_length=2000, widget=forms.Textarea(attrs=NOTE))
 
 
 class EscalateForm(IssueActionForm):
-    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    note = forms.CharField(
+        label=pgettext_lazy("desk", "Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
     departments = forms.MultipleChoiceField(
-        label=_("Summon departments"), required=False, widget=forms.CheckboxSelectMultiple
+        label=pgettext_lazy("desk", "Summon departments"), required=False, widget=forms.CheckboxSelectMultiple
     )
 
     def __init__(self, *args, issue: Issue, summon: bool, **kwargs):
@@ -123,16 +132,24 @@ class EscalateForm(IssueActionForm):
 
 
 class ExtendForm(IssueActionForm):
-    workdays = forms.IntegerField(label=_("Working days"), min_value=EXTEND_MIN, max_value=EXTEND_MAX, initial=3)
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    workdays = forms.IntegerField(
+        label=pgettext_lazy("desk", "Working days"), min_value=EXTEND_MIN, max_value=EXTEND_MAX, initial=3
+    )
+    reason = forms.CharField(
+        label=pgettext_lazy("desk", "Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
 
 
 class RefuseForm(IssueActionForm):
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    reason = forms.CharField(
+        label=pgettext_lazy("desk", "Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
 
 
 class SuperviseForm(IssueActionForm):
-    note = forms.CharField(label=_("Instruction"), max_length=2000, widget=forms.Textarea(attrs=NOTE))
+    note = forms.CharField(
+        label=pgettext_lazy("desk", "Instruction"), max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
 
 
 class BulkDispatchForm(PageForm):

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.pages import form_refuse
@@ -44,17 +44,24 @@ DUPLICATES_OFFERED = 10
 # --- where each role works ------------------------------------------------------------------------------------------
 
 
-def desk_url_for(user) -> str | None:
-    """Return the queue `user` works at (the street's escalations, a department's work, triage), or None."""
+def desk_queues_for(user) -> list[str]:
+    """Return the queues `user` works at: triage (community and grid staff, and up), department, escalations."""
     scope = scope_for_user(user)
     roles = {role for role, _ in scope.node_roles}
+    queues = []
     if roles & SUPERVISOR_ROLES:
-        return reverse("desk-escalations")
+        queues.append("escalations")
     if roles & (TRIAGE_ROLES | {Role.GRID_WORKER, Role.GRID_LEADER}):
-        return reverse("desk-triage")
+        queues.append("triage")
     if scope.department_ids:
-        return reverse("desk-department")
-    return None
+        queues.append("department")
+    return queues
+
+
+def desk_url_for(user) -> str | None:
+    """Return the queue `user` lands on (the street's escalations, triage, a department's work), or None."""
+    queues = desk_queues_for(user)
+    return reverse(f"desk-{queues[0]}") if queues else None
 
 
 @login_required
@@ -69,14 +76,18 @@ def desk(request: HttpRequest) -> HttpResponse:
 # --- the queues ----------------------------------------------------------------------------------------------------
 
 QUEUES = {
-    "triage": (desk_triage, TRIAGE_TABS, {"new": _("New"), "open": _("All open")}),
+    "triage": (
+        desk_triage,
+        TRIAGE_TABS,
+        {"new": pgettext_lazy("desk", "New"), "open": pgettext_lazy("desk", "All open")},
+    ),
     "department": (
         desk_department,
         DEPARTMENT_TABS,
         {
-            "awaiting": _("Awaiting acceptance"),
-            "in_progress": _("In progress"),
-            "overdue": _("Overdue"),
+            "awaiting": pgettext_lazy("desk", "Awaiting acceptance"),
+            "in_progress": pgettext_lazy("desk", "In progress"),
+            "overdue": pgettext_lazy("desk", "Overdue"),
             "returned": _("Returned"),
         },
     ),
@@ -85,13 +96,17 @@ QUEUES = {
         ESCALATION_TABS,
         {
             "escalated": _("Escalated"),
-            "overdue": _("Overdue"),
-            "extensions": _("Extension requests"),
-            "supervised": _("Supervised"),
+            "overdue": pgettext_lazy("desk", "Overdue"),
+            "extensions": pgettext_lazy("desk", "Extension requests"),
+            "supervised": pgettext_lazy("desk", "Supervised"),
         },
     ),
 }
-TITLES = {"triage": _("Triage"), "department": _("Department work"), "escalations": _("Escalations")}
+TITLES = {
+    "triage": pgettext_lazy("desk", "Triage"),
+    "department": pgettext_lazy("desk", "Department work"),
+    "escalations": pgettext_lazy("desk", "Escalations"),
+}
 FILTER_KEYS = ("status", "kind", "category", "area", "channel", "overdue", "escalated", "q")
 
 
@@ -100,11 +115,12 @@ def _queue_view(name: str):
 
     @login_required
     def view(request: HttpRequest) -> HttpResponse:
-        if desk_url_for(request.user) is None:
+        queues = desk_queues_for(request.user)
+        if name not in queues:
             raise Http404
         params = {k: v for k in FILTER_KEYS if (v := request.GET.get(k, "").strip())}
         tab = request.GET.get("tab") or next(iter(tabs))
-        context = {"queue": name, "title": TITLES[name], "params": params, "tab": tab, "error": None}
+        context = {"queue": name, "title": TITLES[name], "params": params, "tab": tab, "error": None, "queues": queues}
         try:
             page = read(user=request.user, tab=tab, params=params, cursor=request.GET.get("cursor"))
         except ValidationFailed as error:
@@ -202,9 +218,9 @@ def changed_by(issue: Issue) -> str:
     """Return who changed `issue` last, by role and unit (as the timeline names staff), or by name."""
     event = Event.objects.filter(issue=issue).select_related("actor").order_by("-at", "-id").first()
     if event is None or event.actor_id is None:
-        return gettext("the system")
+        return pgettext("desk", "the system")
     if event.actor_id == issue.reporter_user_id:
-        return gettext("the reporter")
+        return pgettext("desk", "the reporter")
     label = _unit_labels(issue, {event.actor_id}).get(event.actor_id)
     return label or event.actor.get_full_name() or event.actor.get_username()
 
@@ -263,8 +279,8 @@ ACTION_BUTTONS = {
     "escalate": _("Escalate"),
     "extend": _("Extend"),
     "approve_extension": _("Approve"),
-    "refuse_extension": _("Refuse"),
-    "supervise": _("Supervise"),
+    "refuse_extension": pgettext_lazy("desk", "Refuse"),
+    "supervise": pgettext_lazy("desk", "Supervise"),
 }
 
 

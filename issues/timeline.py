@@ -10,7 +10,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from issues.api.masking import can_see_reporter, handles_issue, mask_name, mask_phone
@@ -31,8 +31,8 @@ ACTION_LABELS = {
     "escalate": _("Escalated"),
     "extend": _("Extension"),
     "approve_extension": _("Extension approved"),
-    "refuse_extension": _("Extension refused"),
-    "supervise": _("Supervised"),
+    "refuse_extension": pgettext_lazy("desk", "Extension refused"),
+    "supervise": pgettext_lazy("desk", "Supervised"),
     "comment": _("Comment"),
     "auto_close": _("Closed without a rating"),
 }

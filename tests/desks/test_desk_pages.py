@@ -30,6 +30,10 @@ def test_each_role_lands_on_its_queue(community_staff, chengguan_staff, street_o
     assert signed_in(grid_worker).get("/desk/")["Location"] == "/desk/triage/"
     assert signed_in(resident).get("/desk/").status_code == HTTPStatus.NOT_FOUND
     assert signed_in(resident).get("/desk/triage/").status_code == HTTPStatus.NOT_FOUND
+    # Each queue is for its roles only: a department has no triage, a community no escalation queue.
+    assert signed_in(chengguan_staff).get("/desk/triage/").status_code == HTTPStatus.NOT_FOUND
+    assert signed_in(community_staff).get("/desk/escalations/").status_code == HTTPStatus.NOT_FOUND
+    assert signed_in(community_staff).get("/desk/triage/").status_code == HTTPStatus.OK
 
 
 def test_triage_queue_lists_new_issues_with_counts_filters_and_export_links(make, community_staff):
