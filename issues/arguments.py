@@ -4,6 +4,7 @@ Each accepts what the API hands over (model instances from its serializers) and 
 ids), so issues.workflow reads as its rules only.
 """
 
+import hmac
 import re
 import uuid
 
@@ -147,3 +148,17 @@ def clean_phone(value, *, field: str) -> str:
     if value and not PHONE.match(value):
         raise ValidationFailed.on(field, "Enter a valid phone number.")
     return value
+
+
+def phone_digits(value) -> str:
+    """Return the digits of a phone number, without a leading 86 country code: how two spellings are compared."""
+    digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def phones_match(stored: str, given: str) -> bool:
+    """Return whether `given` is the phone `stored` (digits compared in constant time; empty never matches)."""
+    a, b = phone_digits(stored), phone_digits(given)
+    return hmac.compare_digest(a.encode() or b"\0", b.encode() or b"\1") and bool(a)

@@ -321,10 +321,19 @@ class Rating(models.Model):
 
     SATISFIED_MIN = 3
 
+    class Via(models.TextChoices):
+        REPORTER = "reporter", _("the reporter's account")
+        FOLLOW = "follow", _("the follow page (number and phone)")  # a reporter without an account, or by phone
+        RETURN_VISIT = "return_visit", _("a return visit")  # staff recorded what the caller said (回访)
+
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="ratings")
     score = models.PositiveSmallIntegerField()
     comment = models.TextField(blank=True)
-    rated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The reporter's account; null when the reporter rated by phone or on a return visit (the event names who).
+    rated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    via = models.CharField(max_length=12, choices=Via.choices, default=Via.REPORTER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,8 +4,8 @@ Every action runs in one transaction and in the same order:
 
 1. lock the issue row and its dispatches (select_for_update), so two actors racing on one issue are serialised;
 2. scope: an issue the actor cannot see (orgs.scoping) is NotFound, exactly as one that does not exist;
-3. role: the actor's roles that reach the issue (orgs.scoping.roles_on_issue) against the action → PermissionDenied;
-4. state: the transition table → InvalidTransition;
+3. role and 4. state: the action's predicate (predicates.py, one per rule, the same that issue_actions_for offers
+   from): the actor's roles on the issue → PermissionDenied, the transition table and finer rules → InvalidTransition;
 5. version: a caller's stale `version` → StaleVersion;
 6. arguments → ValidationFailed(fields=…);
 7. apply, bump `version`, write the Event and its outbox rows (notifications.outbox.outbox_write).
@@ -13,7 +13,8 @@ Every action runs in one transaction and in the same order:
 Where each part lives (import the actions from here, `issues.workflow`):
 
 - `rules`: the transition table (TRANSITIONS, Transition), who may take each action (ACTION_ROLES), the limits;
-- `guards`: the steps every action shares (_lock, the scope, role, state and version checks, _record writing the
+- `predicates`: one predicate per rule, `<action>_refusal(actor=, issue=)`, and `may(action, actor=, issue=)`;
+- `guards`: the steps every action shares (_lock, the scope, state and version checks, _record writing the
   Event and its outbox rows) and the dispatch helpers; patch `issues.workflow.guards.outbox_write` to fake the outbox;
 - `triage`: issue_submit, issue_classify, issue_dispatch, issue_reject;
 - `handling`: issue_accept, issue_return, issue_resolve, issue_rate, issue_reopen;
@@ -25,6 +26,7 @@ Where each part lives (import the actions from here, `issues.workflow`):
 from issues.workflow.guards import _iso, outbox_write
 from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
 from issues.workflow.oversight import issue_refuse_extension, issue_supervise
+from issues.workflow.predicates import PREDICATES, may
 from issues.workflow.rules import (
     ACTION_ROLES,
     ANY_STATE,
@@ -61,6 +63,7 @@ __all__ = [
     "EXTEND_MIN",
     "MAX_ESCALATION_LEVEL",
     "OPEN",
+    "PREDICATES",
     "RATE_REOPEN_TARGET",
     "S",
     "SUPERVISION_HANDLED_BY",
@@ -85,5 +88,6 @@ __all__ = [
     "issue_return",
     "issue_submit",
     "issue_supervise",
+    "may",
     "outbox_write",
 ]

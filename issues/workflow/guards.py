@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
+from issues.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
-from issues.workflow.rules import ACTION_ROLES, DEPARTMENT, TRANSITIONS
+from issues.workflow.rules import DEPARTMENT, TRANSITIONS
 from notifications.outbox import outbox_write
 from orgs.models import Department
 from orgs.scoping import roles_on_issue, scope_for_user
@@ -52,13 +52,6 @@ def _check_version(*, issue: Issue, version) -> None:
         raise ValidationFailed.on("version", "Give the version as a whole number.")
     if version != issue.version:
         raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
-
-
-def _require_roles(*, actor, issue: Issue, action: str) -> set[str]:
-    roles = roles_on_issue(actor, issue)
-    if not roles & ACTION_ROLES[action]:
-        raise PermissionDenied()
-    return roles
 
 
 def _active_dispatches(issue: Issue) -> list[Dispatch]:

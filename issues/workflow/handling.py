@@ -3,8 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
-from issues.arguments import clean_int, clean_text
-from issues.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from issues.arguments import clean_int, clean_text, issue_pk, phones_match
+from issues.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from issues.models import Dispatch, Issue, Rating
 from issues.workflow.guards import (
     _active_dispatches,
@@ -12,17 +12,15 @@ from issues.workflow.guards import (
     _check_state,
     _check_version,
     _department_data,
-    _is_lead_staff,
     _lead_dispatch,
     _lock,
     _record,
-    _require_roles,
     _restart_dispatches,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import RATE_REOPEN_TARGET, REPORTED_FOR_OTHERS, TRANSITIONS, S
-from orgs.models import TRIAGE_ROLES, Department
-from orgs.scoping import scope_for_user
+from issues.workflow.predicates import _refuse
+from issues.workflow.rules import RATE_REOPEN_TARGET, TRANSITIONS, S
+from orgs.models import Department
 
 # --- handling -----------------------------------------------------------------------------------------------------
 
@@ -31,18 +29,18 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
     """Record a department's acceptance (报到); the lead's moves the issue to in_progress: its department staff."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="accept")
-        _check_state(issue=issue, action="accept")
+        _refuse("accept", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         mine = _actor_dispatches(actor=actor, issue=issue)
         if department not in (None, ""):
+            # The argument narrows to one of the actor's departments: the predicate held for some, maybe not this one.
             code = department.code if isinstance(department, Department) else str(department)
             mine = [d for d in mine if d.department.code == code]
-        if not mine:
-            raise PermissionDenied("The issue is not dispatched to your department.")
+            if not mine:
+                raise PermissionDenied("The issue is not dispatched to that department of yours.")
         pending = [d for d in mine if d.status == Dispatch.Status.PENDING]
         if not pending:
-            raise InvalidTransition("Your department has already accepted this issue.")
+            raise InvalidTransition("That department has already accepted this issue.")
         if len(pending) > 1:
             raise ValidationFailed.on("department", "You belong to several dispatched departments: name one.")
         dispatch, now = pending[0], timezone.now()
@@ -72,10 +70,7 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
     """Send a misrouted issue back to triage with a reason (退单): staff of the lead department, before accepting."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="return")
-        _check_state(issue=issue, action="return")
-        if not _is_lead_staff(actor=actor, issue=issue):
-            raise PermissionDenied("Only the lead department may return the issue.")
+        _refuse("return", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         reason = clean_text(reason, field="reason", required=True)
 
@@ -99,10 +94,7 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
     """Report the result of an issue in progress: staff of the lead department, or community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="resolve")
-        _check_state(issue=issue, action="resolve")
-        if not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
-            raise PermissionDenied("Only the lead department or community staff may resolve the issue.")
+        _refuse("resolve", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         note = clean_text(note, field="note", required=True)
 
@@ -113,23 +105,35 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
     return issue
 
 
-def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
-    """Rate a resolved issue 1–5: 3–5 closes it, 1–2 reopens it to its departments; only its reporter."""
+def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=None, return_visit=False) -> Issue:
+    """Rate a resolved issue 1–5: 3–5 closes it, 1–2 reopens it to its departments; only its reporter.
+
+    The reporter is the account that reported it, or, for anyone following by number (the follow page), whoever
+    gives the phone it was reported with (`reporter_phone`: a wrong one is NotFound, as the page must not say the
+    number exists). `return_visit`: community staff and up record what a reporter without an account said on the
+    phone (回访); the event names them and says so.
+    """
     with transaction.atomic():
-        issue = _lock(issue=issue, actor=actor)
-        if actor is None or issue.reporter_user_id != actor.pk:
-            raise PermissionDenied("Only the reporter rates the result.")
-        # A partner app relays its caller's rating (API.md); staff who took a report for someone do not rate for them.
-        if issue.channel in REPORTED_FOR_OTHERS and not scope_for_user(actor).is_partner:
-            raise PermissionDenied("The person reported for rates the result, not the staff who took the report.")
-        _check_state(issue=issue, action="rate")
+        if reporter_phone is not None:
+            issue = _lock_for_reporter_phone(issue=issue, phone=reporter_phone)
+            _check_state(issue=issue, action="rate")
+            actor, via = None, Rating.Via.FOLLOW
+        else:
+            issue = _lock(issue=issue, actor=actor)
+            _refuse("return_visit" if return_visit else "rate", actor=actor, issue=issue)
+            via = Rating.Via.RETURN_VISIT if return_visit else Rating.Via.REPORTER
         _check_version(issue=issue, version=version)
         clean_int(score, field="score", low=1, high=5, message="Give a whole number from 1 to 5.")
         comment = clean_text(comment, field="comment")
 
-        rating = Rating.objects.create(issue=issue, score=score, comment=comment, rated_by=actor)
+        rated_by = actor if via == Rating.Via.REPORTER else None
+        rating = Rating.objects.create(issue=issue, score=score, comment=comment, rated_by=rated_by, via=via)
         from_status, now = issue.status, timezone.now()
         data = {"score": score, "rating_id": rating.pk, "satisfied": rating.satisfied}
+        if via == Rating.Via.FOLLOW:
+            data["via"] = "follow"
+        if via == Rating.Via.RETURN_VISIT:
+            data["return_visit"] = True
         if rating.satisfied:
             issue.status = TRANSITIONS["rate"].target
             issue.closed_at, issue.closed_how = now, "rated"
@@ -141,12 +145,25 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
     return issue
 
 
+def _lock_for_reporter_phone(*, issue, phone) -> Issue:
+    """Return the issue locked if `phone` is the one it was reported with, else NotFound (the same as no issue)."""
+    locked = (
+        Issue.objects.select_for_update(of=("self",))
+        .select_related("category")
+        .prefetch_related("dispatches")
+        .filter(pk=issue_pk(issue))
+        .first()
+    )
+    if not phones_match(locked.reporter_phone if locked else "", phone):
+        raise NotFound("No such issue.")
+    return locked
+
+
 def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
     """Send a resolved or closed issue back to its departments with a reason: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="reopen")
-        _check_state(issue=issue, action="reopen")
+        _refuse("reopen", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         reason = clean_text(reason, field="reason", required=True)
 

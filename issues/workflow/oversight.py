@@ -4,9 +4,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues.arguments import clean_text
-from issues.errors import InvalidTransition
 from issues.models import ExtensionRequest, Issue
-from issues.workflow.guards import _check_state, _check_version, _lock, _record, _require_roles
+from issues.workflow.guards import _check_version, _lock, _record
+from issues.workflow.predicates import _refuse
 
 
 def issue_supervise(*, issue, actor, note, version=None) -> Issue:
@@ -17,8 +17,7 @@ def issue_supervise(*, issue, actor, note, version=None) -> Issue:
     """
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="supervise")
-        _check_state(issue=issue, action="supervise")
+        _refuse("supervise", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         note = clean_text(note, field="note", required=True)
         departments = [d.department_id for d in issue.dispatches.all() if d.active]
@@ -40,13 +39,10 @@ def issue_refuse_extension(*, issue, actor, reason="", version=None) -> Issue:
     """
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="refuse_extension")
-        _check_state(issue=issue, action="refuse_extension")
+        _refuse("refuse_extension", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         reason = clean_text(reason, field="reason")
-        request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
-        if request is None:
-            raise InvalidTransition("No extension request is waiting for approval.")
+        request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).get()
         request.status, request.decided_by, request.decided_at = ExtensionRequest.Status.REJECTED, actor, timezone.now()
         request.save(update_fields=["status", "decided_by", "decided_at"])
         data = {"workdays": request.workdays, "extension_id": request.pk, "department_id": request.department_id}

@@ -30,6 +30,8 @@ TRANSITIONS: dict[str, Transition] = {
     "resolve": Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
     # Score 3–5 closes; 1–2 sends it back to the departments (see RATE_REOPEN_TARGET).
     "rate": Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    # Staff record the rating a reporter without an account gave on the phone (回访); it counts as their rating.
+    "return_visit": Transition(frozenset({S.RESOLVED}), S.CLOSED),
     "reopen": Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
     "reject": Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
     "escalate": Transition(OPEN, None),
@@ -47,8 +49,8 @@ RATE_REOPEN_TARGET = S.DISPATCHED
 
 DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
 # Who may take each action (API.md's "who"), as roles reaching the issue (orgs.scoping.roles_on_issue); the action
-# then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
-# see the issue; internal notes: anyone with a role on it.
+# then narrows department staff to the departments it concerns (issues.workflow.predicates: one predicate per rule).
+# Rate: the reporter only. Comment: anyone who can see the issue; internal notes: the staff handling it.
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "classify": TRIAGE_ROLES,
     "dispatch": TRIAGE_ROLES,
@@ -62,6 +64,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "approve_extension": SUPERVISOR_ROLES,
     "refuse_extension": SUPERVISOR_ROLES,
     "supervise": SUPERVISOR_ROLES,
+    "return_visit": TRIAGE_ROLES,  # only for a reporter without an account
 }
 
 # A supervision (督办) stays open on the issue until one of these actions follows it, by anyone: the work moved

@@ -4,26 +4,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied
+from issues.errors import NotFound, PermissionDenied
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.sla import add_workdays
 from issues.workflow.guards import (
     _active_dispatches,
     _actor_dispatches,
     _can_see,
-    _check_state,
     _check_version,
     _departments_of_district,
-    _handles,
-    _is_lead_staff,
     _iso,
     _lock,
     _record,
-    _require_roles,
 )
-from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.workflow.predicates import PREDICATES, _refuse, may
+from issues.workflow.rules import EXTEND_MAX, EXTEND_MIN
 from notifications.outbox import outbox_write
-from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
+from orgs.models import SUPERVISOR_ROLES
 from orgs.scoping import roles_on_issue
 
 # --- supervision --------------------------------------------------------------------------------------------------
@@ -33,12 +30,9 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
     """Raise an open issue one level; street officers and up may summon departments too (吹哨报到)."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="escalate")
-        if departments and not roles & SUPERVISOR_ROLES:
+        _refuse("escalate", actor=actor, issue=issue)
+        if departments and not roles_on_issue(actor, issue) & SUPERVISOR_ROLES:
             raise PermissionDenied("Only the street office and up may summon departments.")
-        _check_state(issue=issue, action="escalate")
-        if issue.escalation_level >= MAX_ESCALATION_LEVEL:
-            raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
         summoned = _departments_of_district(issue=issue, values=departments, field="departments")
         note = clean_text(note, field="note")
@@ -72,20 +66,16 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
     """Move the resolution deadline: department staff request it (pending), street officers and up apply it."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="extend")
-        supervisor = bool(roles & SUPERVISOR_ROLES)
-        _check_state(issue=issue, action="extend")
+        _refuse("extend", actor=actor, issue=issue)
+        supervisor = bool(roles_on_issue(actor, issue) & SUPERVISOR_ROLES)
         mine = _actor_dispatches(actor=actor, issue=issue)
-        if not supervisor and not mine:
-            raise PermissionDenied("The issue is not dispatched to your department.")
         _check_version(issue=issue, version=version)
         message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
         reason = clean_text(reason, field="reason")
         now = timezone.now()
+        # The predicate refused a department's second request; the street's own decision settles a waiting one.
         pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
-        if pending is not None and not supervisor:
-            raise InvalidTransition("An extension request is already waiting for approval.")
 
         department = None if supervisor else next((d for d in mine if d.lead), mine[0]).department
         request = ExtensionRequest(
@@ -110,12 +100,10 @@ def issue_approve_extension(*, issue, actor, version=None) -> Issue:
     """Apply the pending extension request of an issue: street officers and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="approve_extension")
-        _check_state(issue=issue, action="approve_extension")
+        _refuse("approve_extension", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
-        request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
-        if request is None:
-            raise InvalidTransition("No extension request is waiting for approval.")
+        # The predicate saw it waiting; the issue row's lock keeps it so until this transaction ends.
+        request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).get()
         data = {"workdays": request.workdays, "extension_id": request.pk}
         data.update(_apply_extension(issue=issue, request=request, actor=actor))
         _record(issue=issue, actor=actor, action="approve_extension", from_status=issue.status, data=data)
@@ -144,8 +132,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
         internal = bool(clean_bool(internal, field="internal"))
-        if internal and not _handles(actor=actor, issue=issue):
-            raise PermissionDenied("Only staff handling the issue may write internal notes.")
+        _refuse("comment_internal" if internal else "comment", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
         event = Event.objects.create(
@@ -162,39 +149,10 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
 
 
 def issue_actions_for(*, issue: Issue, actor) -> list[str]:
-    """Return the actions `actor` may take on `issue` now, in table order, for pages and APIs to offer.
+    """Return the actions `actor` may take on `issue` now, for pages and APIs to offer (issues.workflow.predicates).
 
-    The same rules as the actions themselves, less the arguments; an action still checks everything when taken.
-    `issue` must be one `actor` can see, with its dispatches (prefetch them to save a query).
+    The same predicates the actions raise from, arguments aside: an action offered is one that, taken with valid
+    arguments, is not refused. Besides the actions, "comment_internal" (an internal note) and "return_visit"
+    (recording a return visit's rating). `issue` must be one `actor` can see, with its dispatches prefetched.
     """
-    roles = roles_on_issue(actor, issue)
-    offered = []
-    for action, transition in TRANSITIONS.items():
-        if action in ("submit", "auto_close") or issue.status not in transition.sources:
-            continue
-        if action == "rate":
-            allowed = actor is not None and actor.pk == issue.reporter_user_id
-        elif action == "comment":
-            allowed = True
-        else:
-            allowed = bool(roles & ACTION_ROLES[action]) and _narrowed(action, actor=actor, issue=issue, roles=roles)
-        if allowed:
-            offered.append(action)
-    return offered
-
-
-def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
-    """Return whether the finer rule of `action` beyond its roles holds (the departments it concerns, …)."""
-    if action == "accept":
-        return any(d.status == Dispatch.Status.PENDING for d in _actor_dispatches(actor=actor, issue=issue))
-    if action == "return":
-        return _is_lead_staff(actor=actor, issue=issue)
-    if action == "resolve":
-        return bool(roles & TRIAGE_ROLES) or _is_lead_staff(actor=actor, issue=issue)
-    if action == "extend":
-        return bool(roles & SUPERVISOR_ROLES) or bool(_actor_dispatches(actor=actor, issue=issue))
-    if action == "escalate":
-        return issue.escalation_level < MAX_ESCALATION_LEVEL
-    if action in ("approve_extension", "refuse_extension"):
-        return issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists()
-    return True
+    return [action for action in PREDICATES if may(action, actor=actor, issue=issue)]

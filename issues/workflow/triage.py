@@ -21,7 +21,6 @@ from issues.numbering import issue_number_next
 from issues.sla import deadlines_for
 from issues.workflow.guards import (
     _active_dispatches,
-    _check_state,
     _check_version,
     _department_data,
     _departments_of_district,
@@ -29,9 +28,9 @@ from issues.workflow.guards import (
     _lock,
     _place,
     _record,
-    _require_roles,
     _settle_departed_extensions,
 )
+from issues.workflow.predicates import _refuse
 from issues.workflow.rules import (
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
@@ -164,8 +163,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
     """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="classify")
-        _check_state(issue=issue, action="classify")
+        _refuse("classify", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         category = clean_category(category)
         if category is None:
@@ -209,8 +207,7 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
     """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="dispatch")
-        _check_state(issue=issue, action="dispatch")
+        _refuse("dispatch", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
@@ -254,8 +251,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
     """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="reject")
-        _check_state(issue=issue, action="reject")
+        _refuse("reject", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
