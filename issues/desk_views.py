@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,7 +30,6 @@ from issues.desks import (
 )
 from issues.errors import NotFound, StaleVersion, ValidationFailed, WorkflowError
 from issues.models import Event, Issue
-from issues.photos import photos_clean
 from issues.selectors import issue_likely_duplicates_for_user, issue_open_supervision
 from issues.timeline import _unit_labels
 from issues.views import IssueActionView
@@ -331,30 +329,15 @@ def _call(action: str):
         data = dict(form.cleaned_data)
         user = self.request.user
         if action == "resolve":
-            photos = data.pop("photos") or []
-            cleaned = photos_clean(files=photos) if photos else []
-            workflow_resolve(issue=issue, actor=user, note=data["note"], version=data["version"], photos=cleaned)
-            return
+            data["photos"] = data.get("photos") or ()
         if action == "reject" and data.get("reason") != Issue.RejectReason.DUPLICATE:
             data.pop("duplicate_of", None)
         if action == "dispatch" and not data.get("lead"):
             data.pop("lead", None)
-        kwargs = {k: v for k, v in data.items() if v not in (None, "") or k == "version"}
+        kwargs = {k: v for k, v in data.items() if v not in (None, "") or k in ("version", "photos")}
         getattr(workflow, f"issue_{action}")(issue=issue, actor=user, **kwargs)
 
     return call
-
-
-def workflow_resolve(*, issue, actor, note, version, photos) -> None:
-    """Resolve with after-photos in one transaction: nothing is stored if the resolve is refused."""
-    from issues.models import Photo
-    from issues.photos import photos_store
-
-    with transaction.atomic():
-        workflow.issue_resolve(issue=issue, actor=actor, note=note, version=version)
-        if photos:
-            stored = photos_store(issue=issue, actor=actor, files=photos)
-            Photo.objects.filter(pk__in=[p.pk for p in stored]).update(stage=Photo.Stage.RESOLUTION)
 
 
 ACTION_VIEWS = {

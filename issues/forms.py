@@ -44,3 +44,37 @@ class CommentForm(IssueActionForm):
         super().__init__(*args, **kwargs)
         if not internal_allowed:
             del self.fields["internal"]
+
+
+class ReturnVisitForm(RatingForm):
+    """The rating a reporter without an account gave on the phone (回访), recorded by staff."""
+
+    rating = forms.TypedChoiceField(
+        label=_("Rating"),
+        choices=[("", "—"), *SCORES],
+        coerce=int,
+        help_text=_("The score the reporter gave on the phone. 1 or 2 reopens the issue."),
+    )
+    comment = forms.CharField(
+        label=_("What the reporter said"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class FollowForm(PageForm):
+    """An issue number and the phone it was reported with."""
+
+    number = forms.CharField(
+        label=_("Number"),
+        max_length=40,
+        help_text=_("As in the confirmation, e.g. GD-20261122-00001."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=20,
+        help_text=_("The phone number given with the report."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+
+    def clean_number(self):
+        return self.cleaned_data["number"].strip().upper()

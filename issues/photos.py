@@ -267,11 +267,12 @@ def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
     return photos_store(issue=issue, actor=actor, files=files)
 
 
-def photos_store(*, issue: Issue, actor, files) -> list[Photo]:
-    """Store photos on `issue` without asking whether `actor` can see it: at most six in all, each checked.
+def photos_store(*, issue: Issue, actor, files, stage: str = Photo.Stage.REPORT) -> list[Photo]:
+    """Store photos on `issue` without asking whether `actor` can see it: at most six per stage, each checked.
 
-    Only for photos sent with a submission, inside its transaction: the issue is the caller's own new one, and an
-    anonymous submitter (`actor` None) could not pass photo_add's check. Everything else goes through photo_add.
+    Only for photos sent with a submission or a resolution, inside its transaction: the workflow has checked the
+    actor already, and an anonymous submitter (`actor` None) could not pass photo_add's check. Everything else goes
+    through photo_add. `stage`: before (the report) or after (the resolution), six of each at most.
     """
     cleaned = photos_clean(files=files)
 
@@ -280,7 +281,7 @@ def photos_store(*, issue: Issue, actor, files) -> list[Photo]:
         with transaction.atomic():
             # Lock the issue so two uploads at once cannot pass the limit together.
             Issue.objects.select_for_update().only("pk").get(pk=issue.pk)
-            existing = Photo.objects.filter(issue_id=issue.pk).count()
+            existing = Photo.objects.filter(issue_id=issue.pk, stage=stage).count()
             if existing + len(cleaned) > MAX_PHOTOS_PER_ISSUE:
                 raise ValidationFailed(
                     "Too many photos.",
@@ -299,6 +300,7 @@ def photos_store(*, issue: Issue, actor, files) -> list[Photo]:
                     height=clean.height,
                     size=len(clean.data),
                     uploaded_by=actor,
+                    stage=stage,
                 )
                 photo.image.save(f"photo.{clean.format.lower()}", ContentFile(clean.data), save=False)
                 stored.append(photo)

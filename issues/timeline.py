@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -130,7 +131,8 @@ def _unit_labels(issue: Issue, actor_ids: set[int]) -> dict[int, str]:
         unit = m.department.name if m.department_id else (m.area.name if m.area_id else "")
         on_issue = (m.department_id in dispatched) if m.department_id else (m.area_id and m.area.path in above)
         rank = 0 if on_issue else 1
-        label = f"{Role(m.role).label} · {unit}" if unit else str(Role(m.role).label)
+        role = capfirst(Role(m.role).label)
+        label = f"{role} · {unit}" if unit else role
         if m.user_id not in best or rank < best[m.user_id][0]:
             best[m.user_id] = (rank, label)
     return {uid: label for uid, (_rank, label) in best.items()}

@@ -27,10 +27,12 @@ from grids.models import Area
 from issues import workflow
 from issues.api.masking import handles_issue
 from issues.api.permissions import IsTerritoryStaff
+from issues.api.photo_files import photo_file_response
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
 from issues.errors import NotFound, WorkflowError
-from issues.forms import CommentForm, RatingForm
-from issues.models import Issue
+from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
+from issues.forms import CommentForm, FollowForm, RatingForm, ReturnVisitForm
+from issues.models import Issue, Photo
 from issues.selectors import issue_list_for_user, issue_stats
 from issues.sla import LOCAL_TZ
 from issues.timeline import (
@@ -231,7 +233,7 @@ class IssuePageView(View):
         """Return where each form of the page posts: issue-<action> by the issue's number."""
         return {
             name: reverse(f"issue-{name.replace('_', '-')}", kwargs={"number": issue.number})
-            for name in ("rate", "comment")
+            for name in ("rate", "comment", "return_visit")
         }
 
     def photo_url(self, photo) -> str:
@@ -241,7 +243,7 @@ class IssuePageView(View):
         return self.render_page(self.get_issue())
 
     def render_page(self, issue: Issue, *, forms: dict | None = None, status: int = HTTPStatus.OK) -> HttpResponse:
-        context = issue_page_context(issue, viewer=self.viewer(), forms=forms or {})
+        context = issue_page_context(issue, viewer=self.viewer(), forms=forms or {}, **self.page_options(issue))
         context.update(
             page_url=self.page_url(issue),
             action_urls=self.action_urls(issue),
@@ -249,6 +251,10 @@ class IssuePageView(View):
         )
         context.update(self.extra_context(issue))
         return render(self.request, self.template_name, context, status=status)
+
+    def page_options(self, issue: Issue) -> dict:
+        """Return issue_page_context's options for this page (the follow page: the reporter, and rating only)."""
+        return {}
 
     def extra_context(self, issue: Issue) -> dict:
         return {}
@@ -314,7 +320,8 @@ class IssueCommentView(IssueActionView):
     done_message = _("Your comment was added.")
 
     def make_form(self, issue, data=None, files=None):
-        return CommentForm(data, files, internal_allowed=handles_issue(self.request.user, issue))
+        internal = workflow.may("comment_internal", actor=self.request.user, issue=issue)
+        return CommentForm(data, files, internal_allowed=internal)
 
     def call(self, *, issue, form):
         data = form.cleaned_data
@@ -326,15 +333,39 @@ class IssueCommentView(IssueActionView):
         )
 
 
-def issue_page_context(issue: Issue, *, viewer, forms: dict, is_reporter: bool = False) -> dict:
+class IssueReturnVisitView(IssueActionView):
+    """Record the rating a reporter without an account gave on the phone (回访): community staff and up."""
+
+    form_class = ReturnVisitForm
+    form_name = "return_visit_form"
+    done_message = _("The return visit's rating was recorded.")
+
+    def call(self, *, issue, form):
+        data = form.cleaned_data
+        workflow.issue_rate(
+            issue=issue,
+            actor=self.request.user,
+            score=data["rating"],
+            comment=data["comment"],
+            version=data["version"],
+            return_visit=True,
+        )
+
+
+def issue_page_context(
+    issue: Issue, *, viewer, forms: dict, is_reporter: bool = False, actions: list[str] | None = None
+) -> dict:
     """Return what the issue page shows of `issue` to `viewer`, with a blank form for each action it offers."""
     is_reporter = is_reporter or (viewer is not None and viewer.pk is not None and viewer.pk == issue.reporter_user_id)
-    actions = workflow.issue_actions_for(issue=issue, actor=viewer) if viewer is not None else []
+    if actions is None:
+        actions = workflow.issue_actions_for(issue=issue, actor=viewer) if viewer is not None else []
     blank = {"version": issue.version}
     if "rate" in actions and "rate_form" not in forms:
         forms["rate_form"] = RatingForm(initial=blank)
+    if "return_visit" in actions and "return_visit_form" not in forms:
+        forms["return_visit_form"] = ReturnVisitForm(initial=blank)
     if "comment" in actions and "comment_form" not in forms:
-        forms["comment_form"] = CommentForm(initial=blank, internal_allowed=handles_issue(viewer, issue))
+        forms["comment_form"] = CommentForm(initial=blank, internal_allowed="comment_internal" in actions)
     if handles_issue(viewer, issue):
         from issues.desk_views import staff_panel
 
@@ -349,6 +380,95 @@ def issue_page_context(issue: Issue, *, viewer, forms: dict, is_reporter: bool =
         "reporter": reporter_shown(issue, viewer=viewer, is_reporter=is_reporter),
         "resolution_note": resolution_note(issue),
         "actions": actions,
-        "action_names": [(a, ACTION_NAMES.get(a, a)) for a in actions],
+        "action_names": [(a, ACTION_NAMES[a]) for a in actions if a in ACTION_NAMES],
         **forms,
     }
+
+
+# --- following by number and phone ----------------------------------------------------------------------------------
+
+
+def follow(request: HttpRequest) -> HttpResponse:
+    """Ask for an issue number and the phone it was reported with; a right pair opens that issue's page."""
+    form = FollowForm(request.POST or None)
+    status = HTTPStatus.OK
+    if request.method == "POST" and form.is_valid():
+        number, phone = form.cleaned_data["number"], form.cleaned_data["phone"]
+        try:
+            issue = follow_check(number=number, phone=phone, address=client_address(request))
+        except FollowLocked:
+            form.add_error(None, gettext("Too many wrong attempts. Try again in 15 minutes."))
+            status = HTTPStatus.TOO_MANY_REQUESTS
+        except FollowRefused:
+            form.add_error(None, gettext("No report matches this number and phone. Check both and try again."))
+            status = HTTPStatus.BAD_REQUEST
+        else:
+            follow_grant(request.session, issue=issue, phone=phone)
+            return redirect("follow-issue", number=issue.number)
+    elif request.method == "POST":
+        status = HTTPStatus.BAD_REQUEST
+    return render(request, "issues/follow.html", {"form": form}, status=status)
+
+
+class FollowedIssueMixin:
+    """Read the issue as its reporter who proved the number and phone: only with this session's grant for it."""
+
+    def viewer(self):
+        return None
+
+    def get_issue(self) -> Issue:
+        issue = issue_page_queryset().filter(number=self.kwargs["number"]).first()
+        self.phone = follow_granted(self.request.session, issue_id=issue.pk) if issue else None
+        if self.phone is None:
+            raise Http404
+        return issue
+
+    def page_url(self, issue: Issue) -> str:
+        return reverse("follow-issue", kwargs={"number": issue.number})
+
+    def action_urls(self, issue: Issue) -> dict[str, str]:
+        return {"rate": reverse("follow-rate", kwargs={"number": issue.number})}
+
+    def photo_url(self, photo) -> str:
+        return reverse("follow-photo", kwargs={"number": self.kwargs["number"], "photo_id": photo.pk})
+
+    def page_options(self, issue: Issue) -> dict:
+        may_rate = workflow.rate_by_phone_refusal(issue=issue, phone=self.phone) is None
+        return {"is_reporter": True, "actions": ["rate"] if may_rate else []}
+
+    def extra_context(self, issue: Issue) -> dict:
+        return {"following": True}
+
+
+class FollowIssueView(FollowedIssueMixin, IssuePageView):
+    """Show the followed issue as its reporter sees it (/follow/<number>/)."""
+
+
+class FollowRateView(FollowedIssueMixin, IssueActionView):
+    """Rate the followed issue as its reporter, identified by the phone proved (issue_rate's reporter_phone)."""
+
+    form_class = RatingForm
+    form_name = "rate_form"
+    done_message = _("Thank you: your rating was recorded.")
+
+    def call(self, *, issue, form):
+        data = form.cleaned_data
+        workflow.issue_rate(
+            issue=issue,
+            actor=None,
+            score=data["rating"],
+            comment=data["comment"],
+            version=data["version"],
+            reporter_phone=self.phone,
+        )
+
+
+def follow_photo(request: HttpRequest, number: str, photo_id: int) -> HttpResponse:
+    """Answer a photo of the followed issue: only with this session's grant for it."""
+    issue = Issue.objects.filter(number=number).only("pk").first()
+    if issue is None or follow_granted(request.session, issue_id=issue.pk) is None:
+        raise Http404
+    photo = Photo.objects.filter(issue=issue, pk=photo_id).first()
+    if photo is None:
+        raise Http404
+    return photo_file_response(photo)

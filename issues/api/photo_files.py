@@ -27,11 +27,16 @@ class IssuePhotoFileView(APIView):
         ).first()
         if photo is None:
             raise NotFound()
-        try:
-            file = photo.image.open("rb")
-        except FileNotFoundError:
-            raise NotFound() from None
-        response = FileResponse(file, content_type=CONTENT_TYPES.get(photo.format, "application/octet-stream"))
-        # Personal data: no shared cache keeps a copy.
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return photo_file_response(photo)
+
+
+def photo_file_response(photo: Photo) -> FileResponse:
+    """Answer a photo's file, kept out of shared caches; a file gone from the storage is NotFound."""
+    try:
+        file = photo.image.open("rb")
+    except FileNotFoundError:
+        raise NotFound() from None
+    response = FileResponse(file, content_type=CONTENT_TYPES.get(photo.format, "application/octet-stream"))
+    # Personal data: no shared cache keeps a copy.
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -26,7 +26,7 @@ Where each part lives (import the actions from here, `issues.workflow`):
 from issues.workflow.guards import _iso, outbox_write
 from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
 from issues.workflow.oversight import issue_refuse_extension, issue_supervise
-from issues.workflow.predicates import PREDICATES, may
+from issues.workflow.predicates import PREDICATES, may, rate_by_phone_refusal
 from issues.workflow.rules import (
     ACTION_ROLES,
     ANY_STATE,
@@ -89,5 +89,6 @@ __all__ = [
     "issue_submit",
     "issue_supervise",
     "may",
+    "rate_by_phone_refusal",
     "outbox_write",
 ]

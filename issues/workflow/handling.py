@@ -3,13 +3,13 @@
 from django.db import transaction
 from django.utils import timezone
 
-from issues.arguments import clean_int, clean_text, issue_pk, phones_match
+from issues.arguments import clean_int, clean_text, issue_pk
 from issues.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
-from issues.models import Dispatch, Issue, Rating
+from issues.models import Dispatch, Issue, Photo, Rating
+from issues.photos import photos_clean, photos_store
 from issues.workflow.guards import (
     _active_dispatches,
     _actor_dispatches,
-    _check_state,
     _check_version,
     _department_data,
     _lead_dispatch,
@@ -18,7 +18,7 @@ from issues.workflow.guards import (
     _restart_dispatches,
     _settle_departed_extensions,
 )
-from issues.workflow.predicates import _refuse
+from issues.workflow.predicates import _refuse, rate_by_phone_refusal
 from issues.workflow.rules import RATE_REOPEN_TARGET, TRANSITIONS, S
 from orgs.models import Department
 
@@ -90,8 +90,13 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
     return issue
 
 
-def issue_resolve(*, issue, actor, note, version=None) -> Issue:
-    """Report the result of an issue in progress: staff of the lead department, or community staff and up."""
+def issue_resolve(*, issue, actor, note, photos=(), version=None) -> Issue:
+    """Report the result of an issue in progress: staff of the lead department, or community staff and up.
+
+    `photos` (uploads, or issues.photos.CleanPhoto) are stored as the "after" photos, in the same transaction: the
+    result and its evidence appear together or not at all. They are decoded before the row is locked.
+    """
+    photos = photos_clean(files=photos) if photos else []
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
         _refuse("resolve", actor=actor, issue=issue)
@@ -101,7 +106,9 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
         from_status = issue.status
         issue.status = TRANSITIONS["resolve"].target
         issue.resolved_at = timezone.now()
-        _record(issue=issue, actor=actor, action="resolve", from_status=from_status, note=note)
+        stored = photos_store(issue=issue, actor=actor, files=photos, stage=Photo.Stage.RESOLUTION) if photos else []
+        data = {"photos": len(stored)} if stored else None
+        _record(issue=issue, actor=actor, action="resolve", from_status=from_status, note=note, data=data)
     return issue
 
 
@@ -116,7 +123,9 @@ def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=
     with transaction.atomic():
         if reporter_phone is not None:
             issue = _lock_for_reporter_phone(issue=issue, phone=reporter_phone)
-            _check_state(issue=issue, action="rate")
+            refused = rate_by_phone_refusal(issue=issue, phone=reporter_phone)
+            if refused:
+                raise refused
             actor, via = None, Rating.Via.FOLLOW
         else:
             issue = _lock(issue=issue, actor=actor)
@@ -146,7 +155,7 @@ def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=
 
 
 def _lock_for_reporter_phone(*, issue, phone) -> Issue:
-    """Return the issue locked if `phone` is the one it was reported with, else NotFound (the same as no issue)."""
+    """Return the issue locked for a rating by phone; NotFound if there is none (the phone is the predicate's)."""
     locked = (
         Issue.objects.select_for_update(of=("self",))
         .select_related("category")
@@ -154,7 +163,7 @@ def _lock_for_reporter_phone(*, issue, phone) -> Issue:
         .filter(pk=issue_pk(issue))
         .first()
     )
-    if not phones_match(locked.reporter_phone if locked else "", phone):
+    if locked is None:
         raise NotFound("No such issue.")
     return locked
 

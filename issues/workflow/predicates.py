@@ -11,7 +11,8 @@ summoned, a version, a score) are checked by the action afterwards.
 
 from collections.abc import Callable
 
-from issues.errors import InvalidTransition, PermissionDenied, WorkflowError
+from issues.arguments import phones_match
+from issues.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
 from issues.models import Dispatch, ExtensionRequest, Issue
 from issues.workflow.guards import _actor_dispatches, _handles, _is_lead_staff
 from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, REPORTED_FOR_OTHERS, TRANSITIONS
@@ -137,6 +138,13 @@ def rate_refusal(*, actor, issue: Issue) -> Refusal:
     # A partner app relays its caller's rating (API.md); staff who took a report for someone do not rate for them.
     if issue.channel in REPORTED_FOR_OTHERS and not scope_for_user(actor).is_partner:
         return PermissionDenied("The person reported for rates the result, not the staff who took the report.")
+    return _state(issue, "rate")
+
+
+def rate_by_phone_refusal(*, issue: Issue, phone: str) -> Refusal:
+    """Refuse a rating by phone unless it is the phone the issue was reported with (NotFound: say nothing more)."""
+    if not phones_match(issue.reporter_phone, phone):
+        return NotFound("No such issue.")
     return _state(issue, "rate")
 
 

@@ -1,17 +1,22 @@
 """The page layer and the issue page: landing by role, scoping (404), the timeline as residents read it, the rating
 form with a workflow refusal beside its field, and a constant number of queries whatever the history."""
 
+import io
 from http import HTTPStatus
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 
 from issues import workflow
-from issues.models import Event, Issue
+from issues.errors import ValidationFailed
+from issues.models import Event, Issue, Photo
+from issues.photos import photos_store
 from orgs.models import Role
-from tests.factories import UserFactory, issue_state, member
+from tests.factories import UserFactory, assert_refused, issue_state, last_event, member
 
 pytestmark = pytest.mark.django_db
 
@@ -204,9 +209,7 @@ def _queries_of(client, url) -> int:
 
 
 @pytest.mark.parametrize("who", ["resident", "community_staff"])
-def test_issue_page_queries_do_not_grow_with_events_photos_or_actors(
-    request, make, community_staff, street_officer, who
-):
+def test_issue_page_queries_do_not_grow_with_events_or_actors(request, make, community_staff, street_officer, who):
     issue = make("in_progress")
     client = signed_in(request.getfixturevalue(who))
     few = _queries_of(client, page(issue))
@@ -218,3 +221,57 @@ def test_issue_page_queries_do_not_grow_with_events_photos_or_actors(
         workflow.issue_comment(issue=issue, actor=community_staff, text=f"内部{n}", internal=True)
     many = _queries_of(client, page(issue))
     assert many == few
+
+
+# --- photos before and after -----------------------------------------------------------------------------------------
+
+
+def _jpeg(color=(200, 80, 40)) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(buffer, "JPEG")
+    return SimpleUploadedFile("p.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def test_resolve_stores_after_photos_with_the_result_and_the_page_marks_before_and_after(
+    media_root, territory, resident, community_staff, category, chengguan_staff
+):
+    issue = workflow.issue_submit(actor=resident, description="楼道堆物很多", building=territory["building"].code)
+    photos_store(issue=issue, actor=resident, files=[_jpeg()])
+    issue = workflow.issue_classify(issue=issue, actor=community_staff, category=category)
+    issue = workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
+    issue = workflow.issue_accept(issue=issue, actor=chengguan_staff)
+    issue = workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。", photos=[_jpeg((0, 0, 200))] * 2)
+    stages = sorted(Photo.objects.filter(issue=issue).values_list("stage", flat=True))
+    assert stages == ["report", "resolution", "resolution"]
+    assert last_event(issue).data == {"photos": 2}
+    html = signed_in(resident).get(page(issue)).content.decode()
+    before = html[html.index('id="photos-before"') : html.index("</ul>", html.index('id="photos-before"'))]
+    after = html[html.index('id="photos-after"') : html.index("</ul>", html.index('id="photos-after"'))]
+    assert before.count("<img") == 1 and after.count("<img") == 2
+    assert "整改后" in after and "整改前" in before
+
+
+def test_a_bad_after_photo_refuses_the_resolution_and_changes_nothing(media_root, make, chengguan_staff):
+    issue = make("in_progress")
+    bad = SimpleUploadedFile("x.jpg", b"not a photo", content_type="image/jpeg")
+    assert_refused(
+        ValidationFailed,
+        lambda: workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。", photos=[bad]),
+        issue,
+    )
+
+
+@pytest.mark.parametrize("who", ["resident", "community_staff"])
+def test_issue_page_queries_do_not_grow_with_photos(request, media_root, make, resident, who):
+    issue = make("in_progress")
+    client = signed_in(request.getfixturevalue(who))
+    photos_store(issue=issue, actor=resident, files=[_jpeg()])
+    one = _queries_of(client, page(issue))
+    photos_store(issue=issue, actor=resident, files=[_jpeg()] * 5)
+    assert _queries_of(client, page(issue)) == one
