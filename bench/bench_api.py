@@ -8,8 +8,11 @@ with the dispatches and ratings their statuses imply; not through the workflow, 
 Then gunicorn serves bench.gunicorn_settings (config.settings.production plus the bare view under /bench/bare/)
 on 127.0.0.1, and `wrk` (Debian's package; the benchmark is skipped without it) drives each endpoint for
 SECONDS_PER_ENDPOINT seconds over CONNECTIONS keep-alive connections: the bare view, POST /api/v1/issues/,
-the list as community1 and as street1 (first page and a page DEEP_PAGES `next` links down), the detail and the
-street's statistics over a month. Each rate is also given as a ratio to the bare view served the same way.
+the list as community1 and as street1 (first page and a page DEEP_PAGES `next` links down), the detail, the
+street's statistics over a month, and the street's triage queue page (/desk/triage/, server-rendered, signed in
+with a session as street1). Each rate is also given as a ratio to the bare view served the same way.
+GRIDDESK_BENCH_ISSUES, GRIDDESK_BENCH_DEEP_PAGES and GRIDDESK_BENCH_SECONDS scale it down for a quick check of the
+harness (the committed figures are from the defaults: never commit a scaled-down run's results).
 The SQL queries per request are counted in-process (CaptureQueriesContext through the test Client).
 
 What it found (2026-11-22): the list query joined six tables to the issues (category, department, grid, building,
@@ -59,6 +62,10 @@ NOTES = {
     " caller's memberships and partner app, the issues (category joined), their dispatches, photos and ratings;"
     " no COUNT (cursor pagination)",
     "queries_detail": "SQL queries of one detail request, in-process",
+    "triage_street1_per_s": "GET /desk/triage/ as street1 (session cookie): the street's triage queue page, new"
+    " issues first page (50 rows) with the counts of its tabs and the likely duplicates of the page's issues",
+    "queries_triage": "SQL queries of one triage queue page as street1, in-process: session, user, memberships,"
+    " the tab counts, the page's rows, their dispatches, photos and ratings, open supervisions, likely duplicates",
     "queries_stats": "SQL queries of one statistics request, in-process: token, memberships, partner app, the area,"
     " then issues and ratings (each grouped by category and community in one pass) and the communities",
     "queries_create": "SQL queries of one POST /api/v1/issues/, in-process",
@@ -74,11 +81,11 @@ NOTES |= {
     for key in [k for k in NOTES if k.endswith("_per_s") and k != "bare_http_per_s"]
 }
 
-BULK_ISSUES = 200_000
+BULK_ISSUES = int(os.environ.get("GRIDDESK_BENCH_ISSUES", "200000"))
 WORKFLOW_ISSUES = 300
-SECONDS_PER_ENDPOINT = 5
+SECONDS_PER_ENDPOINT = int(os.environ.get("GRIDDESK_BENCH_SECONDS", "5"))
 CONNECTIONS = 4
-DEEP_PAGES = 40
+DEEP_PAGES = int(os.environ.get("GRIDDESK_BENCH_DEEP_PAGES", "40"))
 PAGE_SIZE = 50
 WORKERS = 2
 SEED = 0.2026
@@ -233,8 +240,8 @@ def _bulk_load() -> None:
         )
         cursor.execute(
             """
-            INSERT INTO issues_rating (issue_id, score, comment, rated_by_id, created_at)
-            SELECT id, 3 + (abs(hashtext(number)) % 3), '', reporter_user_id, closed_at
+            INSERT INTO issues_rating (issue_id, score, comment, rated_by_id, created_at, via)
+            SELECT id, 3 + (abs(hashtext(number)) % 3), '', reporter_user_id, closed_at, 'reporter'
             FROM issues_issue WHERE number LIKE 'BK-%' AND status = 'closed'
             """
         )
@@ -297,11 +304,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_gunicorn(ctx, port: int) -> subprocess.Popen:
+def _start_gunicorn(ctx, port: int, *, secret_key: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.gunicorn_settings",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "DJANGO_SECRET_KEY": secret_key,
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": ctx.database_url,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
@@ -342,9 +349,14 @@ def _start_gunicorn(ctx, port: int) -> subprocess.Popen:
 
 
 def _wrk(ctx, url: str, *, token: str | None = None, script: str | None = None) -> tuple[float, int]:
-    """Return (requests/s, non-2xx responses) of `url` under wrk for SECONDS_PER_ENDPOINT seconds."""
+    """Return (requests/s, non-2xx responses) of `url` under wrk for SECONDS_PER_ENDPOINT seconds.
+
+    `token` is an API token, or `Cookie: …` for a page signed in with a session.
+    """
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS_PER_ENDPOINT}s", "--timeout", "20s"]
-    if token:
+    if token and token.startswith("Cookie: "):
+        command += ["-H", token]
+    elif token:
         command += ["-H", f"Authorization: Token {token}"]
     if script:
         path = ctx.tmp_dir / "script.lua"
@@ -408,11 +420,16 @@ def run(ctx) -> dict:
     month = _month()
     body = '{"description": "楼道灯不亮了，请尽快维修", "location": {"lat": 25.83, "lng": 114.96}}'
 
+    secret_key = secrets.token_urlsafe(60)
+    tokens["street1-session"] = _session_cookie("street1", secret_key=secret_key)
+    counts["queries_triage"] = _triage_queries()
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     figures["load_average_1m_before"] = round(os.getloadavg()[0], 2)
-    process = _start_gunicorn(ctx, port)
+    process = _start_gunicorn(ctx, port, secret_key=secret_key)
     try:
+        _check_page(f"{base}/desk/triage/", tokens["street1-session"])
         list_path = f"/api/v1/issues/?page_size={PAGE_SIZE}"
         runs = {
             "list_community1_per_s": (base + list_path, "community1", None),
@@ -425,6 +442,7 @@ def run(ctx) -> dict:
                 "street1",
                 None,
             ),
+            "triage_street1_per_s": (f"{base}/desk/triage/", "street1-session", None),
             "create_per_s": (
                 f"{base}/api/v1/issues/",
                 None,
@@ -454,6 +472,50 @@ def run(ctx) -> dict:
     figures.update(counts)
     figures["non_2xx"] = non_2xx
     return figures
+
+
+def _session_cookie(username: str, *, secret_key: str) -> str:
+    """Return the Cookie header of a session signed in as `username`, valid for a server run with `secret_key`.
+
+    The session row is in the database both processes share; its data and the user's session hash are signed with
+    the server's secret key, hence the override while it is written.
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client, override_settings
+
+    with override_settings(SECRET_KEY=secret_key, ALLOWED_HOSTS=["testserver"]):
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=username))
+        return f"Cookie: {settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _triage_queries() -> int:
+    """Return the SQL queries of one triage queue page as street1, in-process (after a warm-up request)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="street1"))
+        client.get("/desk/triage/")
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/desk/triage/")
+    if response.status_code != 200:
+        raise RuntimeError(f"triage: {response.status_code}")
+    return len(queries)
+
+
+def _check_page(url: str, cookie: str) -> None:
+    """Refuse to measure a page that does not answer 200 with the queue (a redirect to the login would count)."""
+    import requests
+
+    name, _, value = cookie.removeprefix("Cookie: ").partition("=")
+    response = requests.get(url, cookies={name: value}, allow_redirects=False, timeout=60)
+    if response.status_code != 200 or 'id="queue"' not in response.text:
+        raise RuntimeError(f"{url}: {response.status_code}, not the queue page")
 
 
 def _user_id(username: str) -> int:

@@ -48,6 +48,8 @@ def test_triage_filters_and_text_search_narrow_rows_and_counts(make, community_s
     assert page.counts["new"] == 1
     assert desk_triage(user=community_staff, params={"urgent": "true"}).counts["new"] == 1
     assert desk_triage(user=community_staff, params={"escalated": "true"}).counts["new"] == 0
+    assert desk_triage(user=community_staff, params={"channel": "web"}).counts["new"] == 2
+    assert desk_triage(user=community_staff, params={"channel": "hotline"}).counts["new"] == 0
     with pytest.raises(ValidationFailed) as refused:
         desk_triage(user=community_staff, params={"status": "nonsense"})
     assert "status" in refused.value.fields
