@@ -158,7 +158,7 @@ class BulkDispatchForm(PageForm):
     issues = forms.MultipleChoiceField(label=_("Issues"), widget=forms.CheckboxSelectMultiple)
     category = forms.ChoiceField(label=_("Category"))
 
-    def __init__(self, *args, rows=(), **kwargs):
+    def __init__(self, *args, rows=(), choices=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["issues"].choices = [(str(r.pk), r.number) for r in rows]
-        self.fields["category"].choices = category_choices()
+        self.fields["category"].choices = choices if choices is not None else category_choices()

@@ -125,19 +125,23 @@ def _queue_view(name: str):
             page = None
             context["error"] = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.fields.items()) or error.message
         query = urlencode(params)
+        choices = f.category_choices()
+        groups = category_groups(choices)
         context.update(
             page=page,
             tabs=[(key, labels[key], page.counts.get(key, 0) if page else 0) for key in tabs],
             query=query,
             export_query=urlencode({**_export_params(name, tab, params)}),
-            category_groups=category_groups(),
+            category_groups=groups,
             statuses=Issue.Status.choices,
             channels=Issue.Channel.choices,
             kinds=Issue._meta.get_field("kind").choices,
             next_url=f"?{urlencode({**params, 'tab': tab, 'cursor': page.next_cursor})}"
             if page and page.next_cursor
             else "",
-            bulk_form=f.BulkDispatchForm(rows=[r for r in page.rows if r.status == Issue.Status.SUBMITTED])
+            bulk_form=f.BulkDispatchForm(
+                rows=[r for r in page.rows if r.status == Issue.Status.SUBMITTED], choices=choices
+            )
             if name == "triage" and page
             else None,
         )
@@ -148,10 +152,10 @@ def _queue_view(name: str):
     return view
 
 
-def category_groups() -> list[tuple[str, list]]:
-    """Return the categories as (parent name or "", [(code, label)]) for a grouped select."""
+def category_groups(choices: list) -> list[tuple[str, list]]:
+    """Return category choices (desk_forms.category_choices) as (parent name or "", [(code, label)]) for a select."""
     singles, groups = [], []
-    for value, label in f.category_choices()[1:]:
+    for value, label in choices[1:]:
         (groups.append((value, label)) if isinstance(label, list) else singles.append((value, label)))
     return [("", singles), *groups]
 
