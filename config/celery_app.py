@@ -3,9 +3,12 @@
 import os
 
 from celery import Celery
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("griddesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Workers log as JSON lines with the request id of the request that queued each task (config/logs.py).
+app.steps["worker"].add(DjangoStructLogInitStep)

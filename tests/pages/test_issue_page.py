@@ -275,3 +275,42 @@ def test_issue_page_queries_do_not_grow_with_photos(request, media_root, make, r
     one = _queries_of(client, page(issue))
     photos_store(issue=issue, actor=resident, files=[_jpeg()] * 5)
     assert _queries_of(client, page(issue)) == one
+
+
+# --- deadlines for people --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "hours, zh, en",
+    [
+        (50, "还剩 2 天", "due in 2 days"),
+        (3.5, "还剩 3 小时", "due in 3 hours"),
+        (0.5, "还剩 30 分钟", "due in 30 minutes"),
+        (-2.2, "已超期 2 小时", "2 hours overdue"),
+        (-25, "已超期 1 天", "1 day overdue"),
+    ],
+)
+def test_a_deadline_reads_as_due_in_or_overdue_in_its_largest_unit(hours, zh, en):
+    from datetime import timedelta
+
+    from django.utils import timezone, translation
+
+    from issues.timeline import deadline_phrase
+
+    now = timezone.now()
+    for language, expected in (("zh-hans", zh), ("en", en)):
+        with translation.override(language):
+            assert deadline_phrase(now + timedelta(hours=hours), now) == (expected, hours < 0)
+
+
+def test_an_overdue_issue_page_says_how_late_with_the_exact_time_in_its_title(make, resident):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    issue = make("dispatched")
+    Issue.objects.filter(pk=issue.pk).update(response_due_at=timezone.now() - timedelta(hours=3, minutes=5))
+    html = signed_in(resident).get(page(issue)).content.decode()
+    assert "已超期 3 小时" in html
+    due = Issue.objects.get(pk=issue.pk).response_due_at
+    assert f'title="{timezone.localtime(due):%Y-%m-%d %H:%M}"' in html
