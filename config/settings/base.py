@@ -334,6 +334,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DepartmentKindEnum": "orgs.models.Department.Kind",
         "IssueKindEnum": "issues.models.Kind",
+        # The issue's channel (all six) and the ones a submission may name (Open311's is set by its endpoint).
+        "IssueChannelEnum": "issues.models.Issue.Channel",
+        "SubmitChannelEnum": "issues.api.serializers.SUBMIT_CHANNELS",
     },
     # Adds the ErrorResponse component and the error answers every operation can give (config.api.schema).
     "POSTPROCESSING_HOOKS": [
