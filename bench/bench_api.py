@@ -36,8 +36,9 @@ from urllib.parse import urlsplit
 
 TITLE = "issue API over HTTP (gunicorn 2 sync workers, wrk) against the bare view and plain DRF, 1,000,000 issues"
 HOT_REQUESTS = ["list_street", "detail", "stats_street_month", "stats_district_year", "search_street", "create"]
+HOT_REQUESTS += ["triage_street"]
 HTTP_RUNS = ["create", "list_street", "list_street_deep", "detail", "stats_street_month", "reference_create"]
-HTTP_RUNS += ["reference_list"]
+HTTP_RUNS += ["reference_list", "triage_street"]
 NOTES = {
     "scale": "dataset size (GRIDDESK_BENCH_SCALE / make bench SCALE=…)",
     "issues": "issues in the database while measuring (bulk + through the workflow)",
@@ -50,6 +51,8 @@ NOTES = {
     "list_street_deep_vs_bare": "the same list, the page reached by following `next` 40 times",
     "detail_vs_bare": "GET /api/v1/issues/<id>/ as community1 (an issue with events, dispatches and a rating)",
     "stats_street_month_vs_bare": "GET /api/v1/stats/?area=<street>&from=…&to=… over the last 30 days, as street1",
+    "triage_street_vs_bare": "GET /desk/triage/ as street1 (session cookie): the street's triage queue page, server"
+    "-rendered, new issues first (50 rows), with its tab counts and the likely duplicates of the page's issues",
     "reference_create_vs_bare": "plain DRF: a ModelSerializer create, one INSERT (bench/reference.py)",
     "reference_list_vs_bare": "plain DRF: a cursor list of 20 issues, ModelSerializer, no scoping",
     "create_vs_plain_drf": "create_vs_bare ÷ reference_create_vs_bare",
@@ -92,6 +95,8 @@ OPEN_MIX = [
 ]
 OLD_MIX = [("closed", 0.90), ("rejected", 1.00)]
 # The dataset: GRIDDESK_BENCH_SCALE (bench/run.py --scale): 100k quick, 1m the default, 10m a stretch.
+# The triage queue page is signed in with a session (a cookie), not a token.
+SESSION_USER = "street1-session"
 SCALES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 
 CREATE_LUA = """
@@ -254,9 +259,9 @@ def _bulk_load(total: int) -> None:
         )
         cursor.execute(
             """
-            INSERT INTO issues_rating (issue_id, score, comment, rated_by_id, created_at)
+            INSERT INTO issues_rating (issue_id, score, comment, rated_by_id, created_at, via)
             SELECT id, CASE WHEN abs(hashtext(number)) % 20 = 0 THEN 2 ELSE 3 + (abs(hashtext(number)) % 3) END,
-                   '', reporter_user_id, closed_at
+                   '', reporter_user_id, closed_at, 'reporter'
             FROM issues_issue WHERE number LIKE 'BK-%' AND status = 'closed' AND closed_how = 'rated'
             ORDER BY closed_at
             """
@@ -292,6 +297,8 @@ def _hot_requests(*, issue_id: str, street: str, district: str) -> dict:
         "stats_street_month": ("street1", f"/api/v1/stats/?area={street}&from={month[0]}&to={month[1]}"),
         "stats_district_year": ("district1", f"/api/v1/stats/?area={district}&from={year[0]}&to={year[1]}"),
         "search_street": ("street1", f"/api/v1/issues/?page_size={PAGE_SIZE}&q=%E4%B8%8B%E6%B0%B4%E9%81%93"),
+        # A page, signed in with a session (the desks are pages, not API).
+        "triage_street": (SESSION_USER, "/desk/triage/"),
     }
 
 
@@ -306,7 +313,13 @@ def _in_process(ctx, *, tokens: dict[str, str], hot: dict) -> dict:
     PLANS_DIR.mkdir(exist_ok=True)
     create_body = {"description": "楼道灯不亮了，请尽快维修", "location": {"lat": 25.83, "lng": 114.96}}
     with override_settings(ALLOWED_HOSTS=["testserver"]):
-        clients = {name: Client(headers={"authorization": f"Token {token}"}) for name, token in tokens.items()}
+        clients = {
+            name: Client(headers={"authorization": f"Token {token}"})
+            for name, token in tokens.items()
+            if name != SESSION_USER
+        }
+        clients[SESSION_USER] = Client()
+        clients[SESSION_USER].force_login(_user(SESSION_USER.removesuffix("-session")))
         requests = {name: (lambda c=clients[user], p=path: c.get(p)) for name, (user, path) in hot.items()}
         requests["create"] = lambda: clients["community1"].post(
             "/api/v1/issues/", create_body, content_type="application/json"
@@ -360,11 +373,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_gunicorn(ctx, port: int) -> subprocess.Popen:
+def _start_gunicorn(ctx, port: int, *, secret_key: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.gunicorn_settings",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "DJANGO_SECRET_KEY": secret_key,
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": ctx.database_url,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
@@ -410,9 +423,14 @@ def _start_gunicorn(ctx, port: int) -> subprocess.Popen:
 
 
 def _wrk(ctx, url: str, *, token: str | None = None, script: str | None = None) -> tuple[float, int]:
-    """Return (requests/s, non-2xx responses) of `url` under wrk for SECONDS_PER_ENDPOINT seconds."""
+    """Return (requests/s, non-2xx responses) of `url` under wrk for SECONDS_PER_ENDPOINT seconds.
+
+    `token` is an API token, or a whole `Cookie: …` header for a page signed in with a session.
+    """
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS_PER_ENDPOINT}s", "--timeout", "20s"]
-    if token:
+    if token and token.startswith("Cookie: "):
+        command += ["-H", token]
+    elif token:
         command += ["-H", f"Authorization: Token {token}"]
     if script:
         path = ctx.tmp_dir / "script.lua"
@@ -498,11 +516,15 @@ def run(ctx) -> dict:
     figures.update(in_process)
     body = '{"description": "楼道灯不亮了，请尽快维修", "location": {"lat": 25.83, "lng": 114.96}}'
 
+    secret_key = secrets.token_urlsafe(60)
+    tokens[SESSION_USER] = _session_cookie("street1", secret_key=secret_key)
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     figures["load_average_1m_before"] = round(os.getloadavg()[0], 2)
-    process = _start_gunicorn(ctx, port)
+    process = _start_gunicorn(ctx, port, secret_key=secret_key)
     try:
+        _check_page(f"{base}/desk/triage/", tokens[SESSION_USER])
         list_path = f"/api/v1/issues/?page_size={PAGE_SIZE}"
         runs = {
             "create": (f"{base}/api/v1/issues/", None, CREATE_LUA.format(token=tokens["community1"], body=body)),
@@ -516,6 +538,7 @@ def run(ctx) -> dict:
                 CREATE_LUA.format(token=tokens["community1"], body='{"description": "楼道灯不亮了，请尽快维修"}'),
             ),
             "reference_list": (f"{base}/bench/ref/issues/", "community1", None),
+            "triage_street": (f"{base}/desk/triage/", SESSION_USER, None),
         }
         measured, bare_rates, non_2xx = _rounds(ctx, runs, f"{base}/bench/bare/", tokens)
     finally:
@@ -548,6 +571,37 @@ class BenchFailure(RuntimeError):
     def __init__(self, figures: dict, message: str):
         super().__init__(message)
         self.figures = figures
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
+
+
+def _session_cookie(username: str, *, secret_key: str) -> str:
+    """Return the Cookie header of a session signed in as `username`, valid for a server run with `secret_key`.
+
+    The session row is in the database both processes share; its data and the user's session hash are signed with
+    the server's secret key, hence the override while it is written.
+    """
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    with override_settings(SECRET_KEY=secret_key, ALLOWED_HOSTS=["testserver"]):
+        client = Client()
+        client.force_login(_user(username))
+        return f"Cookie: {settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _check_page(url: str, cookie: str) -> None:
+    """Refuse to measure a page that does not answer 200 with the queue (wrk counts a redirect to the login as 3xx)."""
+    import requests
+
+    name, _, value = cookie.removeprefix("Cookie: ").partition("=")
+    response = requests.get(url, cookies={name: value}, allow_redirects=False, timeout=60)
+    if response.status_code != 200 or 'id="queue"' not in response.text:
+        raise RuntimeError(f"{url}: {response.status_code}, not the queue page")
 
 
 def _user_id(username: str) -> int:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.deletion import ProtectedError
 
 from grids.generation import BBox, grids_generate
@@ -201,14 +203,46 @@ def demo_categories(*, departments: dict[str, Department]) -> None:
         )
 
 
+# The Django admin serves district admins only, for reference data (DESIGN.md "Pages": /admin/); their issue and
+# event views there are read-only and scoped like the API (issues.admin).
+ADMIN_GROUP = "reference data"
+ADMIN_PERMISSIONS = {
+    "grids.area": ("view", "add", "change"),
+    "orgs.department": ("view", "add", "change"),
+    "issues.category": ("view", "add", "change"),
+    "issues.calendarday": ("view", "add", "change", "delete"),
+    "issues.issue": ("view",),
+    "issues.event": ("view",),
+}
+
+
+def demo_admin_group() -> Group:
+    """Create or restore the group that lets district admins edit reference data in the Django admin."""
+    group, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
+    wanted = Q(pk__in=[])
+    for model, actions in ADMIN_PERMISSIONS.items():
+        app_label, name = model.split(".")
+        codenames = [f"{action}_{name}" for action in actions]
+        wanted |= Q(content_type__app_label=app_label, content_type__model=name, codename__in=codenames)
+    group.permissions.set(Permission.objects.filter(wanted))
+    return group
+
+
 def demo_accounts(*, departments: dict[str, Department]) -> None:
-    """Create or restore the demo accounts with DEMO_PASSWORD, each holding exactly its role of the table."""
+    """Create or restore the demo accounts with DEMO_PASSWORD, each holding exactly its role of the table.
+
+    Only district admins sign in to the Django admin (is_staff, the reference-data group); nobody is a superuser.
+    """
     User = get_user_model()
+    group = demo_admin_group()
     for username, role, place in ACCOUNTS:
         user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@demo.griddesk.local"})
         user.set_password(settings.DEMO_PASSWORD)
         user.is_active = True
+        user.is_staff = role == Role.DISTRICT_ADMIN
+        user.is_superuser = False
         user.save()
+        user.groups.set([group] if user.is_staff else [])
         wanted = None
         if role == Role.DEPARTMENT_STAFF:
             wanted, _ = Membership.objects.get_or_create(user=user, role=role, department=departments[place], area=None)

@@ -1,6 +1,8 @@
 """Django admin for reference data (categories, working-day overrides) and a read-only look at issues and history.
 
-Issues change only through issues.workflow: the admin never edits status, deadlines, dispatches or events.
+Issues change only through issues.workflow: the admin never edits status, deadlines, dispatches or events. The
+issue and event views follow the API's rules: only the issues the signed-in user may see (orgs.scoping, for
+superusers too: an operator without a role sees none), the reporter masked unless the viewer handles the issue.
 """
 
 from django.contrib import admin
@@ -8,6 +10,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from issues.models import CalendarDay, Category, Dispatch, Event, ExtensionRequest, Issue, Rating
+from issues.personal_data import can_see_reporter, mask_name, mask_phone
 
 
 @admin.register(Category)
@@ -123,6 +126,16 @@ class IssueAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     inlines = (DispatchInline, RatingInline, ExtensionInline, EventInline)
     show_full_result_count = False  # no COUNT(*) over a large table on every page
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        """Return the issue with its reporter masked unless the viewer may read it (nothing here is ever saved)."""
+        issue = super().get_object(request, object_id, from_field)
+        if issue is not None and not can_see_reporter(request.user, issue):
+            issue.reporter_name, issue.reporter_phone = mask_name(issue.reporter_name), mask_phone(issue.reporter_phone)
+        return issue
+
 
 @admin.register(Event)
 class EventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
@@ -134,3 +147,6 @@ class EventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("issue__number", "note")
     date_hierarchy = "at"
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(issue__in=Issue.objects.visible_to(request.user))

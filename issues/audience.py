@@ -108,6 +108,13 @@ def recipients_for(event: Event) -> dict[int, str]:
     if action in REMINDERS:
         add(data.get("user_ids", []), REMINDERS[action])
 
+    # 督办: the departments working on it and the community staff; a refused request: the department that asked.
+    if action == A.SUPERVISE:
+        add(_department_staff(_active_department_ids(issue)), Notice.SUPERVISED)
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), Notice.SUPERVISED)
+    if action == A.REFUSE_EXTENSION and data.get("department_id"):
+        add(_department_staff([data["department_id"]]), Notice.EXTENSION_REFUSED)
+
     # Street officers: an extension request waiting for their approval.
     if action == A.EXTEND and issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists():
         add(_node_staff(issue, [Role.STREET_OFFICER]), Notice.EXTENSION_REQUESTED)

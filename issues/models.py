@@ -322,6 +322,8 @@ class Event(models.Model):
         EXTEND = "extend", _("extend")
         APPROVE_EXTENSION = "approve_extension", _("approve extension")
         COMMENT = "comment", _("comment")
+        REFUSE_EXTENSION = "refuse_extension", _("refuse extension")
+        SUPERVISE = "supervise", _("supervise")
         # The system's own: auto-close (issues.workflow.system), deadline reminders (issues.reminders), removal of
         # personal data after the retention period (issues.retention).
         AUTO_CLOSE = "auto_close", _("auto-close")
@@ -383,6 +385,8 @@ class Notice(StrEnum):
     DUPLICATE_RESOLVED = "issue.duplicate_resolved"  # each duplicate's reporter: the original is resolved
     ESCALATED = "issue.escalated"  # the street officers (level 1) or district admins (level 2)
     EXTENSION_REQUESTED = "issue.extension_requested"  # street officers: a request waiting for approval
+    EXTENSION_REFUSED = "issue.extension_refused"  # the department that asked: the street office said no
+    SUPERVISED = "issue.supervised"  # the departments on it and the community staff: the street office supervises
     REMINDER_RESPONSE = "reminder.response"  # the holders: accept before the response deadline
     REMINDER_RESOLUTION = "reminder.resolution"  # the holders: resolve before the resolution deadline
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from config.errors import NotFound
 from issues.models import Dispatch, Event, Issue
 from issues.stats import issue_stats  # noqa: F401  (statistics are a read too: exposed here)
+from issues.workflow.rules import SUPERVISION_HANDLED_BY
 
 # Mean Earth radius (IUGG), metres: haversine distances are within 0.5 % of the geodesic at this scale.
 EARTH_RADIUS_M = 6_371_008.8
@@ -38,6 +39,41 @@ def issue_list_for_user(*, user) -> QuerySet[Issue]:
             "ratings",
         )
     )
+
+
+def issue_open_supervision(*, issue: Issue) -> Event | None:
+    """Return the supervision (督办) still open on `issue`, or None: the latest one, unless handled since.
+
+    Handled: a later action of issues.workflow.rules.SUPERVISION_HANDLED_BY; a resolved or closed issue has none.
+    """
+    if issue.status not in Issue.OPEN_STATUSES:
+        return None
+    latest = Event.objects.filter(issue_id=issue.pk, action="supervise").order_by("-at", "-id").first()
+    if latest is None:
+        return None
+    later = Q(at__gt=latest.at) | Q(at=latest.at, id__gt=latest.id)
+    handled = Event.objects.filter(later, issue_id=issue.pk, action__in=SUPERVISION_HANDLED_BY).exists()
+    return None if handled else latest
+
+
+def issue_after_action_for_user(*, user, issue_id) -> tuple[Issue, bool]:
+    """Return the issue as it is now after `user` acted on it, and whether it is still in their scope.
+
+    An action may move an issue out of its actor's scope (a classify to a grid of another community, a return that
+    ends a department's dispatch): the actor still learns the state their own action left, read fresh with what
+    the representation needs (the reporter then masked as for anyone outside); only actions read through this.
+    """
+    issue = issue_list_for_user(user=user).filter(pk=issue_id).first()
+    if issue is not None:
+        return issue, True
+    moved = (
+        Issue.objects.select_related("category")
+        .prefetch_related(
+            Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")), "photos", "ratings"
+        )
+        .get(pk=issue_id)
+    )
+    return moved, False
 
 
 def issue_get_for_user(*, user, issue_id) -> Issue:

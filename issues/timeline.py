@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from issues.models import Dispatch, Event, Issue, Photo
@@ -32,6 +32,8 @@ ACTION_LABELS = {
     "escalate": _("Escalated"),
     "extend": _("Extension"),
     "approve_extension": _("Extension approved"),
+    "refuse_extension": pgettext_lazy("desk", "Extension refused"),
+    "supervise": pgettext_lazy("desk", "Supervised"),
     "comment": _("Comment"),
     "auto_close": _("Closed without a rating"),
 }

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import hotline, report_views, views
+from issues import desk_views, hotline, report_views, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -23,4 +23,17 @@ urlpatterns = [
     path(f"follow/{NUMBER}/photos/<int:photo_id>/", views.follow_photo, name="follow-photo"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("hotline/", hotline.hotline, name="hotline"),
+    path("desk/", desk_views.desk, name="desk"),
+    path("desk/triage/", desk_views.desk_triage_view, name="desk-triage"),
+    path("desk/triage/dispatch/", desk_views.desk_bulk_dispatch, name="desk-bulk-dispatch"),
+    path("desk/department/", desk_views.desk_department_view, name="desk-department"),
+    path("desk/escalations/", desk_views.desk_escalations_view, name="desk-escalations"),
+    *[
+        path(
+            f"issues/{NUMBER}/{action.replace('_', '-')}/",
+            view.as_view(),
+            name=f"issue-{action.replace('_', '-')}",
+        )
+        for action, view in desk_views.ACTION_VIEWS.items()
+    ],
 ]

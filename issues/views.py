@@ -183,6 +183,10 @@ ACTION_NAMES = {
 
 def landing_url_for(user) -> str:
     """Return where `user` works: residents on /my/, staff at their desk; the one place that decides it."""
+    from issues.desk_views import desk_url_for
+
+    if desk_url_for(user) is not None:
+        return reverse("desk")  # which sends each role on to its queue
     scope = scope_for_user(user)
     if scope.node_roles:
         return reverse("dashboard")
@@ -373,6 +377,10 @@ def issue_page_context(
         forms["return_visit_form"] = ReturnVisitForm(initial=blank)
     if "comment" in actions and "comment_form" not in forms:
         forms["comment_form"] = CommentForm(initial=blank, internal_allowed="comment_internal" in actions)
+    if handles_issue(viewer, issue):
+        from issues.desk_views import staff_panel
+
+        forms.update(staff_panel(issue, viewer=viewer, actions=actions, forms=forms))
     return {
         "issue": issue,
         "statuses": Issue.Status.choices,

@@ -68,6 +68,14 @@ MESSAGES = {
         _("Extension requested for %(number)s"),
         _("A department asks for %(workdays)s more working days on %(number)s: %(note)s"),
     ),
+    Notice.SUPERVISED: (
+        _("Supervised: report %(number)s"),
+        _("The street office supervises %(number)s (督办) and asks you to act on it: %(note)s"),
+    ),
+    Notice.EXTENSION_REFUSED: (
+        _("Extension refused for %(number)s"),
+        _("The request for %(workdays)s more working days on %(number)s was refused; the deadline stands. %(note)s"),
+    ),
     Notice.REMINDER_RESPONSE: (
         _("Accept %(number)s before %(due)s"),
         _("The response deadline of %(number)s passes at %(due)s; please accept it before then."),

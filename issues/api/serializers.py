@@ -220,6 +220,14 @@ class ApproveExtensionSerializer(VersionedSerializer):
     pass
 
 
+class RefuseExtensionSerializer(VersionedSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class SuperviseSerializer(VersionedSerializer):
+    note = serializers.CharField(max_length=2000, help_text="The instruction to the handlers (督办).")
+
+
 class CommentSerializer(VersionedSerializer):
     text = serializers.CharField(max_length=TEXT_MAX)
     internal = serializers.BooleanField(required=False, default=False, help_text="Staff only: hidden from residents.")

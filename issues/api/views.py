@@ -33,6 +33,7 @@ from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add, photos_clean
 from issues.selectors import (
+    issue_after_action_for_user,
     issue_get_for_user,
     issue_likely_duplicates_for_user,
     issue_stats,
@@ -40,6 +41,9 @@ from issues.selectors import (
 
 # Likely duplicates shown to triage: enough to spot the one, few enough to read.
 DUPLICATES_SHOWN = 20
+# Sent with the answer to an action that moved the issue out of the caller's scope (docs/api.md): the body shows
+# the issue as the action left it, and the caller will not find it in their list or read it again.
+OUT_OF_SCOPE_HEADER = "GridDesk-Out-Of-Scope"
 # Action names that cannot be method names of a viewset.
 RESERVED_NAMES = {"dispatch", "return"}
 # workflow.issue_submit names its arguments; the API names the body's fields (API.md).
@@ -92,9 +96,16 @@ class ScopedIssueViewSetMixin(ScopedIssueMixin):
     def get_object(self) -> Issue:
         return self.get_issue(self.kwargs[self.lookup_field])
 
-    def represent(self, issue: Issue, *, status: int = HTTPStatus.OK, headers=None) -> Response:
-        """Answer with `issue` as the caller may see it now, read again with what the serializer needs."""
-        fresh = self.get_queryset().filter(pk=issue.pk).first() or issue
+    def represent(self, issue: Issue, *, status: int = HTTPStatus.OK, headers=None, action=True) -> Response:
+        """Answer with `issue` as it is now, read again with what the serializer needs.
+
+        Called after the caller's own action or upload: when that action moved the issue out of the caller's scope,
+        the answer still shows the state it left (not the state before it), with the OUT_OF_SCOPE_HEADER.
+        """
+        fresh, in_scope = issue_after_action_for_user(user=self.request.user, issue_id=issue.pk)
+        headers = dict(headers or {})
+        if action and not in_scope:
+            headers[OUT_OF_SCOPE_HEADER] = "true"
         return Response(s.IssueSerializer(fresh, context=self.get_serializer_context()).data, status, headers=headers)
 
 
@@ -193,7 +204,8 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         headers = {"Location": reverse("issue-detail", kwargs={"pk": issue.pk})}
         if issue.replayed:
             headers["Idempotent-Replayed"] = "true"
-        return self.represent(issue, status=HTTPStatus.CREATED, headers=headers)
+        # A submission is not an action on a seen issue: an anonymous submitter never reads it back (no header).
+        return self.represent(issue, status=HTTPStatus.CREATED, headers=headers, action=False)
 
     classify = _issue_action("classify", s.ClassifySerializer, "Classify a submitted issue")
     dispatch_ = _issue_action("dispatch", s.DispatchSerializer, "Dispatch a classified issue to departments")
@@ -208,6 +220,10 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     approve_extension = _issue_action(
         "approve_extension", s.ApproveExtensionSerializer, "Approve the pending extension request"
     )
+    refuse_extension = _issue_action(
+        "refuse_extension", s.RefuseExtensionSerializer, "Refuse the pending extension request"
+    )
+    supervise = _issue_action("supervise", s.SuperviseSerializer, "Supervise an open issue (督办): remind its handlers")
 
     @extend_schema(
         summary="Comment on an issue (internal: staff only)",

@@ -124,6 +124,19 @@ def _reported_for_someone_else(issue: Issue) -> bool:
     return issue.channel in REPORTED_FOR_OTHERS
 
 
+def refuse_extension_refusal(*, actor, issue: Issue) -> Refusal:
+    """Refuse a refusal of an extension when no request waits (street officers and up only)."""
+    _held, refused = _roles(actor, issue, "refuse_extension")
+    refused = refused or _state(issue, "refuse_extension")
+    if refused is None and _pending_extension(issue) is None:
+        return InvalidTransition("No extension request is waiting for approval.")
+    return refused
+
+
+# 督办: street officers and up, on an open issue.
+supervise_refusal = _by_roles_and_state("supervise")
+
+
 def rate_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse a rating to anyone but the reporter's account (a reporter by phone: rate_by_phone_refusal).
 
@@ -183,6 +196,8 @@ PREDICATES: dict[str, Callable[..., Refusal]] = {
     "escalate": escalate_refusal,
     "extend": extend_refusal,
     "approve_extension": approve_extension_refusal,
+    "refuse_extension": refuse_extension_refusal,
+    "supervise": supervise_refusal,
     "comment": comment_refusal,
     "comment_internal": comment_internal_refusal,
 }

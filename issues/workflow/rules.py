@@ -39,6 +39,10 @@ TRANSITIONS: dict[str, Transition] = {
     A.ESCALATE: Transition(OPEN, None),
     A.EXTEND: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
     A.APPROVE_EXTENSION: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    # The street's "no" to a pending request (before, a request could only be superseded by the street's own).
+    A.REFUSE_EXTENSION: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    # 督办: a recorded instruction to the handlers, shown on the issue until handled (SUPERVISION_HANDLED_BY).
+    A.SUPERVISE: Transition(OPEN, None),
     A.COMMENT: Transition(ANY_STATE, None),
     # The system's own: unrated resolved issues close after GRIDDESK_AUTO_CLOSE_DAYS (issues.escalation).
     A.AUTO_CLOSE: Transition(frozenset({S.RESOLVED}), S.CLOSED),
@@ -60,8 +64,15 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     A.RESOLVE: TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
     A.EXTEND: SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
     A.APPROVE_EXTENSION: SUPERVISOR_ROLES,
+    A.REFUSE_EXTENSION: SUPERVISOR_ROLES,
+    A.SUPERVISE: SUPERVISOR_ROLES,
     "return_visit": TRIAGE_ROLES,  # only for a reporter without an account
 }
+
+# A supervision (督办) stays open on the issue until one of these actions follows it, by anyone: the work moved
+# (classified, dispatched, accepted, returned, resolved, rejected) or the department answered with an extension
+# request. Comments, escalations and further supervisions do not handle it; a closed issue shows none.
+SUPERVISION_HANDLED_BY = frozenset({"classify", "dispatch", "accept", "return", "resolve", "reject", "extend"})
 
 C = Issue.Channel
 # The channels a submitter may name (issue_submit checks; a channel not named is the first of the set):

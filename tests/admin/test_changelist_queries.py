@@ -18,8 +18,8 @@ from notifications.models import (
     WebhookAttempt,
     WebhookEndpoint,
 )
-from orgs.models import PartnerApp
-from tests.factories import UserFactory, issue_in_status
+from orgs.models import PartnerApp, Role
+from tests.factories import UserFactory, issue_in_status, member
 
 MODELS = [
     Category,
@@ -35,8 +35,10 @@ MODELS = [
 
 
 @pytest.fixture
-def admin_client(client, db):
-    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+def admin_client(client, territory):
+    # The admin's issue views are scoped like the API: the operator holds the district's admin role to see them.
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    client.force_login(member(admin, Role.DISTRICT_ADMIN, area=territory["district"]))
     return client
 
 

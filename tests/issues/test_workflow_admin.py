@@ -6,14 +6,18 @@ import pytest
 from django.urls import reverse
 
 from issues.models import Event, Issue
-from tests.factories import UserFactory, issue_in_status
+from orgs.models import Role
+from tests.factories import UserFactory, issue_in_status, member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client):
-    user = UserFactory(username="root", is_staff=True, is_superuser=True)
+def admin_client(client, territory):
+    # The admin's issue views are scoped like the API: the operator holds the district's admin role to see them.
+    user = member(
+        UserFactory(username="root", is_staff=True, is_superuser=True), Role.DISTRICT_ADMIN, area=territory["district"]
+    )
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 

@@ -47,6 +47,8 @@ def take(action: str, *, issue, actor) -> None:
         "escalate": lambda: w.issue_escalate(issue=issue, actor=actor),
         "extend": lambda: w.issue_extend(issue=issue, actor=actor, workdays=2),
         "approve_extension": lambda: w.issue_approve_extension(issue=issue, actor=actor),
+        "refuse_extension": lambda: w.issue_refuse_extension(issue=issue, actor=actor),
+        "supervise": lambda: w.issue_supervise(issue=issue, actor=actor, note="Today, please."),
         "comment": lambda: w.issue_comment(issue=issue, actor=actor, text="Noted."),
         "comment_internal": lambda: w.issue_comment(issue=issue, actor=actor, text="Noted.", internal=True),
     }

@@ -36,11 +36,13 @@ def page(issue) -> str:
 
 def test_home_sends_residents_to_their_issues_and_territory_staff_to_their_desk(resident, community_staff):
     assert signed_in(resident).get("/")["Location"] == "/my/"
-    assert signed_in(community_staff).get("/")["Location"] == "/dashboard/"
+    assert signed_in(community_staff).get("/")["Location"] == "/desk/"
+    assert signed_in(community_staff).get("/desk/")["Location"] == "/desk/triage/"
 
 
 def test_home_sends_department_staff_to_the_issues_dispatched_to_them(chengguan_staff):
-    assert signed_in(chengguan_staff).get("/")["Location"] == "/my/"
+    assert signed_in(chengguan_staff).get("/")["Location"] == "/desk/"
+    assert signed_in(chengguan_staff).get("/desk/")["Location"] == "/desk/department/"
 
 
 def test_home_invites_an_anonymous_visitor_to_sign_in(client):

@@ -1,0 +1,350 @@
+"""The staff desks: /desk/ and its three queues, the action forms of the issue page, the bulk triage.
+
+Views parse, call and redirect, like the API's: reads through issues.desks (scoped by orgs.scoping), every change
+through issues.workflow. An action form carries the version the staff member read; if someone changed the issue
+meanwhile, the page shows it as it is now with "changed meanwhile by …" at the top of the form and the typed text
+kept, and nothing of the refused action applied.
+"""
+
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import NotFound, StaleVersion, ValidationFailed, WorkflowError
+from config.pages import form_refuse
+from issues import desk_forms as f
+from issues import workflow
+from issues.desks import (
+    DEPARTMENT_TABS,
+    ESCALATION_TABS,
+    TRIAGE_TABS,
+    desk_department,
+    desk_escalations,
+    desk_triage,
+)
+from issues.models import Event, Issue
+from issues.selectors import issue_likely_duplicates_for_user, issue_open_supervision
+from issues.timeline import _unit_labels
+from issues.views import IssueActionView
+from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES, Role
+from orgs.scoping import roles_on_issue, scope_for_user
+
+DUPLICATES_OFFERED = 10
+
+
+# --- where each role works ------------------------------------------------------------------------------------------
+
+
+def desk_queues_for(user) -> list[str]:
+    """Return the queues `user` works at: triage (community and grid staff, and up), department, escalations."""
+    scope = scope_for_user(user)
+    roles = {role for role, _ in scope.node_roles}
+    queues = []
+    if roles & SUPERVISOR_ROLES:
+        queues.append("escalations")
+    if roles & (TRIAGE_ROLES | {Role.GRID_WORKER, Role.GRID_LEADER}):
+        queues.append("triage")
+    if scope.department_ids:
+        queues.append("department")
+    return queues
+
+
+def desk_url_for(user) -> str | None:
+    """Return the queue `user` lands on (the street's escalations, triage, a department's work), or None."""
+    queues = desk_queues_for(user)
+    return reverse(f"desk-{queues[0]}") if queues else None
+
+
+@login_required
+def desk(request: HttpRequest) -> HttpResponse:
+    """Send each role to its queue; a resident has none."""
+    url = desk_url_for(request.user)
+    if url is None:
+        raise Http404
+    return redirect(url)
+
+
+# --- the queues ----------------------------------------------------------------------------------------------------
+
+QUEUES = {
+    "triage": (
+        desk_triage,
+        TRIAGE_TABS,
+        {"new": pgettext_lazy("desk", "New"), "open": pgettext_lazy("desk", "All open")},
+    ),
+    "department": (
+        desk_department,
+        DEPARTMENT_TABS,
+        {
+            "awaiting": pgettext_lazy("desk", "Awaiting acceptance"),
+            "in_progress": pgettext_lazy("desk", "In progress"),
+            "overdue": pgettext_lazy("desk", "Overdue"),
+            "returned": _("Returned"),
+        },
+    ),
+    "escalations": (
+        desk_escalations,
+        ESCALATION_TABS,
+        {
+            "escalated": _("Escalated"),
+            "overdue": pgettext_lazy("desk", "Overdue"),
+            "extensions": pgettext_lazy("desk", "Extension requests"),
+            "supervised": pgettext_lazy("desk", "Supervised"),
+        },
+    ),
+}
+TITLES = {
+    "triage": pgettext_lazy("desk", "Triage"),
+    "department": pgettext_lazy("desk", "Department work"),
+    "escalations": pgettext_lazy("desk", "Escalations"),
+}
+FILTER_KEYS = ("status", "kind", "category", "area", "channel", "overdue", "escalated", "q")
+
+
+def _queue_view(name: str):
+    read, tabs, labels = QUEUES[name]
+
+    @login_required
+    def view(request: HttpRequest) -> HttpResponse:
+        queues = desk_queues_for(request.user)
+        if name not in queues:
+            raise Http404
+        params = {k: v for k in FILTER_KEYS if (v := request.GET.get(k, "").strip())}
+        tab = request.GET.get("tab") or next(iter(tabs))
+        context = {"queue": name, "title": TITLES[name], "params": params, "tab": tab, "error": None, "queues": queues}
+        try:
+            page = read(user=request.user, tab=tab, params=params, cursor=request.GET.get("cursor"))
+        except ValidationFailed as error:
+            page = None
+            context["error"] = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.fields.items()) or error.message
+        query = urlencode(params)
+        choices = f.category_choices()
+        groups = category_groups(choices)
+        context.update(
+            page=page,
+            tabs=[(key, labels[key], page.counts.get(key, 0) if page else 0) for key in tabs],
+            query=query,
+            export_query=urlencode({**_export_params(name, tab, params)}),
+            category_groups=groups,
+            statuses=Issue.Status.choices,
+            channels=Issue.Channel.choices,
+            kinds=Issue._meta.get_field("kind").choices,
+            next_url=f"?{urlencode({**params, 'tab': tab, 'cursor': page.next_cursor})}"
+            if page and page.next_cursor
+            else "",
+            bulk_form=f.BulkDispatchForm(
+                rows=[r for r in page.rows if r.status == Issue.Status.SUBMITTED], choices=choices
+            )
+            if name == "triage" and page
+            else None,
+        )
+        status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
+        return render(request, "desk/queue.html", context, status=status)
+
+    view.__name__ = f"desk_{name}"
+    return view
+
+
+def category_groups(choices: list) -> list[tuple[str, list]]:
+    """Return category choices (desk_forms.category_choices) as (parent name or "", [(code, label)]) for a select."""
+    singles, groups = [], []
+    for value, label in choices[1:]:
+        (groups.append((value, label)) if isinstance(label, list) else singles.append((value, label)))
+    return [("", singles), *groups]
+
+
+def _export_params(name: str, tab: str, params: dict) -> dict:
+    """Return the export's filters for a queue (the export endpoint's words: status, kind, area, overdue, q …)."""
+    out = {k: v for k, v in params.items() if k in ("status", "kind", "category", "area", "overdue", "q", "channel")}
+    if params.get("escalated") == "true":
+        out["escalation_level"] = "1"
+    if name == "triage" and tab == "new":
+        out["status"] = "submitted"
+    elif name == "triage":
+        out.setdefault("status", ",".join(Issue.OPEN_STATUSES))
+    elif tab == "overdue":
+        out["overdue"] = "true"
+    return out
+
+
+desk_triage_view = _queue_view("triage")
+desk_department_view = _queue_view("department")
+desk_escalations_view = _queue_view("escalations")
+
+
+@login_required
+def desk_bulk_dispatch(request: HttpRequest) -> HttpResponse:
+    """Classify the selected new issues with one category and dispatch each to its usual department (POST)."""
+    if request.method != "POST":
+        return redirect("desk-triage")
+    chosen = Issue.objects.visible_to(request.user).filter(
+        pk__in=request.POST.getlist("issues"), status=Issue.Status.SUBMITTED
+    )
+    rows = list(chosen.order_by("created_at"))
+    form = f.BulkDispatchForm(request.POST, rows=rows)
+    if not form.is_valid():
+        messages.error(request, gettext("Choose the issues and a category."))
+        return redirect("desk-triage")
+    done, refused = [], []
+    for issue in rows:
+        if str(issue.pk) not in form.cleaned_data["issues"]:
+            continue
+        try:
+            category = form.cleaned_data["category"]
+            classified = workflow.issue_classify(issue=issue, actor=request.user, category=category)
+            department = classified.category.department
+            if department is None:
+                raise ValidationFailed.on("category", "The category names no department.")
+            workflow.issue_dispatch(issue=classified, actor=request.user, departments=[department])
+            done.append(issue.number)
+        except WorkflowError as error:
+            refused.append(f"{issue.number}: {error.message}")
+    if done:
+        messages.success(request, gettext("Classified and dispatched: %(numbers)s") % {"numbers": ", ".join(done)})
+    for line in refused:
+        messages.error(request, line)
+    return redirect("desk-triage")
+
+
+# --- the action forms of the issue page ----------------------------------------------------------------------------
+
+
+def changed_by(issue: Issue) -> str:
+    """Return who changed `issue` last, by role and unit (as the timeline names staff), or by name."""
+    event = Event.objects.filter(issue=issue).select_related("actor").order_by("-at", "-id").first()
+    if event is None or event.actor_id is None:
+        return pgettext("desk", "the system")
+    if event.actor_id == issue.reporter_user_id:
+        return pgettext("desk", "the reporter")
+    label = _unit_labels(issue, {event.actor_id}).get(event.actor_id)
+    return label or event.actor.get_full_name() or event.actor.get_username()
+
+
+class DeskActionView(IssueActionView):
+    """Take one staff action from its form on the issue page; a stale form shows who changed the issue meanwhile."""
+
+    action: str
+
+    @property
+    def form_name(self) -> str:
+        return f"{self.action}_form"
+
+    def make_form(self, issue, data=None, files=None):
+        return staff_form(self.action, issue=issue, viewer=self.request.user, data=data, files=files)
+
+    def post(self, request: HttpRequest, number: str) -> HttpResponse:
+        issue = self.get_issue()
+        form = self.make_form(issue, request.POST, request.FILES)
+        status = HTTPStatus.BAD_REQUEST
+        if form.is_valid():
+            try:
+                self.call(issue=issue, form=form)
+            except NotFound:
+                raise Http404 from None
+            except WorkflowError as error:
+                issue = self.get_issue()  # as it is now
+                form_refuse(form, error)
+                status = error.status
+                if isinstance(error, StaleVersion):
+                    # Keep the typed text; the next press acts on the issue as it is now, shown above the form.
+                    form.data = form.data.copy()
+                    form.data[form.add_prefix("version")] = str(issue.version)
+                    form.add_error(
+                        None,
+                        gettext("Changed meanwhile by %(who)s: the issue is shown as it is now. Check and try again.")
+                        % {"who": changed_by(issue)},
+                    )
+            else:
+                if not Issue.objects.visible_to(request.user).filter(pk=issue.pk).exists():
+                    messages.info(request, gettext("%(number)s is now outside your scope.") % {"number": issue.number})
+                    return redirect(desk_url_for(request.user) or "home")
+                messages.success(request, gettext("%(action)s: done.") % {"action": ACTION_BUTTONS[self.action]})
+                return redirect(self.page_url(issue))
+        return self.render_page(issue, forms={self.form_name: form}, status=status)
+
+
+ACTION_BUTTONS = {
+    "classify": _("Classify"),
+    "dispatch": _("Dispatch"),
+    "accept": _("Accept"),
+    "return": _("Return"),
+    "resolve": _("Resolve"),
+    "reopen": _("Reopen"),
+    "reject": _("Reject"),
+    "escalate": _("Escalate"),
+    "extend": _("Extend"),
+    "approve_extension": _("Approve"),
+    "refuse_extension": pgettext_lazy("desk", "Refuse"),
+    "supervise": pgettext_lazy("desk", "Supervise"),
+}
+
+
+def staff_form(action: str, *, issue: Issue, viewer, data=None, files=None):
+    """Return the form of `action` on `issue` for `viewer`, bound to `data` or blank at the issue's version."""
+    kwargs = {"prefix": action}
+    if data is None:
+        kwargs["initial"] = {"version": issue.version}
+    if action == "classify":
+        return f.ClassifyForm(data, issue=issue, **kwargs)
+    if action == "dispatch":
+        return f.DispatchForm(data, issue=issue, **kwargs)
+    if action == "reject":
+        duplicates = issue_likely_duplicates_for_user(user=viewer, issue=issue)[:DUPLICATES_OFFERED]
+        return f.RejectForm(data, duplicates=list(duplicates), **kwargs)
+    if action == "resolve":
+        return f.ResolveForm(data, files, **kwargs)
+    if action in ("reopen", "return"):
+        return f.ReasonForm(data, **kwargs)
+    if action == "escalate":
+        summon = bool(roles_on_issue(viewer, issue) & SUPERVISOR_ROLES)
+        return f.EscalateForm(data, issue=issue, summon=summon, **kwargs)
+    if action == "extend":
+        return f.ExtendForm(data, **kwargs)
+    if action == "refuse_extension":
+        return f.RefuseForm(data, **kwargs)
+    if action == "supervise":
+        return f.SuperviseForm(data, **kwargs)
+    return f.IssueActionForm(data, **kwargs)  # accept, approve_extension: the version only
+
+
+def staff_panel(issue: Issue, *, viewer, actions, forms: dict) -> dict:
+    """Return the staff panel's context: a form for each action offered (bound ones kept), the open supervision."""
+    panel = []
+    for action in actions:
+        if action not in ACTION_BUTTONS:
+            continue
+        form = forms.get(f"{action}_form") or staff_form(action, issue=issue, viewer=viewer)
+        url = reverse(f"issue-{action.replace('_', '-')}", kwargs={"number": issue.number})
+        panel.append({"action": action, "button": ACTION_BUTTONS[action], "form": form, "url": url})
+    return {"staff_forms": panel, "open_supervision": issue_open_supervision(issue=issue)}
+
+
+def _call(action: str):
+    """Return the `call` of an action view: the form's cleaned data as the workflow function's arguments."""
+
+    def call(self, *, issue, form):
+        data = dict(form.cleaned_data)
+        user = self.request.user
+        if action == "resolve":
+            data["photos"] = data.get("photos") or ()
+        if action == "reject" and data.get("reason") != Issue.RejectReason.DUPLICATE:
+            data.pop("duplicate_of", None)
+        if action == "dispatch" and not data.get("lead"):
+            data.pop("lead", None)
+        kwargs = {k: v for k, v in data.items() if v not in (None, "") or k in ("version", "photos")}
+        getattr(workflow, f"issue_{action}")(issue=issue, actor=user, **kwargs)
+
+    return call
+
+
+ACTION_VIEWS = {
+    action: type(f"{action.title().replace('_', '')}View", (DeskActionView,), {"action": action, "call": _call(action)})
+    for action in ACTION_BUTTONS
+}
