@@ -281,6 +281,11 @@ if _cache_url:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": "griddesk",
+            # A Redis that hangs must not hold a request: throttles then count locally (config.api.throttling).
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("GRIDDESK_CACHE_TIMEOUT", default=0.5),
+                "socket_timeout": env.float("GRIDDESK_CACHE_TIMEOUT", default=0.5),
+            },
         }
     }
 else:
