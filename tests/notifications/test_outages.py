@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from notifications.models import Channel, Notification
+from notifications.models import Channel, Notification, WebhookAttempt
 from orgs.models import ApiKey
 from tests.notifications.processes import CELERY, Process, manage, wait_for
 from tests.notifications.receiver import Receiver
@@ -149,3 +149,25 @@ def test_worker_survives_four_broker_restarts_with_tasks_in_flight_and_still_run
             )
     finally:
         worker.kill()
+
+
+@pytest.mark.slow
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_webhook_leaves_its_attempt_in_the_log(redis, worker_env, workers, endpoint_for):
+    redis.start()
+    with Receiver(delay_first=8) as receiver:
+        endpoint = endpoint_for(receiver.url)
+        n = webhook_row(endpoint)
+        worker = workers(worker_env)
+        wait_for(receiver.first_arrived.is_set, timeout=40, what="the first delivery to arrive")
+        worker.kill()  # SIGKILL while the receiver holds the request: no outcome can be written
+
+        killed = list(WebhookAttempt.objects.filter(notification=n).values("attempt", "status_code", "finished_at"))
+        assert killed == [{"attempt": 1, "status_code": None, "finished_at": None}]
+
+        workers(worker_env)
+        wait_for(lambda: Notification.objects.get(pk=n.pk).status == "sent", timeout=40, what="redelivery")
+    log = WebhookAttempt.objects.filter(notification=n).order_by("attempt")
+    assert [(a.attempt, a.status_code, a.finished_at is not None) for a in log] == [(1, None, False), (2, 200, True)]
+    assert len(receiver.requests) == log.count()  # one row per request that left
