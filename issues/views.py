@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Area
 from issues.api.permissions import IsTerritoryStaff
+from issues.arguments import EARLIEST_DAY, LATEST_DAY, validate_day
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
 from issues.models import Issue
 from issues.selectors import issue_stats
@@ -52,8 +53,12 @@ class DashboardForm(forms.Form):
     def __init__(self, *args, areas: list[Area], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["area"].choices = [(a.code, a.name) for a in areas]
-        self.fields["from"] = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-        self.fields["to"] = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+        for name, label in (("from", _("From")), ("to", _("To"))):
+            self.fields[name] = forms.DateField(
+                label=label,
+                validators=[validate_day],
+                widget=forms.DateInput(attrs={"type": "date", "min": EARLIEST_DAY, "max": LATEST_DAY}),
+            )
 
     def clean(self):
         cleaned = super().clean()

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from grids.models import Area
 from issues.api.masking import can_see_reporter, handles_issue, reporter_for
+from issues.arguments import validate_day
 from issues.models import Category, Event, Issue, Kind
 from orgs.models import Department
 from orgs.scoping import scope_for_user
@@ -196,8 +197,12 @@ class PhotosSerializer(serializers.Serializer):
 
 class StatsQuerySerializer(serializers.Serializer):
     area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
-    date_from = serializers.DateField(required=False, help_text="First day of creation counted (default: no limit).")
-    date_to = serializers.DateField(required=False, help_text="Last day of creation counted (default: no limit).")
+    date_from = serializers.DateField(
+        required=False, validators=[validate_day], help_text="First day of creation counted (default: no limit)."
+    )
+    date_to = serializers.DateField(
+        required=False, validators=[validate_day], help_text="Last day of creation counted (default: no limit)."
+    )
 
     def to_internal_value(self, data):
         # The query string says `from` and `to`, which are Python keywords.
