@@ -36,6 +36,8 @@ SUBMIT = textwrap.dedent(
         if response.status_code == 201:
             ids.append(response.json()["id"])
             statuses.append(client.get("/api/v1/issues/" + ids[-1] + "/").status_code)
+            comment = client.post("/api/v1/issues/" + ids[-1] + "/comment/", {"text": "已派人核实。"}, format="json")
+            statuses.append(comment.status_code)
     statuses.append(client.get("/api/v1/issues/").status_code)
     ready = client.get("/readyz")
     print(json.dumps({"statuses": statuses, "ids": ids, "ready": [ready.status_code, ready.json()]}))
@@ -44,7 +46,7 @@ SUBMIT = textwrap.dedent(
 
 
 def submit(env, *, phase: str, count: int, key: str, grid: str) -> dict:
-    """Submit `count` issues (reading each back) through the whole Django stack in a process of its own."""
+    """Submit `count` issues (reading and commenting each) through the whole Django stack in a process of its own."""
     script = f"import sys; sys.argv = ['-', {phase!r}, '{count}', {key!r}, {grid!r}]\n" + SUBMIT
     return json.loads(manage("shell", "-c", script, env=env, timeout=240).strip().splitlines()[-1])
 
@@ -80,7 +82,8 @@ def test_redis_down_mid_run_answers_no_5xx_and_every_notification_arrives_once_i
         assert worker.proc.poll() is None, worker.output()[-3000:]
         ids = receiver.ids()
 
-    assert Counter(s // 100 for s in during["statuses"]) == {2: 40 + 40 + 1}  # submits, read-backs, the list
+    # Submits, read-backs, comments (an action), the list: all answered.
+    assert Counter(s // 100 for s in during["statuses"]) == {2: 40 * 3 + 1}
     assert all(s < 500 for s in before["statuses"] + after["statuses"])
     assert len(before["ids"] + during["ids"] + after["ids"]) == 50
     # Readiness says what is down while the site keeps serving (docs/api.md "Probes").
