@@ -18,7 +18,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The TLS proxy in front sets X-Forwarded-Proto; trust it only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
-# Open311 clients send their key as ?api_key=…: the access log writes the URL with it redacted.
-logger_class = "config.log_redaction.RedactingGunicornLogger"
+# Access lines as JSON, like the app's, with secret query parameters (Open311's api_key) redacted.
+logger_class = "config.logs.GunicornJsonLogger"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

@@ -11,6 +11,8 @@ from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import path
 
+from bench.reference import ReferenceListCreateView
+
 
 def bare_view(request):
     """Return "ok": the cheapest view there is."""
@@ -18,7 +20,7 @@ def bare_view(request):
 
 
 # This module is the URLconf bare_view_rate() serves from, so the project's URLs cannot change the yardstick.
-urlpatterns = [path("bare/", bare_view)]
+urlpatterns = [path("bare/", bare_view), path("ref/issues/", ReferenceListCreateView.as_view())]
 
 WARM_UP_CALLS = 200
 CALLS_PER_CHECK = 100

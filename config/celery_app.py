@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from config.broker_fixes import kombu_redis_patch
 
@@ -12,3 +13,5 @@ kombu_redis_patch()
 app = Celery("griddesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Workers log as JSON lines with the request id of the request that queued each task (config/logs.py).
+app.steps["worker"].add(DjangoStructLogInitStep)

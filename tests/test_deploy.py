@@ -34,6 +34,8 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "GRIDDESK_VAR_DIR": str(tmp_path / "var"),
         "DJANGO_ALLOWED_HOSTS": "griddesk.example.org,127.0.0.1",
+        "EMAIL_URL": "smtp+tls://griddesk:secret@mail.example.org:587",
+        "GRIDDESK_SMS_BACKEND": "notifications.sms.AliyunSmsBackend",
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
@@ -157,3 +159,29 @@ def test_production_settings_refuse_to_start_without_a_proper_secret_key(tmp_pat
     assert done.returncode != 0
     assert "ImproperlyConfigured" in done.stderr
     assert "DJANGO_SECRET_KEY" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"EMAIL_URL": "consolemail://"}, "EMAIL_URL"),
+        ({"EMAIL_URL": None, "DJANGO_EMAIL_BACKEND": None}, "EMAIL_URL"),
+        ({"GRIDDESK_SMS_BACKEND": "notifications.sms.ConsoleSmsBackend"}, "GRIDDESK_SMS_BACKEND"),
+    ],
+)
+def test_production_refuses_console_backends_that_print_personal_data(tmp_path, overrides, named):
+    done = run_manage("check", env=production_env(tmp_path, **overrides))
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr and named in done.stderr
+
+    allowed = run_manage("check", env=production_env(tmp_path, GRIDDESK_ALLOW_CONSOLE_BACKENDS="true", **overrides))
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_email_is_configured_from_one_url(tmp_path):
+    code = "from django.conf import settings as s; print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS)"
+    done = run_manage("shell", "-c", code, env=production_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    backend, host, port, tls = done.stdout.splitlines()[-1].split()
+    assert backend == "django.core.mail.backends.smtp.EmailBackend"
+    assert (host, port, tls) == ("mail.example.org", "587", "True")

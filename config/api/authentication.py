@@ -81,12 +81,26 @@ def api_key_touch(*, key: ApiKey) -> None:
     key.last_used_at = now
 
 
+def token_expired(token) -> bool:
+    """Return whether a personal token is past its lifetime (GRIDDESK_TOKEN_TTL_HOURS after it was issued)."""
+    return timezone.now() - token.created > timedelta(hours=settings.GRIDDESK_TOKEN_TTL_HOURS)
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
-    """Authenticate a person by `Authorization: Token <token>` (refusing keys sent in the URL, like Api-Key)."""
+    """Authenticate a person by `Authorization: Token <token>` (refusing keys sent in the URL, like Api-Key).
+
+    A token lives GRIDDESK_TOKEN_TTL_HOURS; a password change deletes it (orgs.signals).
+    """
 
     def authenticate(self, request):
         refuse_key_in_url(request)
         return super().authenticate(request)
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        if token_expired(token):
+            raise exceptions.AuthenticationFailed("This token has expired; obtain a new one.")
+        return user, token
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.client_ip import client_ip
 from orgs.models import ApiKey
 from orgs.scoping import scope_for_user
 
@@ -100,6 +101,10 @@ class RuntimeRateThrottle(SimpleRateThrottle):
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+    def get_ident(self, request):
+        """Return the client's address by the one trusted-proxy rule (config.client_ip), not DRF's NUM_PROXIES."""
+        return client_ip(request)
 
     def get_cache_key(self, request, view):
         user = request.user

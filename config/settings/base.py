@@ -5,6 +5,9 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config.logs import formatter as log_formatter
+from config.logs import structlog_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("GRIDDESK_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -30,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_structlog",
     "grids",
     "orgs",
     "issues",
@@ -50,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A request id on every log line of the request and of the Celery tasks it queues (config/logs.py).
+    "django_structlog.middlewares.RequestMiddleware",
     # Last, so that a locked-out login never reaches the view.
     "axes.middleware.AxesMiddleware",
 ]
@@ -126,7 +132,12 @@ MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Email from one URL (django-environ: smtp+tls://user:password@host:587, consolemail://, …); DJANGO_EMAIL_BACKEND
+# still names a backend class directly. Without either: the console, fit for one machine only (production refuses).
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="GridDesk <noreply@griddesk.local>")
 # An SMTP call must end well within a delivery claim, or a slow server could get the same email twice.
 EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
@@ -223,6 +234,27 @@ GRIDDESK_SMS_GATEWAY_URL = env.str("GRIDDESK_SMS_GATEWAY_URL", default="")
 GRIDDESK_SMS_GATEWAY_KEY = env.str("GRIDDESK_SMS_GATEWAY_KEY", default="")
 GRIDDESK_SMS_GATEWAY_TIMEOUT = env.float("GRIDDESK_SMS_GATEWAY_TIMEOUT", default=10.0)
 # A text whose worker died mid-send is not re-sent (at most once) unless the gateway deduplicates by message id.
+# The providers' adapters (notifications.sms.AliyunSmsBackend, TencentSmsBackend); ENDPOINT/PROTOCOL change only
+# for a local fake of their API in tests.
+GRIDDESK_SMS_ALIYUN = {
+    "ACCESS_KEY_ID": env.str("GRIDDESK_SMS_ALIYUN_ACCESS_KEY_ID", default=""),
+    "ACCESS_KEY_SECRET": env.str("GRIDDESK_SMS_ALIYUN_ACCESS_KEY_SECRET", default=""),
+    "SIGN_NAME": env.str("GRIDDESK_SMS_ALIYUN_SIGN_NAME", default=""),
+    "TEMPLATE_CODE": env.str("GRIDDESK_SMS_ALIYUN_TEMPLATE_CODE", default=""),
+    "TEMPLATE_PARAM": env.str("GRIDDESK_SMS_ALIYUN_TEMPLATE_PARAM", default="content"),
+    "ENDPOINT": env.str("GRIDDESK_SMS_ALIYUN_ENDPOINT", default="dysmsapi.aliyuncs.com"),
+    "PROTOCOL": env.str("GRIDDESK_SMS_ALIYUN_PROTOCOL", default="https"),
+}
+GRIDDESK_SMS_TENCENT = {
+    "SECRET_ID": env.str("GRIDDESK_SMS_TENCENT_SECRET_ID", default=""),
+    "SECRET_KEY": env.str("GRIDDESK_SMS_TENCENT_SECRET_KEY", default=""),
+    "APP_ID": env.str("GRIDDESK_SMS_TENCENT_APP_ID", default=""),
+    "SIGN_NAME": env.str("GRIDDESK_SMS_TENCENT_SIGN_NAME", default=""),
+    "TEMPLATE_ID": env.str("GRIDDESK_SMS_TENCENT_TEMPLATE_ID", default=""),
+    "REGION": env.str("GRIDDESK_SMS_TENCENT_REGION", default="ap-guangzhou"),
+    "ENDPOINT": env.str("GRIDDESK_SMS_TENCENT_ENDPOINT", default="sms.tencentcloudapi.com"),
+    "PROTOCOL": env.str("GRIDDESK_SMS_TENCENT_PROTOCOL", default="https"),
+}
 GRIDDESK_SMS_AT_LEAST_ONCE = env.bool("GRIDDESK_SMS_AT_LEAST_ONCE", default=False)
 GRIDDESK_RESPONSE_REMINDER_HOURS = env.float("GRIDDESK_RESPONSE_REMINDER_HOURS", default=2.0)
 GRIDDESK_RESOLUTION_REMINDER_WORKDAYS = env.int("GRIDDESK_RESOLUTION_REMINDER_WORKDAYS", default=1)
@@ -254,9 +286,6 @@ REST_FRAMEWORK = {
         "partner": env.str("GRIDDESK_THROTTLE_PARTNER", default="1200/min"),
         "anon_create": env.str("GRIDDESK_THROTTLE_ANON_CREATE", default="10/hour"),
     },
-    # Proxies in front of us whose X-Forwarded-For we trust (nginx: 1); 0 counts by REMOTE_ADDR only, so a
-    # client cannot dodge the anonymous limits by inventing X-Forwarded-For.
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -319,7 +348,16 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Who is calling from where ------------------------------------------------------------------------
+# Proxies (addresses or networks) whose X-Forwarded-For is believed, by the lockouts and the throttles alike
+# (config.client_ip). Empty: every request counts by REMOTE_ADDR, and X-Forwarded-For is ignored.
+GRIDDESK_TRUSTED_PROXIES = env.list("GRIDDESK_TRUSTED_PROXIES", default=[])
+# Personal API tokens expire this many hours after they were issued (logging in again issues a new one); a
+# password change revokes them at once (orgs.signals).
+GRIDDESK_TOKEN_TTL_HOURS = env.float("GRIDDESK_TOKEN_TTL_HOURS", default=24 * 30)
+
 # --- Failed logins (django-axes) -------------------------------------------------------------------
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.axes_client_ip"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -327,31 +365,20 @@ AXES_RESET_ON_SUCCESS = True
 # Under /api/ a lockout answers 429 `throttled` with Retry-After (the cool-off) in API.md's error body.
 AXES_LOCKOUT_CALLABLE = "config.api.authentication.axes_lockout_response"
 
+# --- Logs: JSON lines (config/logs.py) ----------------------------------------------------------------
+# One JSON object per line with the local time and offset, the level, the logger and the request id; no client
+# addresses and no secrets in logged URLs. GRIDDESK_LOG_FORMAT=console for a developer's terminal.
+GRIDDESK_LOG_FORMAT = env.str("GRIDDESK_LOG_FORMAT", default="json")
+structlog_configure()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "django.server": {
-            "()": "django.utils.log.ServerFormatter",
-            "format": "[{server_time}] {message}",
-            "style": "{",
-        },
-    },
-    # Logged URLs lose their secrets (?api_key=…): config/log_redaction.py.
-    "filters": {"redact_secrets": {"()": "config.log_redaction.RedactSecretsFilter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
-        # runserver's request lines, as Django writes them, redacted.
-        "django.server": {
-            "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_secrets"],
-        },
-    },
+    "formatters": {"lines": log_formatter(json_lines=GRIDDESK_LOG_FORMAT == "json")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "lines"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
-    },
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False  # a client's address is personal data
+# The proxy's X-Request-ID (nginx $request_id) becomes the request id, so its lines and ours join up.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True

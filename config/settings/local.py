@@ -3,7 +3,7 @@
 import secrets
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import LOGGING, VAR_DIR, env, log_formatter
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -19,3 +19,6 @@ def _local_secret_key() -> str:
 
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
+
+# A developer's terminal: readable lines (GRIDDESK_LOG_FORMAT=json for what production writes).
+LOGGING["formatters"]["lines"] = log_formatter(json_lines=env.str("GRIDDESK_LOG_FORMAT", default="console") == "json")

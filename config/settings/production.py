@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import EMAIL_BACKEND, GRIDDESK_SMS_BACKEND, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: production refuses to start without one
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
@@ -32,3 +32,17 @@ X_FRAME_OPTIONS = "DENY"
 
 # Partners' webhook URLs: https only unless an operator says otherwise.
 GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("GRIDDESK_WEBHOOK_ALLOW_LOOPBACK_HTTP", default=False)
+
+# Personal data (PIPL): a console backend prints every email or SMS, bodies and phone numbers, to the worker's log
+# and marks it sent. Production refuses one unless an operator says so explicitly (a trial without a provider).
+CONSOLE_BACKENDS = {
+    "EMAIL_URL / DJANGO_EMAIL_BACKEND": EMAIL_BACKEND.endswith(".console.EmailBackend"),
+    "GRIDDESK_SMS_BACKEND": GRIDDESK_SMS_BACKEND.endswith(".ConsoleSmsBackend"),
+}
+if any(CONSOLE_BACKENDS.values()) and not env.bool("GRIDDESK_ALLOW_CONSOLE_BACKENDS", default=False):
+    names = ", ".join(name for name, console in CONSOLE_BACKENDS.items() if console)
+    raise ImproperlyConfigured(
+        f"{names}: a console backend would print messages and phone numbers to the log. Configure a real one "
+        "(EMAIL_URL=smtp+tls://…, GRIDDESK_SMS_BACKEND=notifications.sms.AliyunSmsBackend, …) or set "
+        "GRIDDESK_ALLOW_CONSOLE_BACKENDS=true for a trial."
+    )

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.authentication import token_expired
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.throttling import caller_kind
 from orgs.api.serializers import CallerSerializer, DepartmentSerializer, TokenRequestSerializer, TokenSerializer
@@ -67,6 +68,9 @@ class TokenView(APIView):
         if user is None:
             raise exceptions.ValidationError("Unable to log in with the provided credentials.")
         token, _ = Token.objects.get_or_create(user=user)
+        if token_expired(token):  # logging in again after the lifetime issues a new token
+            token.delete()
+            token = Token.objects.create(user=user)
         return Response({"token": token.key}, status=HTTPStatus.OK)
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke your personal API token")
