@@ -66,7 +66,7 @@ def _upload(data: bytes, name: str):
 
 
 def run(ctx) -> dict:
-    from issues.errors import ValidationFailed
+    from config.errors import ValidationFailed
     from issues.photos import MAX_PHOTO_BYTES, photos_clean
 
     inputs = {

@@ -1,7 +1,7 @@
 """Pages of issues: the staff dashboard that charts the statistics of an area over a period.
 
 The view parses, checks and calls: who may read statistics is IsTerritoryStaff (the API's check), which area is
-orgs.scoping.area_for_user_or_none (out of scope answers 404), and the figures are issues.selectors.issue_stats.
+issues.access.ScopedIssueMixin.get_area (out of scope answers 404), and the figures are issues.selectors.issue_stats.
 """
 
 from datetime import date
@@ -9,22 +9,24 @@ from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views import View
 
+from config.api.permissions import IsTerritoryStaff
 from grids.models import Area
-from issues.api.permissions import IsTerritoryStaff
+from issues.access import ScopedIssueMixin
 from issues.arguments import EARLIEST_DAY, LATEST_DAY, validate_day
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
 from issues.models import Issue
 from issues.selectors import issue_stats
 from issues.sla import LOCAL_TZ
 from orgs.models import NODE_ROLES
-from orgs.scoping import area_for_user_or_none, scope_for_user
+from orgs.scoping import scope_for_user
 
 # (key of issue_stats, counts' numerator, counts' denominator): the rates in the order DESIGN.md lists them.
 RATES = [
@@ -117,23 +119,26 @@ def _charts(stats: dict, *, query: dict) -> dict:
     }
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+class DashboardView(LoginRequiredMixin, ScopedIssueMixin, View):
     """Chart the statistics of an area in the caller's scope over a period (staff with a territory role only)."""
-    if not IsTerritoryStaff().has_permission(request, None):
-        return render(request, "issues/dashboard_forbidden.html", status=HTTPStatus.FORBIDDEN)
-    own = list(Area.objects.filter(path__in=scope_for_user(request.user).role_paths(NODE_ROLES)).order_by("path"))
-    code = request.GET.get("area") or own[0].code
-    area = next((a for a in own if a.code == code), None) or area_for_user_or_none(request.user, code)
-    if area is None:
-        raise Http404
-    areas = own if area in own else [*own, area]
-    date_from, date_to = this_month(timezone.now().astimezone(LOCAL_TZ).date())
-    data = {"area": area.code, "from": date_from.isoformat(), "to": date_to.isoformat()}
-    data.update({key: request.GET[key] for key in ("from", "to") if request.GET.get(key)})
-    form = DashboardForm(data, areas=areas)
-    context = {"form": form, "area": area}
-    if form.is_valid():
-        stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
-        context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
-    return render(request, "issues/dashboard.html", context)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not IsTerritoryStaff().has_permission(request, self):
+            return render(request, "issues/dashboard_forbidden.html", status=HTTPStatus.FORBIDDEN)
+        own = list(Area.objects.filter(path__in=scope_for_user(request.user).role_paths(NODE_ROLES)).order_by("path"))
+        code = request.GET.get("area") or own[0].code
+        # The nodes the caller holds a role at are in scope by definition; any other goes through the scoped check.
+        area = next((a for a in own if a.code == code), None) or self.get_area(code)
+        areas = own if area in own else [*own, area]
+        date_from, date_to = this_month(timezone.now().astimezone(LOCAL_TZ).date())
+        data = {"area": area.code, "from": date_from.isoformat(), "to": date_to.isoformat()}
+        data.update({key: request.GET[key] for key in ("from", "to") if request.GET.get(key)})
+        form = DashboardForm(data, areas=areas)
+        context = {"form": form, "area": area}
+        if form.is_valid():
+            stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
+            context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
+        return render(request, "issues/dashboard.html", context)
+
+
+dashboard = DashboardView.as_view()

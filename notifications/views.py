@@ -1,19 +1,20 @@
 """Pages: the home page (the user's issues) and the in-app inbox with mark read.
 
-Views parse, check and call: the reads come from issues.selectors and notifications.inbox (the same the API uses),
-and a user only ever reaches their own inbox rows (anything else answers 404).
+Views parse, check and call: issues through issues.access.ScopedIssueMixin (the API's scoped base), inbox rows
+through notifications.inbox (the same the API uses): a user only ever reaches their own (anything else answers 404).
 """
 
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
+from django.views import View
 from django.views.decorators.http import require_POST
 
-from issues.selectors import issue_list_for_user
-from notifications.inbox import inbox_for_user, inbox_mark_all_read, notification_mark_read
+from issues.access import ScopedIssueMixin
+from notifications.inbox import inbox_for_user, inbox_get_for_user, inbox_mark_all_read, notification_mark_read
 from notifications.messages import message_render
 
 HOME_ISSUES = 20
@@ -21,14 +22,17 @@ INBOX_UNREAD_SHOWN = 100
 INBOX_READ_SHOWN = 30
 
 
-def home(request: HttpRequest) -> HttpResponse:
+class HomeView(ScopedIssueMixin, View):
     """Show the signed-in user's newest visible issues, or invite to sign in."""
-    issues = []
-    if request.user.is_authenticated:
-        issues = list(
-            issue_list_for_user(user=request.user).select_related("grid").order_by("-created_at")[:HOME_ISSUES]
-        )
-    return render(request, "pages/home.html", {"issues": issues})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        issues = []
+        if request.user.is_authenticated:
+            issues = list(self.get_queryset().select_related("grid").order_by("-created_at")[:HOME_ISSUES])
+        return render(request, "pages/home.html", {"issues": issues})
+
+
+home = HomeView.as_view()
 
 
 def _entries(notifications) -> list[dict]:
@@ -52,9 +56,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @login_required
 def inbox_read(request: HttpRequest, notification_id: uuid.UUID) -> HttpResponse:
     """Mark one of the user's notifications read; another user's (or none) answers 404."""
-    notification = inbox_for_user(user=request.user).filter(pk=notification_id).first()
-    if notification is None:
-        raise Http404
+    notification = inbox_get_for_user(user=request.user, notification_id=notification_id)
     notification_mark_read(notification=notification)
     return redirect("inbox")
 

@@ -15,9 +15,9 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.errors import ValidationFailed
 from grids.models import Area
 from issues.arguments import validate_day
-from issues.errors import ValidationFailed
 from issues.filters import MAX_UTC_OFFSET
 from issues.models import Category, Dispatch, Event, Issue, Photo
 

@@ -4,32 +4,17 @@ georeport reads (services, definitions, requests) in both of its formats but can
 through `requests` (its own dependency), as any client would send them.
 """
 
-import importlib
-
 import pytest
 import requests
-from django.db import connection
 from georeport import GeoReport
 
 from .conftest import REPORTER_PHONE
 
-append_only = importlib.import_module("issues.migrations.0002_event_append_only")
-
 
 @pytest.fixture
 def base_url(live_server):
-    """Return the live server's Open311 root; afterwards let the test database be flushed.
-
-    A live server needs a flushed database after the test, and on SQLite the flush is a DELETE, which the
-    append-only trigger on issue events refuses (PostgreSQL truncates, which row triggers do not see). So the
-    events this test wrote are removed here, with the trigger lifted for just that statement.
-    """
-    yield f"{live_server.url}/open311/v2"
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS issues_event_no_delete")
-            cursor.execute("DELETE FROM issues_event")
-            cursor.execute(append_only.SQLITE_TRIGGERS[1])
+    """Return the live server's Open311 root (the flush after it works on SQLite since issues 0003)."""
+    return f"{live_server.url}/open311/v2"
 
 
 @pytest.mark.parametrize("output_format", ["json", "xml"])
