@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
+from config.api.throttling import throttle_cache
 from orgs.models import Role
 from tests.factories import CategoryFactory, DepartmentFactory, UserFactory, issue_in_status, member, territory_chain
 
@@ -17,6 +18,7 @@ def _fresh_local_cache():
     for cache in caches.all(initialized_only=True):
         if isinstance(cache, LocMemCache):
             cache.clear()
+    throttle_cache.clear_local()
     yield
 
 

@@ -5,8 +5,11 @@ import os
 from celery import Celery
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
+from config.broker_fixes import kombu_redis_patch
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
+kombu_redis_patch()
 app = Celery("griddesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

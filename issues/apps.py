@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class IssuesConfig(AppConfig):
     name = "issues"
     verbose_name = "Issues"
+
+    def ready(self):
+        # Bind the shared tasks (issues.tasks, notifications.tasks) to GridDesk's Celery app in every Django
+        # process (web, shell, commands), after the entrypoint chose the settings (config/__init__.py).
+        import config.celery_app  # noqa: F401

@@ -6,7 +6,12 @@ ids), so issues.workflow reads as its rules only.
 
 import hmac
 import re
+import unicodedata
 import uuid
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from config.errors import ValidationFailed
 from grids.models import PATH_SEPARATOR, Area
@@ -21,18 +26,48 @@ PHONE_MAX = 20
 PHONE_MESSAGE = "Enter a phone number: digits, spaces or dashes."
 
 
+# Characters that show nothing: spaces of every width, line and paragraph separators, controls and format
+# characters (zero-width space and joiners, the byte-order mark, bidirectional marks).
+_INVISIBLE_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf"}
+# Days a period may name (statistics, the dashboard, Open311's ranges). Wider would overflow the period arithmetic
+# (the day after 9999-12-31, midnight of 0001-01-01 in UTC), and no grid has issues from before 2000.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+
+
+def visible_length(value: str) -> int:
+    """Return how many characters of `value` show something (ten zero-width spaces show nothing)."""
+    return sum(1 for ch in value if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+
+
 def clean_text(value, *, field: str, required: bool = False, max_length: int = TEXT_MAX, min_length: int = 0) -> str:
-    """Return `value` stripped, or refuse it when missing, too short or too long."""
+    """Return `value` stripped, or refuse it when missing, too short or too long.
+
+    Emptiness and the minimum count visible characters, so text of spaces and zero-width characters is empty.
+    """
     value = (value or "").strip() if isinstance(value, str) or value is None else None
     if value is None:
         raise ValidationFailed.on(field, "Must be text.")
+    if not visible_length(value):
+        value = ""
     if required and not value:
         raise ValidationFailed.on(field, "This field is required.")
-    if value and len(value) < min_length:
+    if value and visible_length(value) < min_length:
         raise ValidationFailed.on(field, f"Ensure this field has at least {min_length} characters.")
     if len(value) > max_length:
         raise ValidationFailed.on(field, f"Ensure this field has no more than {max_length} characters.")
     return value
+
+
+def validate_day(value: date | datetime) -> None:
+    """Refuse a day (or a moment's day) outside EARLIEST_DAY–LATEST_DAY: a Django validator for forms and DRF."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError(
+            _("Enter a date between %(earliest)s and %(latest)s."),
+            code="date_range",
+            params={"earliest": EARLIEST_DAY.isoformat(), "latest": LATEST_DAY.isoformat()},
+        )
 
 
 def clean_area(value, *, field: str, level: str) -> Area | None:

@@ -21,10 +21,19 @@ from issues.models import Issue, Photo
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTOS_PER_ISSUE = 6
-# 50 megapixels covers phone cameras' full-resolution modes; decoding one takes about 150 MB of memory.
+# The work per photo is bounded, so six in one request stay far inside gunicorn's 30 s (bench "photos"):
+# - JPEG, what phones send, up to 50 megapixels (full-resolution modes, 8160 × 6120): the decoder scales it down
+#   while decoding (`draft`, 1/2 to 1/8), so even the largest costs a fraction of a full decode;
+# - PNG and WebP up to 24 megapixels (6000 × 4000; a long phone screenshot is about 20): they decode whole, and a
+#   PNG of zeros is 140 KB for 48 megapixels, which took 8 s to decode and re-encode whole.
+# Both are checked from the header, before a pixel is decoded.
 MAX_PHOTO_PIXELS = 50_000_000
+MAX_PHOTO_PIXELS_BY_FORMAT = {"JPEG": MAX_PHOTO_PIXELS, "MPO": MAX_PHOTO_PIXELS, "PNG": 24_000_000, "WEBP": 24_000_000}
 # Pillow warns above this and refuses above twice this, for every image the process opens.
 Image.MAX_IMAGE_PIXELS = MAX_PHOTO_PIXELS
+# Stored photos are at most this long on their longer side (a 4000 × 3000 phone photo becomes 2560 × 1920):
+# enough to see a crack in a wall, and every later step (colour, re-encoding) works on 5 megapixels at most.
+MAX_STORED_SIDE = 2560
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 JPEG_QUALITY = 85
@@ -147,27 +156,42 @@ def _refuse_trailing_data(data: bytes, fmt: str) -> None:
 
 
 def _decode(data: bytes) -> tuple[Image.Image, str]:
-    """Return the fully decoded image and its format, detected from the bytes alone."""
-    too_big = f"has more than {MAX_PHOTO_PIXELS // 1_000_000} million pixels"
+    """Return the decoded image, at most MAX_STORED_SIDE on its longer side, and its format (from the bytes alone).
+
+    The size is checked from the header before decoding (Pillow's `open` reads only the header); JPEG decodes
+    straight to a smaller scale, the others decode whole and are reduced at once.
+    """
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that: make the warning a refusal too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                raise PhotoRefused(too_big)
+            limit = MAX_PHOTO_PIXELS_BY_FORMAT[image.format]
+            if image.width * image.height > limit:
+                raise PhotoRefused(_too_big(limit))
             _refuse_trailing_data(data, image.format)
+            if image.format in ("JPEG", "MPO"):
+                image.draft(None, (MAX_STORED_SIDE, MAX_STORED_SIDE))
             image.load()
         except PhotoRefused:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise PhotoRefused(too_big) from exc
+            raise PhotoRefused(_too_big(MAX_PHOTO_PIXELS)) from exc
         except UnidentifiedImageError as exc:
             raise PhotoRefused("is not a JPEG, PNG or WebP image") from exc
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise PhotoRefused("is a damaged or truncated image") from exc
-    # The JPEG opener hands back an MPO when the file holds several images: it is a JPEG for us.
-    return image, "JPEG" if image.format == "MPO" else image.format
+    fmt = "JPEG" if image.format == "MPO" else image.format  # several images in one JPEG file: a JPEG for us
+    if max(image.size) > MAX_STORED_SIDE:
+        info = dict(image.info)  # the ICC profile and EXIF orientation, which _clean_pixels still needs
+        # reducing_gap: a cheap box reduction first, then bicubic over what is left.
+        image.thumbnail((MAX_STORED_SIDE, MAX_STORED_SIDE), Image.Resampling.BICUBIC, reducing_gap=1.0)
+        image.info.update({k: v for k, v in info.items() if k not in image.info})
+    return image, fmt
+
+
+def _too_big(limit: int) -> str:
+    return f"has more than {limit // 1_000_000} million pixels"
 
 
 def _to_srgb(image: Image.Image, icc: bytes | None, mode: str) -> Image.Image:

@@ -30,6 +30,7 @@ from grids.models import Area
 from issues import workflow
 from issues.access import ScopedIssueMixin
 from issues.api.photo_files import photo_file_response
+from issues.arguments import EARLIEST_DAY, LATEST_DAY, validate_day
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
 from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
 from issues.forms import CommentForm, FollowForm, RatingForm, ReturnVisitForm
@@ -75,8 +76,12 @@ class DashboardForm(forms.Form):
     def __init__(self, *args, areas: list[Area], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["area"].choices = [(a.code, a.name) for a in areas]
-        self.fields["from"] = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-        self.fields["to"] = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+        for name, label in (("from", _("From")), ("to", _("To"))):
+            self.fields[name] = forms.DateField(
+                label=label,
+                validators=[validate_day],
+                widget=forms.DateInput(attrs={"type": "date", "min": EARLIEST_DAY, "max": LATEST_DAY}),
+            )
 
     def clean(self):
         cleaned = super().clean()

@@ -19,7 +19,7 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["attempt", "at", "url", "status_code", "duration_ms", "error"]
+    fields = ["attempt", "at", "finished_at", "url", "status_code", "duration_ms", "error"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -47,7 +47,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookAttempt)
 class WebhookAttemptAdmin(admin.ModelAdmin):
-    list_display = ["at", "notification", "attempt", "url", "status_code", "duration_ms", "error"]
+    list_display = ["at", "notification", "attempt", "url", "finished_at", "status_code", "duration_ms", "error"]
     list_filter = ["status_code"]
     search_fields = ["notification__id", "url"]
     date_hierarchy = "at"

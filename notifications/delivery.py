@@ -105,15 +105,12 @@ def _address(n: Notification) -> str:
 def _send(n: Notification) -> None:
     """Hand the message to its channel; raise DeliveryFailed when it was not taken."""
     if n.channel == Channel.WEBHOOK:
+        # Log the attempt before it leaves, so a worker killed mid-request still leaves its row (no outcome).
+        attempt = WebhookAttempt.objects.create(notification=n, attempt=n.attempts, url=n.webhook.url)
         result = webhook_post(url=n.webhook.url, secret=n.webhook.secret, msg_id=str(n.id), body=n.payload["body"])
-        WebhookAttempt.objects.create(
-            notification=n,
-            attempt=n.attempts,
-            url=n.webhook.url,
-            status_code=result.status_code,
-            error=result.error,
-            duration_ms=result.duration_ms,
-        )
+        attempt.status_code, attempt.error, attempt.duration_ms = result.status_code, result.error, result.duration_ms
+        attempt.finished_at = timezone.now()
+        attempt.save(update_fields=["status_code", "error", "duration_ms", "finished_at"])
         if not result.ok:
             raise DeliveryFailed(result.error)
         return

@@ -150,9 +150,13 @@ class WebhookAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
+    # Written before the request leaves and set when its outcome is known: a row without it is an attempt whose
+    # worker died (or is still waiting), so the log counts every send, killed ones included.
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self):
-        return f"{self.notification_id} {self.status_code or self.error[:30]}"
+        outcome = (self.status_code or self.error[:30]) if self.finished_at else "started, no outcome"
+        return f"{self.notification_id} {outcome}"

@@ -10,12 +10,15 @@ Who reads what (GeoReport v2 allows reads without a key):
 import uuid
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from config.errors import ValidationFailed
 from grids.models import Area
+from issues.arguments import validate_day
+from issues.filters import MAX_UTC_OFFSET
 from issues.models import Category, Dispatch, Event, Issue, Photo
 
 # GeoReport v2: a date range may not span more than 90 days; without one, the last 90 days.
@@ -90,13 +93,30 @@ def service_request_list(*, user=None, jurisdiction: Area | None = None) -> Quer
 
 
 def _moment(value: str, *, field: str, end: bool = False) -> datetime:
-    """Return a W3C date-time (or a plain date: its start, or for an end its next day's start) as aware."""
-    moment = parse_datetime(value)
-    if moment is None:
+    """Return a W3C date-time (or a plain date: its start, or for an end its next day's start) as aware.
+
+    Refuse what the period arithmetic or the database cannot take: an offset past ±15:59, a day outside
+    issues.arguments' EARLIEST_DAY–LATEST_DAY.
+    """
+    example = f"{field} must be a W3C date-time such as 2026-11-01T00:00:00+08:00."
+    try:
+        moment = parse_datetime(value)
+    except ValueError:  # an offset of 24 hours or more
+        raise ValidationFailed.on(field, example) from None
+    whole_day = moment is None
+    if whole_day:
         day = parse_date(value)
         if day is None:
-            raise ValidationFailed.on(field, f"{field} must be a W3C date-time such as 2026-11-01T00:00:00+08:00.")
-        moment = datetime.combine(day + timedelta(days=1 if end else 0), datetime.min.time())
+            raise ValidationFailed.on(field, example)
+        moment = datetime.combine(day, datetime.min.time())
+    if moment.utcoffset() is not None and abs(moment.utcoffset()) > MAX_UTC_OFFSET:
+        raise ValidationFailed.on(field, f"{field}: enter a UTC offset between -15:59 and +15:59.")
+    try:
+        validate_day(moment)
+    except DjangoValidationError as exc:
+        raise ValidationFailed.on(field, f"{field}: {exc.messages[0]}") from None
+    if end and whole_day:
+        moment += timedelta(days=1)
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment

@@ -32,9 +32,23 @@ OPEN311_FIELDS = {
 }
 
 
+def param_text(params, name: str) -> str:
+    """Return the field `name` as stripped text ("" when absent); a JSON number counts as its text, a structure not.
+
+    A form POST carries only strings; a JSON body may carry numbers (`"lat": 25.8`), which read as a client means
+    them, and lists, objects or booleans, which no GeoReport field takes.
+    """
+    value = params.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValidationFailed.on(name, f"{name} must be text or a number.")
+    return str(value).strip()
+
+
 def _reporter_name(first: str, last: str) -> str:
     """Return the full name: Chinese names family name first and unspaced (刘 + 德华 → 刘德华)."""
-    first, last = (first or "").strip(), (last or "").strip()
+    first, last = first.strip(), last.strip()
     if _CJK.search(first + last):
         return f"{last}{first}"
     return f"{first} {last}".strip()
@@ -98,8 +112,7 @@ def _attribute_lines(category: Category, posted: dict[str, list[str]]) -> list[s
 
 
 def _number(params, name: str):
-    value = (params.get(name) or "").strip()
-    return value or None
+    return param_text(params, name) or None
 
 
 def service_request_create(*, actor, params) -> Issue:
@@ -107,19 +120,20 @@ def service_request_create(*, actor, params) -> Issue:
 
     Refusals are ValidationFailed whose fields use GeoReport's names (service_code, lat/long, phone, …).
     """
-    service_code = (params.get("service_code") or "").strip()
+    service_code = param_text(params, "service_code")
     if not service_code:
         raise ValidationFailed.on("service_code", "service_code is required.")
     category = Category.objects.filter(code=service_code, is_active=True).first()
     if category is None:
         raise ValidationFailed.on("service_code", f"service_code {service_code} was not found.")
     lines = _attribute_lines(category, _posted_attributes(params))
-    description = (params.get("description") or "").strip()
+    description = param_text(params, "description")
     if lines:
         description = "\n\n".join(part for part in [description, "\n".join(lines)] if part)
     lat, lng = _number(params, "lat"), _number(params, "long")
-    building = (params.get("address_id") or "").strip() or None
-    if lat is None and lng is None and building is None and (params.get("address_string") or "").strip():
+    building = param_text(params, "address_id") or None
+    address = param_text(params, "address_string")
+    if lat is None and lng is None and building is None and address:
         message = "address_string alone cannot be placed on the map: send lat and long, or address_id."
         raise ValidationFailed(message, fields={"lat/long": [message]})
     try:
@@ -131,9 +145,9 @@ def service_request_create(*, actor, params) -> Issue:
             lng=lng,
             category=category,
             kind=category.kind,
-            address=(params.get("address_string") or "").strip(),
-            reporter_name=_reporter_name(params.get("first_name"), params.get("last_name")),
-            reporter_phone=(params.get("phone") or "").strip(),
+            address=address,
+            reporter_name=_reporter_name(param_text(params, "first_name"), param_text(params, "last_name")),
+            reporter_phone=param_text(params, "phone"),
             channel=Issue.Channel.OPEN311,
         )
     except ValidationFailed as exc:

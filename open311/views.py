@@ -18,7 +18,7 @@ from config.api.authentication import api_key_touch
 from config.errors import NotFound, WorkflowError
 from open311 import selectors, serializers
 from open311.renderers import Open311JSONRenderer, Open311XMLRenderer
-from open311.services import service_request_create
+from open311.services import param_text, service_request_create
 from orgs.models import ApiKey
 
 # When this endpoint's behaviour last changed (discovery's changeset).
@@ -145,7 +145,7 @@ class RequestsView(Open311View):
     def post(self, request, format=None):
         if self.partner_user is None:
             raise exceptions.NotAuthenticated("api_key is required to create a service request.")
-        selectors.jurisdiction_get(jurisdiction_id=request.data.get("jurisdiction_id"))
+        selectors.jurisdiction_get(jurisdiction_id=param_text(request.data, "jurisdiction_id"))
         issue = service_request_create(actor=self.partner_user, params=request.data)
         return self.answer([serializers.created_data(issue)], root="service_requests", status=HTTPStatus.CREATED)
 

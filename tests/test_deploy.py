@@ -31,6 +31,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "GRIDDESK_VAR_DIR": str(tmp_path / "var"),
         "DJANGO_ALLOWED_HOSTS": "griddesk.example.org,127.0.0.1",
         "EMAIL_URL": "smtp+tls://griddesk:secret@mail.example.org:587",

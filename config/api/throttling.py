@@ -3,9 +3,16 @@
 Rates live in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] under the scope names below and are read on every
 request (not frozen at import like DRF's THROTTLE_RATES), so `override_settings` and env changes apply.
 Counters live in the default cache: in production that must be a shared cache (Redis), or each process
-counts on its own.
+counts on its own. When that cache does not answer, each process counts in its own memory until it answers again
+(`DegradingCache`): a Redis outage loosens the limits for a while, it never refuses a resident's submission.
 """
 
+import logging
+import time
+
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -18,6 +25,45 @@ RESIDENT = "resident"
 STAFF = "staff"
 PARTNER = "partner"
 ANONYMOUS_CREATE = "anon_create"
+
+logger = logging.getLogger(__name__)
+
+
+class DegradingCache:
+    """The shared cache, or this process's memory while the shared one fails (then retried every few seconds).
+
+    Only throttle counters use it: a lost count errs towards letting a caller through, never towards a 500.
+    """
+
+    RETRY_AFTER_SECONDS = 5.0
+
+    def __init__(self, alias: str = "default"):
+        self.alias = alias
+        self.local = LocMemCache("griddesk-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+        self.down_until = 0.0
+
+    def _call(self, method: str, *args):
+        if time.monotonic() >= self.down_until:
+            try:
+                return getattr(caches[self.alias], method)(*args)
+            except (RedisError, OSError):
+                logger.warning("throttling: the shared cache does not answer; counting in this process", exc_info=True)
+                self.down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+        return getattr(self.local, method)(*args)
+
+    def get(self, key, default=None):
+        return self._call("get", key, default)
+
+    def set(self, key, value, timeout=None):
+        return self._call("set", key, value, timeout)
+
+    def clear_local(self) -> None:
+        """Forget the fallback counts and try the shared cache at once (tests)."""
+        self.local.clear()
+        self.down_until = 0.0
+
+
+throttle_cache = DegradingCache()
 
 
 def caller_kind(request) -> str:
@@ -35,6 +81,8 @@ def caller_kind(request) -> str:
 
 class RuntimeRateThrottle(SimpleRateThrottle):
     """A SimpleRateThrottle whose rate is looked up per request from the current settings."""
+
+    cache = throttle_cache
 
     def __init__(self):
         # The scope (and so the rate) is only known once the caller is; see allow_request.

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -18,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 OK = "ok"
 UNREACHABLE = "unreachable"
+# The cache is down but nothing needs it to serve: throttles count per process meanwhile (config.api.throttling).
+DEGRADED = "degraded"
+# What must answer for a 200; the cache is reported, not required (docs/api.md "Probes").
+REQUIRED = ("database", "broker")
 # A probe answers quickly or counts as down: orchestrators call it every few seconds.
 BROKER_TIMEOUT_SECONDS = 2
 
@@ -64,13 +69,28 @@ def broker_check() -> str:
     return OK
 
 
+def cache_check() -> str:
+    """Return "ok" when the default cache stores and returns a value (Redis: within its socket timeouts)."""
+    try:
+        cache.set("readyz", OK, 10)
+        if cache.get("readyz") == OK:
+            return OK
+    except Exception:  # noqa: BLE001 — whatever stops the cache, it is not answering
+        logger.warning("readyz: the cache does not answer", exc_info=True)
+    return UNREACHABLE
+
+
 @never_cache
 @require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database and the broker answer, else 503 `not_ready` naming each check's result."""
-    checks = {"database": database_check(), "broker": broker_check()}
-    if all(result == OK for result in checks.values()):
-        return JsonResponse({"status": OK, "checks": checks})
+    """Answer 200 when the database and the broker answer, else 503 `not_ready` naming each check's result.
+
+    A cache that does not answer makes the answer 200 `degraded`, not 503: the site serves without it, and a 503
+    would take every web process out of rotation at once over throttle counters.
+    """
+    checks = {"database": database_check(), "broker": broker_check(), "cache": cache_check()}
+    if all(checks[name] == OK for name in REQUIRED):
+        return JsonResponse({"status": OK if checks["cache"] == OK else DEGRADED, "checks": checks})
     failed = ", ".join(name for name, result in checks.items() if result != OK)
     return error_response(
         HTTPStatus.SERVICE_UNAVAILABLE,

@@ -10,6 +10,14 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     # An empty or short key would start and sign sessions with it; refuse it as check --deploy (W009) would.
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 random characters.")
 DEBUG = False
+# Tells commands that must not run against a real deployment (seed_demo) where they are.
+GRIDDESK_PRODUCTION = True
+
+# The embedded defaults (SQLite in var/, kombu's filesystem broker) would start quietly and lose a city's data or
+# never deliver a notification: production names its database and its broker.
+for _name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+    if not env.str(_name, default=""):
+        raise ImproperlyConfigured(f"{_name} must be set with production settings (see docs/deploy.md).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

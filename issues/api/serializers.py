@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from config.errors import ValidationFailed
 from grids.models import Area
-from issues.arguments import PHONE_MAX, TEXT_MAX, clean_phone, require_place, require_reporter_phone
+from issues.arguments import PHONE_MAX, TEXT_MAX, clean_phone, require_place, require_reporter_phone, validate_day
 from issues.models import Category, Event, Issue, Kind
 from issues.personal_data import can_see_reporter, handles_issue, reporter_for
 from issues.photos import MAX_PHOTOS_PER_ISSUE
@@ -241,8 +241,12 @@ class PhotosSerializer(serializers.Serializer):
 
 class StatsQuerySerializer(serializers.Serializer):
     area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
-    date_from = serializers.DateField(required=False, help_text="First day of creation counted (default: no limit).")
-    date_to = serializers.DateField(required=False, help_text="Last day of creation counted (default: no limit).")
+    date_from = serializers.DateField(
+        required=False, validators=[validate_day], help_text="First day of creation counted (default: no limit)."
+    )
+    date_to = serializers.DateField(
+        required=False, validators=[validate_day], help_text="Last day of creation counted (default: no limit)."
+    )
 
     def to_internal_value(self, data):
         # The query string says `from` and `to`, which are Python keywords.

@@ -47,7 +47,7 @@ def test_readyz_answers_ok_when_database_and_broker_answer(client, db, filesyste
     response = client.get("/readyz")
 
     assert response.status_code == HTTPStatus.OK
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}
 
 
 def test_readyz_names_an_unreachable_broker(client, db, settings, closed_port):
@@ -59,7 +59,7 @@ def test_readyz_names_an_unreachable_broker(client, db, settings, closed_port):
         response,
         HTTPStatus.SERVICE_UNAVAILABLE,
         "not_ready",
-        {"database": ["ok"], "broker": ["unreachable"]},
+        {"database": ["ok"], "broker": ["unreachable"], "cache": ["ok"]},
     )
 
 
@@ -70,14 +70,24 @@ def test_readyz_counts_an_unwritable_filesystem_broker_as_down(client, db, setti
 
     response = client.get("/readyz")
 
-    assert_error(response, HTTPStatus.SERVICE_UNAVAILABLE, "not_ready", {"database": ["ok"], "broker": ["unreachable"]})
+    assert_error(
+        response,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "not_ready",
+        {"database": ["ok"], "broker": ["unreachable"], "cache": ["ok"]},
+    )
 
 
 def test_readyz_names_an_unreachable_database(client, db, filesystem_broker):
     with mock.patch("config.api.views.connection.cursor", side_effect=OperationalError("connection refused")):
         response = client.get("/readyz")
 
-    assert_error(response, HTTPStatus.SERVICE_UNAVAILABLE, "not_ready", {"database": ["unreachable"], "broker": ["ok"]})
+    assert_error(
+        response,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "not_ready",
+        {"database": ["unreachable"], "broker": ["ok"], "cache": ["ok"]},
+    )
 
 
 def test_probes_are_never_cached(client, db, filesystem_broker):
@@ -115,4 +125,33 @@ def test_readyz_answers_ok_with_a_redis_broker_that_answers(client, db, settings
     response = client.get("/readyz")
 
     assert response.status_code == HTTPStatus.OK
-    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "cache": "ok"}
+
+
+def test_readyz_reports_an_unreachable_cache_as_degraded_but_ready(
+    client, db, filesystem_broker, settings, closed_port
+):
+    """The site serves without its cache (throttles count per process), so no 503 takes it out of rotation."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port}/1",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
+    response = client.get("/readyz")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"database": "ok", "broker": "ok", "cache": "unreachable"},
+    }
+
+
+def test_readyz_answers_ok_with_a_redis_cache_that_answers(client, db, filesystem_broker, settings, own_redis):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": own_redis}}
+
+    response = client.get("/readyz")
+
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}

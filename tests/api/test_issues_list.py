@@ -126,13 +126,14 @@ def test_oldest_first_ordering(territory, resident):
 
 
 @pytest.mark.parametrize("cursor", ["not-base64!", "cD1ub3QtYS1kYXRl"])  # the second decodes to p=not-a-date
-def test_a_forged_cursor_is_404_not_found(territory, resident, cursor):
+def test_a_forged_cursor_is_400_validation_error_on_cursor(territory, resident, cursor):
     submit(resident, territory)
 
     response = client_for(resident).get(ISSUES, {"cursor": cursor})
 
-    assert response.status_code == HTTPStatus.NOT_FOUND
-    assert error_code(response) == "not_found"
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert error_code(response) == "validation_error"
+    assert list(response.json()["error"]["fields"]) == ["cursor"]
 
 
 # --- Filters (IssueFilterSet, shared with the pages) -----------------------------------------------------------------

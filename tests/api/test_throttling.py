@@ -167,3 +167,38 @@ def test_throttle_counters_use_redis_when_configured_else_process_memory(env, ba
     )
 
     assert result.stdout.strip() == backend
+
+
+@pytest.fixture
+def cache_down(settings, db):
+    """Point the default cache at a Redis on a port nobody listens on (as a Redis outage looks to a web process)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/1",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return port
+
+
+def test_a_cache_outage_counts_in_the_process_instead_of_answering_500(rates, cache_down):
+    rates(anon="2/min")
+    client = APIClient()
+
+    assert calls(client, 3, "/api/v1/departments/") == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+
+
+def test_a_cache_outage_does_not_stop_a_signed_in_submission(rates, cache_down, resident, territory):
+    client = APIClient()
+    client.force_authenticate(resident)
+    body = {"description": "楼道堆满杂物，消防通道被堵。", "grid": territory["grid"].code}
+
+    response = client.post("/api/v1/issues/", body, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED, response.content

@@ -6,11 +6,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    """Serve on a free loopback port; `answers` are the status codes of the first requests (then 200)."""
+    """Serve on a free loopback port; `answers` are the status codes of the first requests (then 200).
 
-    def __init__(self, *, answers=(), delay_first: float = 0.0):
+    `delay_first` holds the first request that long, `delay` every request (a slow partner).
+    """
+
+    def __init__(self, *, answers=(), delay_first: float = 0.0, delay: float = 0.0):
         self.answers = list(answers)
         self.delay_first = delay_first
+        self.delay = delay
         self.requests: list[dict] = []
         self.processed: dict[str, bytes] = {}  # webhook-id → body: what a deduplicating partner keeps
         self.lock = threading.Lock()
@@ -27,6 +31,7 @@ class Receiver:
                 receiver.first_arrived.set()
                 if n == 0 and receiver.delay_first:
                     time.sleep(receiver.delay_first)
+                time.sleep(receiver.delay)
                 if 200 <= status < 300:
                     with receiver.lock:
                         receiver.processed.setdefault(self.headers.get("webhook-id", ""), body)

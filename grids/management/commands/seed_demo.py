@@ -1,6 +1,7 @@
 """manage.py seed_demo: the demo data of API.md "Demo data", idempotent; prints the demo partner's API key."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from grids.demo import PARTNER_SLUG, demo_seed
 
@@ -14,8 +15,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--force-production",
+            action="store_true",
+            help="run under production settings anyway (it creates accounts with the demo password)",
+        )
 
     def handle(self, *args, **options):
+        if settings.GRIDDESK_PRODUCTION and not options["force_production"]:
+            raise CommandError(
+                "seed_demo creates a district admin and other accounts with the demo password: it does not run under "
+                "production settings. For a trial deployment, pass --force-production and change DEMO_PASSWORD."
+            )
         quiet = options["verbosity"] == 0
         raw_key = demo_seed(
             say=(lambda _: None) if quiet else self.stdout.write,
