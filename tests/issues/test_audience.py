@@ -58,6 +58,8 @@ def drive(make, territory, resident, community_staff, chengguan_staff, street_of
         A.ESCALATE: escalate,
         A.EXTEND: extend,
         A.APPROVE_EXTENSION: lambda: workflow.issue_approve_extension(issue=extend(), actor=street_officer),
+        A.REFUSE_EXTENSION: lambda: workflow.issue_refuse_extension(issue=extend(), actor=street_officer, reason="No."),
+        A.SUPERVISE: lambda: workflow.issue_supervise(issue=at_grid("dispatched"), actor=street_officer, note="Now."),
         A.COMMENT: lambda: workflow.issue_comment(issue=at_grid("dispatched"), actor=resident, text="Any news?").issue,
         A.AUTO_CLOSE: auto_close,
         A.REMIND_RESPONSE: lambda: remind("dispatched", "response"),
