@@ -20,6 +20,7 @@ from config.errors import ValidationFailed, WorkflowError
 from config.pages import form_refuse
 from grids.models import Area
 from issues import workflow
+from issues.follow import follow_grant
 from issues.models import Category
 from issues.photo_stash import photo_stash, photo_stash_drop, photo_thumbnail, photo_unstash
 from issues.photos import MAX_PHOTOS_PER_ISSUE, photos_clean
@@ -64,6 +65,9 @@ class ReportView(View):
                 form_refuse(form, exc)
             else:
                 photo_stash_drop(token=token)
+                if not request.user.is_authenticated:
+                    # A visitor follows their report as /follow/ lets a reporter with the number and the phone.
+                    follow_grant(request.session, issue=issue, phone=issue.reporter_phone)
                 request.session[SESSION_KEY] = issue.number
                 return redirect("report-sent")
         return self.render_form(form, kept=photos, token=token, status=HTTPStatus.BAD_REQUEST)
@@ -139,8 +143,8 @@ def report_sent(request: HttpRequest) -> HttpResponse:
     number = request.session.get(SESSION_KEY)
     if not number:
         return redirect("report")
+    # Signed in: the issue page; a visitor: the same page as /follow/ shows it, granted to this session on submit.
+    page = "issue-detail" if request.user.is_authenticated else "follow-issue"
     return render(
-        request,
-        "issues/report_sent.html",
-        {"number": number, "issue_url": reverse("issue-detail", kwargs={"number": number})},
+        request, "issues/report_sent.html", {"number": number, "issue_url": reverse(page, kwargs={"number": number})}
     )

@@ -87,7 +87,11 @@ def test_an_anonymous_visitor_reports_by_grid_and_gets_the_number(client, territ
     assert (issue.reporter_user, issue.reporter_name, issue.reporter_phone) == (None, "刘洋", PHONE)
     page = client.get("/report/sent/").content.decode()
     assert issue.number in page
-    assert f'href="/issues/{issue.number}/"' in page
+    # A visitor has no account to see /issues/<number>/ with: the link is the page /follow/ opens, granted already.
+    assert f'href="/follow/{issue.number}/"' in page
+    followed = client.get(f"/follow/{issue.number}/")
+    assert followed.status_code == HTTPStatus.OK
+    assert DESCRIPTION in followed.content.decode()
 
 
 def test_a_resident_reports_their_own_with_coordinates_and_a_photo(client, territory, category, resident):
