@@ -1,7 +1,7 @@
 """The page layer's shared parts: forms whose errors are tied to their fields, and workflow refusals shown on them.
 
 A page view reads like an API view: parse a form, call the workflow, redirect (POST-redirect-GET). When the workflow
-refuses (issues.errors.WorkflowError), `form_refuse` puts the refusal beside the field it names, or at the top of the
+refuses (config.errors.WorkflowError), `form_refuse` puts the refusal beside the field it names, or at the top of the
 form, with the message of its stable code in the reader's language; the typed text stays in the bound form.
 """
 
@@ -9,9 +9,9 @@ from django import forms
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from issues.errors import WorkflowError
+from config.errors import WorkflowError
 
-# The message of each stable code (issues.errors), in the reader's language.
+# The message of each stable code (config.errors), in the reader's language.
 CODE_MESSAGES = {
     "validation_error": _("Some fields are invalid."),
     "invalid_transition": _("This action is not allowed in the issue's current state."),

@@ -8,13 +8,17 @@ import hmac
 import re
 import uuid
 
+from config.errors import ValidationFailed
 from grids.models import PATH_SEPARATOR, Area
-from issues.errors import ValidationFailed
 from issues.models import Category, Issue, Kind
 from orgs.models import Department
+from orgs.scoping import scope_for_user
 
 TEXT_MAX = 4000
+# A phone number as people write it: digits, an optional leading +, spaces or dashes inside; 6 to 20 characters.
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
+PHONE_MAX = 20
+PHONE_MESSAGE = "Enter a phone number: digits, spaces or dashes."
 
 
 def clean_text(value, *, field: str, required: bool = False, max_length: int = TEXT_MAX, min_length: int = 0) -> str:
@@ -96,15 +100,20 @@ def route_report(*, grid, building, lat, lng) -> tuple[Area, Area | None]:
         return Area.objects.get(pk=building.parent_id), building
     if named_grid is not None:
         return named_grid, None
-    if lat is None and lng is None:
-        message = "Give a location, a building or a grid."
-        raise ValidationFailed(message, fields={"location": [message]})
+    require_place(grid=grid, building=building, lat=lat, lng=lng)
     from grids.routing import locate_grid
 
     located = locate_grid(lat=lat, lng=lng)
     if located is None:
         raise ValidationFailed.on("location", "No grid covers this location.")
     return located, None
+
+
+def require_place(*, grid, building, lat, lng) -> None:
+    """Refuse a report that names no place: one of a location, a building or a grid routes it (API.md)."""
+    if grid in (None, "") and building in (None, "") and lat is None and lng is None:
+        message = "Give a location, a building or a grid."
+        raise ValidationFailed(message, fields={"location": [message]})
 
 
 def clean_coordinates(lat, lng) -> tuple[float | None, float | None]:
@@ -144,9 +153,9 @@ def is_within(place: Area, path: str) -> bool:
 
 def clean_phone(value, *, field: str) -> str:
     """Return a phone number as given (digits, an optional +, spaces or dashes inside), "" when not given."""
-    value = clean_text(value, field=field, max_length=20)
+    value = clean_text(value, field=field, max_length=PHONE_MAX)
     if value and not PHONE.match(value):
-        raise ValidationFailed.on(field, "Enter a valid phone number.")
+        raise ValidationFailed.on(field, PHONE_MESSAGE)
     return value
 
 
@@ -162,3 +171,16 @@ def phones_match(stored: str, given: str) -> bool:
     """Return whether `given` is the phone `stored` (digits compared in constant time; empty never matches)."""
     a, b = phone_digits(stored), phone_digits(given)
     return hmac.compare_digest(a.encode() or b"\0", b.encode() or b"\1") and bool(a)
+
+
+def require_reporter_phone(*, actor, reporter_phone: str, field: str = "reporter_phone") -> None:
+    """Refuse a report without the reporter's phone from a partner app or from nobody signed in: staff call back.
+
+    Such an issue has no reporter account to write to, so the phone is the only way back to the person.
+    """
+    if reporter_phone:
+        return
+    if scope_for_user(actor).is_partner:
+        raise ValidationFailed.on(field, "A partner app must send the reporter's phone.")
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise ValidationFailed.on(field, "Give your phone number so that staff can call you back.")

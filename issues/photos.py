@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from issues.errors import NotFound, ValidationFailed
+from config.errors import NotFound, ValidationFailed
 from issues.models import Issue, Photo
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024

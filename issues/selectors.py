@@ -12,7 +12,7 @@ from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import ASin, Coalesce, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from issues.errors import NotFound
+from config.errors import NotFound
 from issues.models import Dispatch, Event, Issue
 from issues.stats import issue_stats  # noqa: F401  (statistics are a read too: exposed here)
 

@@ -1,21 +1,21 @@
 """What the issue page shows, read for one viewer: the timeline, who acted (by role and unit), photos, deadlines.
 
 Reads only; who may see the issue at all is decided before (orgs.scoping, or a follow grant), and internal notes
-are shown to the staff handling the issue only (issues.api.masking.handles_issue, the API's rule). Staff appear by
+are shown to the staff handling the issue only (issues.personal_data.handles_issue, the API's rule). Staff appear by
 role and unit ("社区工作者 · 金东南路社区"), never by username, to anyone but the staff handling the issue.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from issues.api.masking import can_see_reporter, handles_issue, mask_name, mask_phone
 from issues.models import Dispatch, Event, Issue, Photo
+from issues.personal_data import can_see_reporter, handles_issue, mask_name, mask_phone
 from orgs.models import Membership, Role
 from orgs.scoping import ancestor_paths
 
@@ -37,13 +37,23 @@ ACTION_LABELS = {
 }
 
 
-def issue_page_queryset():
-    """Return issues with everything the page reads, in a constant number of queries whatever their history."""
-    return Issue.objects.select_related("category", "category__department", "grid", "building").prefetch_related(
-        Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")),
-        Prefetch("events", queryset=Event.objects.select_related("actor").order_by("at", "id")),
-        Prefetch("photos", queryset=Photo.objects.order_by("created_at", "id")),
-        "ratings",
+def issue_page_reads(issues: QuerySet[Issue]) -> QuerySet[Issue]:
+    """Add to a scoped queryset (issues.selectors.issue_list_for_user) what the page reads beyond the representation.
+
+    Its dispatches, photos and ratings are prefetched already; the page adds the place and the events, so the page
+    takes a constant number of queries whatever the history.
+    """
+    return issues.select_related("category__department", "grid", "building").prefetch_related(
+        Prefetch("events", queryset=Event.objects.select_related("actor").order_by("at", "id"))
+    )
+
+
+def issue_page_unscoped() -> QuerySet[Issue]:
+    """Return every issue with what the page reads: only for a reader proven otherwise (the follow page's grant)."""
+    return issue_page_reads(
+        Issue.objects.select_related("category").prefetch_related(
+            Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")), "photos", "ratings"
+        )
     )
 
 

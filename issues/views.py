@@ -1,10 +1,12 @@
-"""Pages of issues: the landing, the user's issues, the issue page with its actions, and the staff dashboard.
+"""Pages of issues: the landing, the user's issues, the issue page with its actions, following by number and phone,
+and the staff dashboard.
 
-Views parse, call and redirect, like the API's: every issue page goes through IssuePageView, whose issue comes from
-`Issue.objects.visible_to(user)` (orgs.scoping) by its number, so an issue out of scope answers 404 exactly as one
-that does not exist; every change goes through issues.workflow, and a refusal lands on the form
-(config.pages.form_refuse). The dashboard's check is the API's IsTerritoryStaff, its area
-orgs.scoping.area_for_user_or_none, its figures issues.selectors.issue_stats.
+Views parse, call and redirect, like the API's. Every issue page stands on issues.access.ScopedIssueMixin (the one
+scoped base, the API's too): IssuePageView reads the issue by its number among `get_queryset()`, so an issue out of
+scope answers 404 exactly as one that does not exist; the follow page reads it only with the session's follow grant
+(issues.follow). Every change goes through issues.workflow, and a refusal lands on the form
+(config.pages.form_refuse). The dashboard's check is IsTerritoryStaff, its area ScopedIssueMixin.get_area, its
+figures issues.selectors.issue_stats.
 """
 
 from datetime import date
@@ -13,9 +15,9 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,21 +25,23 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
+from config.api.permissions import IsTerritoryStaff
+from config.errors import NotFound, WorkflowError
 from config.pages import PageForm, form_refuse
 from grids.models import Area
 from issues import workflow
-from issues.api.masking import handles_issue
-from issues.api.permissions import IsTerritoryStaff
+from issues.access import ScopedIssueMixin
 from issues.api.photo_files import photo_file_response
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
-from issues.errors import NotFound, WorkflowError
 from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
 from issues.forms import CommentForm, FollowForm, RatingForm, ReturnVisitForm
 from issues.models import Issue, Photo
-from issues.selectors import issue_list_for_user, issue_stats
+from issues.personal_data import handles_issue
+from issues.selectors import issue_stats
 from issues.sla import LOCAL_TZ
 from issues.timeline import (
-    issue_page_queryset,
+    issue_page_reads,
+    issue_page_unscoped,
     photos_by_stage,
     reporter_shown,
     resolution_note,
@@ -45,7 +49,7 @@ from issues.timeline import (
     timeline_for,
 )
 from orgs.models import NODE_ROLES
-from orgs.scoping import area_for_user_or_none, scope_for_user
+from orgs.scoping import scope_for_user
 
 # (key of issue_stats, counts' numerator, counts' denominator): the rates in the order DESIGN.md lists them.
 RATES = [
@@ -134,26 +138,29 @@ def _charts(stats: dict, *, query: dict) -> dict:
     }
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+class DashboardView(LoginRequiredMixin, ScopedIssueMixin, View):
     """Chart the statistics of an area in the caller's scope over a period (staff with a territory role only)."""
-    if not IsTerritoryStaff().has_permission(request, None):
-        return render(request, "issues/dashboard_forbidden.html", status=HTTPStatus.FORBIDDEN)
-    own = list(Area.objects.filter(path__in=scope_for_user(request.user).role_paths(NODE_ROLES)).order_by("path"))
-    code = request.GET.get("area") or own[0].code
-    area = next((a for a in own if a.code == code), None) or area_for_user_or_none(request.user, code)
-    if area is None:
-        raise Http404
-    areas = own if area in own else [*own, area]
-    date_from, date_to = this_month(timezone.now().astimezone(LOCAL_TZ).date())
-    data = {"area": area.code, "from": date_from.isoformat(), "to": date_to.isoformat()}
-    data.update({key: request.GET[key] for key in ("from", "to") if request.GET.get(key)})
-    form = DashboardForm(data, areas=areas)
-    context = {"form": form, "area": area}
-    if form.is_valid():
-        stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
-        context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
-    return render(request, "issues/dashboard.html", context)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not IsTerritoryStaff().has_permission(request, self):
+            return render(request, "issues/dashboard_forbidden.html", status=HTTPStatus.FORBIDDEN)
+        own = list(Area.objects.filter(path__in=scope_for_user(request.user).role_paths(NODE_ROLES)).order_by("path"))
+        code = request.GET.get("area") or own[0].code
+        # The nodes the caller holds a role at are in scope by definition; any other goes through the scoped check.
+        area = next((a for a in own if a.code == code), None) or self.get_area(code)
+        areas = own if area in own else [*own, area]
+        date_from, date_to = this_month(timezone.now().astimezone(LOCAL_TZ).date())
+        data = {"area": area.code, "from": date_from.isoformat(), "to": date_to.isoformat()}
+        data.update({key: request.GET[key] for key in ("from", "to") if request.GET.get(key)})
+        form = DashboardForm(data, areas=areas)
+        context = {"form": form, "area": area}
+        if form.is_valid():
+            stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
+            context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
+        return render(request, "issues/dashboard.html", context)
+
+
+dashboard = DashboardView.as_view()
 
 
 # --- landing and the user's issues ----------------------------------------------------------------------------------
@@ -193,18 +200,22 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/home.html")
 
 
-@login_required
-def my_issues(request: HttpRequest) -> HttpResponse:
+class MyIssuesView(LoginRequiredMixin, ScopedIssueMixin, View):
     """List the issues of the user newest first (a resident: what they reported), each linked to its page."""
-    issues = issue_list_for_user(user=request.user).select_related("grid").order_by("-created_at")[:MY_ISSUES_SHOWN]
-    return render(request, "issues/my.html", {"issues": list(issues)})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        issues = self.get_queryset().select_related("grid").order_by("-created_at")[:MY_ISSUES_SHOWN]
+        return render(request, "issues/my.html", {"issues": list(issues)})
+
+
+my_issues = MyIssuesView.as_view()
 
 
 # --- the issue page -------------------------------------------------------------------------------------------------
 
 
-class IssuePageView(View):
-    """The scoped base of every issue page: the issue by its number among those the user may see, else 404.
+class IssuePageView(ScopedIssueMixin, View):
+    """Every issue page: the issue by its number among those the user may see (ScopedIssueMixin), else 404.
 
     Subclasses that act on the issue set `form_class` and `call()`: the form is parsed, the workflow called, and the
     answer is a redirect to the issue page (POST-redirect-GET), or the page again with the refusal on the form.
@@ -224,10 +235,11 @@ class IssuePageView(View):
         """Return the user the page is read as (None: a follower by number and phone)."""
         return self.request.user
 
-    def get_issue(self) -> Issue:
-        issue = issue_page_queryset().visible_to(self.viewer()).filter(number=self.kwargs["number"]).first()
+    def get_page_issue(self) -> Issue:
+        """Return the issue of the page's number with what the page reads, or NotFound (also out of scope)."""
+        issue = issue_page_reads(self.get_queryset()).filter(number=self.kwargs["number"]).first()
         if issue is None:
-            raise Http404
+            raise NotFound()
         return issue
 
     def page_url(self, issue: Issue) -> str:
@@ -244,7 +256,7 @@ class IssuePageView(View):
         return photo.image.url
 
     def get(self, request: HttpRequest, number: str) -> HttpResponse:
-        return self.render_page(self.get_issue())
+        return self.render_page(self.get_page_issue())
 
     def render_page(self, issue: Issue, *, forms: dict | None = None, status: int = HTTPStatus.OK) -> HttpResponse:
         context = issue_page_context(issue, viewer=self.viewer(), forms=forms or {}, **self.page_options(issue))
@@ -279,18 +291,18 @@ class IssueActionView(IssuePageView):
         raise NotImplementedError
 
     def post(self, request: HttpRequest, number: str) -> HttpResponse:
-        issue = self.get_issue()
+        issue = self.get_page_issue()
         form = self.make_form(issue, request.POST, request.FILES)
         status = HTTPStatus.BAD_REQUEST
         if form.is_valid():
             try:
                 self.call(issue=issue, form=form)
             except NotFound:
-                raise Http404 from None
+                raise
             except WorkflowError as error:
                 form_refuse(form, error)
                 status = error.status
-                issue = self.get_issue()  # as it is now: a stale form shows what changed meanwhile
+                issue = self.get_page_issue()  # as it is now: a stale form shows what changed meanwhile
             else:
                 if self.done_message:
                     messages.success(request, self.done_message)
@@ -418,11 +430,11 @@ class FollowedIssueMixin:
     def viewer(self):
         return None
 
-    def get_issue(self) -> Issue:
-        issue = issue_page_queryset().filter(number=self.kwargs["number"]).first()
+    def get_page_issue(self) -> Issue:
+        issue = issue_page_unscoped().filter(number=self.kwargs["number"]).first()
         self.phone = follow_granted(self.request.session, issue_id=issue.pk) if issue else None
         if self.phone is None:
-            raise Http404
+            raise NotFound()
         return issue
 
     def page_url(self, issue: Issue) -> str:
@@ -469,8 +481,8 @@ def follow_photo(request: HttpRequest, number: str, photo_id: int) -> HttpRespon
     """Answer a photo of the followed issue: only with this session's grant for it."""
     issue = Issue.objects.filter(number=number).only("pk").first()
     if issue is None or follow_granted(request.session, issue_id=issue.pk) is None:
-        raise Http404
+        raise NotFound()
     photo = Photo.objects.filter(issue=issue, pk=photo_id).first()
     if photo is None:
-        raise Http404
+        raise NotFound()
     return photo_file_response(photo)

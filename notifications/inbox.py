@@ -3,12 +3,21 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.errors import NotFound
 from notifications.models import Channel, Notification
 
 
 def inbox_for_user(*, user) -> QuerySet[Notification]:
     """Return the user's in-app inbox, newest first; nobody else's row is ever in it."""
     return Notification.objects.filter(recipient=user, channel=Channel.INBOX).select_related("issue")
+
+
+def inbox_get_for_user(*, user, notification_id) -> Notification:
+    """Return one message of the user's inbox; anyone else's (or none) is NotFound, the same answer."""
+    notification = inbox_for_user(user=user).filter(pk=notification_id).first()
+    if notification is None:
+        raise NotFound()
+    return notification
 
 
 def unread_count_for_user(*, user) -> int:

@@ -14,8 +14,8 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from config.errors import ValidationFailed
 from grids.models import Area
-from issues.errors import ValidationFailed
 from issues.models import Category, Dispatch, Event, Issue, Photo
 
 # GeoReport v2: a date range may not span more than 90 days; without one, the last 90 days.

@@ -11,7 +11,7 @@ import re
 
 from django.utils.dateparse import parse_datetime
 
-from issues.errors import ValidationFailed
+from config.errors import ValidationFailed
 from issues.models import Category, Issue
 from issues.workflow import issue_submit
 from open311.serializers import service_attributes

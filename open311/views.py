@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.authentication import api_key_touch
-from issues.errors import WorkflowError
+from config.errors import NotFound, WorkflowError
 from open311 import selectors, serializers
 from open311.renderers import Open311JSONRenderer, Open311XMLRenderer
 from open311.services import service_request_create
@@ -119,7 +119,7 @@ class ServiceDefinitionView(Open311View):
         selectors.jurisdiction_get(jurisdiction_id=request.query_params.get("jurisdiction_id"))
         category = selectors.service_get(service_code=service_code)
         if category is None:
-            raise Http404(f"service_code {service_code} was not found.")
+            raise NotFound(f"service_code {service_code} was not found.")
         return self.answer(serializers.service_definition_data(category), root="service_definition")
 
 
@@ -156,7 +156,7 @@ class RequestDetailView(RequestsView):
     def get(self, request, service_request_id, format=None):
         issue = selectors.service_request_get(issues=self._requests(), service_request_id=service_request_id)
         if issue is None:
-            raise Http404(f"service_request_id {service_request_id} was not found.")
+            raise NotFound(f"service_request_id {service_request_id} was not found.")
         return self.answer(self._data([issue]), root="service_requests")
 
 
@@ -168,5 +168,5 @@ class TokenView(RequestsView):
     def get(self, request, token, format=None):
         issue = selectors.service_request_get(issues=self._requests(), service_request_id=token)
         if issue is None:
-            raise Http404(f"token {token} was not found.")
+            raise NotFound(f"token {token} was not found.")
         return self.answer([serializers.token_data(issue=issue, token=token)], root="service_requests")

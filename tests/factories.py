@@ -88,11 +88,14 @@ def member(user, role, *, area=None, department=None):
     return user
 
 
-def issue_in_status(status, *, reporter, place, triage=None, category=None, handler=None, **submit_fields):
+def issue_in_status(
+    status, *, reporter, place, triage=None, category=None, handler=None, department=None, **submit_fields
+):
     """Return an issue driven through issues.workflow to `status` (the one way an issue changes state).
 
-    `place` is the grid or building it is reported at; `triage` (community staff) classifies, dispatches to the
-    category's department and rejects; `handler` (staff of that department) accepts and resolves; the reporter rates.
+    `place` is the grid or building it is reported at; `triage` (community staff) classifies, dispatches to
+    `department` as the lead (default: the category's department) and rejects; `handler` (staff of that department)
+    accepts and resolves; the reporter rates. The one issue builder of the tests: the `make` fixture wraps it.
     """
     from issues import workflow
 
@@ -102,7 +105,9 @@ def issue_in_status(status, *, reporter, place, triage=None, category=None, hand
     steps = {
         "rejected": lambda i: workflow.issue_reject(issue=i, actor=triage, reason="invalid"),
         "classified": lambda i: workflow.issue_classify(issue=i, actor=triage, category=category),
-        "dispatched": lambda i: workflow.issue_dispatch(issue=i, actor=triage, departments=[category.department]),
+        "dispatched": lambda i: workflow.issue_dispatch(
+            issue=i, actor=triage, departments=[department or category.department], lead=department
+        ),
         "in_progress": lambda i: workflow.issue_accept(issue=i, actor=handler),
         "resolved": lambda i: workflow.issue_resolve(issue=i, actor=handler, note="Cleared and checked."),
         "closed": lambda i: workflow.issue_rate(issue=i, actor=reporter, score=5),
@@ -117,7 +122,7 @@ def issue_in_status(status, *, reporter, place, triage=None, category=None, hand
 
 def issue_state(issue) -> dict:
     """Return everything an action may change about `issue`, to assert that a refused action changed nothing."""
-    from issues.models import Dispatch, Event, ExtensionRequest, Issue, Rating
+    from issues.models import Dispatch, Event, ExtensionRequest, Issue, Photo, Rating
     from notifications.models import Notification
 
     return {
@@ -125,19 +130,21 @@ def issue_state(issue) -> dict:
         "dispatches": list(Dispatch.objects.filter(issue=issue).order_by("pk").values()),
         "extensions": list(ExtensionRequest.objects.filter(issue=issue).order_by("pk").values()),
         "ratings": Rating.objects.filter(issue=issue).count(),
+        "photos": sorted(Photo.objects.filter(issue=issue).values_list("image", flat=True)),
         "events": Event.objects.filter(issue=issue).count(),
         "notifications": Notification.objects.filter(issue=issue).count(),
     }
 
 
-def assert_refused(error_class, call, issue):
-    """Assert that `call()` raises `error_class` with its code and leaves `issue` exactly as it was."""
+def assert_refused(error_class, call, issue, *, code: str | None = None):
+    """Assert that `call()` raises `error_class` with its code (API.md's, when `code` names it) and leaves `issue`
+    exactly as it was."""
     import pytest
 
     before = issue_state(issue)
     with pytest.raises(error_class) as refused:
         call()
-    assert refused.value.code == error_class.code
+    assert refused.value.code == (code or error_class.code)
     assert issue_state(issue) == before
     return refused.value
 

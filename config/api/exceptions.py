@@ -3,7 +3,7 @@
 Three places produce it, so that no error under /api/ escapes the shape:
 
 - `api_exception_handler`: DRF's EXCEPTION_HANDLER, for what views raise (DRF exceptions, Django's
-  Http404/PermissionDenied/RequestDataTooBig and issues.errors.WorkflowError);
+  Http404/PermissionDenied/RequestDataTooBig and config.errors' GridDeskError, which every app raises);
 - `handler404` / `handler500`: Django's handlers, answering JSON for API paths and the normal page elsewhere;
 - `ApiErrorMiddleware`: refuses oversized bodies before anything reads them, turns exceptions raised outside
   DRF into the body, and rewrites any other non-JSON error answer on an API path (a URL that resolves to
@@ -23,7 +23,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from issues.errors import WorkflowError
+from config.errors import WorkflowError
 
 logger = logging.getLogger("django.request")
 
@@ -148,6 +148,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     headers = {}
     if isinstance(exc, WorkflowError):
         status, code, message, fields = int(exc.status), exc.code, exc.message, exc.fields or None
+        if getattr(exc, "retry_after", None) is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     elif isinstance(exc, RequestDataTooBig):
         status, code, message, fields = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", None, None
     else:

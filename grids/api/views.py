@@ -3,11 +3,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.errors import NotFound, ValidationFailed
 from grids.api.serializers import AreaListQuerySerializer, AreaSerializer, LocateQuerySerializer, LocationSerializer
 from grids.models import Area
 from grids.routing import locate_grid
@@ -56,12 +56,11 @@ class AreaViewSet(viewsets.ReadOnlyModelViewSet):
     def locate(self, request: Request) -> Response:
         query = LocateQuerySerializer(data=request.query_params)
         if not query.is_valid():
-            raise ValidationError(
-                {"location": [f"{name}: {message}" for name, messages in query.errors.items() for message in messages]}
-            )
+            messages = [f"{name}: {message}" for name, messages in query.errors.items() for message in messages]
+            raise ValidationFailed(fields={"location": messages})
         grid = locate_grid(lat=query.validated_data["lat"], lng=query.validated_data["lng"])
         if grid is None:
-            raise ValidationError({"location": ["No grid covers this point."]})
+            raise ValidationFailed(fields={"location": ["No grid covers this point."]})
         ancestors = {
             area.level: area for area in Area.objects.filter(code__in=grid.path_codes).only("code", "name", "level")
         }

@@ -1,8 +1,8 @@
 """Staff export of issues, GET /api/v1/issues/export/?format=xlsx|csv (issue 4: "every response, export and webhook").
 
-The rows are the issue list's: the same scoping (issues.selectors.issue_list_for_user) and the same filters
+The rows are the issue list's: the same scoping (issues.access.ScopedIssueMixin) and the same filters
 (issues.filters.IssueFilterSet, through the same DjangoFilterBackend). The reporter is masked as every API answer
-masks it (issues.api.masking.can_see_reporter / mask_name / mask_phone). Times are in Asia/Shanghai.
+masks it (issues.personal_data.reporter_for). Times are in Asia/Shanghai.
 
 Memory stays flat however many rows there are: the issues are read with `.iterator(chunk_size=EXPORT_CHUNK_SIZE)`
 (prefetches run once per chunk, so the number of queries does not grow with the rows), CSV is streamed row by row,
@@ -28,15 +28,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 
 from config.api.exceptions import ErrorResponseSerializer
-from issues.api.masking import can_see_reporter, mask_name, mask_phone
-from issues.errors import ValidationFailed
+from config.api.permissions import IsStaffMember
+from config.errors import ValidationFailed
+from issues.access import ScopedIssueMixin
 from issues.filters import IssueFilterSet
 from issues.models import Issue
-from issues.selectors import issue_list_for_user
-from orgs.scoping import scope_for_user
+from issues.personal_data import reporter_for
 
 # The most rows one export holds; a wider export is refused (400) with a request to narrow the filters.
 EXPORT_MAX_ROWS = 100_000
@@ -119,12 +119,8 @@ def export_headers(*, lang: str) -> list[str]:
 
 
 def export_row(*, issue: Issue, viewer) -> list:
-    """Return one issue's row as `viewer` may read it: the reporter masked unless can_see_reporter allows."""
-    if can_see_reporter(viewer, issue):
-        reporter = {"name": issue.reporter_name, "phone": issue.reporter_phone}
-    else:
-        reporter = {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
-    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter}
+    """Return one issue's row as `viewer` may read it: the reporter as issues.personal_data.reporter_for gives it."""
+    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter_for(viewer, issue)}
     return [value(issue, context) for _, _, value in COLUMNS]
 
 
@@ -183,16 +179,6 @@ def _xlsx_cell(sheet, value):
     return cell
 
 
-class IsStaffMember(BasePermission):
-    """Allow staff (a territory role or a department); residents and partner apps may not export."""
-
-    message = "Only staff may export issues."
-
-    def has_permission(self, request, view) -> bool:
-        scope = scope_for_user(request.user)
-        return scope.is_staff_member and not scope.is_partner
-
-
 class FormatParameterNegotiation(BaseContentNegotiation):
     """Answer errors in JSON; `?format=` names the file type here, not a renderer (DRF's URL_FORMAT_OVERRIDE)."""
 
@@ -212,7 +198,7 @@ def _language(request) -> str:
     return "en" if translation.get_language_from_request(request).startswith("en") else "zh"
 
 
-class IssueExportView(GenericAPIView):
+class IssueExportView(ScopedIssueMixin, GenericAPIView):
     """Export the issues the caller may see, filtered as the list is, as XLSX or CSV (staff only)."""
 
     permission_classes = [IsAuthenticated, IsStaffMember]
@@ -220,10 +206,6 @@ class IssueExportView(GenericAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = IssueFilterSet
     pagination_class = None
-    queryset = Issue.objects.none()
-
-    def get_queryset(self) -> QuerySet[Issue]:
-        return issue_list_for_user(user=self.request.user)
 
     @extend_schema(
         operation_id="issues_export",

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from issues.errors import ValidationFailed, WorkflowError
+from config.errors import ValidationFailed, WorkflowError
 from issues.models import IdempotencyRecord, Issue
 
 HEADER = "Idempotency-Key"

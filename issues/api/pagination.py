@@ -6,8 +6,9 @@ from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
+
+from config.errors import NotFound
 
 # Issues with no resolution deadline (not classified yet) sort after every dated one, in either direction.
 _LAST_ASCENDING = datetime(9999, 12, 31, 23, 59, 59)

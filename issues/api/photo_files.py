@@ -1,4 +1,4 @@
-"""The stored photo files, served only to who may see their issue (orgs.scoping): out of scope is 404.
+"""The stored photo files, served only to who may see their issue (issues.access): out of scope is 404.
 
 The issue representation lists each photo at MEDIA_URL + its storage name (`media/issues/<issue id>/<file>`); this
 view answers that URL, so a photo accepted is a photo its readers can open, and nothing serves the media folder
@@ -9,13 +9,14 @@ from django.http import FileResponse
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from issues.errors import NotFound
-from issues.models import Issue, Photo
+from config.errors import NotFound
+from issues.access import ScopedIssueMixin
+from issues.models import Photo
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
-class IssuePhotoFileView(APIView):
+class IssuePhotoFileView(ScopedIssueMixin, APIView):
     """Answer one photo file of an issue the caller may see."""
 
     permission_classes = [IsAuthenticated]
@@ -23,7 +24,7 @@ class IssuePhotoFileView(APIView):
 
     def get(self, request, issue_id, name):
         photo = Photo.objects.filter(
-            issue__in=Issue.objects.visible_to(request.user), issue_id=issue_id, image=f"issues/{issue_id}/{name}"
+            issue__in=self.get_queryset(), issue_id=issue_id, image=f"issues/{issue_id}/{name}"
         ).first()
         if photo is None:
             raise NotFound()

@@ -2,21 +2,44 @@
 
 Input serializers name their fields after the keyword arguments of issues.workflow, so a view passes
 `validated_data` through unchanged; codes (category, department, grid, building) and issue ids become objects
-here, and an unknown one is a 400 naming its field.
+here, and an unknown one is a 400 naming its field. Lengths and ranges name the workflow's own limits
+(issues.workflow.rules, issues.arguments), so the schema describes what the workflow checks; the phone rules are
+asked of issues.arguments itself (before any photo is decoded), never written again here.
 """
 
-from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.errors import ValidationFailed
 from grids.models import Area
-from issues.api.masking import can_see_reporter, handles_issue, reporter_for
+from issues.arguments import PHONE_MAX, TEXT_MAX, clean_phone, require_place, require_reporter_phone
 from issues.models import Category, Event, Issue, Kind
+from issues.personal_data import can_see_reporter, handles_issue, reporter_for
+from issues.photos import MAX_PHOTOS_PER_ISSUE
+from issues.workflow.rules import (
+    ADDRESS_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    EXTEND_MAX,
+    EXTEND_MIN,
+    EXTERNAL_ID_MAX,
+    NOTE_MAX,
+    REPORTER_NAME_MAX,
+    SCORE_MAX,
+    SCORE_MIN,
+    TITLE_MAX,
+)
 from orgs.models import Department
-from orgs.scoping import scope_for_user
 
-MAX_PHOTOS = 6
-PHONE_VALIDATOR = RegexValidator(r"^\+?[0-9][0-9 -]{4,18}[0-9]$", "Enter a phone number: digits, spaces or dashes.")
+MAX_PHOTOS = MAX_PHOTOS_PER_ISSUE
+
+
+def phone_validator(value: str) -> None:
+    """Refuse a phone number issues.arguments.clean_phone refuses, with its message."""
+    try:
+        clean_phone(value, field="phone")
+    except ValidationFailed as exc:
+        raise serializers.ValidationError(exc.message, code="invalid") from exc
 
 
 # --- Fields that turn codes into objects ------------------------------------------------------------------------
@@ -57,15 +80,15 @@ class IssueLocationSerializer(serializers.Serializer):
 
 
 class IssueReporterSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, validators=[PHONE_VALIDATOR])
+    name = serializers.CharField(max_length=REPORTER_NAME_MAX, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=PHONE_MAX, required=False, allow_blank=True, validators=[phone_validator])
 
 
 class IssueSubmitSerializer(serializers.Serializer):
     """The body of POST /api/v1/issues/ (JSON, or multipart with `location.lat`-style keys and `photos`)."""
 
-    description = serializers.CharField(min_length=5, max_length=4000)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX)
+    title = serializers.CharField(max_length=TITLE_MAX, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
     category = serializers.SlugRelatedField(
         slug_field="code", queryset=Category.objects.filter(is_active=True), required=False, allow_null=True
@@ -74,31 +97,32 @@ class IssueSubmitSerializer(serializers.Serializer):
     location = IssueLocationSerializer(required=False, allow_null=True)
     building = _area_code_field(Area.Level.BUILDING)
     grid = _area_code_field(Area.Level.GRID)
-    address = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=ADDRESS_MAX, required=False, allow_blank=True)
     reporter = IssueReporterSerializer(required=False)
-    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    external_id = serializers.CharField(max_length=EXTERNAL_ID_MAX, required=False, allow_blank=True)
     photos = serializers.ListField(
         child=serializers.FileField(allow_empty_file=False),
         required=False,
         max_length=MAX_PHOTOS,
-        help_text="multipart/form-data only: up to 6 JPEG, PNG or WebP images of 10 MB each.",
+        help_text=f"multipart/form-data only: up to {MAX_PHOTOS} JPEG, PNG or WebP images of 10 MB each.",
     )
 
     def validate(self, attrs):
-        if not (attrs.get("location") or attrs.get("building") or attrs.get("grid")):
-            raise serializers.ValidationError({"location": ["Give a location, a building or a grid."]}, code="required")
+        # issues.workflow.issue_submit asks the same rules (issues.arguments); asked here too so that no photo is
+        # decoded for a body they refuse.
+        location = attrs.get("location") or {}
+        try:
+            require_place(
+                grid=attrs.get("grid"), building=attrs.get("building"), lat=location.get("lat"), lng=location.get("lng")
+            )
+        except ValidationFailed as exc:
+            raise serializers.ValidationError(exc.fields, code="required") from exc
         request = self.context.get("request")
-        is_partner = request is not None and scope_for_user(request.user).is_partner
-        if is_partner and not (attrs.get("reporter") or {}).get("phone"):
-            raise serializers.ValidationError(
-                {"reporter": {"phone": ["A partner app must send the reporter's phone."]}}, code="required"
-            )
-        # issues.workflow.issue_submit enforces it too; asked here so no photo is decoded for a refused body.
-        anonymous = request is not None and not request.user.is_authenticated
-        if anonymous and not (attrs.get("reporter") or {}).get("phone"):
-            raise serializers.ValidationError(
-                {"reporter": {"phone": ["Give your phone number so that staff can call you back."]}}, code="required"
-            )
+        if request is not None:
+            try:
+                require_reporter_phone(actor=request.user, reporter_phone=(attrs.get("reporter") or {}).get("phone"))
+            except ValidationFailed as exc:
+                raise serializers.ValidationError({"reporter": {"phone": [exc.message]}}, code="required") from exc
         return attrs
 
     def submit_kwargs(self) -> dict:
@@ -137,7 +161,7 @@ class ClassifySerializer(VersionedSerializer):
 class DispatchSerializer(VersionedSerializer):
     departments = _department_code_field(many=True, allow_empty=False)
     lead = _department_code_field(required=False, allow_null=True)
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class AcceptSerializer(VersionedSerializer):
@@ -147,36 +171,36 @@ class AcceptSerializer(VersionedSerializer):
 
 
 class ReturnSerializer(VersionedSerializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=NOTE_MAX)
 
 
 class ResolveSerializer(VersionedSerializer):
-    note = serializers.CharField(max_length=4000)
+    note = serializers.CharField(max_length=TEXT_MAX)
 
 
 class RateSerializer(VersionedSerializer):
-    score = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    score = serializers.IntegerField(min_value=SCORE_MIN, max_value=SCORE_MAX)
+    comment = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class ReopenSerializer(VersionedSerializer):
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=NOTE_MAX)
 
 
 class RejectSerializer(VersionedSerializer):
     reason = serializers.ChoiceField(choices=Issue.RejectReason.choices)
     duplicate_of = VisibleIssueField(required=False, allow_null=True)
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class EscalateSerializer(VersionedSerializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
     departments = _department_code_field(many=True, required=False, help_text="Departments summoned (吹哨).")
 
 
 class ExtendSerializer(VersionedSerializer):
-    workdays = serializers.IntegerField(min_value=1, max_value=30)
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    workdays = serializers.IntegerField(min_value=EXTEND_MIN, max_value=EXTEND_MAX)
+    reason = serializers.CharField(max_length=NOTE_MAX, required=False, allow_blank=True)
 
 
 class ApproveExtensionSerializer(VersionedSerializer):
@@ -184,7 +208,7 @@ class ApproveExtensionSerializer(VersionedSerializer):
 
 
 class CommentSerializer(VersionedSerializer):
-    text = serializers.CharField(max_length=4000)
+    text = serializers.CharField(max_length=TEXT_MAX)
     internal = serializers.BooleanField(required=False, default=False, help_text="Staff only: hidden from residents.")
 
 
@@ -323,7 +347,7 @@ class IssueSerializer(serializers.ModelSerializer):
     def get_reporter(self, issue) -> dict:
         return reporter_for(self._viewer, issue)
 
-    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=1, max_value=5))
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=SCORE_MIN, max_value=SCORE_MAX))
     def get_rating(self, issue) -> int | None:
         ratings = list(issue.ratings.all())  # ordered oldest first
         return ratings[-1].score if ratings else None

@@ -1,8 +1,9 @@
 """The issue API (API.md "Issues", "Statistics"): views parse, call issues.workflow or issues.selectors, answer.
 
-No view decides who may see or do what: reads go through issues.selectors (scoped by orgs.scoping), every state
-change through issues.workflow, which checks role, state and version. Errors are issues.errors exceptions, turned
-into API.md's error body by config.api.exceptions.
+No view decides who may see or do what: reads stand on issues.access.ScopedIssueMixin and issues.selectors (both
+scoped by orgs.scoping), who may call at all is config.api.permissions, every state change goes through
+issues.workflow, which checks role, state and version. Errors are config.errors exceptions, turned into API.md's
+error body by config.api.exceptions.
 """
 
 from http import HTTPStatus
@@ -21,23 +22,22 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
+from config.api.permissions import IsTerritoryStaff
 from config.api.throttling import AnonCreateThrottle
+from config.errors import ValidationFailed
 from issues import workflow
+from issues.access import ScopedIssueMixin
 from issues.api import serializers as s
 from issues.api.idempotency import HEADER, idempotency_key_of, idempotent_create, request_fingerprint
 from issues.api.pagination import IssueCursorPagination
-from issues.api.permissions import IsTerritoryStaff
-from issues.errors import NotFound, ValidationFailed
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add, photos_clean, photos_store
 from issues.selectors import (
     issue_get_for_user,
     issue_likely_duplicates_for_user,
-    issue_list_for_user,
     issue_stats,
 )
-from orgs.scoping import area_for_user_or_none
 
 # Likely duplicates shown to triage: enough to spot the one, few enough to read.
 DUPLICATES_SHOWN = 20
@@ -82,26 +82,16 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-class ScopedIssueViewSetMixin:
-    """Restrict every issue view to what the caller may see, before any handler runs; out of scope is 404.
+class ScopedIssueViewSetMixin(ScopedIssueMixin):
+    """The issue viewset's scoped base (issues.access.ScopedIssueMixin) with its URL lookup and its answer.
 
-    As NetBox's BaseViewSet.initial(): the queryset is replaced by the scoped one (issues.selectors, which wraps
-    orgs.scoping) once the caller is known, so no handler can read an unscoped queryset; the class-level queryset
-    is empty, so code that runs without a request (schema generation) sees nothing either.
+    As NetBox's restricted querysets: every handler reads the caller's issues only, and out of scope is 404.
     """
 
-    queryset = Issue.objects.none()
     lookup_value_regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self.queryset = issue_list_for_user(user=request.user)
-
     def get_object(self) -> Issue:
-        issue = self.get_queryset().filter(pk=self.kwargs[self.lookup_field]).first()
-        if issue is None:
-            raise NotFound()
-        return issue
+        return self.get_issue(self.kwargs[self.lookup_field])
 
     def represent(self, issue: Issue, *, status: int = HTTPStatus.OK, headers=None) -> Response:
         """Answer with `issue` as the caller may see it now, read again with what the serializer needs."""
@@ -303,7 +293,7 @@ class CategoryListView(ListAPIView):
     queryset = Category.objects.filter(is_active=True).select_related("parent", "department")
 
 
-class StatsView(APIView):
+class StatsView(ScopedIssueMixin, APIView):
     """Answer the statistics of a node in the caller's scope over a period (API.md "Statistics")."""
 
     permission_classes = [IsAuthenticated, IsTerritoryStaff]
@@ -320,9 +310,7 @@ class StatsView(APIView):
     def get(self, request):
         query = s.StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        area = area_for_user_or_none(request.user, query.validated_data["area"])
-        if area is None:
-            raise NotFound()
+        area = self.get_area(query.validated_data["area"])
         return Response(
             issue_stats(
                 area=area, date_from=query.validated_data.get("date_from"), date_to=query.validated_data.get("date_to")

@@ -1,4 +1,4 @@
-"""The steps every action shares: lock, scope, role, state and version checks, writing the event and outbox."""
+"""The steps every action shares: lock, scope, role, state and version checks, recording the event."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -6,14 +6,14 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
-from issues.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
+from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
-from issues.workflow.rules import DEPARTMENT, TRANSITIONS
-from notifications.outbox import outbox_write
+from issues.workflow.rules import TRANSITIONS
 from orgs.models import Department
-from orgs.scoping import roles_on_issue, scope_for_user
+from orgs.scoping import scope_for_user
 
 # --- helpers ------------------------------------------------------------------------------------------------------
 
@@ -68,15 +68,6 @@ def _actor_dispatches(*, actor, issue: Issue) -> list[Dispatch]:
     return [d for d in _active_dispatches(issue) if d.department_id in departments]
 
 
-def _handles(*, actor, issue: Issue) -> bool:
-    """Return whether `actor` handles the issue: a node role above it, or a department dispatched on it now.
-
-    Internal notes are written and read by the same people (issues.api.masking.handles_issue reads the same rule):
-    a department whose dispatch was returned or retired still sees the issue, but no longer handles it.
-    """
-    return bool(roles_on_issue(actor, issue) - DEPARTMENT) or bool(_actor_dispatches(actor=actor, issue=issue))
-
-
 def _is_lead_staff(*, actor, issue: Issue) -> bool:
     lead = _lead_dispatch(issue)
     return lead is not None and lead.department_id in scope_for_user(actor).department_ids
@@ -87,10 +78,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "", internal=False, data=None) -> Event:
-    """Bump the version, save the issue, write the event and its outbox rows."""
+    """Bump the version, save the issue, record the event (and its outbox rows, issues.events)."""
     issue.version += 1
     issue.save()
-    event = Event.objects.create(
+    return event_record(
         issue=issue,
         actor=actor,
         action=action,
@@ -98,10 +89,8 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
         to_status=issue.status,
         note=note,
         internal=internal,
-        data=data or {},
+        data=data,
     )
-    outbox_write(event=event)
-    return event
 
 
 def _departments_of_district(*, issue: Issue, values, field: str) -> list[Department]:
@@ -117,7 +106,7 @@ def _department_data(dispatches: Iterable[Dispatch]) -> dict:
     dispatches = list(dispatches)
     return {
         "departments": [d.department.code for d in dispatches],
-        "departments_ids": [d.department_id for d in dispatches],
+        "department_ids": [d.department_id for d in dispatches],
     }
 
 

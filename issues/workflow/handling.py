@@ -3,8 +3,8 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from issues.arguments import clean_int, clean_text, issue_pk
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from issues.models import Dispatch, Issue, Photo, Rating
 from issues.photos import photos_clean, photos_store
 from issues.workflow.guards import (
@@ -19,7 +19,7 @@ from issues.workflow.guards import (
     _settle_departed_extensions,
 )
 from issues.workflow.predicates import _refuse, rate_by_phone_refusal
-from issues.workflow.rules import RATE_REOPEN_TARGET, TRANSITIONS, S
+from issues.workflow.rules import NOTE_MAX, RATE_REOPEN_TARGET, RETURN_VISIT, SCORE_MAX, SCORE_MIN, TRANSITIONS, A, S
 from orgs.models import Department
 
 # --- handling -----------------------------------------------------------------------------------------------------
@@ -29,7 +29,7 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
     """Record a department's acceptance (报到); the lead's moves the issue to in_progress: its department staff."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("accept", actor=actor, issue=issue)
+        _refuse(A.ACCEPT, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         mine = _actor_dispatches(actor=actor, issue=issue)
         if department not in (None, ""):
@@ -50,12 +50,12 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
 
         from_status = issue.status
         if dispatch.lead and issue.status == S.DISPATCHED:
-            issue.status = TRANSITIONS["accept"].target
+            issue.status = TRANSITIONS[A.ACCEPT].target
             issue.accepted_at = now
         _record(
             issue=issue,
             actor=actor,
-            action="accept",
+            action=A.ACCEPT,
             from_status=from_status,
             data={
                 "department": dispatch.department.code,
@@ -70,9 +70,9 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
     """Send a misrouted issue back to triage with a reason (退单): staff of the lead department, before accepting."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("return", actor=actor, issue=issue)
+        _refuse(A.RETURN, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
-        reason = clean_text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True, max_length=NOTE_MAX)
 
         now, lead = timezone.now(), _lead_dispatch(issue)
         for dispatch in _active_dispatches(issue):
@@ -85,8 +85,8 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
         data = {"department": lead.department.code, "reason": reason}
         data.update(_settle_departed_extensions(issue=issue, actor=actor, now=now))
         from_status = issue.status
-        issue.status = TRANSITIONS["return"].target
-        _record(issue=issue, actor=actor, action="return", from_status=from_status, note=reason, data=data)
+        issue.status = TRANSITIONS[A.RETURN].target
+        _record(issue=issue, actor=actor, action=A.RETURN, from_status=from_status, note=reason, data=data)
     return issue
 
 
@@ -99,16 +99,16 @@ def issue_resolve(*, issue, actor, note, photos=(), version=None) -> Issue:
     photos = photos_clean(files=photos) if photos else []
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("resolve", actor=actor, issue=issue)
+        _refuse(A.RESOLVE, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         note = clean_text(note, field="note", required=True)
 
         from_status = issue.status
-        issue.status = TRANSITIONS["resolve"].target
+        issue.status = TRANSITIONS[A.RESOLVE].target
         issue.resolved_at = timezone.now()
         stored = photos_store(issue=issue, actor=actor, files=photos, stage=Photo.Stage.RESOLUTION) if photos else []
         data = {"photos": len(stored)} if stored else None
-        _record(issue=issue, actor=actor, action="resolve", from_status=from_status, note=note, data=data)
+        _record(issue=issue, actor=actor, action=A.RESOLVE, from_status=from_status, note=note, data=data)
     return issue
 
 
@@ -122,18 +122,24 @@ def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=
     """
     with transaction.atomic():
         if reporter_phone is not None:
-            issue = _lock_for_reporter_phone(issue=issue, phone=reporter_phone)
+            issue = _lock_for_reporter_phone(issue=issue)
             refused = rate_by_phone_refusal(issue=issue, phone=reporter_phone)
             if refused:
                 raise refused
             actor, via = None, Rating.Via.FOLLOW
         else:
             issue = _lock(issue=issue, actor=actor)
-            _refuse("return_visit" if return_visit else "rate", actor=actor, issue=issue)
+            _refuse(RETURN_VISIT if return_visit else A.RATE, actor=actor, issue=issue)
             via = Rating.Via.RETURN_VISIT if return_visit else Rating.Via.REPORTER
         _check_version(issue=issue, version=version)
-        clean_int(score, field="score", low=1, high=5, message="Give a whole number from 1 to 5.")
-        comment = clean_text(comment, field="comment")
+        clean_int(
+            score,
+            field="score",
+            low=SCORE_MIN,
+            high=SCORE_MAX,
+            message=f"Give a whole number from {SCORE_MIN} to {SCORE_MAX}.",
+        )
+        comment = clean_text(comment, field="comment", max_length=NOTE_MAX)
 
         rated_by = actor if via == Rating.Via.REPORTER else None
         rating = Rating.objects.create(issue=issue, score=score, comment=comment, rated_by=rated_by, via=via)
@@ -144,17 +150,17 @@ def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=
         if via == Rating.Via.RETURN_VISIT:
             data["return_visit"] = True
         if rating.satisfied:
-            issue.status = TRANSITIONS["rate"].target
-            issue.closed_at, issue.closed_how = now, "rated"
+            issue.status = TRANSITIONS[A.RATE].target
+            issue.closed_at, issue.closed_how = now, Issue.ClosedHow.RATED
         else:
             issue.status = RATE_REOPEN_TARGET
             issue.reopen_count += 1
             data.update(_department_data(_restart_dispatches(issue)))
-        _record(issue=issue, actor=actor, action="rate", from_status=from_status, note=comment, data=data)
+        _record(issue=issue, actor=actor, action=A.RATE, from_status=from_status, note=comment, data=data)
     return issue
 
 
-def _lock_for_reporter_phone(*, issue, phone) -> Issue:
+def _lock_for_reporter_phone(*, issue) -> Issue:
     """Return the issue locked for a rating by phone; NotFound if there is none (the phone is the predicate's)."""
     locked = (
         Issue.objects.select_for_update(of=("self",))
@@ -172,15 +178,15 @@ def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
     """Send a resolved or closed issue back to its departments with a reason: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("reopen", actor=actor, issue=issue)
+        _refuse(A.REOPEN, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
-        reason = clean_text(reason, field="reason", required=True)
+        reason = clean_text(reason, field="reason", required=True, max_length=NOTE_MAX)
 
         from_status = issue.status
-        issue.status = TRANSITIONS["reopen"].target
+        issue.status = TRANSITIONS[A.REOPEN].target
         issue.reopen_count += 1
         # No longer closed: the retention clock (closed_at) stops until it closes again.
         issue.closed_at, issue.closed_how = None, ""
         data = _department_data(_restart_dispatches(issue))
-        _record(issue=issue, actor=actor, action="reopen", from_status=from_status, note=reason, data=data)
+        _record(issue=issue, actor=actor, action=A.REOPEN, from_status=from_status, note=reason, data=data)
     return issue

@@ -11,15 +11,18 @@ summoned, a version, a score) are checked by the action afterwards.
 
 from collections.abc import Callable
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
 from issues.arguments import phones_match
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
 from issues.models import Dispatch, ExtensionRequest, Issue
-from issues.workflow.guards import _actor_dispatches, _handles, _is_lead_staff
-from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.personal_data import handles_issue
+from issues.workflow.guards import _actor_dispatches, _is_lead_staff
+from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, RETURN_VISIT, TRANSITIONS, A
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
 from orgs.scoping import roles_on_issue
 
 Refusal = WorkflowError | None
+# Offered apart from a plain comment: an internal note (the action is issue_comment(internal=True)).
+COMMENT_INTERNAL = "comment_internal"
 
 
 def _state(issue: Issue, action: str) -> Refusal:
@@ -45,16 +48,16 @@ def _by_roles_and_state(action: str) -> Callable[..., Refusal]:
     return refusal
 
 
-classify_refusal = _by_roles_and_state("classify")
-dispatch_refusal = _by_roles_and_state("dispatch")
-reject_refusal = _by_roles_and_state("reject")
-reopen_refusal = _by_roles_and_state("reopen")
+classify_refusal = _by_roles_and_state(A.CLASSIFY)
+dispatch_refusal = _by_roles_and_state(A.DISPATCH)
+reject_refusal = _by_roles_and_state(A.REJECT)
+reopen_refusal = _by_roles_and_state(A.REOPEN)
 
 
 def escalate_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse escalation beyond the district (summoning departments is an argument the action checks)."""
-    _held, refused = _roles(actor, issue, "escalate")
-    refused = refused or _state(issue, "escalate")
+    _held, refused = _roles(actor, issue, A.ESCALATE)
+    refused = refused or _state(issue, A.ESCALATE)
     if refused is None and issue.escalation_level >= MAX_ESCALATION_LEVEL:
         return InvalidTransition("The issue is already escalated to the district.")
     return refused
@@ -62,8 +65,8 @@ def escalate_refusal(*, actor, issue: Issue) -> Refusal:
 
 def accept_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse acceptance to a department not dispatched on the issue, or one that has accepted already."""
-    _held, refused = _roles(actor, issue, "accept")
-    refused = refused or _state(issue, "accept")
+    _held, refused = _roles(actor, issue, A.ACCEPT)
+    refused = refused or _state(issue, A.ACCEPT)
     if refused:
         return refused
     mine = _actor_dispatches(actor=actor, issue=issue)
@@ -76,8 +79,8 @@ def accept_refusal(*, actor, issue: Issue) -> Refusal:
 
 def return_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse a return (退单) to anyone but the lead department's staff."""
-    _held, refused = _roles(actor, issue, "return")
-    refused = refused or _state(issue, "return")
+    _held, refused = _roles(actor, issue, A.RETURN)
+    refused = refused or _state(issue, A.RETURN)
     if refused is None and not _is_lead_staff(actor=actor, issue=issue):
         return PermissionDenied("Only the lead department may return the issue.")
     return refused
@@ -85,8 +88,8 @@ def return_refusal(*, actor, issue: Issue) -> Refusal:
 
 def resolve_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse resolving to department staff other than the lead's (community staff and up may)."""
-    roles, refused = _roles(actor, issue, "resolve")
-    refused = refused or _state(issue, "resolve")
+    roles, refused = _roles(actor, issue, A.RESOLVE)
+    refused = refused or _state(issue, A.RESOLVE)
     if refused is None and not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
         return PermissionDenied("Only the lead department or community staff may resolve the issue.")
     return refused
@@ -98,8 +101,8 @@ def _pending_extension(issue: Issue) -> ExtensionRequest | None:
 
 def extend_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse an extension to a department not dispatched on it, or a second request while one waits."""
-    roles, refused = _roles(actor, issue, "extend")
-    refused = refused or _state(issue, "extend")
+    roles, refused = _roles(actor, issue, A.EXTEND)
+    refused = refused or _state(issue, A.EXTEND)
     if refused or roles & SUPERVISOR_ROLES:
         return refused
     if not _actor_dispatches(actor=actor, issue=issue):
@@ -111,8 +114,8 @@ def extend_refusal(*, actor, issue: Issue) -> Refusal:
 
 def approve_extension_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse an approval when no extension request waits (street officers and up only)."""
-    _held, refused = _roles(actor, issue, "approve_extension")
-    refused = refused or _state(issue, "approve_extension")
+    _held, refused = _roles(actor, issue, A.APPROVE_EXTENSION)
+    refused = refused or _state(issue, A.APPROVE_EXTENSION)
     if refused is None and _pending_extension(issue) is None:
         return InvalidTransition("No extension request is waiting for approval.")
     return refused
@@ -122,14 +125,14 @@ def rate_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse a rating to anyone but the reporter's account (a reporter by phone: rate_by_phone_refusal)."""
     if actor is None or not getattr(actor, "is_authenticated", False) or issue.reporter_user_id != actor.pk:
         return PermissionDenied("Only the reporter rates the result.")
-    return _state(issue, "rate")
+    return _state(issue, A.RATE)
 
 
 def rate_by_phone_refusal(*, issue: Issue, phone: str) -> Refusal:
     """Refuse a rating by phone unless it is the phone the issue was reported with (NotFound: say nothing more)."""
     if not phones_match(issue.reporter_phone, phone):
         return NotFound("No such issue.")
-    return _state(issue, "rate")
+    return _state(issue, A.RATE)
 
 
 def return_visit_refusal(*, actor, issue: Issue) -> Refusal:
@@ -137,8 +140,8 @@ def return_visit_refusal(*, actor, issue: Issue) -> Refusal:
 
     A reporter with an account rates for themselves; the visit records what a caller without one said on the phone.
     """
-    _held, refused = _roles(actor, issue, "return_visit")
-    refused = refused or _state(issue, "return_visit")
+    _held, refused = _roles(actor, issue, RETURN_VISIT)
+    refused = refused or _state(issue, RETURN_VISIT)
     if refused is None and issue.reporter_user_id is not None:
         return PermissionDenied("The reporter has an account and rates for themselves.")
     return refused
@@ -146,32 +149,32 @@ def return_visit_refusal(*, actor, issue: Issue) -> Refusal:
 
 def comment_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse nothing: anyone who can see the issue may comment on it (seeing it is checked before)."""
-    return _state(issue, "comment")
+    return _state(issue, A.COMMENT)
 
 
 def comment_internal_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse an internal note to anyone but the staff handling the issue (the same people read them)."""
-    if not _handles(actor=actor, issue=issue):
+    if not handles_issue(actor, issue):
         return PermissionDenied("Only staff handling the issue may write internal notes.")
-    return _state(issue, "comment")
+    return _state(issue, A.COMMENT)
 
 
 # Every action a person may be offered, in the order pages list them, with its predicate.
 PREDICATES: dict[str, Callable[..., Refusal]] = {
-    "classify": classify_refusal,
-    "dispatch": dispatch_refusal,
-    "accept": accept_refusal,
-    "return": return_refusal,
-    "resolve": resolve_refusal,
-    "rate": rate_refusal,
-    "return_visit": return_visit_refusal,
-    "reopen": reopen_refusal,
-    "reject": reject_refusal,
-    "escalate": escalate_refusal,
-    "extend": extend_refusal,
-    "approve_extension": approve_extension_refusal,
-    "comment": comment_refusal,
-    "comment_internal": comment_internal_refusal,
+    A.CLASSIFY: classify_refusal,
+    A.DISPATCH: dispatch_refusal,
+    A.ACCEPT: accept_refusal,
+    A.RETURN: return_refusal,
+    A.RESOLVE: resolve_refusal,
+    A.RATE: rate_refusal,
+    RETURN_VISIT: return_visit_refusal,
+    A.REOPEN: reopen_refusal,
+    A.REJECT: reject_refusal,
+    A.ESCALATE: escalate_refusal,
+    A.EXTEND: extend_refusal,
+    A.APPROVE_EXTENSION: approve_extension_refusal,
+    A.COMMENT: comment_refusal,
+    COMMENT_INTERNAL: comment_internal_refusal,
 }
 
 

@@ -3,8 +3,9 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import NotFound, PermissionDenied
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
-from issues.errors import NotFound, PermissionDenied
+from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.sla import add_workdays
 from issues.workflow.guards import (
@@ -17,9 +18,8 @@ from issues.workflow.guards import (
     _lock,
     _record,
 )
-from issues.workflow.predicates import PREDICATES, _refuse, may
-from issues.workflow.rules import EXTEND_MAX, EXTEND_MIN
-from notifications.outbox import outbox_write
+from issues.workflow.predicates import COMMENT_INTERNAL, PREDICATES, _refuse, may
+from issues.workflow.rules import EXTEND_MAX, EXTEND_MIN, NOTE_MAX, A
 from orgs.models import SUPERVISOR_ROLES
 from orgs.scoping import roles_on_issue
 
@@ -30,12 +30,12 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
     """Raise an open issue one level; street officers and up may summon departments too (吹哨报到)."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("escalate", actor=actor, issue=issue)
+        _refuse(A.ESCALATE, actor=actor, issue=issue)
         if departments and not roles_on_issue(actor, issue) & SUPERVISOR_ROLES:
             raise PermissionDenied("Only the street office and up may summon departments.")
         _check_version(issue=issue, version=version)
         summoned = _departments_of_district(issue=issue, values=departments, field="departments")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
 
         active = {d.department_id for d in _active_dispatches(issue)}
         created = [
@@ -48,14 +48,14 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
         _record(
             issue=issue,
             actor=actor,
-            action="escalate",
+            action=A.ESCALATE,
             from_status=issue.status,
             note=note,
             data={
                 "from_level": from_level,
                 "to_level": issue.escalation_level,
                 "summoned": [d.department.code for d in created],
-                "summoned_ids": [d.department_id for d in created],
+                "department_ids": [d.department_id for d in created],
             },
         )
         issue._prefetched_objects_cache.pop("dispatches", None)
@@ -66,13 +66,13 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
     """Move the resolution deadline: department staff request it (pending), street officers and up apply it."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("extend", actor=actor, issue=issue)
+        _refuse(A.EXTEND, actor=actor, issue=issue)
         supervisor = bool(roles_on_issue(actor, issue) & SUPERVISOR_ROLES)
         mine = _actor_dispatches(actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
-        reason = clean_text(reason, field="reason")
+        reason = clean_text(reason, field="reason", max_length=NOTE_MAX)
         now = timezone.now()
         # The predicate refused a department's second request; the street's own decision settles a waiting one.
         pending = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
@@ -92,7 +92,7 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         else:
             request.save()
         data["extension_id"] = request.pk
-        _record(issue=issue, actor=actor, action="extend", from_status=issue.status, note=reason, data=data)
+        _record(issue=issue, actor=actor, action=A.EXTEND, from_status=issue.status, note=reason, data=data)
     return issue
 
 
@@ -100,13 +100,13 @@ def issue_approve_extension(*, issue, actor, version=None) -> Issue:
     """Apply the pending extension request of an issue: street officers and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("approve_extension", actor=actor, issue=issue)
+        _refuse(A.APPROVE_EXTENSION, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         # The predicate saw it waiting; the issue row's lock keeps it so until this transaction ends.
         request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).get()
         data = {"workdays": request.workdays, "extension_id": request.pk}
         data.update(_apply_extension(issue=issue, request=request, actor=actor))
-        _record(issue=issue, actor=actor, action="approve_extension", from_status=issue.status, data=data)
+        _record(issue=issue, actor=actor, action=A.APPROVE_EXTENSION, from_status=issue.status, data=data)
     return issue
 
 
@@ -132,19 +132,18 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
         if issue is None or not _can_see(actor=actor, issue=issue):
             raise NotFound("No such issue.")
         internal = bool(clean_bool(internal, field="internal"))
-        _refuse("comment_internal" if internal else "comment", actor=actor, issue=issue)
+        _refuse(COMMENT_INTERNAL if internal else A.COMMENT, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
-        event = Event.objects.create(
+        event = event_record(
             issue=issue,
             actor=actor,
-            action="comment",
+            action=A.COMMENT,
             from_status=issue.status,
             to_status=issue.status,
             note=text,
             internal=internal,
         )
-        outbox_write(event=event)
     return event
 
 

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from config.errors import ValidationFailed
 from grids.models import Area
 from issues.arguments import (
     clean_bool,
@@ -13,9 +14,9 @@ from issues.arguments import (
     clean_text,
     is_within,
     issue_pk,
+    require_reporter_phone,
     route_report,
 )
-from issues.errors import ValidationFailed
 from issues.models import Category, Dispatch, Issue, Kind
 from issues.numbering import issue_number_next
 from issues.sla import deadlines_for
@@ -31,7 +32,18 @@ from issues.workflow.guards import (
     _settle_departed_extensions,
 )
 from issues.workflow.predicates import _refuse
-from issues.workflow.rules import DESCRIPTION_MAX, DESCRIPTION_MIN, TRANSITIONS, S
+from issues.workflow.rules import (
+    ADDRESS_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    EXTERNAL_ID_MAX,
+    NOTE_MAX,
+    REPORTER_NAME_MAX,
+    TITLE_MAX,
+    TRANSITIONS,
+    A,
+    S,
+)
 from orgs.models import Department
 from orgs.scoping import scope_for_user
 
@@ -66,15 +78,12 @@ def issue_submit(
     description = clean_text(
         description, field="description", required=True, min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX
     )
-    title = clean_text(title, field="title", max_length=200)
-    address = clean_text(address, field="address", max_length=300)
-    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=60)
+    title = clean_text(title, field="title", max_length=TITLE_MAX)
+    address = clean_text(address, field="address", max_length=ADDRESS_MAX)
+    reporter_name = clean_text(reporter_name, field="reporter_name", max_length=REPORTER_NAME_MAX)
     reporter_phone = clean_phone(reporter_phone, field="reporter_phone")
-    external_id = clean_text(external_id, field="external_id", max_length=100)
-    if scope.is_partner and not reporter_phone:
-        raise ValidationFailed.on("reporter_phone", "A partner app must give the reporter's phone.")
-    if anonymous and not reporter_phone:
-        raise ValidationFailed.on("reporter_phone", "Give your phone number so that staff can call you back.")
+    external_id = clean_text(external_id, field="external_id", max_length=EXTERNAL_ID_MAX)
+    require_reporter_phone(actor=actor, reporter_phone=reporter_phone)
     kind = clean_kind(kind)
     category = clean_category(category)
     urgent = bool(clean_bool(urgent, field="urgent"))
@@ -87,7 +96,7 @@ def issue_submit(
     with transaction.atomic():
         issue = Issue(
             number=issue_number_next(),
-            status=TRANSITIONS["submit"].target,
+            status=TRANSITIONS[A.SUBMIT].target,
             kind=kind or (category.kind if category else Kind.COMPLAINT),
             category=category,
             urgent=urgent,
@@ -104,7 +113,7 @@ def issue_submit(
         )
         _place(issue, grid=grid, building=building)
         data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
-        _record(issue=issue, actor=actor, action="submit", from_status="", data=data)
+        _record(issue=issue, actor=actor, action=A.SUBMIT, from_status="", data=data)
     return issue
 
 
@@ -115,7 +124,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
     """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("classify", actor=actor, issue=issue)
+        _refuse(A.CLASSIFY, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         category = clean_category(category)
         if category is None:
@@ -139,11 +148,11 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
             category=category, urgent=issue.urgent, start=now
         )
         issue.classified_at = now
-        issue.status = TRANSITIONS["classify"].target
+        issue.status = TRANSITIONS[A.CLASSIFY].target
         _record(
             issue=issue,
             actor=actor,
-            action="classify",
+            action=A.CLASSIFY,
             from_status=from_status,
             data={
                 "category": category.code,
@@ -159,12 +168,12 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
     """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("dispatch", actor=actor, issue=issue)
+        _refuse(A.DISPATCH, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
             raise ValidationFailed.on("departments", "Name at least one department.")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
         lead = _lead_of(departments, lead=lead, category=issue.category)
 
         # A new round: what an earlier round (returned, summoned) left active is retired, kept for history.
@@ -175,11 +184,11 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
             Dispatch.objects.create(issue=issue, department=d, lead=d.pk == lead.pk, note=note) for d in departments
         ]
         from_status = issue.status
-        issue.status = TRANSITIONS["dispatch"].target
+        issue.status = TRANSITIONS[A.DISPATCH].target
         issue.dispatched_at = timezone.now()
         data = {**_department_data(created), "lead": lead.code}
         data.update(_settle_departed_extensions(issue=issue, actor=actor, now=issue.dispatched_at, active=created))
-        _record(issue=issue, actor=actor, action="dispatch", from_status=from_status, note=note, data=data)
+        _record(issue=issue, actor=actor, action=A.DISPATCH, from_status=from_status, note=note, data=data)
         issue._prefetched_objects_cache.pop("dispatches", None)
     return issue
 
@@ -203,11 +212,11 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
     """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _refuse("reject", actor=actor, issue=issue)
+        _refuse(A.REJECT, actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
-        note = clean_text(note, field="note")
+        note = clean_text(note, field="note", max_length=NOTE_MAX)
         original = None
         if reason == Issue.RejectReason.DUPLICATE:
             original = _duplicate_target(issue=issue, actor=actor, duplicate_of=duplicate_of)
@@ -215,7 +224,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
             raise ValidationFailed.on("duplicate_of", "Only a duplicate names the issue it repeats.")
 
         from_status, now = issue.status, timezone.now()
-        issue.status = TRANSITIONS["reject"].target
+        issue.status = TRANSITIONS[A.REJECT].target
         issue.reject_reason = reason
         issue.duplicate_of = original
         # It leaves the open states for good: the retention clock starts, as for a closed issue.
@@ -223,7 +232,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
         data = {"reason": reason}
         if original is not None:
             data.update(duplicate_of=str(original.pk), duplicate_of_number=original.number)
-        _record(issue=issue, actor=actor, action="reject", from_status=from_status, note=note, data=data)
+        _record(issue=issue, actor=actor, action=A.REJECT, from_status=from_status, note=note, data=data)
     return issue
 
 

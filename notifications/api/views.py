@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from config.api.permissions import IsPartnerApp
 from notifications.api.serializers import (
     InboxNotificationSerializer,
     PreferencesSerializer,
@@ -89,16 +90,6 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         return Response(preferences_set(user=request.user, channels=data.get("channels"), phone=data.get("phone")))
-
-
-class IsPartnerApp(permissions.BasePermission):
-    """Only a partner app (its service user, authenticated by its key) manages webhook endpoints."""
-
-    message = "Only a partner app manages webhook endpoints, with its API key."
-
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_authenticated and getattr(user, "partner_app", None))
 
 
 class WebhookEndpointViewSet(

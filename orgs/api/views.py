@@ -1,11 +1,12 @@
 """Public list of departments, and the personal token endpoint (API.md "Authentication")."""
 
+import math
 from http import HTTPStatus
 
 from axes.helpers import get_cool_off
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, viewsets
+from rest_framework import viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from config.api.authentication import token_expired
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.throttling import caller_kind
+from config.errors import Throttled, ValidationFailed
 from orgs.api.serializers import CallerSerializer, DepartmentSerializer, TokenRequestSerializer, TokenSerializer
 from orgs.models import Department
 
@@ -61,12 +63,13 @@ class TokenView(APIView):
         user = authenticate(request._request, **credentials.validated_data)
         if getattr(request._request, "axes_locked_out", False):
             cool_off = get_cool_off(request._request)
-            raise exceptions.Throttled(
-                wait=cool_off.total_seconds() if cool_off else None,
-                detail="Too many failed logins for this account; try again later.",
-            )
+            wait = math.ceil(cool_off.total_seconds()) if cool_off else None
+            message = "Too many failed logins for this account; try again later."
+            if wait is not None:
+                message += f" Expected available in {wait} second{'' if wait == 1 else 's'}."
+            raise Throttled(message, retry_after=wait)
         if user is None:
-            raise exceptions.ValidationError("Unable to log in with the provided credentials.")
+            raise ValidationFailed.on("non_field_errors", "Unable to log in with the provided credentials.")
         token, _ = Token.objects.get_or_create(user=user)
         if token_expired(token):  # logging in again after the lifetime issues a new token
             token.delete()

@@ -11,7 +11,7 @@ from django.test import RequestFactory, override_settings
 from rest_framework.test import APIClient
 
 from config.api.exceptions import api_exception_handler, handler404, handler500
-from issues.errors import StaleVersion
+from config.errors import StaleVersion
 from issues.models import Event, Issue
 from tests.factories import issue_in_status, issue_state
 

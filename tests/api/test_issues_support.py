@@ -10,19 +10,15 @@ from django.core.cache import cache
 from PIL import Image
 from rest_framework.test import APIClient
 
-from issues import workflow
 from issues.models import Issue
 from orgs.models import ApiKey, PartnerApp
-from tests.factories import UserFactory
+from tests.factories import UserFactory, issue_in_status
 
 REPORTER_NAME = "刘洋"
 REPORTER_PHONE = "13812345678"
 MASKED_NAME = "刘*"
 MASKED_PHONE = "138****5678"
 DESCRIPTION = "楼道里堆满了旧家具，挡住了消防通道"
-
-# The order issue_in drives an issue through, one workflow call per step.
-PATH = ["submitted", "classified", "dispatched", "in_progress", "resolved", "closed"]
 
 
 def client_for(user=None) -> APIClient:
@@ -74,30 +70,19 @@ def issue_in(
     department_staff=None,
     category=None,
 ) -> Issue:
-    """Return an issue reported by `reporter` and driven through the workflow to `status`."""
-    issue = workflow.issue_submit(
-        actor=reporter,
+    """Return an issue reported by `reporter` in the territory's grid, driven to `status` (tests.factories)."""
+    issue = issue_in_status(
+        status,
+        reporter=reporter,
+        place=territory["grid"],
+        triage=community_staff,
+        category=category,
+        handler=department_staff,
+        department=department,
         description=DESCRIPTION,
-        grid=territory["grid"],
         reporter_name=REPORTER_NAME,
         reporter_phone=REPORTER_PHONE,
     )
-    if status == "rejected":
-        return workflow.issue_reject(issue=issue, actor=community_staff, reason="invalid", note="不属实")
-    steps = PATH[1 : PATH.index(status) + 1]
-    for step in steps:
-        if step == "classified":
-            issue = workflow.issue_classify(issue=issue, actor=community_staff, category=category)
-        elif step == "dispatched":
-            issue = workflow.issue_dispatch(
-                issue=issue, actor=community_staff, departments=[department], lead=department
-            )
-        elif step == "in_progress":
-            issue = workflow.issue_accept(issue=issue, actor=department_staff)
-        elif step == "resolved":
-            issue = workflow.issue_resolve(issue=issue, actor=department_staff, note="已清理")
-        elif step == "closed":
-            issue = workflow.issue_rate(issue=issue, actor=reporter, score=5)
     return Issue.objects.get(pk=issue.pk)
 
 

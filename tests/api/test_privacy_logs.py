@@ -14,8 +14,8 @@ import pytest
 
 from config.celery_app import app as celery_app
 from issues import workflow
-from issues.api.masking import mask_name, mask_phone
 from issues.models import Issue
+from issues.personal_data import mask_name, mask_phone
 from tests.api.test_issues_support import (
     MASKED_NAME,
     MASKED_PHONE,

@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 
+from config.errors import InvalidTransition, StaleVersion, WorkflowError
 from issues import workflow
-from issues.errors import InvalidTransition, StaleVersion, WorkflowError
 from issues.escalation import escalation_sweep
 from issues.models import Dispatch, Event, Issue
 

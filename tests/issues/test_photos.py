@@ -8,9 +8,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from issues.errors import NotFound, ValidationFailed
+from config.errors import NotFound, ValidationFailed
 from issues.models import Issue, Photo
 from issues.photos import MAX_PHOTO_PIXELS, MAX_PHOTOS_PER_ISSUE, CleanPhoto, photo_add, photos_clean
+from tests.factories import assert_refused
 
 # EXIF tag ids: Orientation, GPSInfo (an IFD), and inside it GPSLatitudeRef / GPSLatitude.
 ORIENTATION, GPS_IFD, GPS_LAT_REF, GPS_LAT = 0x0112, 0x8825, 1, 2
@@ -66,9 +67,11 @@ def stored_image(photo: Photo) -> Image.Image:
     return image
 
 
-def assert_refused(exc_info, issue, *, contains: str):
-    assert exc_info.value.code == "validation_error"
-    assert any(contains in m for m in exc_info.value.fields["photos"]), exc_info.value.fields
+def assert_photos_refused(issue, resident, files, *, contains: str):
+    """Assert that photo_add refuses `files` naming why, and (tests.factories.assert_refused) changes nothing."""
+    refused = assert_refused(ValidationFailed, lambda: photo_add(issue=issue, actor=resident, files=files), issue)
+    assert refused.code == "validation_error"
+    assert any(contains in m for m in refused.fields["photos"]), refused.fields
     assert Photo.objects.filter(issue=issue).count() == 0
 
 
@@ -118,10 +121,12 @@ def test_transparent_png_keeps_its_alpha(issue, resident):
 
 
 def test_text_named_jpg_is_refused(issue, resident):
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(b"hello, this is not a picture\n" * 10, "a.jpg")])
-
-    assert_refused(exc_info, issue, contains="is not a JPEG, PNG or WebP image")
+    assert_photos_refused(
+        issue,
+        resident,
+        [upload(b"hello, this is not a picture\n" * 10, "a.jpg")],
+        contains="is not a JPEG, PNG or WebP image",
+    )
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "BMP"])
@@ -129,29 +134,24 @@ def test_other_image_formats_are_refused(issue, resident, fmt):
     out = io.BytesIO()
     Image.new("RGB", (8, 8)).save(out, fmt)
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(out.getvalue(), "a.jpg")])
-
-    assert_refused(exc_info, issue, contains="is not a JPEG, PNG or WebP image")
+    assert_photos_refused(
+        issue, resident, [upload(out.getvalue(), "a.jpg")], contains="is not a JPEG, PNG or WebP image"
+    )
 
 
 def test_svg_disguised_as_png_is_refused(issue, resident):
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(svg, "a.png", "image/png")])
-
-    assert_refused(exc_info, issue, contains="is not a JPEG, PNG or WebP image")
+    assert_photos_refused(
+        issue, resident, [upload(svg, "a.png", "image/png")], contains="is not a JPEG, PNG or WebP image"
+    )
 
 
 def test_file_over_10_mb_is_refused(issue, resident):
     # A real JPEG header followed by padding: refused on size before anything is decoded.
     data = image_bytes("JPEG") + b"\0" * (11 * 1024 * 1024)
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(data)])
-
-    assert_refused(exc_info, issue, contains="larger than 10 MB")
+    assert_photos_refused(issue, resident, [upload(data)], contains="larger than 10 MB")
 
 
 def test_seventh_photo_is_refused_and_the_first_six_stay(issue, resident):
@@ -182,10 +182,7 @@ def test_decompression_bomb_is_refused(issue, resident):
     Image.new("L", (8000, 7600)).save(out, "PNG")
     assert 8000 * 7600 > MAX_PHOTO_PIXELS and len(out.getvalue()) < 1024 * 1024
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(out.getvalue(), "bomb.png")])
-
-    assert_refused(exc_info, issue, contains="million pixels")
+    assert_photos_refused(issue, resident, [upload(out.getvalue(), "bomb.png")], contains="million pixels")
 
 
 def _zip_bytes() -> bytes:
@@ -208,10 +205,7 @@ def test_polyglot_with_data_after_the_image_is_refused(issue, resident, fmt, tai
     data = image_bytes(fmt) + tail
     assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would take it for an image
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(data, "a.jpg")])
-
-    assert_refused(exc_info, issue, contains="data after the end of the image")
+    assert_photos_refused(issue, resident, [upload(data, "a.jpg")], contains="data after the end of the image")
 
 
 def test_jpeg_followed_by_a_second_whole_jpeg_is_accepted(issue, resident):
@@ -224,10 +218,7 @@ def test_jpeg_followed_by_a_second_whole_jpeg_is_accepted(issue, resident):
 def test_truncated_jpeg_is_refused(issue, resident):
     data = image_bytes("JPEG", size=(256, 256))
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(data[: len(data) // 2])])
-
-    assert_refused(exc_info, issue, contains="truncated")
+    assert_photos_refused(issue, resident, [upload(data[: len(data) // 2])], contains="truncated")
 
 
 def test_one_bad_file_refuses_the_whole_batch(issue, resident):
@@ -296,10 +287,7 @@ def test_zero_padding_after_the_image_is_accepted(issue, resident):
 def test_motion_photo_is_refused_with_a_hint(issue, resident):
     mp4_start = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom" + b"\0\0\0\x08free"
 
-    with pytest.raises(ValidationFailed) as exc_info:
-        photo_add(issue=issue, actor=resident, files=[upload(image_bytes("JPEG") + mp4_start)])
-
-    assert_refused(exc_info, issue, contains="motion photo")
+    assert_photos_refused(issue, resident, [upload(image_bytes("JPEG") + mp4_start)], contains="motion photo")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.errors import NotFound
 from issues.api.serializers import IssueSerializer
-from issues.errors import NotFound
 from issues.models import Dispatch, Event, Issue, Photo, Rating
 from issues.selectors import (
     issue_get_for_user,

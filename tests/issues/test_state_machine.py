@@ -24,8 +24,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from config.errors import NotFound, WorkflowError
 from issues import workflow
-from issues.errors import NotFound, WorkflowError
 from issues.escalation import auto_close_sweep, escalation_sweep
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.sla import add_workdays

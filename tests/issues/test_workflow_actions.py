@@ -3,8 +3,8 @@
 import pytest
 from django.db import transaction
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied
 from issues import workflow
-from issues.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.models import Issue
 from tests.factories import issue_in_status
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues import workflow
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import Dispatch, Issue, Rating
 from notifications.models import Notification
 from orgs.models import Role

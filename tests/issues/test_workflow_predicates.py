@@ -10,8 +10,8 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from config.errors import InvalidTransition, PermissionDenied
 from issues import workflow
-from issues.errors import InvalidTransition, PermissionDenied
 from issues.models import Issue
 from issues.workflow.predicates import PREDICATES
 

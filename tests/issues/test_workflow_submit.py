@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
+from config.errors import ValidationFailed
 from issues import workflow
-from issues.errors import ValidationFailed
 from issues.models import Event, Issue, IssueCounter
 from issues.numbering import issue_number_next
 from notifications.models import Notification

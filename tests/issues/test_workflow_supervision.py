@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues import workflow
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import ExtensionRequest, Issue
 from issues.sla import add_workdays
 from notifications.models import Notification

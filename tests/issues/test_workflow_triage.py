@@ -5,22 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues import workflow
-from issues.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from issues.models import Dispatch, Event, Issue
 from notifications.models import Notification
-from tests.factories import CategoryFactory, issue_in_status, issue_state
+from tests.factories import CategoryFactory, assert_refused, issue_in_status
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_refused(error_class, code, call, issue):
-    before = issue_state(issue)
-    with pytest.raises(error_class) as refused:
-        call()
-    assert refused.value.code == code
-    assert issue_state(issue) == before
-    return refused.value
 
 
 # --- classify -----------------------------------------------------------------------------------------------------
@@ -65,31 +56,31 @@ def test_classify_may_move_the_issue_to_another_grid_of_the_district(make, commu
 def test_classify_refused_when_already_classified(make, community_staff):
     issue = make("classified")
     call = lambda: workflow.issue_classify(issue=issue, actor=community_staff, category="stairwell")  # noqa: E731
-    assert_refused(InvalidTransition, "invalid_transition", call, issue)
+    assert_refused(InvalidTransition, call, issue, code="invalid_transition")
 
 
 def test_classify_refused_for_a_grid_worker_who_sees_the_issue(make, grid_worker):
     issue = make("submitted")
     call = lambda: workflow.issue_classify(issue=issue, actor=grid_worker, category="stairwell")  # noqa: E731
-    assert_refused(PermissionDenied, "permission_denied", call, issue)
+    assert_refused(PermissionDenied, call, issue, code="permission_denied")
 
 
 def test_classify_outside_scope_is_not_found(make, other_community_staff):
     issue = make("submitted")
     call = lambda: workflow.issue_classify(issue=issue, actor=other_community_staff, category="stairwell")  # noqa: E731
-    assert_refused(NotFound, "not_found", call, issue)
+    assert_refused(NotFound, call, issue, code="not_found")
 
 
 def test_classify_refused_for_the_reporter_who_sees_it(make, resident):
     issue = make("submitted")
     call = lambda: workflow.issue_classify(issue=issue, actor=resident, category="stairwell")  # noqa: E731
-    assert_refused(PermissionDenied, "permission_denied", call, issue)
+    assert_refused(PermissionDenied, call, issue, code="permission_denied")
 
 
 def test_classify_refused_with_a_stale_version(make, community_staff):
     issue = make("submitted")
     call = lambda: workflow.issue_classify(issue=issue, actor=community_staff, category="stairwell", version=0)  # noqa: E731
-    assert_refused(StaleVersion, "stale_version", call, issue)
+    assert_refused(StaleVersion, call, issue, code="stale_version")
 
 
 @pytest.mark.parametrize(
@@ -106,9 +97,9 @@ def test_classify_refuses_bad_arguments(make, community_staff, fields, bad_field
     issue = make("submitted")
     error = assert_refused(
         ValidationFailed,
-        "validation_error",
         lambda: workflow.issue_classify(issue=issue, actor=community_staff, **fields),
         issue,
+        code="validation_error",
     )
     assert bad_field in error.fields
 
@@ -117,7 +108,7 @@ def test_classify_refuses_an_inactive_category(make, community_staff, chengguan)
     CategoryFactory(code="retired", department=chengguan, is_active=False)
     issue = make("submitted")
     call = lambda: workflow.issue_classify(issue=issue, actor=community_staff, category="retired")  # noqa: E731
-    assert list(assert_refused(ValidationFailed, "validation_error", call, issue).fields) == ["category"]
+    assert list(assert_refused(ValidationFailed, call, issue, code="validation_error").fields) == ["category"]
 
 
 # --- dispatch -----------------------------------------------------------------------------------------------------
@@ -173,9 +164,9 @@ def test_dispatch_refuses_bad_arguments(make, community_staff, shuiwu, fields, b
     issue = make("classified")
     error = assert_refused(
         ValidationFailed,
-        "validation_error",
         lambda: workflow.issue_dispatch(issue=issue, actor=community_staff, **fields),
         issue,
+        code="validation_error",
     )
     assert bad_field in error.fields
 
@@ -186,13 +177,13 @@ def test_dispatch_refuses_a_department_of_another_district(make, community_staff
     DepartmentFactory(code="elsewhere", district=AreaFactory(code="360703", name="南康区"))
     issue = make("classified")
     call = lambda: workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["elsewhere"])  # noqa: E731
-    assert list(assert_refused(ValidationFailed, "validation_error", call, issue).fields) == ["departments"]
+    assert list(assert_refused(ValidationFailed, call, issue, code="validation_error").fields) == ["departments"]
 
 
 def test_dispatch_refused_from_submitted(make, community_staff):
     issue = make("submitted")
     call = lambda: workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])  # noqa: E731
-    assert_refused(InvalidTransition, "invalid_transition", call, issue)
+    assert_refused(InvalidTransition, call, issue, code="invalid_transition")
 
 
 def test_dispatch_refused_for_department_staff(make, community_staff, chengguan_staff, shuiwu_staff):
@@ -200,7 +191,7 @@ def test_dispatch_refused_for_department_staff(make, community_staff, chengguan_
     issue = workflow.issue_return(issue=issue, actor=chengguan_staff, reason="Not ours: a water pipe.")
     # Still sees it (it was dispatched to chengguan), but may not dispatch.
     call = lambda: workflow.issue_dispatch(issue=issue, actor=chengguan_staff, departments=["chengguan"])  # noqa: E731
-    assert_refused(PermissionDenied, "permission_denied", call, issue)
+    assert_refused(PermissionDenied, call, issue, code="permission_denied")
 
 
 def test_dispatch_after_a_return_retires_the_old_round(make, community_staff, chengguan_staff, shuiwu):
@@ -269,25 +260,25 @@ def test_reject_refuses_a_bad_duplicate_of(make, territory, other_territory, com
     call = lambda: workflow.issue_reject(  # noqa: E731
         issue=issue, actor=community_staff, reason=reason, duplicate_of=duplicate_of
     )
-    assert list(assert_refused(ValidationFailed, "validation_error", call, issue).fields) == ["duplicate_of"]
+    assert list(assert_refused(ValidationFailed, call, issue, code="validation_error").fields) == ["duplicate_of"]
 
 
 def test_reject_refuses_an_unknown_reason(make, community_staff):
     issue = make("submitted")
     call = lambda: workflow.issue_reject(issue=issue, actor=community_staff, reason="boring")  # noqa: E731
-    assert list(assert_refused(ValidationFailed, "validation_error", call, issue).fields) == ["reason"]
+    assert list(assert_refused(ValidationFailed, call, issue, code="validation_error").fields) == ["reason"]
 
 
 def test_reject_refused_once_dispatched(make, community_staff):
     issue = make("dispatched")
     call = lambda: workflow.issue_reject(issue=issue, actor=community_staff, reason="invalid")  # noqa: E731
-    assert_refused(InvalidTransition, "invalid_transition", call, issue)
+    assert_refused(InvalidTransition, call, issue, code="invalid_transition")
 
 
 def test_reject_refused_for_the_reporter(make, resident):
     issue = make("submitted")
     call = lambda: workflow.issue_reject(issue=issue, actor=resident, reason="invalid")  # noqa: E731
-    assert_refused(PermissionDenied, "permission_denied", call, issue)
+    assert_refused(PermissionDenied, call, issue, code="permission_denied")
 
 
 def test_an_unknown_issue_is_not_found(db, community_staff):

@@ -4,20 +4,16 @@ georeport reads (services, definitions, requests) in both of its formats but can
 through `requests` (its own dependency), as any client would send them.
 """
 
-import importlib
-
 import pytest
 import requests
 from georeport import GeoReport
 
 from .conftest import REPORTER_PHONE
 
-append_only = importlib.import_module("issues.migrations.0002_event_append_only")
-
 
 @pytest.fixture
 def base_url(live_server):
-    """Return the live server's Open311 root (the database is flushed afterwards, as issues 0003 allows on SQLite)."""
+    """Return the live server's Open311 root (the flush after it works on SQLite since issues 0003)."""
     return f"{live_server.url}/open311/v2"
 
 

@@ -152,7 +152,7 @@ def test_no_rating_form_for_a_follower_before_the_issue_is_resolved(client, anon
 
 
 def test_a_rating_by_a_wrong_phone_is_not_found_in_the_workflow(anonymous_issue):
-    from issues.errors import NotFound
+    from config.errors import NotFound
     from tests.factories import assert_refused
 
     issue = anonymous_issue()

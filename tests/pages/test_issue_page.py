@@ -11,8 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
+from config.errors import ValidationFailed
 from issues import workflow
-from issues.errors import ValidationFailed
 from issues.models import Event, Issue, Photo
 from issues.photos import photos_store
 from orgs.models import Role

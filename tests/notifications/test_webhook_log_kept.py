@@ -1,4 +1,4 @@
-"""Review: a webhook endpoint is deactivated, never deleted, so its delivery log stays (API.md: attempts logged)."""
+"""A webhook endpoint is deactivated, never deleted, so its delivery log stays (API.md: attempts logged)."""
 
 from http import HTTPStatus
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("issues", "0005_photo_stage"),
+        ("issues", "0006_photo_stage"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("issues", "0004_calendar_day"),
+        ("issues", "0005_event_action_choices"),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-"""Review: Open311's media_url opens for the partner that may read the request, and the public list offers none."""
+"""Open311's media_url opens for the partner that may read the request, and the public list offers none."""
 
 from http import HTTPStatus
 

@@ -1,4 +1,9 @@
-"""Who may read a reporter's name and phone, and how everyone else sees them (API.md: "刘*", "138****5678")."""
+"""The personal-data rules: who handles an issue, who reads its reporter unmasked, and how everyone else sees them.
+
+One module for every reader of a reporter's name and phone: the workflow (internal notes are written and read by
+the staff who handle the issue), the API's issue representation (and so webhooks, which send it), the export, and
+pages. API.md: "刘*", "138****5678" for everyone but the reporter and the staff who handle the issue.
+"""
 
 from orgs.models import Role
 from orgs.scoping import roles_on_issue, scope_for_user
@@ -25,11 +30,9 @@ def mask_phone(phone: str) -> str:
 def handles_issue(user, issue) -> bool:
     """Return whether `user` is staff handling `issue`: a node role above it, or a department dispatched on it now.
 
-    Roles come from orgs.scoping.roles_on_issue; a department whose dispatch was returned or retired no longer
-    handles the issue. `issue` needs its dispatches prefetched.
+    Roles come from orgs.scoping.roles_on_issue; a department whose dispatch was returned or retired still sees the
+    issue but no longer handles it. `issue` needs its dispatches prefetched.
     """
-    if user is None or not user.is_authenticated:
-        return False
     roles = roles_on_issue(user, issue)
     if roles - {Role.DEPARTMENT_STAFF}:
         return True
@@ -52,7 +55,7 @@ def can_see_reporter(user, issue) -> bool:
 
 
 def reporter_for(user, issue) -> dict:
-    """Return the reporter block of the issue representation as `user` may read it."""
+    """Return the reporter's name and phone as `user` may read them (masked unless can_see_reporter says so)."""
     if can_see_reporter(user, issue):
         return {"name": issue.reporter_name, "phone": issue.reporter_phone}
     return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}

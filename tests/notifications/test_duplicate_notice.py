@@ -1,4 +1,4 @@
-"""Review: the reporter of the original issue hears of a duplicate about their own report, not the other one."""
+"""The reporter of the original issue hears of a duplicate about their own report, not the other one."""
 
 import pytest
 from django.test import Client

@@ -1,9 +1,9 @@
-"""Review: internal notes are written by the same staff who read them (DESIGN.md: internal notes only for staff)."""
+"""Internal notes are written by the same staff who read them (DESIGN.md: internal notes only for staff)."""
 
 import pytest
 
+from config.errors import PermissionDenied
 from issues import workflow
-from issues.errors import PermissionDenied
 from tests.api.test_issues_support import client_for
 from tests.factories import issue_in_status, issue_state
 

@@ -1,13 +1,18 @@
-"""Why a workflow action was refused: each error carries a stable code and the HTTP status API.md gives it.
+"""The project's refusals, for every app: each error carries a stable code and the HTTP status API.md gives it.
 
-Views translate these into API.md's error body `{"error": {"code", "message", "fields"}}`; the codes never change.
+Every app raises these (workflow, selectors, territory, Open311, the API's own views); config.api.exceptions turns
+them into API.md's error body `{"error": {"code", "message", "fields"}}` and pages put the message beside the
+field. The codes never change.
 """
 
 from http import HTTPStatus
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 
-class WorkflowError(Exception):
-    """Refuse an action; the base of every workflow error."""
+
+class GridDeskError(Exception):
+    """Refuse a request or an action; the base of every GridDesk error."""
 
     code = "workflow_error"
     status = HTTPStatus.BAD_REQUEST
@@ -26,6 +31,10 @@ class WorkflowError(Exception):
         return {"error": body}
 
 
+# The name the workflow, the pages and the tests know the base by: the same class.
+WorkflowError = GridDeskError
+
+
 class InvalidTransition(WorkflowError):
     """Refuse an action that the issue's current state does not allow."""
 
@@ -42,16 +51,16 @@ class StaleVersion(WorkflowError):
     default_message = "The issue has changed since you read it; reload and try again."
 
 
-class PermissionDenied(WorkflowError):
-    """Refuse an action the actor's roles do not allow on an issue they can see."""
+class PermissionDenied(WorkflowError, DjangoPermissionDenied):
+    """Refuse an action the actor's roles do not allow on an issue they can see (a page answers Django's 403)."""
 
     code = "permission_denied"
     status = HTTPStatus.FORBIDDEN
     default_message = "You may not take this action on this issue."
 
 
-class NotFound(WorkflowError):
-    """Refuse to act on an issue that does not exist or that the actor cannot see (the same answer)."""
+class NotFound(WorkflowError, Http404):
+    """Refuse to act on an issue that does not exist or that the actor cannot see (the same answer; a page: 404)."""
 
     code = "not_found"
     status = HTTPStatus.NOT_FOUND
@@ -69,3 +78,15 @@ class ValidationFailed(WorkflowError):
     def on(cls, field: str, message: str) -> "ValidationFailed":
         """Return the error for one bad field."""
         return cls(message, fields={field: [message]})
+
+
+class Throttled(WorkflowError):
+    """Refuse a caller who asked too often; `retry_after` says in how many seconds to try again (None: unknown)."""
+
+    code = "throttled"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,4 +1,4 @@
-"""Review: a photo URL the API answers can be opened by whoever may see the issue, and by nobody else (404)."""
+"""A photo URL the API answers can be opened by whoever may see the issue, and by nobody else (404)."""
 
 from http import HTTPStatus
 

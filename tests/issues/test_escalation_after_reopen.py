@@ -1,4 +1,4 @@
-"""Review: a response deadline the lead department met never escalates, even after the issue is reopened."""
+"""A response deadline the lead department met never escalates, even after the issue is reopened."""
 
 from datetime import timedelta
 from unittest import mock

@@ -1,9 +1,9 @@
-"""Review: an extension request of a department that returned the issue does not outlive its dispatch."""
+"""An extension request of a department that returned the issue does not outlive its dispatch."""
 
 import pytest
 
+from config.errors import InvalidTransition
 from issues import workflow
-from issues.errors import InvalidTransition
 from issues.models import ExtensionRequest, Issue
 from tests.factories import issue_in_status, issue_state
 

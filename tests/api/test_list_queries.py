@@ -1,4 +1,4 @@
-"""Review: every list endpoint answers in the same number of queries for 2 or 8 rows (no N+1)."""
+"""Every list endpoint answers in the same number of queries for 2 or 8 rows (no N+1)."""
 
 import pytest
 from django.db import connection

@@ -1,4 +1,4 @@
-"""Review: every issues and notifications admin changelist renders in the same number of queries for 2 or 12 rows."""
+"""Every issues and notifications admin changelist renders in the same number of queries for 2 or 12 rows."""
 
 from http import HTTPStatus
 
