@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -231,6 +232,13 @@ class IssuePageView(ScopedIssueMixin, View):
 
     template_name = "issues/issue_detail.html"
     http_method_names = ["get"]
+    # Nobody signed in is sent to sign in first, whatever the number (so the answer says nothing about it).
+    sign_in_first = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if self.sign_in_first and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return super().dispatch(request, *args, **kwargs)
 
     def viewer(self):
         """Return the user the page is read as (None: a follower by number and phone)."""
@@ -428,6 +436,8 @@ def follow(request: HttpRequest) -> HttpResponse:
 
 class FollowedIssueMixin:
     """Read the issue as its reporter who proved the number and phone: only with this session's grant for it."""
+
+    sign_in_first = False
 
     def viewer(self):
         return None

@@ -65,7 +65,7 @@ def test_a_right_pair_opens_the_issue_page_for_that_issue_only(client, anonymous
     assert "刘阿姨 · 13800138000" in html  # the reporter reads themselves unmasked
     assert 'id="id_rating"' in html
     assert client.get(f"/follow/{other.number}/").status_code == HTTPStatus.NOT_FOUND
-    assert client.get(f"/issues/{issue.number}/").status_code == HTTPStatus.NOT_FOUND  # not the scoped page
+    assert client.get(f"/issues/{issue.number}/").status_code == HTTPStatus.FOUND  # the scoped page: sign in
 
 
 def test_a_page_without_a_grant_is_not_found(client, anonymous_issue):

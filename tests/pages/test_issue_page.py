@@ -76,9 +76,15 @@ def test_issue_page_out_of_scope_is_not_found_like_a_missing_one(make, other_res
     assert signed_in(other_resident).get("/issues/GD-20991231-99999/").status_code == HTTPStatus.NOT_FOUND
 
 
-def test_issue_page_asks_an_anonymous_visitor_nothing_and_shows_nothing(client, make):
-    issue = make("submitted")
-    assert client.get(page(issue)).status_code == HTTPStatus.NOT_FOUND
+def test_issue_page_sends_an_anonymous_visitor_to_sign_in_whether_the_number_exists_or_not(client, make):
+    issue = make("resolved")
+    before = issue_state(issue)
+    for url in (page(issue), "/issues/GD-20991231-99999/"):
+        response = client.get(url)
+        assert response.status_code == HTTPStatus.FOUND
+        assert response["Location"] == f"/accounts/login/?next={url}"
+    assert client.post(f"{page(issue)}rate/", {"rating": "5"}).status_code == HTTPStatus.FOUND
+    assert issue_state(issue) == before
 
 
 def test_rating_an_issue_out_of_scope_is_not_found_and_changes_nothing(make, other_resident):
