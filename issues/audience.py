@@ -8,7 +8,6 @@ Every Event.Action is either heard by someone under these rules or listed in SIL
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from issues.api.serializers import IssueSerializer
 from issues.models import Event, ExtensionRequest, Issue, Notice, WebhookType
 from orgs.models import Role
 from orgs.scoping import department_staff_ids, node_staff_ids
@@ -132,29 +131,32 @@ def webhook_type_for(event: Event) -> str | None:
     return None
 
 
+# How a partner app sees an issue is the API's representation. The API layer hands it in when the issues app is
+# ready (issues.apps.IssuesConfig.ready → partner_representation_set), so this module, below the API, imports nothing
+# of it.
+_partner_representation: Callable[..., dict] | None = None
+
+
+def partner_representation_set(representation: Callable[..., dict]) -> None:
+    """Set the function `(issue, viewer) -> dict` that renders an issue as the partner app `viewer` sees it."""
+    global _partner_representation
+    _partner_representation = representation
+
+
 def partner_issue_data(*, issue: Issue, viewer) -> dict:
-    """Return the issue as the partner app acting through `viewer` sees it in the API (the API's serializer).
+    """Return the issue as the partner app acting through `viewer` sees it in the API (the API's representation).
 
     Read afresh from the database (the caller's copy may hold stale prefetched rows), plus `external_id`, the
     partner's own reference. It is built when the event happens and stored, so every retry sends the same bytes.
     """
+    if _partner_representation is None:
+        raise RuntimeError("issues.api has not handed in the partner representation (IssuesConfig.ready)")
     fresh = (
         Issue.objects.select_related("category")
         .prefetch_related("dispatches__department", "ratings", "photos")
         .get(pk=issue.pk)
     )
-    data = IssueSerializer(fresh, context={"request": _PartnerViewer(viewer)}).data
-    return {**data, "external_id": fresh.external_id}
-
-
-class _PartnerViewer:
-    """What the issue serializer needs of a request: who is looking (the partner app's service user)."""
-
-    def __init__(self, user):
-        self.user = user
-
-    def build_absolute_uri(self, location: str) -> str:
-        return location  # no request, no host: photo URLs stay relative
+    return {**_partner_representation(fresh, viewer), "external_id": fresh.external_id}
 
 
 def _duplicate_reporters(issue: Issue, *, already: set) -> dict[int, Issue]:

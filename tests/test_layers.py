@@ -66,3 +66,25 @@ def test_the_issue_models_and_audience_do_not_reach_up_to_the_workflow_or_notifi
     for path in ("issues/models.py", "issues/audience.py"):
         modules = {module for module, _ in _imports(ROOT / path)}
         assert not {m for m in modules if m.startswith(("issues.workflow", "issues.events", "notifications"))}, path
+
+
+# The issues app's core: what the workflow, the API and the pages stand on. None of it reads the layers above it.
+ISSUES_CORE = ["models", "audience", "events", "personal_data", "arguments", "sla", "selectors", "stats", "filters"]
+ISSUES_ABOVE = ("issues.api", "issues.views", "issues.desk_views", "issues.report_views", "issues.hotline", "open311")
+
+
+@pytest.mark.parametrize("name", ISSUES_CORE)
+def test_the_issue_core_never_imports_the_api_or_the_pages(name):
+    modules = {module for module, _ in _imports(ROOT / "issues" / f"{name}.py")}
+    assert {m for m in modules if m.startswith(ISSUES_ABOVE)} == set()
+
+
+def test_grids_imports_nothing_from_the_apps_above_it():
+    above = ("orgs", "issues", "notifications", "open311", "accounts")
+    wrong = {
+        (str(path.relative_to(ROOT)), module)
+        for path in _app_modules("grids")
+        for module, _ in _imports(path)
+        if module.split(".")[0] in above
+    }
+    assert wrong == set()

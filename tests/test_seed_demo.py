@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.http import HttpRequest
 
-from grids.demo import ACCOUNTS, DEPARTMENTS, FIRST_GRID
 from grids.models import Area
 from grids.routing import locate_grid
+from issues.demo import ACCOUNTS, DEPARTMENTS, FIRST_GRID
 from issues.models import Category, Kind
 from orgs.models import ApiKey, Department, Membership, PartnerApp, Role
 

@@ -480,3 +480,18 @@ class StatsSerializer(StatsFiguresSerializer):
     )
     by_category = StatsGroupSerializer(many=True)
     by_child_area = StatsGroupSerializer(many=True)
+
+
+class _PartnerViewer:
+    """What the issue serializer needs of a request: who is looking (the partner app's service user)."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def build_absolute_uri(self, location: str) -> str:
+        return location  # no request, no host: photo URLs stay relative
+
+
+def partner_representation(issue: Issue, viewer) -> dict:
+    """Return `issue` as the partner app acting through `viewer` reads it in the API (its webhooks carry this)."""
+    return IssueSerializer(issue, context={"request": _PartnerViewer(viewer)}).data

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, Phase
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from grids.demo import demo_seed
 from grids.models import Area
+from issues.demo import demo_seed
 from issues.workflow import issue_submit
 
 STAFF_USERNAME = "community1"  # API.md "Demo data": community staff of 金东南路社区

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from grids.demo import PARTNER_SLUG, demo_seed
+from issues.demo import PARTNER_SLUG, demo_seed
 
 
 class Command(BaseCommand):
