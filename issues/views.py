@@ -33,6 +33,7 @@ from issues.access import ScopedIssueMixin
 from issues.api.photo_files import photo_file_response
 from issues.arguments import EARLIEST_DAY, LATEST_DAY, validate_day
 from issues.charts import Rate, count_bars_svg, grouped_rates_svg, rate_gauges_svg
+from issues.desk_panel import desk_url_for, staff_panel
 from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
 from issues.forms import CommentForm, FollowForm, RatingForm, ReturnVisitForm
 from issues.models import Issue, Photo
@@ -189,8 +190,6 @@ ACTION_NAMES = {
 
 def landing_url_for(user) -> str:
     """Return where `user` works: residents on /my/, staff at their desk; the one place that decides it."""
-    from issues.desk_views import desk_url_for
-
     if desk_url_for(user) is not None:
         return reverse("desk")  # which sends each role on to its queue
     scope = scope_for_user(user)
@@ -391,8 +390,6 @@ def issue_page_context(
     if "comment" in actions and "comment_form" not in forms:
         forms["comment_form"] = CommentForm(initial=blank, internal_allowed="comment_internal" in actions)
     if handles_issue(viewer, issue):
-        from issues.desk_views import staff_panel
-
         forms.update(staff_panel(issue, viewer=viewer, actions=actions, forms=forms))
     return {
         "issue": issue,
