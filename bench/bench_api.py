@@ -184,7 +184,8 @@ def _bulk_load(total: int) -> None:
         "resolution_escalated_for": "CASE WHEN overdue AND g %% 2 = 0 THEN"
         " least(now() - interval '1 hour', created + interval '2 days') END",
         "reject_reason": "CASE WHEN st = 'rejected' THEN 'invalid' ELSE '' END",
-        "closed_how": "CASE WHEN st = 'closed' THEN CASE WHEN g %% 10 = 0 THEN 'auto' ELSE 'rated' END ELSE '' END",
+        "closed_how": "CASE WHEN st = 'closed' THEN"
+        " CASE WHEN g %% 10 = 0 THEN 'auto_closed' ELSE 'rated' END ELSE '' END",
         "channel": "(ARRAY['web','web','web','partner','hotline','hotline','patrol','on_behalf','open311'])"
         "[1 + g %% 9]",
         "created_at": "created",
@@ -272,7 +273,7 @@ def _bulk_load(total: int) -> None:
                 (i.accepted_at, 'accept', 'dispatched', 'in_progress'),
                 (i.resolved_at, 'resolve', 'in_progress', 'resolved'),
                 (CASE WHEN i.status = 'closed' THEN i.closed_at END,
-                 CASE WHEN i.closed_how = 'auto' THEN 'auto_close' ELSE 'rate' END, 'resolved', 'closed'),
+                 CASE WHEN i.closed_how = 'auto_closed' THEN 'auto_close' ELSE 'rate' END, 'resolved', 'closed'),
                 (CASE WHEN i.status = 'rejected' THEN i.closed_at END, 'reject', 'submitted', 'rejected')
             ) AS e(at, action, from_status, to_status)
             WHERE i.number LIKE 'BK-%' AND e.at IS NOT NULL

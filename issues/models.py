@@ -1,13 +1,17 @@
 """The issue and what hangs off it: categories, dispatches, events, ratings, photos, extensions."""
 
 import uuid
+from enum import StrEnum
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from grids.models import subtree_q
+from orgs.scoping import scope_for_user
 
 
 class Kind(models.TextChoices):
@@ -49,11 +53,27 @@ class Category(models.Model):
         return f"{self.name} ({self.code})"
 
 
+def issue_visibility_q(user) -> Q:
+    """Return the filter for the issues `user` may see: the one visibility rule, on their scope (orgs.scoping).
+
+    A resident or partner app: what they reported. Node roles: everything under their nodes.
+    Department staff: what was dispatched to their departments. Nobody signed in: nothing.
+    """
+    scope = scope_for_user(user)
+    if scope.user_id is None:
+        return Q(pk__in=[])
+    parts = [Q(reporter_user_id=scope.user_id)]
+    parts += [subtree_q("area_path", path) for path in sorted({p for _, p in scope.node_roles})]
+    if scope.department_ids:
+        # Dispatch is defined below; the name is read when the filter is built, not at import.
+        dispatched = Dispatch.objects.filter(issue_id=OuterRef("pk"), department_id__in=scope.department_ids)
+        parts.append(Q(Exists(dispatched)))
+    return reduce(or_, parts)
+
+
 class IssueQuerySet(models.QuerySet):
     def visible_to(self, user) -> "IssueQuerySet":
-        """Return the issues `user` may see; the one scoping rule (orgs.scoping) applied."""
-        from orgs.scoping import issue_visibility_q
-
+        """Return the issues `user` may see (issue_visibility_q)."""
         return self.filter(issue_visibility_q(user))
 
     def under(self, area) -> "IssueQuerySet":
@@ -101,6 +121,10 @@ class Issue(models.Model):
         STREET = 1, _("street")
         DISTRICT = 2, _("district")
 
+    class ClosedHow(models.TextChoices):
+        RATED = "rated", _("rated")  # the reporter rated the result satisfied
+        AUTO_CLOSED = "auto_closed", _("auto-closed")  # unrated after GRIDDESK_AUTO_CLOSE_DAYS
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(_("number"), max_length=24, unique=True, editable=False)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SUBMITTED)
@@ -146,8 +170,8 @@ class Issue(models.Model):
     duplicate_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates")
     reject_reason = models.CharField(max_length=12, choices=RejectReason.choices, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
-    # How it closed: "rated" (satisfied) or "auto_closed" (unrated after the waiting days).
-    closed_how = models.CharField(max_length=12, blank=True)
+    # How it closed (ClosedHow); blank while it is open.
+    closed_how = models.CharField(max_length=12, choices=ClosedHow.choices, blank=True)
     retained_until = models.DateTimeField(null=True, blank=True, editable=False)
     personal_data_removed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -267,7 +291,32 @@ class EventQuerySet(models.QuerySet):
 
 
 class Event(models.Model):
-    """Record one thing that happened to an issue; append-only (also enforced by a PostgreSQL trigger)."""
+    """Record one thing that happened to an issue; append-only (also enforced by a PostgreSQL trigger).
+
+    Written only through issues.events.event_record, which also writes who hears of it.
+    """
+
+    class Action(models.TextChoices):
+        # The actions of API.md, one per workflow function (issues.workflow.rules.TRANSITIONS).
+        SUBMIT = "submit", _("submit")
+        CLASSIFY = "classify", _("classify")
+        DISPATCH = "dispatch", _("dispatch")
+        ACCEPT = "accept", _("accept")
+        RETURN = "return", _("return")
+        RESOLVE = "resolve", _("resolve")
+        RATE = "rate", _("rate")
+        REOPEN = "reopen", _("reopen")
+        REJECT = "reject", _("reject")
+        ESCALATE = "escalate", _("escalate")
+        EXTEND = "extend", _("extend")
+        APPROVE_EXTENSION = "approve_extension", _("approve extension")
+        COMMENT = "comment", _("comment")
+        # The system's own: auto-close (issues.workflow.system), deadline reminders (issues.reminders), removal of
+        # personal data after the retention period (issues.retention).
+        AUTO_CLOSE = "auto_close", _("auto-close")
+        REMIND_RESPONSE = "remind_response", _("response deadline reminder")
+        REMIND_RESOLUTION = "remind_resolution", _("resolution deadline reminder")
+        RETENTION = "retention", _("personal data removed")
 
     issue = models.ForeignKey(Issue, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -275,7 +324,7 @@ class Event(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    action = models.CharField(max_length=30)
+    action = models.CharField(max_length=30, choices=Action.choices)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
     note = models.TextField(blank=True)
@@ -303,6 +352,36 @@ class Event(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Events are append-only: they are never deleted.")
+
+
+class Notice(StrEnum):
+    """What a person is told of an event: the kind of their notification (issues.audience decides who hears which;
+    notifications.messages holds the words of each)."""
+
+    SUBMITTED = "issue.submitted"  # community staff: a new report to triage
+    RETURNED = "issue.returned"  # community staff: a department sent it back
+    RATED_UNSATISFIED = "issue.rated_unsatisfied"  # community staff: the reporter was not satisfied
+    DISPATCHED = "issue.dispatched"  # department staff: on their desk
+    SUMMONED = "issue.summoned"  # department staff: summoned by the street office (吹哨)
+    REOPENED = "issue.reopened"  # the reporter and the departments: open again
+    ACCEPTED = "issue.accepted"  # the reporter: a department is handling it
+    RESOLVED = "issue.resolved"  # the reporter: please rate
+    CLOSED = "issue.closed"  # the reporter
+    REJECTED = "issue.rejected"  # the reporter
+    DUPLICATE_LINKED = "issue.duplicate_linked"  # the original's reporter: another report was joined to theirs
+    DUPLICATE_RESOLVED = "issue.duplicate_resolved"  # each duplicate's reporter: the original is resolved
+    ESCALATED = "issue.escalated"  # the street officers (level 1) or district admins (level 2)
+    EXTENSION_REQUESTED = "issue.extension_requested"  # street officers: a request waiting for approval
+    REMINDER_RESPONSE = "reminder.response"  # the holders: accept before the response deadline
+    REMINDER_RESOLUTION = "reminder.resolution"  # the holders: resolve before the resolution deadline
+
+
+class WebhookType(StrEnum):
+    """The event types a partner app's webhook endpoint subscribes to (API.md "Webhooks")."""
+
+    CREATED = "issue.created"
+    STATUS_CHANGED = "issue.status_changed"
+    ESCALATED = "issue.escalated"
 
 
 class Rating(models.Model):

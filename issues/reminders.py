@@ -12,14 +12,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from issues.events import event_record
 from issues.models import Dispatch, Event, Issue
 from issues.sla import add_workdays
 from notifications.models import DeadlineReminder
-from notifications.outbox import outbox_write
 from orgs.models import Role
 from orgs.scoping import department_staff_ids, node_staff_ids
 
 Deadline = DeadlineReminder.Deadline
+REMIND_ACTIONS = {Deadline.RESPONSE: Event.Action.REMIND_RESPONSE, Deadline.RESOLUTION: Event.Action.REMIND_RESOLUTION}
 
 
 def _not_reminded(deadline: str):
@@ -74,14 +75,13 @@ def _remind(*, issue: Issue, deadline: str, due_at: datetime) -> int:
                 DeadlineReminder.objects.create(issue=issue, deadline=deadline, due_at=due_at)
         except IntegrityError:
             return 0  # another sweep reminded this deadline first
-        event = Event.objects.create(
+        event_record(
             issue=issue,
             actor=None,
-            action=f"remind_{deadline}",
+            action=REMIND_ACTIONS[deadline],
             from_status=issue.status,
             to_status=issue.status,
             internal=True,
             data={"due_at": due_at.isoformat(), "department_ids": department_ids, "user_ids": user_ids},
         )
-        outbox_write(event=event)
     return 1

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from issues.events import event_record
 from issues.models import Event, Issue
 from notifications.models import Channel, Notification
 
@@ -55,10 +56,10 @@ def issue_remove_personal_data(*, issue_id, now: datetime | None = None) -> int:
         issue.version += 1
         issue.save(update_fields=[*PERSONAL_FIELDS, "personal_data_removed_at", "version", "updated_at"])
         _notifications_redact(issue=issue)
-        Event.objects.create(
+        event_record(
             issue=issue,
             actor=None,
-            action="retention",
+            action=Event.Action.RETENTION,
             from_status=issue.status,
             to_status=issue.status,
             note=f"Personal data removed after {settings.GRIDDESK_RETENTION_DAYS} days (retention).",

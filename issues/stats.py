@@ -75,7 +75,7 @@ def _issue_aggregates(now: datetime) -> dict:
     lead_accepted_in_time = Exists(
         Event.objects.filter(
             issue_id=OuterRef("pk"),
-            action="accept",
+            action=Event.Action.ACCEPT,
             from_status=S.DISPATCHED,
             to_status=S.IN_PROGRESS,
             at__lte=OuterRef("response_due_at"),

@@ -6,30 +6,26 @@ scheduled with an eta for one, and a missed beat is caught up by the next sweep.
 
 from celery import shared_task
 
+from issues.escalation import auto_close_sweep, escalation_sweep
+from issues.reminders import reminders_sweep
+from issues.retention import retention_sweep
+
 
 @shared_task(name="issues.escalation_sweep")
 def escalation_sweep_task() -> int:
-    from issues.escalation import escalation_sweep
-
     return len(escalation_sweep())
 
 
 @shared_task(name="issues.auto_close_sweep")
 def auto_close_sweep_task() -> int:
-    from issues.escalation import auto_close_sweep
-
     return auto_close_sweep()
 
 
 @shared_task(name="issues.reminders_sweep")
 def reminders_sweep_task() -> int:
-    from issues.reminders import reminders_sweep
-
     return reminders_sweep()
 
 
 @shared_task(name="issues.retention_sweep")
 def retention_sweep_task() -> int:
-    from issues.retention import retention_sweep
-
     return retention_sweep()

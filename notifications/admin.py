@@ -11,6 +11,7 @@ from notifications.models import (
     WebhookAttempt,
     WebhookEndpoint,
 )
+from notifications.tasks import notifications_queue
 from notifications.webhooks import webhook_secret_new
 
 
@@ -39,8 +40,6 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry now (back to pending, due at once)")
     def retry_now(self, request, queryset):
-        from notifications.outbox import notifications_queue
-
         ids = list(queryset.filter(status__in=["failed", "pending"]).values_list("pk", flat=True))
         Notification.objects.filter(pk__in=ids).update(status="pending", next_attempt_at=None)
         notifications_queue(ids=[str(pk) for pk in ids])

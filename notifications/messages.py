@@ -7,69 +7,72 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-# Placeholders come from the notification's payload, captured when the change happened (see outbox.py).
+from issues.models import Notice
+
+# One subject and body per Notice (issues.models). Placeholders come from the notification's payload, captured when
+# the change happened (see outbox.py).
 MESSAGES = {
-    "issue.submitted": (
+    Notice.SUBMITTED: (
         _("New report %(number)s"),
         _("A new report %(number)s is waiting for triage: %(summary)s"),
     ),
-    "issue.returned": (
+    Notice.RETURNED: (
         _("Report %(number)s was returned"),
         _("%(number)s was returned by a department and needs routing again. Reason: %(note)s"),
     ),
-    "issue.rated_unsatisfied": (
+    Notice.RATED_UNSATISFIED: (
         _("Report %(number)s rated unsatisfied"),
         _("The reporter rated the result of %(number)s as unsatisfied; it is open again: %(note)s"),
     ),
-    "issue.dispatched": (
+    Notice.DISPATCHED: (
         _("Report %(number)s dispatched to you"),
         _("%(number)s was dispatched to your department; please accept it before %(response_due)s: %(summary)s"),
     ),
-    "issue.summoned": (
+    Notice.SUMMONED: (
         _("Summoned: report %(number)s"),
         _("The street office summons your department to %(number)s (吹哨报到): %(summary)s"),
     ),
-    "issue.reopened": (
+    Notice.REOPENED: (
         _("Report %(number)s reopened"),
         _("%(number)s is open again and being handled anew: %(note)s"),
     ),
-    "issue.accepted": (
+    Notice.ACCEPTED: (
         _("Your report %(number)s is being handled"),
         _("A department accepted your report %(number)s and is handling it."),
     ),
-    "issue.resolved": (
+    Notice.RESOLVED: (
         _("Your report %(number)s was resolved"),
         _("Your report %(number)s was resolved: %(note)s Please rate the result."),
     ),
-    "issue.closed": (
+    Notice.CLOSED: (
         _("Your report %(number)s is closed"),
         _("Your report %(number)s is closed. Thank you."),
     ),
-    "issue.rejected": (
+    Notice.REJECTED: (
         _("Your report %(number)s was not accepted"),
         _("Your report %(number)s was not accepted (%(reason)s). %(note)s"),
     ),
-    "issue.duplicate_linked": (
+    Notice.DUPLICATE_LINKED: (
         _("A report like yours: %(number)s"),
         _("Another report of the same problem was joined to your report %(number)s."),
     ),
-    "issue.duplicate_resolved": (
+    Notice.DUPLICATE_RESOLVED: (
         _("The problem in your report %(number)s was resolved"),
         _("Your report %(number)s was joined to another report of the same problem, which has now been resolved."),
     ),
-    "issue.escalated": (
+    Notice.ESCALATED: (
         _("Escalated to you: report %(number)s"),
         _("%(number)s was escalated to the %(level)s level: %(note)s"),
     ),
-    "issue.extension_requested": (
+    Notice.EXTENSION_REQUESTED: (
         _("Extension requested for %(number)s"),
         _("A department asks for %(workdays)s more working days on %(number)s: %(note)s"),
     ),
-    "reminder.response": (
+    Notice.REMINDER_RESPONSE: (
         _("Accept %(number)s before %(due)s"),
         _("The response deadline of %(number)s passes at %(due)s; please accept it before then."),
     ),
-    "reminder.resolution": (
+    Notice.REMINDER_RESOLUTION: (
         _("Resolve %(number)s before %(due)s"),
         _("The resolution deadline of %(number)s passes at %(due)s (one working day left)."),
     ),

@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from issues.models import WebhookType
+from notifications.webhooks import webhook_url_validate
+
 
 class Channel(models.TextChoices):
     INBOX = "inbox", _("in-app inbox")
@@ -26,7 +29,7 @@ class Notification(models.Model):
         SKIPPED = "skipped", _("skipped")  # nothing to send to (no address, preference off)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=40)  # e.g. issue.dispatched, issue.escalated, reminder.response
+    kind = models.CharField(max_length=40)  # an issues.models.Notice, or the WebhookType of a webhook row
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
@@ -114,15 +117,13 @@ class DeadlineReminder(models.Model):
 
 
 def _webhook_url_validate(value: str) -> None:
-    from notifications.webhooks import webhook_url_validate
-
     webhook_url_validate(value)
 
 
 class WebhookEndpoint(models.Model):
     """A partner app's URL for events, with its own signing secret (Standard Webhooks)."""
 
-    EVENTS = ("issue.created", "issue.status_changed", "issue.escalated")
+    EVENTS = tuple(t.value for t in WebhookType)
 
     partner = models.ForeignKey("orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks")
     # https only, loopback http for development (notifications.webhooks.webhook_url_validate, also in the admin).

@@ -1,17 +1,61 @@
-"""Thin Celery wrappers around notifications.delivery and the outbox sweep."""
+"""The delivery queue: the Celery tasks, and queueing outbox rows for them (now, after commit, or by the sweep)."""
+
+import logging
+from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications.delivery import notification_deliver
+from notifications.models import Notification
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="notifications.deliver_notification")
 def deliver_notification_task(notification_id: str) -> None:
-    from notifications.delivery import notification_deliver
-
     notification_deliver(notification_id=notification_id)
 
 
 @shared_task(name="notifications.outbox_sweep")
 def outbox_sweep_task() -> int:
-    from notifications.outbox import outbox_sweep
-
     return outbox_sweep()
+
+
+def notifications_queue_on_commit(*, ids: list[str]) -> None:
+    """Queue delivery of the given outbox rows once the current transaction commits."""
+    if ids:
+        transaction.on_commit(lambda: _queue_delivery(ids))
+
+
+def notifications_queue(*, ids: list[str]) -> int:
+    """Queue delivery of the given outbox rows now; return how many were queued (the sweep takes the rest)."""
+    return _queue_delivery(ids)
+
+
+def _queue_delivery(ids: list[str]) -> int:
+    """Queue delivery tasks; if the broker is down, log it and leave the rows to the outbox sweep."""
+    queued = 0
+    try:
+        for nid in ids:
+            deliver_notification_task.delay(nid)
+            queued += 1
+    except Exception:  # noqa: BLE001 — the row is the truth: the sweep queues it once the broker is back
+        logger.warning("broker unavailable: %d notifications left to the outbox sweep", len(ids) - queued)
+    return queued
+
+
+def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Re-queue outbox rows still pending after a delay, due retries and claims whose worker died; return how many."""
+    now = now or timezone.now()
+    settled = now - timedelta(seconds=settings.GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS)
+    due = Q(status=Notification.Status.PENDING) & (
+        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=settled)
+    )
+    lost = Q(status=Notification.Status.SENDING, claimed_until__lte=now)
+    pks = Notification.objects.filter(due | lost).order_by("created_at").values_list("pk", flat=True)[:limit]
+    ids = [str(pk) for pk in pks]
+    return _queue_delivery(ids)

@@ -153,45 +153,16 @@ def retry_delay(attempt: int) -> timedelta | None:
     return timedelta(seconds=schedule[attempt - 1])
 
 
-class _PartnerViewer:
-    """What the issue serializer needs of a request: who is looking (the partner app's service user)."""
-
-    def __init__(self, user):
-        self.user = user
-
-    def build_absolute_uri(self, location: str) -> str:
-        return location  # no request, no host: photo URLs stay relative
-
-
-def webhook_issue_data(*, issue, viewer) -> dict:
-    """Return the issue as the partner app acting through `viewer` sees it in the API (issues-api's serializer).
-
-    Read afresh from the database (the caller's copy may hold stale prefetched rows), plus `external_id`, the
-    partner's own reference. It is built when the event happens and stored, so every retry sends the same bytes.
-    """
-    from issues.api.serializers import IssueSerializer
-    from issues.models import Issue
-
-    fresh = (
-        Issue.objects.select_related("category")
-        .prefetch_related("dispatches__department", "ratings", "photos")
-        .get(pk=issue.pk)
-    )
-    data = IssueSerializer(fresh, context={"request": _PartnerViewer(viewer)}).data
-    return {**data, "external_id": fresh.external_id}
-
-
 def _iso(value) -> str | None:
     return timezone.localtime(value).isoformat() if value else None
 
 
-def webhook_body(*, event_type: str, at, issue, viewer) -> str:
-    """Return the JSON body of a webhook: {"type", "timestamp", "data": {"issue": …}} as `viewer` may see it."""
-    body = {
-        "type": event_type,
-        "timestamp": _iso(at),
-        "data": {"issue": webhook_issue_data(issue=issue, viewer=viewer)},
-    }
+def webhook_body(*, event_type: str, at, issue_data: dict) -> str:
+    """Return the JSON body of a webhook: {"type", "timestamp", "data": {"issue": …}}.
+
+    `issue_data` is the issue as the receiving partner may see it (issues.audience.partner_issue_data).
+    """
+    body = {"type": event_type, "timestamp": _iso(at), "data": {"issue": issue_data}}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 

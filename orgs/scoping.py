@@ -1,14 +1,15 @@
 """The one place that says where a user may act: memberships turned into filters and role checks.
 
-*What* a role may do is the workflow's business (issues/workflow/); this module only answers *where*:
-which issues a user can see, and which of their roles cover a given issue.
+*What* a role may do is the workflow's business (issues/workflow/); this module only answers *where*: a user's
+scope (nodes, departments, partner app) and which of their roles cover a given issue. The issues a scope sees are
+issues.models.issue_visibility_q (Issue.objects.visible_to), built on scope_for_user: orgs knows nothing of issues.
 """
 
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from grids.models import PATH_SEPARATOR, Area, subtree_q
 from orgs.models import NODE_ROLES, Membership, Role
@@ -98,26 +99,6 @@ def scope_forget(user) -> None:
     """Drop the cached scope after memberships change."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
-
-
-def issue_visibility_q(user) -> Q:
-    """Return the filter for the issues `user` may see.
-
-    A resident or partner app: what they reported. Node roles: everything under their nodes.
-    Department staff: what was dispatched to their departments. Nobody signed in: nothing.
-    """
-    scope = scope_for_user(user)
-    if scope.user_id is None:
-        return Q(pk__in=[])
-    parts = [Q(reporter_user_id=scope.user_id)]
-    parts += [subtree_q("area_path", path) for path in sorted({p for _, p in scope.node_roles})]
-    if scope.department_ids:
-        from issues.models import Dispatch
-
-        parts.append(
-            Q(Exists(Dispatch.objects.filter(issue_id=OuterRef("pk"), department_id__in=scope.department_ids)))
-        )
-    return reduce(or_, parts)
 
 
 def area_visibility_q(user) -> Q:

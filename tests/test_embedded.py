@@ -45,7 +45,7 @@ def test_run_local_serves_delivers_and_stops_everything(tmp_path):
         from django.contrib.auth import get_user_model
         from django.db import transaction
         from notifications.models import Notification
-        from notifications.outbox import notifications_queue_on_commit
+        from notifications.tasks import notifications_queue_on_commit
         user = get_user_model().objects.create_user("resident1", email="resident1@example.test")
         with transaction.atomic():
             n = Notification.objects.create(kind="issue.resolved", channel="email", recipient=user,

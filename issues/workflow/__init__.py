@@ -8,20 +8,20 @@ Every action runs in one transaction and in the same order:
 4. state: the transition table → InvalidTransition;
 5. version: a caller's stale `version` → StaleVersion;
 6. arguments → ValidationFailed(fields=…);
-7. apply, bump `version`, write the Event and its outbox rows (notifications.outbox.outbox_write).
+7. apply, bump `version`, record the Event with its outbox rows (issues.events.event_record).
 
 Where each part lives (import the actions from here, `issues.workflow`):
 
 - `rules`: the transition table (TRANSITIONS, Transition), who may take each action (ACTION_ROLES), the limits;
-- `guards`: the steps every action shares (_lock, the scope, role, state and version checks, _record writing the
-  Event and its outbox rows) and the dispatch helpers; patch `issues.workflow.guards.outbox_write` to fake the outbox;
+- `guards`: the steps every action shares (_lock, the scope, role, state and version checks, _record bumping the
+  version and recording the Event through issues.events.event_record) and the dispatch helpers;
 - `triage`: issue_submit, issue_classify, issue_dispatch, issue_reject;
 - `handling`: issue_accept, issue_return, issue_resolve, issue_rate, issue_reopen;
 - `supervision`: issue_escalate, issue_extend, issue_approve_extension, issue_comment, issue_actions_for;
 - `system`: the system's own, run by issues.escalation: issue_escalate_overdue, issue_auto_close.
 """
 
-from issues.workflow.guards import _iso, outbox_write
+from issues.workflow.guards import _iso
 from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
 from issues.workflow.rules import (
     ACTION_ROLES,
@@ -79,5 +79,4 @@ __all__ = [
     "issue_resolve",
     "issue_return",
     "issue_submit",
-    "outbox_write",
 ]

@@ -1,4 +1,4 @@
-"""The steps every action shares: lock, scope, role, state and version checks, writing the event and outbox."""
+"""The steps every action shares: lock, scope, role, state and version checks, recording the event."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -9,9 +9,9 @@ from django.utils import timezone
 from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
+from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.workflow.rules import ACTION_ROLES, TRANSITIONS
-from notifications.outbox import outbox_write
 from orgs.models import Department
 from orgs.scoping import roles_on_issue, scope_for_user
 
@@ -85,10 +85,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "", internal=False, data=None) -> Event:
-    """Bump the version, save the issue, write the event and its outbox rows."""
+    """Bump the version, save the issue, record the event (and its outbox rows, issues.events)."""
     issue.version += 1
     issue.save()
-    event = Event.objects.create(
+    return event_record(
         issue=issue,
         actor=actor,
         action=action,
@@ -96,10 +96,8 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
         to_status=issue.status,
         note=note,
         internal=internal,
-        data=data or {},
+        data=data,
     )
-    outbox_write(event=event)
-    return event
 
 
 def _departments_of_district(*, issue: Issue, values, field: str) -> list[Department]:
@@ -115,7 +113,7 @@ def _department_data(dispatches: Iterable[Dispatch]) -> dict:
     dispatches = list(dispatches)
     return {
         "departments": [d.department.code for d in dispatches],
-        "departments_ids": [d.department_id for d in dispatches],
+        "department_ids": [d.department_id for d in dispatches],
     }
 
 

@@ -20,7 +20,7 @@ from issues.workflow.guards import (
     _restart_dispatches,
     _settle_departed_extensions,
 )
-from issues.workflow.rules import NOTE_MAX, RATE_REOPEN_TARGET, SCORE_MAX, SCORE_MIN, TRANSITIONS, S
+from issues.workflow.rules import NOTE_MAX, RATE_REOPEN_TARGET, SCORE_MAX, SCORE_MIN, TRANSITIONS, A, S
 from orgs.models import TRIAGE_ROLES, Department
 
 # --- handling -----------------------------------------------------------------------------------------------------
@@ -30,8 +30,8 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
     """Record a department's acceptance (报到); the lead's moves the issue to in_progress: its department staff."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="accept")
-        _check_state(issue=issue, action="accept")
+        _require_roles(actor=actor, issue=issue, action=A.ACCEPT)
+        _check_state(issue=issue, action=A.ACCEPT)
         _check_version(issue=issue, version=version)
         mine = _actor_dispatches(actor=actor, issue=issue)
         if department not in (None, ""):
@@ -51,12 +51,12 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
 
         from_status = issue.status
         if dispatch.lead and issue.status == S.DISPATCHED:
-            issue.status = TRANSITIONS["accept"].target
+            issue.status = TRANSITIONS[A.ACCEPT].target
             issue.accepted_at = now
         _record(
             issue=issue,
             actor=actor,
-            action="accept",
+            action=A.ACCEPT,
             from_status=from_status,
             data={
                 "department": dispatch.department.code,
@@ -71,8 +71,8 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
     """Send a misrouted issue back to triage with a reason (退单): staff of the lead department, before accepting."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="return")
-        _check_state(issue=issue, action="return")
+        _require_roles(actor=actor, issue=issue, action=A.RETURN)
+        _check_state(issue=issue, action=A.RETURN)
         if not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department may return the issue.")
         _check_version(issue=issue, version=version)
@@ -89,8 +89,8 @@ def issue_return(*, issue, actor, reason, version=None) -> Issue:
         data = {"department": lead.department.code, "reason": reason}
         data.update(_settle_departed_extensions(issue=issue, actor=actor, now=now))
         from_status = issue.status
-        issue.status = TRANSITIONS["return"].target
-        _record(issue=issue, actor=actor, action="return", from_status=from_status, note=reason, data=data)
+        issue.status = TRANSITIONS[A.RETURN].target
+        _record(issue=issue, actor=actor, action=A.RETURN, from_status=from_status, note=reason, data=data)
     return issue
 
 
@@ -98,17 +98,17 @@ def issue_resolve(*, issue, actor, note, version=None) -> Issue:
     """Report the result of an issue in progress: staff of the lead department, or community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="resolve")
-        _check_state(issue=issue, action="resolve")
+        roles = _require_roles(actor=actor, issue=issue, action=A.RESOLVE)
+        _check_state(issue=issue, action=A.RESOLVE)
         if not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
             raise PermissionDenied("Only the lead department or community staff may resolve the issue.")
         _check_version(issue=issue, version=version)
         note = clean_text(note, field="note", required=True)
 
         from_status = issue.status
-        issue.status = TRANSITIONS["resolve"].target
+        issue.status = TRANSITIONS[A.RESOLVE].target
         issue.resolved_at = timezone.now()
-        _record(issue=issue, actor=actor, action="resolve", from_status=from_status, note=note)
+        _record(issue=issue, actor=actor, action=A.RESOLVE, from_status=from_status, note=note)
     return issue
 
 
@@ -118,7 +118,7 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
         issue = _lock(issue=issue, actor=actor)
         if actor is None or issue.reporter_user_id != actor.pk:
             raise PermissionDenied("Only the reporter rates the result.")
-        _check_state(issue=issue, action="rate")
+        _check_state(issue=issue, action=A.RATE)
         _check_version(issue=issue, version=version)
         clean_int(
             score,
@@ -133,13 +133,13 @@ def issue_rate(*, issue, actor, score, comment="", version=None) -> Issue:
         from_status, now = issue.status, timezone.now()
         data = {"score": score, "rating_id": rating.pk, "satisfied": rating.satisfied}
         if rating.satisfied:
-            issue.status = TRANSITIONS["rate"].target
-            issue.closed_at, issue.closed_how = now, "rated"
+            issue.status = TRANSITIONS[A.RATE].target
+            issue.closed_at, issue.closed_how = now, Issue.ClosedHow.RATED
         else:
             issue.status = RATE_REOPEN_TARGET
             issue.reopen_count += 1
             data.update(_department_data(_restart_dispatches(issue)))
-        _record(issue=issue, actor=actor, action="rate", from_status=from_status, note=comment, data=data)
+        _record(issue=issue, actor=actor, action=A.RATE, from_status=from_status, note=comment, data=data)
     return issue
 
 
@@ -147,16 +147,16 @@ def issue_reopen(*, issue, actor, reason, version=None) -> Issue:
     """Send a resolved or closed issue back to its departments with a reason: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="reopen")
-        _check_state(issue=issue, action="reopen")
+        _require_roles(actor=actor, issue=issue, action=A.REOPEN)
+        _check_state(issue=issue, action=A.REOPEN)
         _check_version(issue=issue, version=version)
         reason = clean_text(reason, field="reason", required=True, max_length=NOTE_MAX)
 
         from_status = issue.status
-        issue.status = TRANSITIONS["reopen"].target
+        issue.status = TRANSITIONS[A.REOPEN].target
         issue.reopen_count += 1
         # No longer closed: the retention clock (closed_at) stops until it closes again.
         issue.closed_at, issue.closed_how = None, ""
         data = _department_data(_restart_dispatches(issue))
-        _record(issue=issue, actor=actor, action="reopen", from_status=from_status, note=reason, data=data)
+        _record(issue=issue, actor=actor, action=A.REOPEN, from_status=from_status, note=reason, data=data)
     return issue

@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass
 
-from issues.models import Issue
+from issues.models import Event, Issue
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES, Role
 
 S = Issue.Status
+A = Event.Action
 
 
 @dataclass(frozen=True)
@@ -21,23 +22,23 @@ OPEN = frozenset(Issue.OPEN_STATUSES)
 
 # The transition table (DESIGN.md's diagram, API.md's action table). Nothing else assigns Issue.status.
 TRANSITIONS: dict[str, Transition] = {
-    "submit": Transition(frozenset(), S.SUBMITTED),
-    "classify": Transition(frozenset({S.SUBMITTED}), S.CLASSIFIED),
-    "dispatch": Transition(frozenset({S.CLASSIFIED}), S.DISPATCHED),
+    A.SUBMIT: Transition(frozenset(), S.SUBMITTED),
+    A.CLASSIFY: Transition(frozenset({S.SUBMITTED}), S.CLASSIFIED),
+    A.DISPATCH: Transition(frozenset({S.CLASSIFIED}), S.DISPATCHED),
     # The lead's acceptance starts the work; a co-handling (or summoned) department may accept later too.
-    "accept": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.IN_PROGRESS),
-    "return": Transition(frozenset({S.DISPATCHED}), S.CLASSIFIED),
-    "resolve": Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
+    A.ACCEPT: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.IN_PROGRESS),
+    A.RETURN: Transition(frozenset({S.DISPATCHED}), S.CLASSIFIED),
+    A.RESOLVE: Transition(frozenset({S.IN_PROGRESS}), S.RESOLVED),
     # Score 3–5 closes; 1–2 sends it back to the departments (see RATE_REOPEN_TARGET).
-    "rate": Transition(frozenset({S.RESOLVED}), S.CLOSED),
-    "reopen": Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
-    "reject": Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
-    "escalate": Transition(OPEN, None),
-    "extend": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
-    "approve_extension": Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
-    "comment": Transition(ANY_STATE, None),
+    A.RATE: Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    A.REOPEN: Transition(frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED),
+    A.REJECT: Transition(frozenset({S.SUBMITTED, S.CLASSIFIED}), S.REJECTED),
+    A.ESCALATE: Transition(OPEN, None),
+    A.EXTEND: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    A.APPROVE_EXTENSION: Transition(frozenset({S.DISPATCHED, S.IN_PROGRESS}), None),
+    A.COMMENT: Transition(ANY_STATE, None),
     # The system's own: unrated resolved issues close after GRIDDESK_AUTO_CLOSE_DAYS (issues.escalation).
-    "auto_close": Transition(frozenset({S.RESOLVED}), S.CLOSED),
+    A.AUTO_CLOSE: Transition(frozenset({S.RESOLVED}), S.CLOSED),
 }
 RATE_REOPEN_TARGET = S.DISPATCHED
 
@@ -46,16 +47,16 @@ DEPARTMENT = frozenset({Role.DEPARTMENT_STAFF})
 # then narrows department staff to the departments it concerns. Rate: the reporter only. Comment: anyone who can
 # see the issue; internal notes: anyone with a role on it.
 ACTION_ROLES: dict[str, frozenset[str]] = {
-    "classify": TRIAGE_ROLES,
-    "dispatch": TRIAGE_ROLES,
-    "reject": TRIAGE_ROLES,
-    "reopen": TRIAGE_ROLES,
-    "escalate": TRIAGE_ROLES,  # summoning departments (吹哨): SUPERVISOR_ROLES
-    "accept": DEPARTMENT,  # a department with a pending dispatch
-    "return": DEPARTMENT,  # the lead department
-    "resolve": TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
-    "extend": SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
-    "approve_extension": SUPERVISOR_ROLES,
+    A.CLASSIFY: TRIAGE_ROLES,
+    A.DISPATCH: TRIAGE_ROLES,
+    A.REJECT: TRIAGE_ROLES,
+    A.REOPEN: TRIAGE_ROLES,
+    A.ESCALATE: TRIAGE_ROLES,  # summoning departments (吹哨): SUPERVISOR_ROLES
+    A.ACCEPT: DEPARTMENT,  # a department with a pending dispatch
+    A.RETURN: DEPARTMENT,  # the lead department
+    A.RESOLVE: TRIAGE_ROLES | DEPARTMENT,  # department staff: the lead department
+    A.EXTEND: SUPERVISOR_ROLES | DEPARTMENT,  # department staff: a dispatched department, as a request
+    A.APPROVE_EXTENSION: SUPERVISOR_ROLES,
 }
 
 MAX_ESCALATION_LEVEL = Issue.EscalationLevel.DISTRICT

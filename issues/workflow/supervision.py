@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from config.errors import InvalidTransition, NotFound, PermissionDenied
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
+from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.personal_data import handles_issue
 from issues.sla import add_workdays
@@ -21,8 +22,7 @@ from issues.workflow.guards import (
     _record,
     _require_roles,
 )
-from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, NOTE_MAX, TRANSITIONS
-from notifications.outbox import outbox_write
+from issues.workflow.rules import ACTION_ROLES, EXTEND_MAX, EXTEND_MIN, MAX_ESCALATION_LEVEL, NOTE_MAX, TRANSITIONS, A
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
 from orgs.scoping import roles_on_issue
 
@@ -33,10 +33,10 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
     """Raise an open issue one level; street officers and up may summon departments too (吹哨报到)."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="escalate")
+        roles = _require_roles(actor=actor, issue=issue, action=A.ESCALATE)
         if departments and not roles & SUPERVISOR_ROLES:
             raise PermissionDenied("Only the street office and up may summon departments.")
-        _check_state(issue=issue, action="escalate")
+        _check_state(issue=issue, action=A.ESCALATE)
         if issue.escalation_level >= MAX_ESCALATION_LEVEL:
             raise InvalidTransition("The issue is already escalated to the district.")
         _check_version(issue=issue, version=version)
@@ -54,14 +54,14 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
         _record(
             issue=issue,
             actor=actor,
-            action="escalate",
+            action=A.ESCALATE,
             from_status=issue.status,
             note=note,
             data={
                 "from_level": from_level,
                 "to_level": issue.escalation_level,
                 "summoned": [d.department.code for d in created],
-                "summoned_ids": [d.department_id for d in created],
+                "department_ids": [d.department_id for d in created],
             },
         )
         issue._prefetched_objects_cache.pop("dispatches", None)
@@ -72,9 +72,9 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
     """Move the resolution deadline: department staff request it (pending), street officers and up apply it."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        roles = _require_roles(actor=actor, issue=issue, action="extend")
+        roles = _require_roles(actor=actor, issue=issue, action=A.EXTEND)
         supervisor = bool(roles & SUPERVISOR_ROLES)
-        _check_state(issue=issue, action="extend")
+        _check_state(issue=issue, action=A.EXTEND)
         mine = _actor_dispatches(actor=actor, issue=issue)
         if not supervisor and not mine:
             raise PermissionDenied("The issue is not dispatched to your department.")
@@ -102,7 +102,7 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         else:
             request.save()
         data["extension_id"] = request.pk
-        _record(issue=issue, actor=actor, action="extend", from_status=issue.status, note=reason, data=data)
+        _record(issue=issue, actor=actor, action=A.EXTEND, from_status=issue.status, note=reason, data=data)
     return issue
 
 
@@ -110,15 +110,15 @@ def issue_approve_extension(*, issue, actor, version=None) -> Issue:
     """Apply the pending extension request of an issue: street officers and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="approve_extension")
-        _check_state(issue=issue, action="approve_extension")
+        _require_roles(actor=actor, issue=issue, action=A.APPROVE_EXTENSION)
+        _check_state(issue=issue, action=A.APPROVE_EXTENSION)
         _check_version(issue=issue, version=version)
         request = issue.extensions.select_for_update().filter(status=ExtensionRequest.Status.PENDING).first()
         if request is None:
             raise InvalidTransition("No extension request is waiting for approval.")
         data = {"workdays": request.workdays, "extension_id": request.pk}
         data.update(_apply_extension(issue=issue, request=request, actor=actor))
-        _record(issue=issue, actor=actor, action="approve_extension", from_status=issue.status, data=data)
+        _record(issue=issue, actor=actor, action=A.APPROVE_EXTENSION, from_status=issue.status, data=data)
     return issue
 
 
@@ -148,16 +148,15 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
-        event = Event.objects.create(
+        event = event_record(
             issue=issue,
             actor=actor,
-            action="comment",
+            action=A.COMMENT,
             from_status=issue.status,
             to_status=issue.status,
             note=text,
             internal=internal,
         )
-        outbox_write(event=event)
     return event
 
 
@@ -170,11 +169,11 @@ def issue_actions_for(*, issue: Issue, actor) -> list[str]:
     roles = roles_on_issue(actor, issue)
     offered = []
     for action, transition in TRANSITIONS.items():
-        if action in ("submit", "auto_close") or issue.status not in transition.sources:
+        if action in (A.SUBMIT, A.AUTO_CLOSE) or issue.status not in transition.sources:
             continue
-        if action == "rate":
+        if action == A.RATE:
             allowed = actor is not None and actor.pk == issue.reporter_user_id
-        elif action == "comment":
+        elif action == A.COMMENT:
             allowed = True
         else:
             allowed = bool(roles & ACTION_ROLES[action]) and _narrowed(action, actor=actor, issue=issue, roles=roles)
@@ -185,16 +184,16 @@ def issue_actions_for(*, issue: Issue, actor) -> list[str]:
 
 def _narrowed(action: str, *, actor, issue: Issue, roles: set[str]) -> bool:
     """Return whether the finer rule of `action` beyond its roles holds (the departments it concerns, …)."""
-    if action == "accept":
+    if action == A.ACCEPT:
         return any(d.status == Dispatch.Status.PENDING for d in _actor_dispatches(actor=actor, issue=issue))
-    if action == "return":
+    if action == A.RETURN:
         return _is_lead_staff(actor=actor, issue=issue)
-    if action == "resolve":
+    if action == A.RESOLVE:
         return bool(roles & TRIAGE_ROLES) or _is_lead_staff(actor=actor, issue=issue)
-    if action == "extend":
+    if action == A.EXTEND:
         return bool(roles & SUPERVISOR_ROLES) or bool(_actor_dispatches(actor=actor, issue=issue))
-    if action == "escalate":
+    if action == A.ESCALATE:
         return issue.escalation_level < MAX_ESCALATION_LEVEL
-    if action == "approve_extension":
+    if action == A.APPROVE_EXTENSION:
         return issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists()
     return True

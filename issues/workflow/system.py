@@ -9,7 +9,7 @@ from django.utils import timezone
 from issues.arguments import issue_pk
 from issues.models import Issue
 from issues.workflow.guards import _iso, _record
-from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS
+from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS, A
 
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
 
@@ -59,7 +59,7 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
                 "to_level": issue.escalation_level,
                 "automatic": True,
             }
-            _record(issue=issue, actor=None, action="escalate", from_status=issue.status, data=data)
+            _record(issue=issue, actor=None, action=A.ESCALATE, from_status=issue.status, data=data)
             done.append({"issue_id": str(issue.pk), "number": issue.number, **data})
     return done
 
@@ -73,12 +73,12 @@ def issue_auto_close(*, issue, now: datetime | None = None) -> Issue | None:
     days = settings.GRIDDESK_AUTO_CLOSE_DAYS
     with transaction.atomic():
         issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
-        if issue is None or issue.status not in TRANSITIONS["auto_close"].sources or issue.resolved_at is None:
+        if issue is None or issue.status not in TRANSITIONS[A.AUTO_CLOSE].sources or issue.resolved_at is None:
             return None
         if issue.resolved_at > now - timedelta(days=days):
             return None
         from_status = issue.status
-        issue.status = TRANSITIONS["auto_close"].target
-        issue.closed_at, issue.closed_how = now, "auto_closed"
-        _record(issue=issue, actor=None, action="auto_close", from_status=from_status, data={"days": days})
+        issue.status = TRANSITIONS[A.AUTO_CLOSE].target
+        issue.closed_at, issue.closed_how = now, Issue.ClosedHow.AUTO_CLOSED
+        _record(issue=issue, actor=None, action=A.AUTO_CLOSE, from_status=from_status, data={"days": days})
     return issue

@@ -42,6 +42,7 @@ from issues.workflow.rules import (
     REPORTER_NAME_MAX,
     TITLE_MAX,
     TRANSITIONS,
+    A,
     S,
 )
 from orgs.models import Department
@@ -96,7 +97,7 @@ def issue_submit(
     with transaction.atomic():
         issue = Issue(
             number=issue_number_next(),
-            status=TRANSITIONS["submit"].target,
+            status=TRANSITIONS[A.SUBMIT].target,
             kind=kind or (category.kind if category else Kind.COMPLAINT),
             category=category,
             urgent=urgent,
@@ -113,7 +114,7 @@ def issue_submit(
         )
         _place(issue, grid=grid, building=building)
         data = {"number": issue.number, **({"anonymous": True} if anonymous else {})}
-        _record(issue=issue, actor=actor, action="submit", from_status="", data=data)
+        _record(issue=issue, actor=actor, action=A.SUBMIT, from_status="", data=data)
     return issue
 
 
@@ -124,8 +125,8 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
     """Set the category (and kind, urgency, place) and start both deadlines: community staff and up, from submitted."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="classify")
-        _check_state(issue=issue, action="classify")
+        _require_roles(actor=actor, issue=issue, action=A.CLASSIFY)
+        _check_state(issue=issue, action=A.CLASSIFY)
         _check_version(issue=issue, version=version)
         category = clean_category(category)
         if category is None:
@@ -149,11 +150,11 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
             category=category, urgent=issue.urgent, start=now
         )
         issue.classified_at = now
-        issue.status = TRANSITIONS["classify"].target
+        issue.status = TRANSITIONS[A.CLASSIFY].target
         _record(
             issue=issue,
             actor=actor,
-            action="classify",
+            action=A.CLASSIFY,
             from_status=from_status,
             data={
                 "category": category.code,
@@ -169,8 +170,8 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
     """Send a classified issue to one or several departments, one of them the lead: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="dispatch")
-        _check_state(issue=issue, action="dispatch")
+        _require_roles(actor=actor, issue=issue, action=A.DISPATCH)
+        _check_state(issue=issue, action=A.DISPATCH)
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
@@ -186,11 +187,11 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
             Dispatch.objects.create(issue=issue, department=d, lead=d.pk == lead.pk, note=note) for d in departments
         ]
         from_status = issue.status
-        issue.status = TRANSITIONS["dispatch"].target
+        issue.status = TRANSITIONS[A.DISPATCH].target
         issue.dispatched_at = timezone.now()
         data = {**_department_data(created), "lead": lead.code}
         data.update(_settle_departed_extensions(issue=issue, actor=actor, now=issue.dispatched_at, active=created))
-        _record(issue=issue, actor=actor, action="dispatch", from_status=from_status, note=note, data=data)
+        _record(issue=issue, actor=actor, action=A.DISPATCH, from_status=from_status, note=note, data=data)
         issue._prefetched_objects_cache.pop("dispatches", None)
     return issue
 
@@ -214,8 +215,8 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
     """Reject a submitted or classified issue as invalid, out of scope or a duplicate: community staff and up."""
     with transaction.atomic():
         issue = _lock(issue=issue, actor=actor)
-        _require_roles(actor=actor, issue=issue, action="reject")
-        _check_state(issue=issue, action="reject")
+        _require_roles(actor=actor, issue=issue, action=A.REJECT)
+        _check_state(issue=issue, action=A.REJECT)
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
             raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
@@ -227,7 +228,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
             raise ValidationFailed.on("duplicate_of", "Only a duplicate names the issue it repeats.")
 
         from_status, now = issue.status, timezone.now()
-        issue.status = TRANSITIONS["reject"].target
+        issue.status = TRANSITIONS[A.REJECT].target
         issue.reject_reason = reason
         issue.duplicate_of = original
         # It leaves the open states for good: the retention clock starts, as for a closed issue.
@@ -235,7 +236,7 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
         data = {"reason": reason}
         if original is not None:
             data.update(duplicate_of=str(original.pk), duplicate_of_number=original.number)
-        _record(issue=issue, actor=actor, action="reject", from_status=from_status, note=note, data=data)
+        _record(issue=issue, actor=actor, action=A.REJECT, from_status=from_status, note=note, data=data)
     return issue
 
 

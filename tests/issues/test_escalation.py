@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from issues import workflow
+from issues import events, workflow
 from issues.escalation import BATCH, auto_close_sweep, escalation_due_q, escalation_sweep
 from issues.models import Event, Issue, Rating
 from notifications.models import Notification
@@ -140,19 +140,19 @@ def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
 
 def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
     broken, fine = make("dispatched"), make("dispatched")
-    real_outbox_write = workflow.guards.outbox_write
+    real_outbox_write = events.outbox_write
 
-    def outbox_write(*, event):
+    def outbox_write(*, event, **audience):
         if event.issue_id == broken.pk:
             raise RuntimeError("notification tables unavailable")
-        return real_outbox_write(event=event)
+        return real_outbox_write(event=event, **audience)
 
-    monkeypatch.setattr(workflow.guards, "outbox_write", outbox_write)
+    monkeypatch.setattr(events, "outbox_write", outbox_write)
     now = max(broken.response_due_at, fine.response_due_at) + MINUTE
 
     assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(fine.pk)]
     # The broken issue's escalation was rolled back whole, and the next run takes it.
     assert Issue.objects.get(pk=broken.pk).escalation_level == 0
     assert escalations(broken) == []
-    monkeypatch.setattr(workflow.guards, "outbox_write", real_outbox_write)
+    monkeypatch.setattr(events, "outbox_write", real_outbox_write)
     assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(broken.pk)]

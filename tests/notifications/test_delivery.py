@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook
 
 from notifications.delivery import notification_claim, notification_deliver
 from notifications.models import Channel, Contact, Notification, WebhookAttempt
-from notifications.outbox import outbox_sweep
+from notifications.tasks import outbox_sweep
 from notifications.webhooks import retry_delay
 from tests.notifications.receiver import Receiver
 

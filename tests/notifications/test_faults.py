@@ -19,7 +19,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from issues.models import Event, Issue
-from notifications import outbox
+from notifications import tasks
 from notifications.models import Channel, Notification, WebhookAttempt
 from orgs.models import ApiKey
 from tests.factories import issue_in_status
@@ -83,7 +83,7 @@ def workers(tmp_path):
 @pytest.fixture
 def quiet_queue(monkeypatch):
     """Queue nothing from the test process itself (its broker is not ours); the workers' outbox sweep delivers."""
-    monkeypatch.setattr(outbox, "_queue_delivery", lambda ids: 0)
+    monkeypatch.setattr(tasks, "_queue_delivery", lambda ids: 0)
 
 
 def webhook_row(endpoint, body='{"type":"issue.created"}') -> Notification:

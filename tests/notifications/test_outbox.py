@@ -5,9 +5,9 @@ import json
 import pytest
 
 from issues import workflow
+from issues.audience import recipients_for, webhook_type_for
 from issues.models import Event
 from notifications.models import Channel, Contact, Notification, NotificationPreference
-from notifications.outbox import recipients_for, webhook_type_for
 from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db

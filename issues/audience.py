@@ -1,0 +1,181 @@
+"""Who hears what: for each event on an issue, the people told of it (and as which Notice), and the partners' webhook.
+
+The lifecycle's knowledge, written against Event.Action and Issue.Status: issues.events.event_record asks
+`audience_for(event)` and hands the answer to notifications.outbox, which only writes rows and queues delivery.
+Every Event.Action is either heard by someone under these rules or listed in SILENT_ACTIONS.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from issues.api.serializers import IssueSerializer
+from issues.models import Event, ExtensionRequest, Issue, Notice, WebhookType
+from orgs.models import Role
+from orgs.scoping import department_staff_ids, node_staff_ids
+
+A, S = Event.Action, Issue.Status
+
+# The actions nobody hears of, person or partner: they change neither the status nor who must act. Every other
+# action has someone to tell in the rules below (tests/issues/test_audience.py drives each one to check it).
+SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION})
+REMINDERS = {A.REMIND_RESPONSE: Notice.REMINDER_RESPONSE, A.REMIND_RESOLUTION: Notice.REMINDER_RESOLUTION}
+# What the reporter hears when their issue arrives in a status.
+REPORTER_NOTICES = {
+    S.IN_PROGRESS: Notice.ACCEPTED,
+    S.RESOLVED: Notice.RESOLVED,
+    S.CLOSED: Notice.CLOSED,
+    S.REJECTED: Notice.REJECTED,
+}
+ESCALATION_ROLES = {
+    Issue.EscalationLevel.STREET: [Role.STREET_OFFICER],
+    Issue.EscalationLevel.DISTRICT: [Role.DISTRICT_ADMIN],
+}
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of one event: people {user id: Notice} (never its actor), the issue each hears about when it is not
+    the event's own (a duplicate's reporter hears about their own report), and the partners' webhook type."""
+
+    recipients: dict[int, str] = field(default_factory=dict)
+    about: dict[int, Issue] = field(default_factory=dict)
+    webhook_type: str | None = None
+    # The issue as the partner app acting through a user may see it (the API's representation).
+    partner_issue: Callable[..., dict] | None = None
+
+
+def audience_for(event: Event) -> Audience:
+    """Return who hears of `event`: its recipients, the reporters of duplicates, and the partners' webhook type."""
+    recipients = recipients_for(event)
+    about: dict[int, Issue] = {}
+    issue = event.issue
+    if event.to_status == S.REJECTED and issue.duplicate_of_id:
+        about.update({uid: issue.duplicate_of for uid, kind in recipients.items() if kind == Notice.DUPLICATE_LINKED})
+    if event.to_status == S.RESOLVED and event.from_status != S.RESOLVED:
+        for uid, duplicate in _duplicate_reporters(issue, already=set(recipients) | {event.actor_id}).items():
+            recipients[uid], about[uid] = Notice.DUPLICATE_RESOLVED, duplicate
+    webhook_type = webhook_type_for(event)
+    return Audience(
+        recipients=recipients,
+        about=about,
+        webhook_type=webhook_type,
+        partner_issue=partner_issue_data if webhook_type else None,
+    )
+
+
+def recipients_for(event: Event) -> dict[int, str]:
+    """Return {user id: Notice} of the people who hear about `event` (never its actor).
+
+    Read from the change itself (the action, the from/to status, the issue's dispatches and level).
+    """
+    issue, action, data = event.issue, event.action, event.data or {}
+    before, after = event.from_status, event.to_status
+    heard: dict[int, str] = {}
+
+    def add(user_ids, kind):
+        for uid in user_ids:
+            if uid is not None and uid != event.actor_id:
+                heard.setdefault(uid, kind)
+
+    reporter = [issue.reporter_user_id] if issue.reporter_user_id else []
+    reopened = before in (S.RESOLVED, S.CLOSED) and after == S.DISPATCHED
+    rated_unsatisfied = action == A.RATE and reopened
+
+    # The reporter: accepted, resolved, closed, rejected, reopened.
+    if after and after != before:
+        reporter_kind = Notice.REOPENED if reopened else REPORTER_NOTICES.get(after)
+        if reporter_kind:
+            add(reporter, reporter_kind)
+    if after == S.REJECTED and issue.duplicate_of_id and issue.duplicate_of.reporter_user_id:
+        add([issue.duplicate_of.reporter_user_id], Notice.DUPLICATE_LINKED)
+
+    # Community staff of the scope: new submission, returned work, unsatisfied rating.
+    if action == A.SUBMIT:
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), Notice.SUBMITTED)
+    if action == A.RETURN:
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), Notice.RETURNED)
+    if rated_unsatisfied:
+        add(_node_staff(issue, [Role.COMMUNITY_STAFF]), Notice.RATED_UNSATISFIED)
+
+    # Dispatched departments: dispatch (and a reopened issue back on their desk), summons, reminders.
+    if after == S.DISPATCHED and before != after:
+        add(_department_staff(_active_department_ids(issue)), Notice.REOPENED if reopened else Notice.DISPATCHED)
+    if action == A.ESCALATE:
+        # The departments the street office summoned (none when the sweep escalates an overdue issue).
+        add(_department_staff(data.get("department_ids", [])), Notice.SUMMONED)
+        level = data.get("to_level", issue.escalation_level)
+        add(_node_staff(issue, ESCALATION_ROLES.get(level, [])), Notice.ESCALATED)
+    if action in REMINDERS:
+        add(data.get("user_ids", []), REMINDERS[action])
+
+    # Street officers: an extension request waiting for their approval.
+    if action == A.EXTEND and issue.extensions.filter(status=ExtensionRequest.Status.PENDING).exists():
+        add(_node_staff(issue, [Role.STREET_OFFICER]), Notice.EXTENSION_REQUESTED)
+    return heard
+
+
+def webhook_type_for(event: Event) -> str | None:
+    """Return the webhook event type of `event` (API.md "Webhooks"), or None when partners do not hear of it."""
+    if event.action == A.SUBMIT:
+        return WebhookType.CREATED
+    if event.action == A.ESCALATE:
+        return WebhookType.ESCALATED
+    if event.to_status and event.from_status != event.to_status:
+        return WebhookType.STATUS_CHANGED
+    return None
+
+
+def partner_issue_data(*, issue: Issue, viewer) -> dict:
+    """Return the issue as the partner app acting through `viewer` sees it in the API (the API's serializer).
+
+    Read afresh from the database (the caller's copy may hold stale prefetched rows), plus `external_id`, the
+    partner's own reference. It is built when the event happens and stored, so every retry sends the same bytes.
+    """
+    fresh = (
+        Issue.objects.select_related("category")
+        .prefetch_related("dispatches__department", "ratings", "photos")
+        .get(pk=issue.pk)
+    )
+    data = IssueSerializer(fresh, context={"request": _PartnerViewer(viewer)}).data
+    return {**data, "external_id": fresh.external_id}
+
+
+class _PartnerViewer:
+    """What the issue serializer needs of a request: who is looking (the partner app's service user)."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def build_absolute_uri(self, location: str) -> str:
+        return location  # no request, no host: photo URLs stay relative
+
+
+def _duplicate_reporters(issue: Issue, *, already: set) -> dict[int, Issue]:
+    """Return {user id: their duplicate} for the reporters of duplicates of `issue` not told already, one each.
+
+    The reporters of duplicates hear the outcome of the report theirs was joined to (DESIGN.md "Duplicates"), each
+    about their own report. Partner apps' service users hear through webhooks; inactive accounts hear nothing.
+    """
+    duplicates = (
+        issue.duplicates.filter(
+            reporter_user__isnull=False, reporter_user__is_active=True, reporter_user__partner_app__isnull=True
+        )
+        .exclude(reporter_user_id__in=[uid for uid in already if uid is not None])
+        .only("pk", "reporter_user_id")
+    )
+    told: dict[int, Issue] = {}
+    for duplicate in duplicates:
+        told.setdefault(duplicate.reporter_user_id, duplicate)
+    return told
+
+
+def _node_staff(issue: Issue, roles) -> list[int]:
+    return node_staff_ids(path=issue.area_path, roles=roles)
+
+
+def _department_staff(department_ids) -> list[int]:
+    return department_staff_ids(department_ids=department_ids)
+
+
+def _active_department_ids(issue: Issue, **filters) -> list[int]:
+    return list(issue.dispatches.filter(active=True, **filters).values_list("department_id", flat=True))

@@ -1,0 +1,115 @@
+"""The one recorder (issues.events.event_record): every event is written through it with its outbox rows, atomically."""
+
+import ast
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from issues import events, workflow
+from issues.events import event_record
+from issues.models import Event, Notice
+from issues.reminders import reminders_sweep
+from issues.retention import retention_sweep
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+A = Event.Action
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ("config", "grids", "orgs", "issues", "notifications", "open311")
+
+
+# The four places that record events, each as (the status of a fresh issue, a call recording one event on it).
+WRITERS = {
+    "workflow action": ("dispatched", lambda i, staff, resident: workflow.issue_escalate(issue=i, actor=staff)),
+    "comment": ("dispatched", lambda i, staff, resident: workflow.issue_comment(issue=i, actor=resident, text="News?")),
+    "reminder": ("dispatched", lambda i, staff, resident: reminders_sweep(now=i.response_due_at - timedelta(hours=1))),
+    "retention": (
+        "closed",
+        lambda i, staff, resident: retention_sweep(
+            now=i.closed_at + timedelta(days=settings.GRIDDESK_RETENTION_DAYS + 1)
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_each_writer_records_through_the_recorder_so_no_event_outlives_its_outbox_rows(
+    make, territory, community_staff, resident, monkeypatch, writer
+):
+    status, record = WRITERS[writer]
+    issue = make(status, place=territory["grid"])
+    before = Event.objects.filter(issue=issue).count()
+
+    def outbox_write(**kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(events, "outbox_write", outbox_write)
+    with pytest.raises(RuntimeError, match="outbox unavailable"):
+        record(issue, community_staff, resident)
+    # The event went through event_record: its failing outbox took the event (and the change) back with it.
+    assert Event.objects.filter(issue=issue).count() == before
+
+
+def test_a_reminder_event_is_recorded_with_its_outbox_rows(make, territory, chengguan_staff):
+    issue = make("dispatched", place=territory["grid"])
+    assert reminders_sweep(now=issue.response_due_at - timedelta(hours=1)) == 1
+    event = Event.objects.get(issue=issue, action=A.REMIND_RESPONSE)
+    rows = Notification.objects.filter(event=event)
+    assert {(n.recipient_id, n.kind) for n in rows} == {(chengguan_staff.pk, Notice.REMINDER_RESPONSE)}
+
+
+def test_the_recorder_refuses_an_action_that_is_not_an_event_action(make, territory):
+    issue = make("submitted", place=territory["grid"])
+    before = Event.objects.filter(issue=issue).count()
+    with pytest.raises(ValueError, match="remind_tomorrow"):
+        event_record(issue=issue, actor=None, action="remind_tomorrow", from_status="submitted", to_status="submitted")
+    assert Event.objects.filter(issue=issue).count() == before
+
+
+def test_the_recorder_writes_the_event_and_who_hears_of_it(make, territory, community_staff):
+    issue = make("submitted", place=territory["grid"])
+    event = event_record(
+        issue=issue, actor=None, action=A.COMMENT, from_status="submitted", to_status="submitted", note="Seen."
+    )
+    assert (event.pk, event.action, event.note, event.data) == (event.pk, "comment", "Seen.", {})
+    assert not Notification.objects.filter(event=event).exists()  # a comment is silent
+    issue.status = "rejected"
+    rejected = event_record(
+        issue=issue, actor=community_staff, action=A.REJECT, from_status="submitted", to_status="rejected"
+    )
+    assert set(Notification.objects.filter(event=rejected).values_list("kind", flat=True)) == {Notice.REJECTED}
+
+
+def _event_writes(path: Path) -> list[int]:
+    """Return the lines of `path` that create Event rows (Event(…), Event.objects.create, bulk_create, …)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "Event":
+            lines.append(node.lineno)
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in {"create", "bulk_create", "get_or_create", "update_or_create"}
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr == "objects"
+            and isinstance(func.value.value, ast.Name)
+            and func.value.value.id == "Event"
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_but_the_recorder_creates_events():
+    writes = {
+        str(path.relative_to(ROOT)): lines
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        if "migrations" not in path.parts and (lines := _event_writes(path))
+    }
+    assert writes == {"issues/events.py": writes.get("issues/events.py")}
+    assert writes["issues/events.py"]

@@ -1,0 +1,68 @@
+"""The layers at the events seam: orgs knows nothing of issues, notifications' rows and delivery read only
+issues.models, and no import hidden inside a function papers over a circle."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# notifications' rows, channels and delivery (its pages and API sit above issues and may read more).
+NOTIFICATIONS_CORE = ["models", "outbox", "tasks", "delivery", "channels", "messages", "webhooks", "sms", "inbox"]
+# The modules of the two circles that imports inside functions used to hide, and the seam built to break them.
+NO_LATE_IMPORTS = [
+    "orgs/scoping.py",
+    "issues/models.py",
+    "issues/events.py",
+    "issues/audience.py",
+    "issues/tasks.py",
+    "notifications/models.py",
+    "notifications/outbox.py",
+    "notifications/tasks.py",
+    "notifications/webhooks.py",
+]
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """Return (module imported, whether at module level) for every import in `path`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, id(node) in top))
+    return found
+
+
+def _app_modules(app: str) -> list[Path]:
+    return [p for p in sorted((ROOT / app).rglob("*.py")) if "migrations" not in p.parts]
+
+
+def test_orgs_imports_nothing_from_the_apps_above_it():
+    above = ("issues", "notifications", "open311")
+    wrong = {
+        (str(path.relative_to(ROOT)), module)
+        for path in _app_modules("orgs")
+        for module, _ in _imports(path)
+        if module.split(".")[0] in above
+    }
+    assert wrong == set()
+
+
+@pytest.mark.parametrize("name", NOTIFICATIONS_CORE)
+def test_notifications_rows_and_delivery_read_only_the_issue_models(name):
+    modules = {module for module, _ in _imports(ROOT / "notifications" / f"{name}.py")}
+    assert {m for m in modules if m.split(".")[0] == "issues"} <= {"issues.models"}
+
+
+@pytest.mark.parametrize("path", NO_LATE_IMPORTS)
+def test_no_import_inside_a_function(path):
+    assert [module for module, top in _imports(ROOT / path) if not top] == []
+
+
+def test_the_issue_models_and_audience_do_not_reach_up_to_the_workflow_or_notifications():
+    for path in ("issues/models.py", "issues/audience.py"):
+        modules = {module for module, _ in _imports(ROOT / path)}
+        assert not {m for m in modules if m.startswith(("issues.workflow", "issues.events", "notifications"))}, path
