@@ -8,6 +8,10 @@ pages. API.md: "刘*", "138****5678" for everyone but the reporter and the staff
 from orgs.models import Role
 from orgs.scoping import roles_on_issue, scope_for_user
 
+# The roles that call reporters back and so may export them unmasked (`unmasked=true`), where they handle the issue.
+# Department staff and grid workers never do: they read the reporter on the issue they handle, one at a time.
+UNMASK_EXPORT_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.DISTRICT_ADMIN})
+
 
 def mask_name(name: str) -> str:
     """Return `name` with everything but its first character replaced by "*"."""
@@ -58,4 +62,16 @@ def reporter_for(user, issue) -> dict:
     """Return the reporter's name and phone as `user` may read them (masked unless can_see_reporter says so)."""
     if can_see_reporter(user, issue):
         return {"name": issue.reporter_name, "phone": issue.reporter_phone}
+    return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
+
+
+def may_export_unmasked(user) -> bool:
+    """Return whether `user` holds a role that may export reporters unmasked (UNMASK_EXPORT_ROLES, anywhere)."""
+    return any(role in UNMASK_EXPORT_ROLES for role, _ in scope_for_user(user).node_roles)
+
+
+def export_reporter(user, issue, *, unmasked: bool) -> dict:
+    """Return the reporter as an export shows it: masked, unless asked unmasked (and allowed: may_export_unmasked)."""
+    if unmasked:
+        return reporter_for(user, issue)
     return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
