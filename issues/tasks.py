@@ -9,7 +9,7 @@ from celery import shared_task
 from issues.escalation import auto_close_sweep, escalation_sweep
 from issues.exports import export_job_run
 from issues.reminders import reminders_sweep
-from issues.retention import retention_sweep
+from issues.retention import personal_data_sweep, retention_sweep
 
 
 @shared_task(name="issues.escalation_sweep")
@@ -29,7 +29,9 @@ def reminders_sweep_task() -> int:
 
 @shared_task(name="issues.retention_sweep")
 def retention_sweep_task() -> int:
-    return retention_sweep()
+    done = retention_sweep()
+    personal_data_sweep()
+    return done
 
 
 @shared_task(name="issues.export")

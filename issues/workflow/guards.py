@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from config.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from grids.models import Area
+from issues import events as issue_events  # the module: issues.events imports the workflow (via the API)
 from issues.arguments import clean_departments, issue_pk
-from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.workflow.rules import ACTION_ROLES, TRANSITIONS
 from orgs.models import Department
@@ -88,7 +88,7 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
     """Bump the version, save the issue, record the event (and its outbox rows, issues.events)."""
     issue.version += 1
     issue.save()
-    return event_record(
+    return issue_events.event_record(
         issue=issue,
         actor=actor,
         action=action,

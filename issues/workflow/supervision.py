@@ -4,8 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import InvalidTransition, NotFound, PermissionDenied
+from issues import events as issue_events  # the module: issues.events imports the workflow (via the API)
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
-from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.personal_data import handles_issue
 from issues.sla import add_workdays
@@ -148,7 +148,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
             raise PermissionDenied("Only staff handling the issue may write internal notes.")
         _check_version(issue=issue, version=version)
         text = clean_text(text, field="text", required=True)
-        event = event_record(
+        event = issue_events.event_record(
             issue=issue,
             actor=actor,
             action=A.COMMENT,
