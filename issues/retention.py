@@ -1,8 +1,8 @@
 """Retention: what personal data the platform keeps, and for how long (docs/privacy.md has the table).
 
 Per issue, GRIDDESK_RETENTION_DAYS after it closed: the reporter's name, phone and exact location are cleared, the
-photos (rows and files) deleted, phone numbers scrubbed from the title, description, ratings' comments and
-dispatch notes, and the notifications about it lose their free text. The issue, its area codes and so its
+photos (rows and files) deleted, phone numbers scrubbed from the title, description, ratings' comments, dispatch
+notes and events' notes, and the notifications about it lose their free text. The issue, its area codes and so its
 statistics stay. Everywhere else (personal_data_sweep): idempotency records after 24 hours, delivered notifications'
 free text and webhook bodies after GRIDDESK_NOTIFICATION_RETENTION_DAYS, expired sessions, django-axes' login
 records after GRIDDESK_AXES_RETENTION_DAYS, export files when they expire and export records with the issues'
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from issues.api.idempotency import WINDOW as IDEMPOTENCY_WINDOW
@@ -81,6 +81,7 @@ def issue_remove_personal_data(*, issue_id, now: datetime | None = None) -> int:
         )
         removed += _photos_delete(issue=issue)
         removed += _texts_scrub(issue=issue)
+        removed += _event_notes_scrub(issue=issue)
         _notifications_redact(issue=issue)
         event_record(
             issue=issue,
@@ -133,6 +134,28 @@ def _texts_scrub(*, issue) -> list[str]:
         model.objects.bulk_update(rows, list(fields), batch_size=500)
         changed += [model._meta.model_name] if rows else []
     return changed
+
+
+def _event_notes_scrub(*, issue) -> list[str]:
+    """Replace phone numbers in the notes of the issue's events, the one change the append-only events allow.
+
+    Events refuse updates (the model, its queryset and a trigger): this writes the note alone, in SQL, in a
+    transaction that told the trigger it is retention's (migration 0007_event_note_retention).
+    """
+    changed = [
+        (scrubbed, pk)
+        for pk, note in Event.objects.filter(issue=issue).exclude(note="").values_list("pk", "note")
+        if (scrubbed := scrub_phones(note)) != note
+    ]
+    if not changed:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('griddesk.retention', 'on', true)")
+        cursor.executemany(f"UPDATE {Event._meta.db_table} SET note = %s WHERE id = %s", changed)
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('griddesk.retention', 'off', true)")
+    return ["event_notes"]
 
 
 def personal_data_sweep(*, now: datetime | None = None) -> dict[str, int]:

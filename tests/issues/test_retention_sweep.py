@@ -8,8 +8,10 @@ from axes.models import AccessAttempt, AccessLog
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from issues import workflow
 from issues.models import Dispatch, ExportJob, IdempotencyRecord, Issue, Photo, Rating
 from issues.personal_data import PHONE_REMOVED, scrub_phones
 from issues.retention import personal_data_sweep, retention_sweep
@@ -38,6 +40,7 @@ def closed_issue(settings, tmp_path, resident, community_staff, chengguan_staff,
         title=f"堆物 {PHONE}",
     )
     Rating.objects.filter(issue=issue).update(comment=f"满意，有事打 {PHONE}")
+    workflow.issue_comment(issue=issue, actor=community_staff, text=f"已回电 {PHONE}，住户确认", internal=True)
     Dispatch.objects.filter(issue=issue).update(note=f"联系人 {PHONE}", return_reason=f"已电话 {PHONE}")
     photo = Photo(issue=issue, format="JPEG", width=1, height=1, size=3)
     photo.image.save("a.jpg", ContentFile(b"jpg"), save=True)
@@ -50,6 +53,7 @@ def texts(issue) -> str:
     parts += list(Rating.objects.filter(issue=issue).values_list("comment", flat=True))
     for note, reason in Dispatch.objects.filter(issue=issue).values_list("note", "return_reason"):
         parts += [note, reason]
+    parts += list(issue.events.values_list("note", flat=True))
     return "\n".join(parts)
 
 
@@ -65,16 +69,26 @@ def test_phone_numbers_are_scrubbed_but_dates_numbers_and_rooms_stay():
 def test_issue_texts_and_photos_are_kept_until_retention_and_gone_after(closed_issue):
     photo_path = Photo.objects.get(issue=closed_issue).image.path
     assert retention_sweep(now=closed_issue.closed_at + timedelta(days=29)) == 0
-    assert texts(closed_issue).count(PHONE) == 5 and Photo.objects.filter(issue=closed_issue).exists()
+    assert texts(closed_issue).count(PHONE) == 6 and Photo.objects.filter(issue=closed_issue).exists()
 
     assert retention_sweep(now=closed_issue.closed_at + timedelta(days=31)) == 1
     after = texts(closed_issue)
     assert PHONE not in after and "8123456" not in after
-    assert "楼道堆满杂物" in after and "三楼最严重" in after  # the words stay
+    assert "楼道堆满杂物" in after and "三楼最严重" in after and "住户确认" in after  # the words stay
     assert not Photo.objects.filter(issue=closed_issue).exists()
     assert not os.path.exists(photo_path)
     event = closed_issue.events.get(action="retention")
-    assert {"title", "description", "photos", "rating", "dispatch"} <= set(event.data["removed"])
+    assert {"title", "description", "photos", "rating", "dispatch", "event_notes"} <= set(event.data["removed"])
+
+
+def test_events_stay_append_only_outside_retention(closed_issue):
+    event = closed_issue.events.exclude(note="").first()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE issues_event SET action = 'comment' WHERE id = %s", [event.pk])
+    if connection.vendor == "postgresql":  # the note too, unless retention's transaction says so
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE issues_event SET note = '' WHERE id = %s", [event.pk])
+    assert closed_issue.events.get(pk=event.pk).note == event.note
 
 
 def _notification(issue, *, channel, status, payload, age_days):
