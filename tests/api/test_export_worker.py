@@ -27,6 +27,7 @@ def test_a_worker_writes_the_export_file_with_every_row(
     resident,
     community_staff,
 ):
+    redis.start()
     settings.MEDIA_ROOT = tmp_path / "media"
     numbers = sorted(issue_in("submitted", reporter=resident, territory=territory).number for _ in range(7))
     job = export_record(
