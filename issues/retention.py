@@ -32,6 +32,11 @@ PERSONAL_FIELDS = {"reporter_name": "", "reporter_phone": "", "lat": None, "lng"
 REDACTED_PAYLOAD_FIELDS = ("summary", "note")
 # Free text the reporter (or staff quoting them) typed: phone numbers in it are replaced (personal_data.scrub_phones).
 SCRUBBED_FIELDS = ("title", "description")
+# The append-only trigger of issues 0002 on SQLite, lifted and put back inside retention's own transaction.
+SQLITE_NO_UPDATE = (
+    "CREATE TRIGGER issues_event_no_update BEFORE UPDATE ON issues_event "
+    "BEGIN SELECT RAISE(ABORT, 'issues_event is append-only'); END;"
+)
 # (model, its free-text fields) hanging off an issue, scrubbed the same way.
 SCRUBBED_TEXTS = ((Rating, ("comment",)), (Dispatch, ("note", "return_reason")))
 
@@ -140,7 +145,8 @@ def _event_notes_scrub(*, issue) -> list[str]:
     """Replace phone numbers in the notes of the issue's events, the one change the append-only events allow.
 
     Events refuse updates (the model, its queryset and a trigger): this writes the note alone, in SQL, in a
-    transaction that told the trigger it is retention's (migration 0007_event_note_retention).
+    transaction that told the trigger it is retention's (PostgreSQL, migration 0007_event_note_retention), or that
+    lifts and restores SQLite's trigger (its DDL is transactional, so no other connection sees it lifted).
     """
     changed = [
         (scrubbed, pk)
@@ -152,9 +158,13 @@ def _event_notes_scrub(*, issue) -> list[str]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT set_config('griddesk.retention', 'on', true)")
+        elif connection.vendor == "sqlite":
+            cursor.execute("DROP TRIGGER IF EXISTS issues_event_no_update")
         cursor.executemany(f"UPDATE {Event._meta.db_table} SET note = %s WHERE id = %s", changed)
         if connection.vendor == "postgresql":
             cursor.execute("SELECT set_config('griddesk.retention', 'off', true)")
+        elif connection.vendor == "sqlite":
+            cursor.execute(SQLITE_NO_UPDATE)
     return ["event_notes"]
 
 

@@ -3,7 +3,8 @@
 Events are append-only (0002), but a note may quote a reporter's phone, which must not outlive the retention period
 (docs/privacy.md). On PostgreSQL the trigger lets an UPDATE through only when the transaction set
 `griddesk.retention` to `on` (issues.retention does, with set_config(…, true): for its own transaction only) and
-nothing but `note` changes. SQLite (development, tests) refuses updates of every column but `note`.
+nothing but `note` changes. SQLite (development, tests) keeps refusing every update: retention lifts its trigger
+inside its own transaction (SQLite's DDL is transactional) and puts it back before committing.
 """
 
 from django.db import migrations
@@ -28,27 +29,15 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
-SQLITE_NO_UPDATE = (
-    "CREATE TRIGGER issues_event_no_update BEFORE UPDATE {columns}ON issues_event "
-    "BEGIN SELECT RAISE(ABORT, 'issues_event is append-only'); END;"
-)
-ALL_BUT_NOTE = "OF id, issue_id, at, actor_id, action, from_status, to_status, internal, data "
-
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(TRIGGER_FUNCTION, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        schema_editor.execute("DROP TRIGGER IF EXISTS issues_event_no_update")
-        schema_editor.execute(SQLITE_NO_UPDATE.format(columns=ALL_BUT_NOTE))
 
 
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(OLD_TRIGGER_FUNCTION, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        schema_editor.execute("DROP TRIGGER IF EXISTS issues_event_no_update")
-        schema_editor.execute(SQLITE_NO_UPDATE.format(columns=""))
 
 
 class Migration(migrations.Migration):
