@@ -56,7 +56,8 @@ from issues.tasks import issue_export_task
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 JOB_FIELDS = {
     "id": serializers.UUIDField(),
-    "status": serializers.ChoiceField(choices=ExportJob.Status.choices),
+    # Text, not an enum: a second "status" enum would rename the issue's StatusEnum in the schema.
+    "status": serializers.CharField(help_text="pending, running, done or failed"),
     "format": serializers.CharField(),
     "masked": serializers.BooleanField(),
     "rows_total": serializers.IntegerField(),
