@@ -90,3 +90,11 @@ class Throttled(WorkflowError):
     def __init__(self, message: str | None = None, *, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ExportNotReady(WorkflowError):
+    """Refuse the file of an export job that has not finished (or failed): ask for its status instead."""
+
+    code = "export_not_ready"
+    status = HTTPStatus.CONFLICT
+    default_message = "The export is not finished."

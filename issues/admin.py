@@ -9,8 +9,10 @@ from django.contrib import admin
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
-from issues.models import CalendarDay, Category, Dispatch, Event, ExtensionRequest, Issue, Rating
+from issues.models import CalendarDay, Category, Dispatch, Event, ExportJob, ExtensionRequest, Issue, Rating
 from issues.personal_data import can_see_reporter, mask_name, mask_phone
+from orgs.models import Role
+from orgs.scoping import scope_for_user
 
 
 @admin.register(Category)
@@ -150,3 +152,27 @@ class EventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(issue__in=Issue.objects.visible_to(request.user))
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Show who exported which issues, masked or not: read-only, for superusers and district admins."""
+
+    list_display = ("created_at", "requested_by", "file_format", "masked", "direct", "rows_total", "status")
+    list_filter = ("masked", "direct", "status", "file_format")
+    list_select_related = ("requested_by",)
+    search_fields = ("requested_by__username",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def _district_admin(self, request) -> bool:
+        user = request.user
+        return (
+            user.is_active and user.is_staff and Role.DISTRICT_ADMIN in {r for r, _ in scope_for_user(user).node_roles}
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or self._district_admin(request)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or self._district_admin(request)

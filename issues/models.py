@@ -534,3 +534,47 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+def export_upload_to(job, filename):
+    return f"exports/{job.pk}/{filename}"
+
+
+class ExportJob(models.Model):
+    """Record one export of issues: who, when, which filters, which format, masked or not, how many rows.
+
+    Every export writes one, whether answered in the request (`direct`) or run as a job (issues.exports), so that
+    district admins can see who took which personal data out. A job's file expires (GRIDDESK_EXPORT_FILE_DAYS).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    file_format = models.CharField(_("format"), max_length=4)
+    lang = models.CharField(max_length=2, default="zh")
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    masked = models.BooleanField(_("masked"), default=True)
+    direct = models.BooleanField(_("answered directly"), default=False)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to=export_upload_to, blank=True, max_length=200)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.requested_by_id} {self.file_format} {self.created_at:%Y-%m-%d %H:%M}"

@@ -5,8 +5,28 @@ the staff who handle the issue), the API's issue representation (and so webhooks
 pages. API.md: "刘*", "138****5678" for everyone but the reporter and the staff who handle the issue.
 """
 
+import re
+
 from orgs.models import Role
 from orgs.scoping import roles_on_issue, scope_for_user
+
+# The roles that call reporters back and so may export them unmasked (`unmasked=true`), where they handle the issue.
+# Department staff and grid workers never do: they read the reporter on the issue they handle, one at a time.
+UNMASK_EXPORT_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.DISTRICT_ADMIN})
+
+
+# Phone numbers as residents type them: mobiles (138 1234 5678, +86-138-1234-5678), landlines with an area code
+# (0797-8123456) and any other run of 7 or more digits, Chinese text around them or not. Issue numbers and dates do
+# not match (letters before them, short groups).
+PHONE_LIKE = re.compile(
+    r"(?<![0-9A-Za-z+])(?:\+?86[\s-]?)?(?:1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}|0\d{2,3}[\s-]?\d{7,8}|\d{7,})(?![0-9A-Za-z])"
+)
+PHONE_REMOVED = "[电话已删除]"
+
+
+def scrub_phones(text: str) -> str:
+    """Return `text` with every phone-number-like string replaced (retention keeps the words, not the numbers)."""
+    return PHONE_LIKE.sub(PHONE_REMOVED, text) if text else text
 
 
 def mask_name(name: str) -> str:
@@ -58,4 +78,16 @@ def reporter_for(user, issue) -> dict:
     """Return the reporter's name and phone as `user` may read them (masked unless can_see_reporter says so)."""
     if can_see_reporter(user, issue):
         return {"name": issue.reporter_name, "phone": issue.reporter_phone}
+    return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}
+
+
+def may_export_unmasked(user) -> bool:
+    """Return whether `user` holds a role that may export reporters unmasked (UNMASK_EXPORT_ROLES, anywhere)."""
+    return any(role in UNMASK_EXPORT_ROLES for role, _ in scope_for_user(user).node_roles)
+
+
+def export_reporter(user, issue, *, unmasked: bool) -> dict:
+    """Return the reporter as an export shows it: masked, unless asked unmasked (and allowed: may_export_unmasked)."""
+    if unmasked:
+        return reporter_for(user, issue)
     return {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}

@@ -1,4 +1,4 @@
-"""Thin Celery wrappers around the issue timers: escalation, auto-close, reminders and retention.
+"""Thin Celery wrappers around the issue timers (escalation, auto-close, reminders, retention) and large exports.
 
 The beat schedule (config/settings/base.py) runs them; every deadline lives in the database, so no task is ever
 scheduled with an eta for one, and a missed beat is caught up by the next sweep.
@@ -7,8 +7,9 @@ scheduled with an eta for one, and a missed beat is caught up by the next sweep.
 from celery import shared_task
 
 from issues.escalation import auto_close_sweep, escalation_sweep
+from issues.exports import export_job_run
 from issues.reminders import reminders_sweep
-from issues.retention import retention_sweep
+from issues.retention import personal_data_sweep, retention_sweep
 
 
 @shared_task(name="issues.escalation_sweep")
@@ -28,4 +29,11 @@ def reminders_sweep_task() -> int:
 
 @shared_task(name="issues.retention_sweep")
 def retention_sweep_task() -> int:
-    return retention_sweep()
+    done = retention_sweep()
+    personal_data_sweep()
+    return done
+
+
+@shared_task(name="issues.export")
+def issue_export_task(job_id: str) -> str:
+    return export_job_run(job_id=job_id)

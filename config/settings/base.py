@@ -148,6 +148,13 @@ EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
 GRIDDESK_AUTO_CLOSE_DAYS = env.int("GRIDDESK_AUTO_CLOSE_DAYS", default=7)
 GRIDDESK_RETENTION_DAYS = env.int("GRIDDESK_RETENTION_DAYS", default=365)
+# Personal data outside the issue row (docs/privacy.md): delivered notifications' free text and webhook bodies,
+# django-axes' login records, export files. Idempotency records live 24 hours (issues.api.idempotency).
+GRIDDESK_NOTIFICATION_RETENTION_DAYS = env.int("GRIDDESK_NOTIFICATION_RETENTION_DAYS", default=30)
+GRIDDESK_AXES_RETENTION_DAYS = env.int("GRIDDESK_AXES_RETENTION_DAYS", default=30)
+GRIDDESK_EXPORT_FILE_DAYS = env.int("GRIDDESK_EXPORT_FILE_DAYS", default=7)
+# An export of at most this many rows is answered in the request; a larger one runs as a job (202).
+GRIDDESK_EXPORT_DIRECT_MAX_ROWS = env.int("GRIDDESK_EXPORT_DIRECT_MAX_ROWS", default=2000)
 GRIDDESK_DUPLICATE_RADIUS_M = env.int("GRIDDESK_DUPLICATE_RADIUS_M", default=100)
 GRIDDESK_DUPLICATE_WINDOW_DAYS = env.int("GRIDDESK_DUPLICATE_WINDOW_DAYS", default=14)
 # How often (at most) a process asks the database whether another process changed the grids (grids.routing).

@@ -1,182 +1,75 @@
-"""Staff export of issues, GET /api/v1/issues/export/?format=xlsx|csv (issue 4: "every response, export and webhook").
+"""Staff export of issues, GET /api/v1/issues/export/?format=xlsx|csv, and its jobs under /api/v1/exports/.
 
-The rows are the issue list's: the same scoping (issues.access.ScopedIssueMixin) and the same filters
-(issues.filters.IssueFilterSet, through the same DjangoFilterBackend). The reporter is masked as every API answer
-masks it (issues.personal_data.reporter_for). Times are in Asia/Shanghai.
-
-Memory stays flat however many rows there are: the issues are read with `.iterator(chunk_size=EXPORT_CHUNK_SIZE)`
-(prefetches run once per chunk, so the number of queries does not grow with the rows), CSV is streamed row by row,
-and XLSX is written by openpyxl's write-only workbook to a temporary file that is then streamed. At most
-EXPORT_MAX_ROWS rows: beyond that the answer is 400 validation_error, asking to narrow the filters.
+The rows, files and jobs are issues.exports'. Up to GRIDDESK_EXPORT_DIRECT_MAX_ROWS rows the file is the answer;
+above, the export runs as a Celery job (issues.tasks.issue_export_task) and the answer is 202 with the job: the
+request never runs long enough for a worker timeout to cut a file short. Reporters are masked unless the caller
+asks `unmasked=true` and holds a role that calls reporters back (issues.personal_data.may_export_unmasked).
+Every export is recorded (issues.ExportJob).
 """
 
-import csv
-import tempfile
-from collections.abc import Callable, Iterator
-from datetime import datetime
 from http import HTTPStatus
-from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
-from django.http import FileResponse, StreamingHttpResponse
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.permissions import IsStaffMember
-from config.errors import ValidationFailed
+from config.errors import ExportNotReady, NotFound, PermissionDenied, ValidationFailed
+from issues import exports
 from issues.access import ScopedIssueMixin
+from issues.exports import (  # noqa: F401  (the export's names, read by its tests and pages from here too)
+    COLUMNS,
+    CSV_TYPE,
+    FILE_DESCRIPTION,
+    FORMATS,
+    LANGUAGES,
+    SHANGHAI,
+    XLSX_TYPE,
+    csv_stream,
+    export_filters,
+    export_headers,
+    export_issues,
+    export_record,
+    export_row,
+    xlsx_file,
+)
 from issues.filters import IssueFilterSet
-from issues.models import Issue
-from issues.personal_data import reporter_for
+from issues.models import ExportJob
+from issues.personal_data import may_export_unmasked
+from issues.tasks import issue_export_task
 
-# The most rows one export holds; a wider export is refused (400) with a request to narrow the filters.
-EXPORT_MAX_ROWS = 100_000
-# Rows read per query (and per prefetch): bounds memory, and keeps the number of queries independent of the rows.
-EXPORT_CHUNK_SIZE = 2_000
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-CSV_TYPE = "text/csv; charset=utf-8"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FORMATS = ("xlsx", "csv")
-LANGUAGES = {"zh": "zh", "zh-hans": "zh", "en": "en"}
-# A CSV cell starting with one of these is a formula to Excel: prefixed with "'" so that it stays text (OWASP).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-FILE_DESCRIPTION = "The file, as `format` asks: an XLSX workbook or a CSV (UTF-8 with a byte-order mark)."
-
-
-def _area_names(issue: Issue) -> dict[str, str]:
-    """Return the names of the issue's grid, community, street and district (the grid's ancestors, joined in SQL)."""
-    names, node = {}, issue.grid
-    for level in ("grid", "community", "street", "district"):
-        names[level] = node.name if node is not None else ""
-        node = node.parent if node is not None else None
-    return names
-
-
-def _lead_department(issue: Issue):
-    """Return the lead department of the current dispatch round, or None (dispatches are prefetched)."""
-    return next((d.department for d in issue.dispatches.all() if d.active and d.lead), None)
-
-
-def _rating(issue: Issue) -> int | None:
-    """Return the latest rating's score, as the issue representation does (ratings are prefetched, oldest first)."""
-    ratings = list(issue.ratings.all())
-    return ratings[-1].score if ratings else None
-
-
-def _local(value: datetime | None) -> datetime | None:
-    """Return `value` as a naive Asia/Shanghai time to the second (spreadsheets know no time zones)."""
-    return timezone.localtime(value, SHANGHAI).replace(tzinfo=None, microsecond=0) if value is not None else None
-
-
-# (key and English header, Chinese header, value of an issue for a viewer). English headers are the API's names.
-Column = tuple[str, str, Callable[[Issue, dict], object]]
-COLUMNS: list[Column] = [
-    ("number", "编号", lambda i, c: i.number),
-    ("status", "状态", lambda i, c: i.status),
-    ("kind", "类型", lambda i, c: i.kind),
-    ("category", "类别代码", lambda i, c: i.category.code if i.category else ""),
-    ("category_name", "类别", lambda i, c: i.category.name if i.category else ""),
-    ("urgent", "紧急", lambda i, c: i.urgent),
-    ("title", "标题", lambda i, c: i.title),
-    ("description", "描述", lambda i, c: i.description),
-    ("address", "地址", lambda i, c: i.address),
-    ("district", "区代码", lambda i, c: i.district_code),
-    ("district_name", "区", lambda i, c: c["names"]["district"]),
-    ("street", "街道代码", lambda i, c: i.street_code),
-    ("street_name", "街道", lambda i, c: c["names"]["street"]),
-    ("community", "社区代码", lambda i, c: i.community_code),
-    ("community_name", "社区", lambda i, c: c["names"]["community"]),
-    ("grid", "网格代码", lambda i, c: i.grid_code),
-    ("grid_name", "网格", lambda i, c: c["names"]["grid"]),
-    ("escalation_level", "升级层级", lambda i, c: i.escalation_level),
-    ("created_at", "提交时间", lambda i, c: _local(i.created_at)),
-    ("response_due_at", "响应期限", lambda i, c: _local(i.response_due_at)),
-    ("resolution_due_at", "办结期限", lambda i, c: _local(i.resolution_due_at)),
-    ("accepted_at", "受理时间", lambda i, c: _local(i.accepted_at)),
-    ("resolved_at", "办结时间", lambda i, c: _local(i.resolved_at)),
-    ("closed_at", "关闭时间", lambda i, c: _local(i.closed_at)),
-    ("lead_department", "牵头部门代码", lambda i, c: c["lead"].code if c["lead"] else ""),
-    ("lead_department_name", "牵头部门", lambda i, c: c["lead"].name if c["lead"] else ""),
-    ("rating", "评分", lambda i, c: _rating(i)),
-    ("reporter_name", "反映人姓名", lambda i, c: c["reporter"]["name"]),
-    ("reporter_phone", "反映人电话", lambda i, c: c["reporter"]["phone"]),
-]
-
-
-def export_headers(*, lang: str) -> list[str]:
-    """Return the column headers: Chinese by default, the API's field names in English."""
-    return [key if lang == "en" else zh for key, zh, _ in COLUMNS]
-
-
-def export_row(*, issue: Issue, viewer) -> list:
-    """Return one issue's row as `viewer` may read it: the reporter as issues.personal_data.reporter_for gives it."""
-    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter_for(viewer, issue)}
-    return [value(issue, context) for _, _, value in COLUMNS]
-
-
-def export_issues(*, queryset: QuerySet[Issue], viewer) -> Iterator[list]:
-    """Yield the rows of `queryset` (already scoped and filtered), chunk by chunk, at most EXPORT_MAX_ROWS."""
-    issues = queryset.select_related("grid__parent__parent__parent")[:EXPORT_MAX_ROWS]
-    for issue in issues.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield export_row(issue=issue, viewer=viewer)
-
-
-def _csv_cell(value, *, lang: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return ("yes" if value else "no") if lang == "en" else ("是" if value else "否")
-    if isinstance(value, datetime):
-        return value.strftime(TIME_FORMAT)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _Line:
-    """A file-like that hands back what csv.writer writes, so each row can be yielded as it is made."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_stream(*, rows: Iterator[list], lang: str) -> Iterator[bytes]:
-    """Yield the CSV: UTF-8 with a byte-order mark (so Excel reads Chinese), a header line, then one line per row."""
-    writer = csv.writer(_Line())
-    yield "\ufeff".encode() + writer.writerow(export_headers(lang=lang)).encode()
-    for row in rows:
-        yield writer.writerow([_csv_cell(value, lang=lang) for value in row]).encode()
-
-
-def xlsx_file(*, rows: Iterator[list], lang: str):
-    """Return a temporary file holding the XLSX, written in openpyxl's write-only mode (rows never all in memory)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("issues" if lang == "en" else "诉求")
-    sheet.append(export_headers(lang=lang))
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
-    out = tempfile.TemporaryFile()
-    workbook.save(out)
-    out.seek(0)
-    return out
-
-
-def _xlsx_cell(sheet, value):
-    if not isinstance(value, str):
-        return value
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-    # Text stays text: openpyxl would otherwise store a value starting with "=" as a formula.
-    cell.data_type = "s"
-    return cell
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+JOB_FIELDS = {
+    "id": serializers.UUIDField(),
+    # Text, not an enum: a second "status" enum would rename the issue's StatusEnum in the schema.
+    "status": serializers.CharField(help_text="pending, running, done or failed"),
+    "format": serializers.CharField(),
+    "masked": serializers.BooleanField(),
+    "rows_total": serializers.IntegerField(),
+    "rows_done": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(),
+    "finished_at": serializers.DateTimeField(allow_null=True),
+    "expires_at": serializers.DateTimeField(allow_null=True),
+    "error": serializers.CharField(),
+    "url": serializers.CharField(),
+    "file_url": serializers.CharField(allow_null=True),
+}
+JobSerializer = inline_serializer("ExportJob", fields=JOB_FIELDS)
 
 
 class FormatParameterNegotiation(BaseContentNegotiation):
@@ -198,6 +91,43 @@ def _language(request) -> str:
     return "en" if translation.get_language_from_request(request).startswith("en") else "zh"
 
 
+def _unmasked(request) -> bool:
+    """Return whether the caller asks reporters unmasked; refuse (403) a caller whose roles do not call them back."""
+    value = request.query_params.get("unmasked", "").lower()
+    if value not in TRUE + FALSE:
+        raise ValidationFailed.on("unmasked", "Give true or false.")
+    if value in TRUE and not may_export_unmasked(request.user):
+        raise PermissionDenied(
+            "Only community staff, street officers and district admins may export reporters unmasked."
+        )
+    return value in TRUE
+
+
+def _wants_html(request) -> bool:
+    """Return whether a browser navigated here (a desk's export link) rather than an API client asking for JSON."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def job_body(request, job: ExportJob) -> dict:
+    """Return the job as the API shows it: status, progress, where to ask again and, once done, the file."""
+    done = job.status == ExportJob.Status.DONE and bool(job.file)
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "format": job.file_format,
+        "masked": job.masked,
+        "rows_total": job.rows_total,
+        "rows_done": job.rows_done,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "expires_at": job.expires_at,
+        "error": job.error,
+        "url": request.build_absolute_uri(reverse("export-job", args=[job.pk])),
+        "file_url": request.build_absolute_uri(reverse("export-job-file", args=[job.pk])) if done else None,
+    }
+
+
 class IssueExportView(ScopedIssueMixin, GenericAPIView):
     """Export the issues the caller may see, filtered as the list is, as XLSX or CSV (staff only)."""
 
@@ -212,18 +142,22 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
         summary="Export the issues you may see (XLSX or CSV)",
         filters=True,
         description=(
-            "Staff only (residents and partner apps: 403). The list's filters and scope; reporter masked as in "
-            "every answer; times in Asia/Shanghai. Headers in Chinese, or English (the API's field names) with "
-            f"`lang=en` or `Accept-Language: en`. At most {EXPORT_MAX_ROWS:,} rows: beyond, 400 validation_error "
-            "asking to narrow the filters. CSV is UTF-8 with a byte-order mark."
+            "Staff only (residents and partner apps: 403). The list's filters and scope; times in Asia/Shanghai. "
+            "Reporters masked unless `unmasked=true`, which only community staff, street officers and district "
+            "admins may ask (others: 403 permission_denied). Up to GRIDDESK_EXPORT_DIRECT_MAX_ROWS (2,000) rows "
+            "the file is the answer; above, 202 with the export job (`Location`: its status, "
+            "`GET /api/v1/exports/<id>/`). Headers in Chinese, or English with `lang=en` or `Accept-Language: en`. "
+            f"At most {exports.EXPORT_MAX_ROWS:,} rows: beyond, 400 validation_error. Every export is recorded."
         ),
         parameters=[
             OpenApiParameter("format", str, enum=list(FORMATS), description="File type (default xlsx)."),
             OpenApiParameter("lang", str, enum=list(LANGUAGES), description="Header language (default Chinese)."),
+            OpenApiParameter("unmasked", bool, description="Reporters unmasked (callers who call them back)."),
         ],
         responses={
             (HTTPStatus.OK, XLSX_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description=FILE_DESCRIPTION),
             (HTTPStatus.OK, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description=FILE_DESCRIPTION),
+            HTTPStatus.ACCEPTED: OpenApiResponse(JobSerializer, description="A large export, running as a job."),
             HTTPStatus.BAD_REQUEST: OpenApiResponse(ErrorResponseSerializer, description="validation_error"),
         },
     )
@@ -232,15 +166,26 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
         if file_format not in FORMATS:
             raise ValidationFailed.on("format", f"Choose one of: {', '.join(FORMATS)}.")
         lang = _language(request)
+        unmasked = _unmasked(request)
         queryset = self.filter_queryset(self.get_queryset())
         total = queryset.count()
-        if total > EXPORT_MAX_ROWS:
+        if total > exports.EXPORT_MAX_ROWS:
             raise ValidationFailed.on(
                 "non_field_errors",
-                f"{total:,} issues match; at most {EXPORT_MAX_ROWS:,} can be exported at once. "
+                f"{total:,} issues match; at most {exports.EXPORT_MAX_ROWS:,} can be exported at once. "
                 "Narrow the filters (area, status, created_after, created_before …).",
             )
-        rows = export_issues(queryset=queryset, viewer=request.user)
+        record = {"user": request.user, "file_format": file_format, "lang": lang, "masked": not unmasked}
+        filters = export_filters(request.query_params)
+        if total > settings.GRIDDESK_EXPORT_DIRECT_MAX_ROWS:
+            job = export_record(**record, filters=filters, rows=total, direct=False)
+            transaction.on_commit(lambda: issue_export_task.delay(str(job.pk)))
+            status_url = reverse("export-job", args=[job.pk])
+            if _wants_html(request):
+                return HttpResponseRedirect(status_url, status=HTTPStatus.SEE_OTHER)
+            return Response(job_body(request, job), status=HTTPStatus.ACCEPTED, headers={"Location": status_url})
+        export_record(**record, filters=filters, rows=total, direct=True)
+        rows = export_issues(queryset=queryset, viewer=request.user, unmasked=unmasked)
         filename = f"issues-{timezone.localtime(timezone.now(), SHANGHAI):%Y%m%d-%H%M%S}.{file_format}"
         if file_format == "csv":
             response = StreamingHttpResponse(csv_stream(rows=rows, lang=lang), content_type=CSV_TYPE)
@@ -250,5 +195,77 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
                 xlsx_file(rows=rows, lang=lang), as_attachment=True, filename=filename, content_type=XLSX_TYPE
             )
         # Personal data: no shared cache keeps a copy.
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _own_job(request, job_id) -> ExportJob:
+    """Return the caller's own export job, or NotFound (another's job is not found, as an issue out of scope)."""
+    job = ExportJob.objects.filter(pk=job_id, requested_by=request.user, direct=False).first()
+    if job is None:
+        raise NotFound()
+    return job
+
+
+class ExportJobView(APIView):
+    """Show an export job's status and progress to the one who asked for it."""
+
+    permission_classes = [IsAuthenticated, IsStaffMember]
+    content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(operation_id="exports_retrieve", summary="An export job's status", responses={200: JobSerializer})
+    def get(self, request, job_id):
+        job = _own_job(request, job_id)
+        if not _wants_html(request):
+            return Response(job_body(request, job))
+        # A browser that followed a desk's export link: wait on a page that asks again, then get the file.
+        if job.status == ExportJob.Status.DONE and job.file:
+            return HttpResponseRedirect(reverse("export-job-file", args=[job.pk]))
+        if job.status == ExportJob.Status.FAILED:
+            text = _("The export failed. Try again with fewer rows.")
+            refresh = ""
+        else:
+            text = _("Preparing the export: %(done)s of %(total)s rows.") % {
+                "done": job.rows_done,
+                "total": job.rows_total,
+            }
+            refresh = mark_safe('<meta http-equiv="refresh" content="2">')  # noqa: S308  (a constant)
+        page = format_html(
+            '<!doctype html><html lang="{}"><head><meta charset="utf-8">{}<title>{}</title></head>'
+            '<body><p role="status">{}</p></body></html>',
+            translation.get_language() or "zh-hans",
+            refresh,
+            _("Export"),
+            text,
+        )
+        return HttpResponse(page, headers={"Cache-Control": "private, no-store"})
+
+
+class ExportJobFileView(APIView):
+    """Hand a finished export job's file to the one who asked for it."""
+
+    permission_classes = [IsAuthenticated, IsStaffMember]
+    content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(
+        operation_id="exports_file",
+        summary="An export job's file",
+        responses={
+            (HTTPStatus.OK, XLSX_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description=FILE_DESCRIPTION),
+            (HTTPStatus.OK, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description=FILE_DESCRIPTION),
+            HTTPStatus.CONFLICT: OpenApiResponse(ErrorResponseSerializer, description="export_not_ready"),
+        },
+    )
+    def get(self, request, job_id):
+        job = _own_job(request, job_id)
+        if job.status != ExportJob.Status.DONE:
+            raise ExportNotReady(
+                f"The export is {job.status}" + (f": {job.error}" if job.error else f" ({job.rows_done} rows so far).")
+            )
+        if not job.file:
+            raise NotFound("The export's file has expired; export again.")
+        content_type = CSV_TYPE if job.file_format == "csv" else XLSX_TYPE
+        filename = job.file.name.rsplit("/", 1)[-1]
+        response = FileResponse(job.file.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
         response["Cache-Control"] = "private, no-store"
         return response

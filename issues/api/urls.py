@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from issues.api.export import IssueExportView
+from issues.api.export import ExportJobFileView, ExportJobView, IssueExportView
 from issues.api.views import CategoryListView, IssueViewSet, StatsView
 
 router = SimpleRouter()
@@ -13,5 +13,7 @@ urlpatterns = [
     path("categories/", CategoryListView.as_view(), name="category-list"),
     path("stats/", StatsView.as_view(), name="stats"),
     path("issues/export/", IssueExportView.as_view(), name="issue-export"),
+    path("exports/<uuid:job_id>/", ExportJobView.as_view(), name="export-job"),
+    path("exports/<uuid:job_id>/file/", ExportJobFileView.as_view(), name="export-job-file"),
     *router.urls,
 ]

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 
-from issues import workflow
+from issues import exports, workflow
 from issues.api import export
 from issues.models import Issue
 from tests.api.test_issues_support import (
@@ -81,7 +81,7 @@ def elsewhere(other_territory, resident) -> Issue:
 def test_csv_export_holds_one_row_per_issue_with_every_column_in_shanghai_time(
     resolved, submitted, community_staff, category
 ):
-    response = export_of(community_staff, format="csv", lang="en")
+    response = export_of(community_staff, format="csv", lang="en", unmasked="true")
 
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -121,7 +121,7 @@ def test_csv_export_holds_one_row_per_issue_with_every_column_in_shanghai_time(
         "lead_department": "chengguan",
         "lead_department_name": "城管",
         "rating": "",
-        # Community staff handle issues in their community: unmasked.
+        # Community staff handle issues in their community and asked unmasked: unmasked.
         "reporter_name": REPORTER_NAME,
         "reporter_phone": REPORTER_PHONE,
     }
@@ -129,7 +129,7 @@ def test_csv_export_holds_one_row_per_issue_with_every_column_in_shanghai_time(
 
 
 def test_xlsx_export_opens_with_openpyxl_with_chinese_headers_and_typed_cells(resolved, community_staff):
-    response = export_of(community_staff)  # XLSX and Chinese by default
+    response = export_of(community_staff, unmasked="true")  # XLSX and Chinese by default
 
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"] == export.XLSX_TYPE
@@ -182,8 +182,11 @@ def test_department_staff_export_only_what_was_dispatched_to_them(resolved, subm
     rows = csv_rows(export_of(chengguan_staff, format="csv", lang="en"))
     assert [row[0] for row in rows[1:]] == [resolved.number]
     row = dict(zip(EN_HEADERS, rows[1], strict=True))
-    # The lead department handles it: unmasked.
-    assert (row["reporter_name"], row["reporter_phone"]) == (REPORTER_NAME, REPORTER_PHONE)
+    # The lead department handles it, but exports mask by default and a department may not ask otherwise.
+    assert (row["reporter_name"], row["reporter_phone"]) == (MASKED_NAME, MASKED_PHONE)
+    refused = export_of(chengguan_staff, format="csv", unmasked="true")
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert error_code(refused) == "permission_denied"
 
 
 def test_department_that_returned_the_issue_sees_the_reporter_masked(
@@ -207,7 +210,7 @@ def test_department_that_returned_the_issue_sees_the_reporter_masked(
 
 def test_rows_read_in_chunks_keep_their_own_dispatches(monkeypatch, resolved, submitted, community_staff):
     # One issue per query: the prefetched dispatches of each chunk belong to that chunk's issues.
-    monkeypatch.setattr(export, "EXPORT_CHUNK_SIZE", 1)
+    monkeypatch.setattr(exports, "EXPORT_CHUNK_SIZE", 1)
     rows = csv_rows(export_of(community_staff, format="csv", lang="en"))
     leads = {row[0]: dict(zip(EN_HEADERS, row, strict=True))["lead_department"] for row in rows[1:]}
     assert leads == {resolved.number: "chengguan", submitted.number: ""}
@@ -244,7 +247,7 @@ def test_an_unknown_format_or_language_is_a_validation_error(community_staff, pa
 def test_export_beyond_the_maximum_rows_is_refused_asking_to_narrow_the_filters(
     monkeypatch, resolved, submitted, community_staff
 ):
-    monkeypatch.setattr(export, "EXPORT_MAX_ROWS", 1)
+    monkeypatch.setattr(exports, "EXPORT_MAX_ROWS", 1)
     before = Issue.objects.count()
 
     response = export_of(community_staff, format="csv")
