@@ -16,8 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import NotFound, StaleVersion, ValidationFailed, WorkflowError
-from config.pages import form_refuse
+from config.errors import StaleVersion, ValidationFailed, WorkflowError
 from issues import desk_forms as f
 from issues import workflow
 from issues.desk_panel import ACTION_BUTTONS, desk_queues_for, desk_url_for, staff_form
@@ -213,35 +212,24 @@ class DeskActionView(IssueActionView):
     def make_form(self, issue, data=None, files=None):
         return staff_form(self.action, issue=issue, viewer=self.request.user, data=data, files=files)
 
-    def post(self, request: HttpRequest, number: str) -> HttpResponse:
-        issue = self.get_issue()
-        form = self.make_form(issue, request.POST, request.FILES)
-        status = HTTPStatus.BAD_REQUEST
-        if form.is_valid():
-            try:
-                self.call(issue=issue, form=form)
-            except NotFound:
-                raise Http404 from None
-            except WorkflowError as error:
-                issue = self.get_issue()  # as it is now
-                form_refuse(form, error)
-                status = error.status
-                if isinstance(error, StaleVersion):
-                    # Keep the typed text; the next press acts on the issue as it is now, shown above the form.
-                    form.data = form.data.copy()
-                    form.data[form.add_prefix("version")] = str(issue.version)
-                    form.add_error(
-                        None,
-                        gettext("Changed meanwhile by %(who)s: the issue is shown as it is now. Check and try again.")
-                        % {"who": changed_by(issue)},
-                    )
-            else:
-                if not Issue.objects.visible_to(request.user).filter(pk=issue.pk).exists():
-                    messages.info(request, gettext("%(number)s is now outside your scope.") % {"number": issue.number})
-                    return redirect(desk_url_for(request.user) or "home")
-                messages.success(request, gettext("%(action)s: done.") % {"action": ACTION_BUTTONS[self.action]})
-                return redirect(self.page_url(issue))
-        return self.render_page(issue, forms={self.form_name: form}, status=status)
+    def refused(self, *, form, error, issue: Issue) -> None:
+        if isinstance(error, StaleVersion):
+            # Keep the typed text; the next press acts on the issue as it is now, shown above the form.
+            form.data = form.data.copy()
+            form.data[form.add_prefix("version")] = str(issue.version)
+            form.add_error(
+                None,
+                gettext("Changed meanwhile by %(who)s: the issue is shown as it is now. Check and try again.")
+                % {"who": changed_by(issue)},
+            )
+
+    def done(self, issue: Issue) -> HttpResponse:
+        request = self.request
+        if not Issue.objects.visible_to(request.user).filter(pk=issue.pk).exists():
+            messages.info(request, gettext("%(number)s is now outside your scope.") % {"number": issue.number})
+            return redirect(desk_url_for(request.user) or "home")
+        messages.success(request, gettext("%(action)s: done.") % {"action": ACTION_BUTTONS[self.action]})
+        return redirect(self.page_url(issue))
 
 
 def _call(action: str):

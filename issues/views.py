@@ -310,11 +310,19 @@ class IssueActionView(IssuePageView):
                 form_refuse(form, error)
                 status = error.status
                 issue = self.get_issue()  # as it is now: a stale form shows what changed meanwhile
+                self.refused(form=form, error=error, issue=issue)
             else:
-                if self.done_message:
-                    messages.success(request, self.done_message)
-                return redirect(self.page_url(issue))
+                return self.done(issue)
         return self.render_page(issue, forms={self.form_name: form}, status=status)
+
+    def refused(self, *, form: PageForm, error: WorkflowError, issue: Issue) -> None:
+        """Add to a refused form what this page says beyond the refusal (the desks: who changed it meanwhile)."""
+
+    def done(self, issue: Issue) -> HttpResponse:
+        """Answer a taken action: back to the issue page (POST-redirect-GET), with the page's message."""
+        if self.done_message:
+            messages.success(self.request, self.done_message)
+        return redirect(self.page_url(issue))
 
 
 class IssueDetailView(IssuePageView):
