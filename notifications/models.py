@@ -51,6 +51,8 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at"]
         indexes = [
             # The outbox sweep: what is still pending and due.
@@ -73,6 +75,8 @@ class NotificationPreference(models.Model):
     enabled = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
         constraints = [models.UniqueConstraint(fields=["user", "channel"], name="notification_pref_unique")]
 
     def __str__(self):
@@ -108,6 +112,8 @@ class DeadlineReminder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("deadline reminder")
+        verbose_name_plural = _("deadline reminders")
         constraints = [
             models.UniqueConstraint(fields=["issue", "deadline", "due_at"], name="deadline_reminder_once"),
         ]
@@ -134,6 +140,8 @@ class WebhookEndpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["created_at"]
 
     def __str__(self):
@@ -155,6 +163,8 @@ class WebhookAttempt(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
         ordering = ["at", "id"]
 
     def __str__(self):
