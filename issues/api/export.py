@@ -35,7 +35,7 @@ from config.api.permissions import IsStaffMember
 from config.errors import ValidationFailed
 from issues.access import ScopedIssueMixin
 from issues.filters import IssueFilterSet
-from issues.models import Issue
+from issues.models import Issue, Kind
 from issues.personal_data import reporter_for
 
 # The most rows one export holds; a wider export is refused (400) with a request to narrow the filters.
@@ -51,6 +51,8 @@ LANGUAGES = {"zh": "zh", "zh-hans": "zh", "en": "en"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 FILE_DESCRIPTION = "The file, as `format` asks: an XLSX workbook or a CSV (UTF-8 with a byte-order mark)."
+# Columns whose values are API names (`submitted`, `complaint`): the Chinese export writes their Chinese labels.
+LABELLED = {"status": Issue.Status, "kind": Kind}
 
 
 def _area_names(issue: Issue) -> dict[str, str]:
@@ -78,12 +80,24 @@ def _local(value: datetime | None) -> datetime | None:
     return timezone.localtime(value, SHANGHAI).replace(tzinfo=None, microsecond=0) if value is not None else None
 
 
+def export_labels(*, lang: str) -> dict[str, dict[str, str]]:
+    """Return {column: {API value: label}} for the Chinese export; English keeps the API's values, as its headers do."""
+    if lang == "en":
+        return {}
+    with translation.override("zh-hans"):
+        return {column: {value: str(label) for value, label in choices.choices} for column, choices in LABELLED.items()}
+
+
+def _labelled(context: dict, column: str, value: str) -> str:
+    return context["labels"].get(column, {}).get(value, value)
+
+
 # (key and English header, Chinese header, value of an issue for a viewer). English headers are the API's names.
 Column = tuple[str, str, Callable[[Issue, dict], object]]
 COLUMNS: list[Column] = [
     ("number", "编号", lambda i, c: i.number),
-    ("status", "状态", lambda i, c: i.status),
-    ("kind", "类型", lambda i, c: i.kind),
+    ("status", "状态", lambda i, c: _labelled(c, "status", i.status)),
+    ("kind", "类型", lambda i, c: _labelled(c, "kind", i.kind)),
     ("category", "类别代码", lambda i, c: i.category.code if i.category else ""),
     ("category_name", "类别", lambda i, c: i.category.name if i.category else ""),
     ("urgent", "紧急", lambda i, c: i.urgent),
@@ -118,17 +132,26 @@ def export_headers(*, lang: str) -> list[str]:
     return [key if lang == "en" else zh for key, zh, _ in COLUMNS]
 
 
-def export_row(*, issue: Issue, viewer) -> list:
-    """Return one issue's row as `viewer` may read it: the reporter as issues.personal_data.reporter_for gives it."""
-    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter_for(viewer, issue)}
+def export_row(*, issue: Issue, viewer, labels: dict | None = None) -> list:
+    """Return one issue's row as `viewer` may read it: the reporter as issues.personal_data.reporter_for gives it.
+
+    `labels` (export_labels) turns API values into the export language's labels; without it they stay as they are.
+    """
+    context = {
+        "names": _area_names(issue),
+        "lead": _lead_department(issue),
+        "reporter": reporter_for(viewer, issue),
+        "labels": labels or {},
+    }
     return [value(issue, context) for _, _, value in COLUMNS]
 
 
-def export_issues(*, queryset: QuerySet[Issue], viewer) -> Iterator[list]:
+def export_issues(*, queryset: QuerySet[Issue], viewer, lang: str = "en") -> Iterator[list]:
     """Yield the rows of `queryset` (already scoped and filtered), chunk by chunk, at most EXPORT_MAX_ROWS."""
+    labels = export_labels(lang=lang)
     issues = queryset.select_related("grid__parent__parent__parent")[:EXPORT_MAX_ROWS]
     for issue in issues.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield export_row(issue=issue, viewer=viewer)
+        yield export_row(issue=issue, viewer=viewer, labels=labels)
 
 
 def _csv_cell(value, *, lang: str) -> str:
@@ -213,8 +236,8 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
         filters=True,
         description=(
             "Staff only (residents and partner apps: 403). The list's filters and scope; reporter masked as in "
-            "every answer; times in Asia/Shanghai. Headers in Chinese, or English (the API's field names) with "
-            f"`lang=en` or `Accept-Language: en`. At most {EXPORT_MAX_ROWS:,} rows: beyond, 400 validation_error "
+            "every answer; times in Asia/Shanghai. Headers, status and kind in Chinese, or English (the API's names) "
+            f"with `lang=en` or `Accept-Language: en`. At most {EXPORT_MAX_ROWS:,} rows: beyond, 400 validation_error "
             "asking to narrow the filters. CSV is UTF-8 with a byte-order mark."
         ),
         parameters=[
@@ -240,7 +263,7 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
                 f"{total:,} issues match; at most {EXPORT_MAX_ROWS:,} can be exported at once. "
                 "Narrow the filters (area, status, created_after, created_before …).",
             )
-        rows = export_issues(queryset=queryset, viewer=request.user)
+        rows = export_issues(queryset=queryset, viewer=request.user, lang=lang)
         filename = f"issues-{timezone.localtime(timezone.now(), SHANGHAI):%Y%m%d-%H%M%S}.{file_format}"
         if file_format == "csv":
             response = StreamingHttpResponse(csv_stream(rows=rows, lang=lang), content_type=CSV_TYPE)
