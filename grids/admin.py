@@ -7,6 +7,7 @@ so the admin only edits the descriptive fields of an existing node.
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from grids.models import Area
 from grids.services import area_path_for, area_validate
@@ -39,9 +40,9 @@ class AreaAdmin(admin.ModelAdmin):
     show_full_result_count = False  # the count of 10,000s of buildings costs a query per page for nothing
     fieldsets = (
         (None, {"fields": ("code", "name", "level", "parent", "path")}),
-        ("Grid", {"fields": ("households", "boundary")}),
-        ("Building", {"fields": ("lat", "lng", "address")}),
-        ("Source", {"classes": ("collapse",), "fields": ("extra", "updated_at")}),
+        (_("Grid"), {"fields": ("households", "boundary")}),
+        (_("Building"), {"fields": ("lat", "lng", "address")}),
+        (_("Source"), {"classes": ("collapse",), "fields": ("extra", "updated_at")}),
     )
 
     def get_readonly_fields(self, request, obj=None):

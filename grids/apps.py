@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class GridsConfig(AppConfig):
     name = "grids"
-    verbose_name = "Territory"
+    verbose_name = _("Territory")

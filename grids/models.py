@@ -60,8 +60,8 @@ class Area(models.Model):
     lng = models.FloatField(_("longitude"), null=True, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
     # The source's extra codes (city, province) kept as they came.
-    extra = models.JSONField(default=dict, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    extra = models.JSONField(_("extra codes"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = AreaQuerySet.as_manager()
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IssuesConfig(AppConfig):
     name = "issues"
-    verbose_name = "Issues"
+    verbose_name = _("Issues")
 
     def ready(self):
         # Bind the shared tasks (issues.tasks, notifications.tasks) to GridDesk's Celery app in every Django

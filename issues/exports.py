@@ -21,13 +21,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
-from django.utils import timezone
+from django.utils import timezone, translation
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from issues.filters import IssueFilterSet
-from issues.models import ExportJob, Issue
+from issues.models import ExportJob, Issue, Kind
 from issues.personal_data import export_reporter
 from issues.selectors import issue_list_for_user
 
@@ -72,12 +72,28 @@ def _local(value: datetime | None) -> datetime | None:
     return timezone.localtime(value, SHANGHAI).replace(tzinfo=None, microsecond=0) if value is not None else None
 
 
+# Columns whose values are API names (`submitted`, `complaint`): the Chinese export writes their Chinese labels.
+LABELLED = {"status": Issue.Status, "kind": Kind}
+
+
+def export_labels(*, lang: str) -> dict[str, dict[str, str]]:
+    """Return {column: {API value: label}} for the Chinese export; English keeps the API's values, as its headers do."""
+    if lang == "en":
+        return {}
+    with translation.override("zh-hans"):
+        return {column: {value: str(label) for value, label in choices.choices} for column, choices in LABELLED.items()}
+
+
+def _labelled(context: dict, column: str, value: str) -> str:
+    return context["labels"].get(column, {}).get(value, value)
+
+
 # (key and English header, Chinese header, value of an issue for a viewer). English headers are the API's names.
 Column = tuple[str, str, Callable[[Issue, dict], object]]
 COLUMNS: list[Column] = [
     ("number", "编号", lambda i, c: i.number),
-    ("status", "状态", lambda i, c: i.status),
-    ("kind", "类型", lambda i, c: i.kind),
+    ("status", "状态", lambda i, c: _labelled(c, "status", i.status)),
+    ("kind", "类型", lambda i, c: _labelled(c, "kind", i.kind)),
     ("category", "类别代码", lambda i, c: i.category.code if i.category else ""),
     ("category_name", "类别", lambda i, c: i.category.name if i.category else ""),
     ("urgent", "紧急", lambda i, c: i.urgent),
@@ -112,18 +128,27 @@ def export_headers(*, lang: str) -> list[str]:
     return [key if lang == "en" else zh for key, zh, _ in COLUMNS]
 
 
-def export_row(*, issue: Issue, viewer, unmasked: bool = False) -> list:
-    """Return one issue's row for `viewer`: the reporter masked unless `unmasked` (personal_data.export_reporter)."""
+def export_row(*, issue: Issue, viewer, unmasked: bool = False, labels: dict | None = None) -> list:
+    """Return one issue's row for `viewer`: the reporter masked unless `unmasked` (personal_data.export_reporter).
+
+    `labels` (export_labels) turns API values into the export language's labels; without it they stay as they are.
+    """
     reporter = export_reporter(viewer, issue, unmasked=unmasked)
-    context = {"names": _area_names(issue), "lead": _lead_department(issue), "reporter": reporter}
+    context = {
+        "names": _area_names(issue),
+        "lead": _lead_department(issue),
+        "reporter": reporter,
+        "labels": labels or {},
+    }
     return [value(issue, context) for _, _, value in COLUMNS]
 
 
-def export_issues(*, queryset: QuerySet[Issue], viewer, unmasked: bool = False) -> Iterator[list]:
+def export_issues(*, queryset: QuerySet[Issue], viewer, unmasked: bool = False, lang: str = "en") -> Iterator[list]:
     """Yield the rows of `queryset` (already scoped and filtered), chunk by chunk, at most EXPORT_MAX_ROWS."""
+    labels = export_labels(lang=lang)
     issues = queryset.select_related("grid__parent__parent__parent")[:EXPORT_MAX_ROWS]
     for issue in issues.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield export_row(issue=issue, viewer=viewer, unmasked=unmasked)
+        yield export_row(issue=issue, viewer=viewer, unmasked=unmasked, labels=labels)
 
 
 def _csv_cell(value, *, lang: str) -> str:
@@ -249,7 +274,9 @@ def export_job_run(*, job_id) -> str:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         queryset = export_queryset(user=job.requested_by, filters=job.filters)
-        rows = _Counted(export_issues(queryset=queryset, viewer=job.requested_by, unmasked=not job.masked), job.pk)
+        rows = _Counted(
+            export_issues(queryset=queryset, viewer=job.requested_by, unmasked=not job.masked, lang=job.lang), job.pk
+        )
         with open(partial, "wb") as out:
             if job.file_format == "csv":
                 for chunk in csv_stream(rows=iter(rows), lang=job.lang):

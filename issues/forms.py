@@ -6,6 +6,7 @@ field named as the workflow names its argument mapped by `workflow_fields`, or a
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from config.pages import PageForm
 
@@ -70,7 +71,7 @@ class FollowForm(PageForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
     )
     phone = forms.CharField(
-        label=_("Phone"),
+        label=pgettext_lazy("follow", "Phone"),
         max_length=20,
         help_text=_("The phone number given with the report."),
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),

@@ -29,10 +29,17 @@ class Category(models.Model):
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=100)
-    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent")
+    )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.COMPLAINT)
     department = models.ForeignKey(
-        "orgs.Department", on_delete=models.PROTECT, null=True, blank=True, related_name="categories"
+        "orgs.Department",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="categories",
+        verbose_name=_("department"),
     )
     # Accept within this many hours of classification; resolve within this many working days.
     response_hours = models.PositiveIntegerField(_("response hours"), default=24)
@@ -41,7 +48,7 @@ class Category(models.Model):
     urgent_response_hours = models.PositiveIntegerField(_("urgent response hours"), default=2)
     urgent_resolution_workdays = models.PositiveIntegerField(_("urgent resolution working days"), default=1)
     # Open311 service-definition attributes: [{"code", "datatype", "description", "required", "values"}].
-    attributes = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(_("attributes"), default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -508,7 +515,7 @@ class CalendarDay(models.Model):
     date = models.DateField(_("date"), unique=True)
     is_workday = models.BooleanField(_("working day"))
     note = models.CharField(_("note"), max_length=200, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("calendar day")

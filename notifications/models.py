@@ -29,28 +29,44 @@ class Notification(models.Model):
         SKIPPED = "skipped", _("skipped")  # nothing to send to (no address, preference off)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=40)  # an issues.models.Notice, or the WebhookType of a webhook row
-    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(_("kind"), max_length=40)  # an issues.models.Notice, or the WebhookType of a webhook row
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("recipient"),
     )
     webhook = models.ForeignKey(
-        "notifications.WebhookEndpoint", on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        "notifications.WebhookEndpoint",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("webhook"),
     )
-    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    event = models.ForeignKey("issues.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    issue = models.ForeignKey(
+        "issues.Issue", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("issue")
+    )
+    event = models.ForeignKey(
+        "issues.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("event")
+    )
     # What the message templates need, captured when the change happened.
-    payload = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at"]
         indexes = [
             # The outbox sweep: what is still pending and due.
@@ -68,11 +84,15 @@ class Notification(models.Model):
 class NotificationPreference(models.Model):
     """A user's choice to receive (or not) one channel; no row means the channel's default."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    enabled = models.BooleanField(default=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs", verbose_name=_("user")
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
         constraints = [models.UniqueConstraint(fields=["user", "channel"], name="notification_pref_unique")]
 
     def __str__(self):
@@ -82,7 +102,9 @@ class NotificationPreference(models.Model):
 class Contact(models.Model):
     """Hold how to reach a user outside the app: the phone for SMS and the language of their messages."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact", verbose_name=_("user")
+    )
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
 
@@ -101,13 +123,15 @@ class DeadlineReminder(models.Model):
         RESPONSE = "response", _("response deadline")
         RESOLUTION = "resolution", _("resolution deadline")
 
-    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, related_name="+")
-    deadline = models.CharField(max_length=10, choices=Deadline.choices)
+    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, related_name="+", verbose_name=_("issue"))
+    deadline = models.CharField(_("deadline"), max_length=10, choices=Deadline.choices)
     # The deadline's value when reminded: an extension moves it, and the new value gets its own reminder.
-    due_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(_("due at"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("deadline reminder")
+        verbose_name_plural = _("deadline reminders")
         constraints = [
             models.UniqueConstraint(fields=["issue", "deadline", "due_at"], name="deadline_reminder_once"),
         ]
@@ -125,15 +149,19 @@ class WebhookEndpoint(models.Model):
 
     EVENTS = tuple(t.value for t in WebhookType)
 
-    partner = models.ForeignKey("orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks")
+    partner = models.ForeignKey(
+        "orgs.PartnerApp", on_delete=models.CASCADE, related_name="webhooks", verbose_name=_("partner app")
+    )
     # https only, loopback http for development (notifications.webhooks.webhook_url_validate, also in the admin).
-    url = models.URLField(max_length=500, validators=[_webhook_url_validate])
-    events = models.JSONField(default=list)
-    secret = models.CharField(max_length=100, editable=False)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    url = models.URLField(_("URL"), max_length=500, validators=[_webhook_url_validate])
+    events = models.JSONField(_("events"), default=list)
+    secret = models.CharField(_("secret"), max_length=100, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["created_at"]
 
     def __str__(self):
@@ -143,18 +171,22 @@ class WebhookEndpoint(models.Model):
 class WebhookAttempt(models.Model):
     """Log one delivery attempt of a webhook notification."""
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="attempt_log")
-    attempt = models.PositiveSmallIntegerField(default=1)
-    url = models.URLField(max_length=500, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("notification")
+    )
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    url = models.URLField(_("URL"), max_length=500, blank=True)
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     # Written before the request leaves and set when its outcome is known: a row without it is an attempt whose
     # worker died (or is still waiting), so the log counts every send, killed ones included.
-    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
         ordering = ["at", "id"]
 
     def __str__(self):

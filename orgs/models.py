@@ -58,7 +58,11 @@ class Department(models.Model):
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FUNCTIONAL)
     district = models.ForeignKey(
-        "grids.Area", on_delete=models.PROTECT, related_name="departments", limit_choices_to={"level": "district"}
+        "grids.Area",
+        on_delete=models.PROTECT,
+        related_name="departments",
+        limit_choices_to={"level": "district"},
+        verbose_name=_("district"),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -74,13 +78,27 @@ class Department(models.Model):
 class Membership(models.Model):
     """Give a user a role at a territory node or in a department; a user may hold several."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
-    area = models.ForeignKey("grids.Area", on_delete=models.PROTECT, null=True, blank=True, related_name="memberships")
-    department = models.ForeignKey(
-        Department, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships"
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    area = models.ForeignKey(
+        "grids.Area",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        verbose_name=_("area"),
+    )
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        verbose_name=_("department"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("membership")
@@ -110,10 +128,14 @@ class PartnerApp(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     name = models.CharField(_("name"), max_length=100)
     # The partner acts as this user, so "what it submitted" is "what its user reported".
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="partner_app")
-    area = models.ForeignKey("grids.Area", on_delete=models.PROTECT, related_name="partner_apps")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="partner_app", verbose_name=_("service user")
+    )
+    area = models.ForeignKey(
+        "grids.Area", on_delete=models.PROTECT, related_name="partner_apps", verbose_name=_("area")
+    )
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("partner app")
@@ -134,13 +156,15 @@ class ApiKey(models.Model):
 
     PREFIX_LENGTH = 8
 
-    partner = models.ForeignKey(PartnerApp, on_delete=models.CASCADE, related_name="api_keys")
+    partner = models.ForeignKey(
+        PartnerApp, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("partner app")
+    )
     name = models.CharField(_("name"), max_length=100, blank=True)
-    prefix = models.CharField(max_length=PREFIX_LENGTH, db_index=True, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    prefix = models.CharField(_("prefix"), max_length=PREFIX_LENGTH, db_index=True, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -185,7 +185,7 @@ class IssueExportView(ScopedIssueMixin, GenericAPIView):
                 return HttpResponseRedirect(status_url, status=HTTPStatus.SEE_OTHER)
             return Response(job_body(request, job), status=HTTPStatus.ACCEPTED, headers={"Location": status_url})
         export_record(**record, filters=filters, rows=total, direct=True)
-        rows = export_issues(queryset=queryset, viewer=request.user, unmasked=unmasked)
+        rows = export_issues(queryset=queryset, viewer=request.user, unmasked=unmasked, lang=lang)
         filename = f"issues-{timezone.localtime(timezone.now(), SHANGHAI):%Y%m%d-%H%M%S}.{file_format}"
         if file_format == "csv":
             response = StreamingHttpResponse(csv_stream(rows=rows, lang=lang), content_type=CSV_TYPE)

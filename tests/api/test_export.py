@@ -143,11 +143,20 @@ def test_xlsx_export_opens_with_openpyxl_with_chinese_headers_and_typed_cells(re
     assert row["title"] == '=HYPERLINK("http://evil")'  # text, not a formula
     assert row["urgent"] is True
     assert row["escalation_level"] == 0
+    # Status and kind as the Chinese desk shows them, not the API's `resolved` and `complaint`.
+    assert (row["status"], row["kind"]) == ("已办结", "投诉")
     assert row["street_name"] == "黄金岭街道"
     assert row["created_at"] == resolved.created_at.astimezone(export.SHANGHAI).replace(tzinfo=None, microsecond=0)
     assert isinstance(row["resolved_at"], datetime)
     assert row["closed_at"] is None and row["rating"] is None
     assert (row["reporter_name"], row["reporter_phone"]) == (REPORTER_NAME, REPORTER_PHONE)
+
+
+def test_chinese_csv_writes_status_and_kind_as_their_chinese_labels(resolved, submitted, community_staff):
+    rows = csv_rows(export_of(community_staff, format="csv"))
+    assert rows[0][:3] == ["编号", "状态", "类型"]
+    found = {row[0]: tuple(row[1:3]) for row in rows[1:]}
+    assert found == {resolved.number: ("已办结", "投诉"), submitted.number: ("已提交", "投诉")}
 
 
 def test_xlsx_keeps_a_formula_looking_title_as_text_cell(resolved, community_staff):

@@ -125,7 +125,7 @@ def test_an_anonymous_reporter_follows_by_number_and_phone_and_rates(live_server
                 page = new_page(browser, live_server, "zh")
                 page.goto(f"{live_server.url}/follow/")
                 page.get_by_label("编号").fill(issue.number)
-                page.get_by_label("电话").fill(PHONE)
+                page.get_by_label("手机号").fill(PHONE)
                 page.get_by_role("button", name="查询").click()
                 page.wait_for_url(f"{live_server.url}/follow/{issue.number}/")
                 assert_fits(page)
