@@ -336,10 +336,18 @@ class IssueRateView(IssueActionView):
     form_name = "rate_form"
     done_message = _("Thank you: your rating was recorded.")
 
+    # A return visit (回访) records what a reporter without an account said on the phone, through the same action.
+    return_visit = False
+
     def call(self, *, issue, form):
         data = form.cleaned_data
         workflow.issue_rate(
-            issue=issue, actor=self.request.user, score=data["rating"], comment=data["comment"], version=data["version"]
+            issue=issue,
+            actor=self.request.user,
+            score=data["rating"],
+            comment=data["comment"],
+            version=data["version"],
+            return_visit=self.return_visit,
         )
 
 
@@ -364,23 +372,13 @@ class IssueCommentView(IssueActionView):
         )
 
 
-class IssueReturnVisitView(IssueActionView):
+class IssueReturnVisitView(IssueRateView):
     """Record the rating a reporter without an account gave on the phone (回访): community staff and up."""
 
     form_class = ReturnVisitForm
     form_name = "return_visit_form"
     done_message = _("The return visit's rating was recorded.")
-
-    def call(self, *, issue, form):
-        data = form.cleaned_data
-        workflow.issue_rate(
-            issue=issue,
-            actor=self.request.user,
-            score=data["rating"],
-            comment=data["comment"],
-            version=data["version"],
-            return_visit=True,
-        )
+    return_visit = True
 
 
 def issue_page_context(
