@@ -14,7 +14,8 @@ from issues.access import ScopedIssueMixin
 from issues.api.export import IssueExportView
 from issues.api.photo_files import IssuePhotoFileView
 from issues.api.views import IssueViewSet, StatsView
-from issues.views import DashboardView, IssuePageView
+from issues.stats_views import StatsPageView
+from issues.views import IssuePageView
 from tests.factories import issue_in_status
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def here_and_elsewhere(territory, other_territory, resident):
 
 
 def test_every_view_reading_issues_stands_on_the_scoped_base():
-    for view in (IssueViewSet, IssueExportView, IssuePhotoFileView, StatsView, DashboardView, IssuePageView):
+    for view in (IssueViewSet, IssueExportView, IssuePhotoFileView, StatsView, StatsPageView, IssuePageView):
         assert issubclass(view, ScopedIssueMixin), view
 
 
@@ -80,6 +81,6 @@ def test_out_of_scope_in_a_page_answers_djangos_404_page(community_staff, territ
     client = Client()
     client.force_login(community_staff)
 
-    response = client.get("/dashboard/", {"area": other_territory["community"].code})
+    response = client.get("/stats/", {"area": other_territory["community"].code})
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert not response["Content-Type"].startswith("application/json")

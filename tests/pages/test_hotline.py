@@ -113,4 +113,4 @@ def test_an_operator_lands_on_the_hotline_and_sees_its_link(client, operator):
     client = signed_in(client, operator)
     assert client.get("/")["Location"] == HOTLINE
     html = client.get(HOTLINE).content.decode()
-    assert 'id="hotline-link"' in html and 'id="dashboard-link"' not in html
+    assert 'id="hotline-link"' in html and 'id="stats-link"' not in html

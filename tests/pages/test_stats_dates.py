@@ -1,10 +1,10 @@
-"""The dashboard's period pickers refuse far dates with a message beside the field, never a 500."""
+"""The statistics page's period pickers refuse far dates with a message beside the field, never a 500."""
 
 from http import HTTPStatus
 
 import pytest
 
-from tests.pages.test_dashboard import DASHBOARD, signed_in, text_of
+from tests.pages.test_stats_page import STATS, signed_in, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_a_far_date_is_refused_beside_its_field(community_staff, query, field):
     client = signed_in(community_staff)
     client.cookies["django_language"] = "en"
 
-    response = client.get(f"{DASHBOARD}?{query}")
+    response = client.get(f"{STATS}?{query}")
 
     assert response.status_code == HTTPStatus.OK
     html = response.content.decode()
@@ -25,6 +25,6 @@ def test_a_far_date_is_refused_beside_its_field(community_staff, query, field):
 
 
 def test_the_far_date_message_is_in_chinese_by_default(community_staff):
-    response = signed_in(community_staff).get(f"{DASHBOARD}?to=9999-12-31")
+    response = signed_in(community_staff).get(f"{STATS}?to=9999-12-31")
 
     assert text_of(response.content.decode(), "error-to") == "请输入 2000-01-01 至 2099-12-31 之间的日期。"
