@@ -192,7 +192,7 @@ def rank_rows(rows: list[dict], *, rate: str, denominator: str, min_volume: int,
     unranked.sort(key=lambda r: (-r["volume"], -r["total"], r["name"] or ""))
     n = min(marked, len(ranked) // 2)
     values = [r[rate] for r in ranked]
-    for index, entry in enumerate(ranked):
+    for entry in ranked:
         entry["rank"] = values.index(entry[rate]) + 1
         from_bottom = sum(1 for v in values if v < entry[rate]) + 1
         if entry["rank"] <= n:

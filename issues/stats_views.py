@@ -150,7 +150,7 @@ def _volumes(report: dict) -> list[dict]:
 
 
 def _deltas(report: dict) -> dict:
-    """Return each rate's and the total's change as text ("+3.2", "−1.0", "0") or None when there is nothing to compare."""
+    """Return each rate's and the total's change as text ("+3.2", "−1", "0"), None when there is nothing to compare."""
 
     def signed(value):
         if value is None:

@@ -157,7 +157,7 @@ GRIDDESK_EXPORT_FILE_DAYS = env.int("GRIDDESK_EXPORT_FILE_DAYS", default=7)
 GRIDDESK_EXPORT_DIRECT_MAX_ROWS = env.int("GRIDDESK_EXPORT_DIRECT_MAX_ROWS", default=2000)
 GRIDDESK_DUPLICATE_RADIUS_M = env.int("GRIDDESK_DUPLICATE_RADIUS_M", default=100)
 GRIDDESK_DUPLICATE_WINDOW_DAYS = env.int("GRIDDESK_DUPLICATE_WINDOW_DAYS", default=14)
-# Rankings on /stats/ (红黄榜): a rate on fewer cases than this is listed but not ranked; how many ranks each list marks.
+# Rankings on /stats/ (红黄榜): a rate on fewer cases is listed but not ranked; how many ranks each list marks.
 GRIDDESK_STATS_RANK_MIN_VOLUME = env.int("GRIDDESK_STATS_RANK_MIN_VOLUME", default=10)
 GRIDDESK_STATS_RANK_MARKED = env.int("GRIDDESK_STATS_RANK_MARKED", default=3)
 # How often (at most) a process asks the database whether another process changed the grids (grids.routing).

@@ -311,7 +311,7 @@ def test_child_areas_are_ranked_by_the_chosen_rate_marked_and_the_empty_ones_col
     html = response.content.decode()
     table = element(html, "rank-areas", "table")
     rows = re.findall(r'<tr class="([^"]*)" data-code="(\d+)"', table)
-    # 社区002 100 % (3/3) first, red list; 社区005 75 % (3/4) last ranked, yellow list; 社区003 (1 case) listed unranked.
+    # 社区002 100 % (3/3) first, red list; 社区005 75 % (3/4) last ranked, yellow list; 社区003 (1 case) unranked.
     assert rows == [("mark-top", "360702091002"), ("mark-bottom", "360702091005"), ("", "360702091003")]
     text = squash(table)
     assert "1 社区002 3" in text and "red list" in text and "yellow list" in text and "not ranked" in text
