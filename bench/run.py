@@ -217,7 +217,46 @@ def write_benchmarks_doc(results: dict) -> None:
         "100,000 rows as a job, and the escalation sweep over 1 M issues with 10,000 overdue.",
         "",
     ]
+    lines += _statspage_lines(results.get("benchmarks", {}).get("statspage"))
     BENCHMARKS_DOC.write_text("\n".join(lines), encoding="utf-8")
+
+
+# The statistics page's rows in docs/benchmarks.md: (what, area and period, key prefix of bench_statspage's figures).
+STATSPAGE_ROWS = [
+    ("community, 30 days", "community_month"),
+    ("street, 30 days", "street_month"),
+    ("district, 30 days", "district_month"),
+    ("district, 365 days (target < 300 ms at 1,000,000 issues)", "district_year"),
+]
+
+
+def _statspage_lines(entry: dict | None) -> list[str]:
+    """Return the section of docs/benchmarks.md on the statistics page (bench/bench_statspage.py), if it ran."""
+    if not entry:
+        return []
+    figures = entry["figures"]
+    if "failed" in figures or "skipped" in figures:
+        return ["## The statistics page `/stats/`", "", f"Last run did not finish: {figures}", ""]
+    lines = [
+        "## The statistics page `/stats/`",
+        "",
+        f"Written from the last run of bench/bench_statspage.py: {entry['measured_at']}, {figures['issues']:,} issues"
+        f" (scale {figures['scale']}), {entry['machine']['cpus']} CPUs, load average"
+        f" {entry['machine']['load_average_1m_at_start']} at start. In-process (test Client, signed in with a"
+        " session), medians; the page calls issue_stats twice (this period and the previous one of the same length)"
+        " and adds the kinds, the weekly trend and the departments (issues/stats_report.py). Plans:"
+        " bench/plans/statspage_*.txt.",
+        "",
+        "| page | queries | whole page, ms | issue_stats once, ms | kinds + trend + departments, ms |",
+        "|---|---|---|---|---|",
+    ]
+    for what, key in STATSPAGE_ROWS:
+        lines.append(
+            f"| {what} | {figures.get(f'{key}_queries', '—')} | {figures.get(f'{key}_page_ms', '—')} |"
+            f" {figures.get(f'{key}_issue_stats_ms', '—')} | {figures.get(f'{key}_report_extra_ms', '—')} |"
+        )
+    lines += ["", f"Sequential scans of issues, events or ratings in the page's plans: {figures.get('seq_scans')}.", ""]
+    return lines
 
 
 def main() -> int:

@@ -232,7 +232,7 @@ stats_page = StatsPageView.as_view()
 
 def dashboard_redirect(request: HttpRequest) -> HttpResponse:
     """Send the old /dashboard/ address to /stats/, with its query string (bookmarks keep their area and period)."""
-    target = reverse("stats")
+    target = reverse("stats-page")
     if request.META.get("QUERY_STRING"):
         target += f"?{request.META['QUERY_STRING']}"
     return HttpResponseRedirect(target)

@@ -66,7 +66,7 @@ def landing_url_for(user) -> str:
         return reverse("desk")  # which sends each role on to its queue
     scope = scope_for_user(user)
     if scope.node_roles:
-        return reverse("stats")
+        return reverse("stats-page")
     # A hotline operator's desk is the intake form.
     if scope.intake_paths:
         return reverse("hotline")
