@@ -87,6 +87,8 @@ def run(ctx) -> dict:
             if response.status_code != 200 or b'id="tile-response_rate"' not in response.content:
                 raise RuntimeError(f"{name}: {response.status_code}, not the statistics page")
             figures[f"{name}_queries"] = len(queries)
+            # Read now: every later request starts with Django's reset_queries, which empties the log they slice.
+            statements = [q["sql"] for q in queries.captured_queries]
             figures[f"{name}_page_ms"] = _median_ms(lambda c=client, p=path: c.get(p))
             area = Area.objects.get(code=code)
             now = timezone.now()
@@ -99,7 +101,7 @@ def run(ctx) -> dict:
                     department_stats(area=a, date_from=s, date_to=today, now=n),
                 )
             )
-            seq_scans += _explain(f"statspage_{name}", [q["sql"] for q in queries.captured_queries])
+            seq_scans += _explain(f"statspage_{name}", statements)
             ctx.log(f"{name}: {figures[f'{name}_page_ms']} ms, {figures[f'{name}_queries']} queries")
     figures["seq_scans"] = "; ".join(seq_scans) or "none"
     return figures

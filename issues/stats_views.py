@@ -165,6 +165,45 @@ def _deltas(report: dict) -> dict:
     }
 
 
+def _trend_data(trend: list[dict]) -> dict:
+    """Return what the trend chart draws (static/js/stats.js): week labels, the two series and their names."""
+    years = {w["week"].year for w in trend}
+    label = "%m-%d" if len(years) <= 1 else "%Y-%m-%d"
+    return {
+        "weeks": [w["week"].strftime(label) for w in trend],
+        "intake": [w["intake"] for w in trend],
+        "resolved": [w["resolved"] for w in trend],
+        "names": [gettext("New issues"), gettext("Resolved issues")],
+    }
+
+
+def _report_context(report: dict, *, query: dict, rank: str, labels: dict) -> dict:
+    """Return what the template shows of one report: tiles, charts with their tables, the rankings by `rank`."""
+    deltas = _deltas(report)
+    previous_from, previous_to = previous_period(date.fromisoformat(query["from"]), date.fromisoformat(query["to"]))
+    rankings = report["rankings"][rank]
+    return {
+        "report": report,
+        "previous_from": previous_from,
+        "previous_to": previous_to,
+        "tiles": [{**cell, "label": labels[cell["key"]], "delta": deltas[cell["key"]]} for cell in _rate_cells(report)],
+        "total_delta": deltas["total"],
+        "volumes": _volumes(report),
+        "trend": report["trend"],
+        "trend_data": _trend_data(report["trend"]),
+        "rank_tabs": [(key, labels[key], f"?{urlencode({**query, 'rank': key})}#rankings") for key in RATE_KEYS],
+        "area_rows": [
+            {
+                **row,
+                "cells": _rate_cells(row),
+                "link": f"?{urlencode({**query, 'area': row['code'], 'rank': rank})}" if row["code"] else "",
+            }
+            for row in rankings["areas"]
+        ],
+        "department_rows": [{**row, "cells": _rate_cells(row, DEPARTMENT_RATES)} for row in rankings["departments"]],
+    }
+
+
 class StatsPageView(LoginRequiredMixin, ScopedIssueMixin, View):
     """Show the statistics of an area in the caller's scope over a period (staff with a territory role only)."""
 
@@ -192,38 +231,7 @@ class StatsPageView(LoginRequiredMixin, ScopedIssueMixin, View):
             start, end = form.cleaned_data["from"], form.cleaned_data["to"]
             report = stats_report(area=area, date_from=start, date_to=end)
             query = {"area": area.code, "from": start.isoformat(), "to": end.isoformat()}
-            previous = previous_period(start, end)
-            rankings = report["rankings"][rank]
-            context.update(
-                report=report,
-                previous_from=previous[0],
-                previous_to=previous[1],
-                tiles=[
-                    {**cell, "label": labels[cell["key"]], "delta": _deltas(report)[cell["key"]]}
-                    for cell in _rate_cells(report)
-                ],
-                total_delta=_deltas(report)["total"],
-                volumes=_volumes(report),
-                trend=report["trend"],
-                trend_data={
-                    "weeks": [w["week"].strftime("%m-%d") for w in report["trend"]],
-                    "intake": [w["intake"] for w in report["trend"]],
-                    "resolved": [w["resolved"] for w in report["trend"]],
-                    "names": [gettext("New issues"), gettext("Resolved issues")],
-                },
-                rank_tabs=[(key, labels[key], f"?{urlencode({**query, 'rank': key})}#rankings") for key in RATE_KEYS],
-                area_rows=[
-                    {
-                        **row,
-                        "cells": _rate_cells(row),
-                        "link": f"?{urlencode({**query, 'area': row['code'], 'rank': rank})}" if row["code"] else "",
-                    }
-                    for row in rankings["areas"]
-                ],
-                department_rows=[
-                    {**row, "cells": _rate_cells(row, DEPARTMENT_RATES)} for row in rankings["departments"]
-                ],
-            )
+            context.update(_report_context(report, query=query, rank=rank, labels=labels))
         return render(request, "issues/stats.html", context)
 
 
