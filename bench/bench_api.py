@@ -331,6 +331,8 @@ def _in_process(ctx, *, tokens: dict[str, str], hot: dict) -> dict:
             if response.status_code >= 300:
                 raise RuntimeError(f"{name}: {response.status_code} {response.content[:200]!r}")
             figures[f"queries_{name}"] = len(queries)
+            # Read now: each later request starts with Django's reset_queries, which empties the log this slices.
+            statements = [q["sql"] for q in queries.captured_queries]
             times = []
             for _ in range(5):
                 started = time.perf_counter()
@@ -338,7 +340,7 @@ def _in_process(ctx, *, tokens: dict[str, str], hot: dict) -> dict:
                 times.append((time.perf_counter() - started) * 1000)
             figures[f"{name}_in_process_ms"] = round(statistics.median(times), 1)
             if name != "create":
-                seq_scans += _explain(name, [q["sql"] for q in queries.captured_queries])
+                seq_scans += _explain(name, statements)
     ctx.log(f"plans in {PLANS_DIR.relative_to(ROOT)}; sequential scans on hot tables: {seq_scans or 'none'}")
     return figures, seq_scans
 
