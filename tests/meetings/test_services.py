@@ -4,7 +4,7 @@ finalised minutes that refuse every change (and change nothing), and who may mee
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from config.errors import InvalidTransition, NotFound, ValidationFailed
 from issues import workflow
@@ -103,7 +103,7 @@ def test_staff_add_an_item_linked_to_an_issue_of_the_area_only(
 
     elsewhere = issue_in_status("submitted", reporter=street_officer, place=other_territory["grid"])
     before = meeting_state(meeting)
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(ValidationFailed) as refused, translation.override("en"):
         services.item_add(meeting=meeting, actor=community_staff, title="别处", issue_numbers=[elsewhere.number])
     assert refused.value.fields == {"issues": [f"No issue under this area has the number {elsewhere.number}."]}
     with pytest.raises(ValidationFailed):
