@@ -113,8 +113,13 @@ class Item(models.Model):
         return f"{self.meeting} #{self.position}: {self.title[:40]}"
 
     @property
-    def assignee(self):
-        return self.assignee_department or self.assignee_user
+    def assignee(self) -> str:
+        """Return who does it, by name: the department's, or the person's (their full name, else username)."""
+        if self.assignee_department_id:
+            return self.assignee_department.name
+        if self.assignee_user_id:
+            return self.assignee_user.get_full_name() or self.assignee_user.get_username()
+        return ""
 
 
 class Record(models.Model):

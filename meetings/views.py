@@ -112,7 +112,13 @@ def _meeting_items(meeting: Meeting) -> list[Item]:
     )
     return list(
         meeting.items.select_related(
-            "assignee_department", "assignee_user", "category", "added_by", "carried_from__meeting"
+            "assignee_department",
+            "assignee_user",
+            "category",
+            "added_by",
+            "carried_from__meeting",
+            "carried_from__assignee_department",
+            "carried_from__assignee_user",
         )
         .prefetch_related(Prefetch("issues", queryset=issues.order_by("number")))
         .order_by("position", "id")
