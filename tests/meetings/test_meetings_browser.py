@@ -102,6 +102,13 @@ def test_the_weekly_meeting_and_its_paper_in_chromium(
             desk.shoot(page, "meeting-print")
             pdf = page.pdf(path=str(tmp_path / "minutes.pdf"), prefer_css_page_size=True)
             assert pdf[:4] == b"%PDF"
+            # On paper: the print CSS drops the screen tools and the sheet's frame.
+            page.emulate_media(media="print")
+            expect(page.locator(".tools")).to_be_hidden()
+            page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+            page.screenshot(path=str(tmp_path / "minutes-print-media.png"), full_page=True)
+            page.emulate_media(media="screen")
+            page.set_viewport_size({"width": 1280, "height": 900})
             page.get_by_role("link", name="Back to the meeting").click()
 
             # Finalise: the minutes are read-only for everyone, the street officer included.
