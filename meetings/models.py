@@ -81,7 +81,9 @@ class Item(models.Model):
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     # Why a hard case is on the agenda: HardCase values (escalated, reopened, overdue, rated_low), in that order.
     reasons = models.JSONField(default=list, blank=True)
-    title = models.CharField(_("item"), max_length=300)
+    # Staff's words; blank for a hard case, whose words are its issue's as they are now (heading): the minutes keep
+    # no copy of a resident's text past the issue's retention (docs/privacy.md).
+    title = models.CharField(_("item"), max_length=300, blank=True)
     issues = models.ManyToManyField("issues.Issue", blank=True, related_name="meeting_items", verbose_name=_("issues"))
     category = models.ForeignKey("issues.Category", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # The earlier meeting's item this one continues (the chain goes back to where it was first raised).
@@ -110,7 +112,16 @@ class Item(models.Model):
         ordering = ["position", "id"]
 
     def __str__(self):
-        return f"{self.meeting} #{self.position}: {self.title[:40]}"
+        return f"{self.meeting} #{self.position}"
+
+    @property
+    def heading(self) -> str:
+        """Return the item's words: staff's own, else its first issue's title or description (read from the
+        prefetched issues: no query when the caller prefetched them)."""
+        if self.title:
+            return self.title
+        issue = next(iter(self.issues.all()), None)
+        return (issue.title or issue.description) if issue else ""
 
     @property
     def assignee(self) -> str:

@@ -62,7 +62,6 @@ def _agenda_add_cases(*, meeting: Meeting, now) -> int:
             position=position,
             source=Item.Source.HARD_CASE,
             reasons=reasons,
-            title=(issue.title or issue.description)[:TITLE_MAX],
         )
         item.issues.add(issue)
         added += 1

@@ -209,3 +209,14 @@ def test_a_street_meets_for_itself_and_its_communities_a_grid_does_not(territory
     assert not services.may_meet(user=street_officer, area=territory["grid"])
     with pytest.raises(ValidationFailed):
         services.meeting_open(area=territory["street"], week=this_monday() + timedelta(days=1), actor=street_officer)
+
+
+def test_a_hard_case_keeps_no_copy_of_the_residents_words(hard, territory, community_staff):
+    """Its words are its issue's as they are now: what the retention sweep scrubs is gone from the minutes too."""
+    meeting = services.meeting_open(area=territory["community"], week=this_monday(), actor=community_staff)
+    item = meeting.items.get(issues=hard["escalated"])
+    assert item.title == "" and item.heading == hard["escalated"].description
+    Issue.objects.filter(pk=hard["escalated"].pk).update(description="楼道堆物，电话[电话已删除]。")
+    item = Item.objects.prefetch_related("issues").get(pk=item.pk)
+    assert item.heading == "楼道堆物，电话[电话已删除]。"
+    assert not Item.objects.filter(title__contains=hard["escalated"].description[:10]).exists()
