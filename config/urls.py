@@ -38,6 +38,7 @@ urlpatterns = [
     path("inbox/", pages.inbox, name="inbox"),
     path("inbox/<uuid:notification_id>/read/", pages.inbox_read, name="inbox-read"),
     path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
+    path("meetings/", include("meetings.urls")),
     path("", include("accounts.urls")),
     path("", include("issues.urls")),
 ]

@@ -2,7 +2,7 @@
 
 from django.utils.functional import SimpleLazyObject
 
-from orgs.models import Role
+from orgs.models import TRIAGE_ROLES, Role
 
 
 def memberships(request) -> dict:
@@ -19,6 +19,8 @@ def memberships(request) -> dict:
             "desk": any(m.role != Role.HOTLINE_OPERATOR for m in rows),
             "hotline": any(m.role == Role.HOTLINE_OPERATOR for m in rows),
             "territory": any(m.area_id and m.role != Role.HOTLINE_OPERATOR for m in rows),
+            # Community staff and up hold the weekly meeting (meetings.services.may_meet).
+            "meetings": any(m.role in TRIAGE_ROLES for m in rows),
         }
 
     return {"my_memberships": SimpleLazyObject(read)}

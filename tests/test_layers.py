@@ -90,3 +90,26 @@ def test_grids_imports_nothing_from_the_apps_above_it():
         if module.split(".")[0] in above
     }
     assert wrong == set()
+
+
+# The page-level apps built on issues: nothing below them imports them. The meetings app stands on issues' reads,
+# orgs' scoping and the pages' shared parts; of the issues app only the seed command (an entrypoint) reaches it.
+PAGE_APPS = ("meetings",)
+BELOW_THE_PAGE_APPS = ["grids", "orgs", "notifications", "open311", "accounts", "issues"]
+
+
+@pytest.mark.parametrize("app", BELOW_THE_PAGE_APPS)
+def test_nothing_below_the_page_level_apps_imports_them(app):
+    wrong = {
+        (str(path.relative_to(ROOT)), module)
+        for path in _app_modules(app)
+        if "management" not in path.parts
+        for module, _ in _imports(path)
+        if module.split(".")[0] in PAGE_APPS
+    }
+    assert wrong == set()
+
+
+def test_the_meetings_app_reads_the_issue_core_not_its_pages_or_api():
+    modules = {module for path in _app_modules("meetings") for module, _ in _imports(path)}
+    assert {m for m in modules if m.startswith(ISSUES_ABOVE)} == set()

@@ -14,6 +14,7 @@ from grids.models import Area
 from grids.routing import locate_grid
 from issues.demo import ACCOUNTS, DEPARTMENTS, FIRST_GRID
 from issues.models import Category, Kind
+from meetings.models import Item, Meeting
 from orgs.models import ApiKey, Department, Membership, PartnerApp, Role
 
 KEY_LINE = re.compile(r"Partner API key \(demo-partner\), shown once: (\S+)")
@@ -55,6 +56,8 @@ def inventory() -> dict:
         ),
         "partners": list(PartnerApp.objects.values_list("slug", "user__username", "area__code")),
         "active_keys": ApiKey.objects.active().count(),
+        "meetings": sorted(Meeting.objects.values_list("area__code", "week", "status")),
+        "meeting_items": sorted(Item.objects.values_list("meeting__week", "source", "title", "outcome")),
     }
 
 
@@ -65,6 +68,11 @@ def test_seed_demo_twice_gives_the_same_data_and_replaces_the_partner_key():
     second_key = seed()
     assert inventory() == first
     assert first["active_keys"] == 1
+    # The demo meeting: last week's minutes finalised, this week's open with the item carried.
+    assert [status for _code, _week, status in first["meetings"]] == ["final", "open"]
+    assert [
+        (source, outcome) for week, source, _t, outcome in first["meeting_items"] if week == first["meetings"][1][1]
+    ] == [("carried", "")]
     assert ApiKey.objects.count() == 1
     assert first_key != second_key
     assert ApiKey.find(first_key) is None

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "notifications",
     "open311",
     "accounts",
+    "meetings",
 ]
 
 MIDDLEWARE = [

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from issues.demo import PARTNER_SLUG, demo_seed
+from meetings.demo import demo_meetings
 
 
 class Command(BaseCommand):
@@ -32,6 +33,9 @@ class Command(BaseCommand):
             say=(lambda _: None) if quiet else self.stdout.write,
             progress=not quiet and not options["no_progress"],
         )
+        # The weekly meetings stand on the accounts above (an entrypoint may reach the page-level apps).
+        if demo_meetings() and not quiet:
+            self.stdout.write("Weekly meetings of 金东南路社区: last week's minutes and this week's meeting")
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Partner API key ({PARTNER_SLUG}), shown once: {raw_key}")
         self.stdout.write(f"  send it as: Authorization: Api-Key {raw_key}")
