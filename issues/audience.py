@@ -16,7 +16,8 @@ A, S = Event.Action, Issue.Status
 
 # The actions nobody hears of, person or partner: they change neither the status nor who must act. Every other
 # action has someone to tell in the rules below (tests/issues/test_audience.py drives each one to check it).
-SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION})
+# Setting privacy changes only who outside the issue may read it: the public lists (issues.publicity), not its people.
+SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION, A.SET_PRIVACY})
 REMINDERS = {A.REMIND_RESPONSE: Notice.REMINDER_RESPONSE, A.REMIND_RESOLUTION: Notice.REMINDER_RESOLUTION}
 # What the reporter hears when their issue arrives in a status.
 REPORTER_NOTICES = {

@@ -190,6 +190,9 @@ class Issue(models.Model):
     reopen_count = models.PositiveIntegerField(default=0)
     # How it closed (ClosedHow); blank while it is open.
     closed_how = models.CharField(max_length=12, choices=ClosedHow.choices, blank=True)
+    # Staff keep it off every public list (the board, Open311's keyless list, area alerts): issues.publicity.
+    # Changed only by issues.workflow.issue_set_privacy, with its event.
+    private = models.BooleanField(_("private"), default=False)
     retained_until = models.DateTimeField(null=True, blank=True, editable=False)
     personal_data_removed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -331,6 +334,8 @@ class Event(models.Model):
         COMMENT = "comment", _("comment")
         REFUSE_EXTENSION = "refuse_extension", _("refuse extension")
         SUPERVISE = "supervise", _("supervise")
+        # Staff keep an issue off the public lists, or put it back (issues.publicity).
+        SET_PRIVACY = "set_privacy", _("set privacy")
         # The system's own: auto-close (issues.workflow.system), deadline reminders (issues.reminders), removal of
         # personal data after the retention period (issues.retention).
         AUTO_CLOSE = "auto_close", _("auto-close")
