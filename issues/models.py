@@ -401,6 +401,10 @@ class Notice(StrEnum):
     SUPERVISED = "issue.supervised"  # the departments on it and the community staff: the street office supervises
     REMINDER_RESPONSE = "reminder.response"  # the holders: accept before the response deadline
     REMINDER_RESOLUTION = "reminder.resolution"  # the holders: resolve before the resolution deadline
+    # Area alerts (notifications.alerts): followers of a grid, community or street, of public issues only.
+    AREA_NEW = "area.new"  # a new public issue there
+    AREA_RESOLVED = "area.resolved"  # a public issue there was resolved
+    AREA_DIGEST = "area.digest"  # the day's alerts of one subscription, in one message
 
 
 class WebhookType(StrEnum):
