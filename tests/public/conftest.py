@@ -41,11 +41,11 @@ def build(territory, resident, community_staff, category, chengguan_staff):
             return issue
         if status == "rejected":
             return w.issue_reject(issue=issue, actor=community_staff, reason="invalid")
+        if private:  # at triage, before it is classified (and so before anyone is told of it)
+            issue = w.issue_set_privacy(issue=issue, actor=community_staff, private=True, note="邻里纠纷")
         issue = w.issue_classify(
             issue=issue, actor=community_staff, category=category, **({"kind": kind} if kind else {})
         )
-        if private:
-            issue = w.issue_set_privacy(issue=issue, actor=community_staff, private=True, note="邻里纠纷")
         if status == "classified":
             return issue
         issue = w.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
