@@ -74,7 +74,8 @@ def area_alert_for(event: Event) -> tuple[str, dict] | None:
     that became public (classified, or put back by staff) or was resolved, told in public words only."""
     issue = event.issue
     if not is_public(issue):
-        return None
+        # Made private or rejected after it was announced: what still waits for a daily digest is withdrawn.
+        return (Notice.AREA_WITHDRAWN, {}) if event.action in (A.SET_PRIVACY, A.REJECT) else None
     if event.action == A.CLASSIFY or (event.action == A.SET_PRIVACY and not (event.data or {}).get("private")):
         kind, note = Notice.AREA_NEW, ""
     elif event.action == A.RESOLVE:

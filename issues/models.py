@@ -405,6 +405,7 @@ class Notice(StrEnum):
     AREA_NEW = "area.new"  # a new public issue there
     AREA_RESOLVED = "area.resolved"  # a public issue there was resolved
     AREA_DIGEST = "area.digest"  # the day's alerts of one subscription, in one message
+    AREA_WITHDRAWN = "area.withdrawn"  # not a message: the issue stopped being public, drop its waiting alerts
 
 
 class WebhookType(StrEnum):

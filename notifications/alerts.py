@@ -3,7 +3,9 @@
 issues.audience decides what is announced (a public issue, per issues.publicity: newly public, or resolved) and
 what the announcement says (public data only); notifications.outbox hands it here inside the event's transaction.
 A subscription chosen "at once" gets a Notification row on its channel now; "daily" waits as an AreaAlert until
-the beat's digest (area_alerts_digest) turns each subscription's waiting alerts into one row. Every row carries an
+the beat's digest (area_alerts_digest) turns each subscription's waiting alerts into one row; an issue that stops
+being public meanwhile (made private, rejected) has its waiting alerts withdrawn. A message already sent cannot be
+recalled: staff keep an issue private by marking it so at triage, before classifying it. Every row carries an
 unsubscribe link: a signed token of the subscription, good without signing in.
 """
 
@@ -95,6 +97,9 @@ def area_alert_rows(*, event, kind: str, payload: dict) -> list[Notification]:
     """Write what one announcement owes each follower of the issue's grid, community or street; return the rows to
     queue (the daily ones wait as AreaAlert rows). Called by notifications.outbox inside the event's transaction."""
     issue = event.issue
+    if kind == Notice.AREA_WITHDRAWN:
+        AreaAlert.objects.filter(issue=issue).delete()
+        return []
     codes = [c for c in (issue.grid_code, issue.community_code, issue.street_code) if c]
     subscriptions = sorted(
         AreaSubscription.objects.filter(area__code__in=codes, user__is_active=True)
@@ -110,7 +115,7 @@ def area_alert_rows(*, event, kind: str, payload: dict) -> list[Notification]:
         body = {**payload, "area": subscription.area.name, **_links(subscription)}
         body["board_url"] = f"{settings.GRIDDESK_SITE_URL}{payload.get('board_path', '')}"
         if subscription.frequency == AreaSubscription.Frequency.DAILY:
-            waiting.append(AreaAlert(subscription=subscription, kind=kind, payload=body))
+            waiting.append(AreaAlert(subscription=subscription, issue=issue, kind=kind, payload=body))
         else:
             rows.append(_row(subscription, kind=kind, payload=body, event=event))
     if waiting:

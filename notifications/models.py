@@ -231,6 +231,8 @@ class AreaAlert(models.Model):
     """One alert waiting for its subscription's daily digest (notifications.alerts.area_alerts_digest)."""
 
     subscription = models.ForeignKey(AreaSubscription, on_delete=models.CASCADE, related_name="waiting")
+    # Withdrawn before the digest if the issue stops being public meanwhile (made private, rejected).
+    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=40)  # issues.models.Notice.AREA_NEW or AREA_RESOLVED
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)

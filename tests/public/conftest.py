@@ -26,7 +26,9 @@ SPELLINGS = [
 def build(territory, resident, community_staff, category, chengguan_staff):
     """Return a function driving an issue of the resident at the building to `status` through the workflow."""
 
-    def build(status, *, description="楼道里堆满了纸箱，请尽快清理。", kind=None, private=False, note="已清理完毕。", **fields):
+    def build(
+        status, *, description="楼道里堆满了纸箱，请尽快清理。", kind=None, private=False, note="已清理完毕。", **fields
+    ):
         w = workflow
         issue = w.issue_submit(
             actor=resident,

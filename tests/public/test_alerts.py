@@ -195,3 +195,23 @@ def test_the_inbox_links_the_board_and_the_unsubscribe(client, build, territory,
 
     assert f'href="/public/{territory["community"].code}/"' in page
     assert 'class="unsubscribe" href="/alerts/unsubscribe/' in page
+
+
+@pytest.mark.parametrize("how", ["private", "rejected"])
+def test_waiting_alerts_are_withdrawn_when_the_issue_stops_being_public(
+    build, territory, neighbour, community_staff, how
+):
+    area_subscription_set(user=neighbour, area=territory["community"], channel=Channel.INBOX, frequency="daily")
+    issue = build("classified")
+    kept = build("classified")
+    assert AreaAlert.objects.count() == 2
+
+    if how == "private":
+        workflow.issue_set_privacy(issue=issue, actor=community_staff, private=True)
+    else:
+        workflow.issue_reject(issue=issue, actor=community_staff, reason="invalid")
+
+    assert list(AreaAlert.objects.values_list("issue_id", flat=True)) == [kept.pk]
+    area_alerts_digest()
+    [digest] = alerts_of(neighbour)
+    assert [item["number"] for item in digest.payload["items"]] == [kept.number]

@@ -56,7 +56,12 @@ def test_private_is_set_by_staff_with_an_internal_event_and_refused_to_others(bu
 
     workflow.issue_set_privacy(issue=issue, actor=community_staff, private=True, note="涉及邻里纠纷")
     event = Event.objects.filter(issue=issue).latest("at", "id")
-    assert (event.action, event.internal, event.data, event.note) == ("set_privacy", True, {"private": True}, "涉及邻里纠纷")
+    assert (event.action, event.internal, event.data, event.note) == (
+        "set_privacy",
+        True,
+        {"private": True},
+        "涉及邻里纠纷",
+    )
     assert Issue.objects.get(pk=issue.pk).private is True
     with pytest.raises(ValidationFailed):
         workflow.issue_set_privacy(issue=issue, actor=community_staff, private=True)
@@ -74,9 +79,7 @@ def _open311(client, **params):
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
-def test_keyless_open311_masks_every_spelling_and_shows_no_address_nor_exact_place(
-    client, build, spelling, territory
-):
+def test_keyless_open311_masks_every_spelling_and_shows_no_address_nor_exact_place(client, build, spelling, territory):
     issue = build("classified", description=f"门口堆满杂物，请打 {spelling} 联系", address=f"3栋 电话{spelling}")
     workflow.issue_comment(issue=issue, actor=issue.reporter_user, text=f"我的电话是{spelling}")
     Issue.objects.filter(pk=issue.pk).update(lat=25.8213, lng=114.9587)
