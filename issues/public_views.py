@@ -47,7 +47,16 @@ def public_board_view(request: HttpRequest, code: str) -> HttpResponse:
     ]
     context = {**board, "rates": rates, "follow": _follow_context(request, community)}
     context["this_month"] = Month.parse(None, today=today)
+    context["months"] = _months(until=context["this_month"], asked=month)
     return render(request, "public/board.html", context)
+
+
+def _months(*, until: Month, asked: Month, count: int = 24) -> list[Month]:
+    """Return the months the picker offers: the last `count` up to this one, and the one asked if older."""
+    months = [until]
+    while len(months) < count:
+        months.append(months[-1].previous)
+    return months if asked in months or asked.first > until.first else [*months, asked]
 
 
 def _follow_context(request: HttpRequest, community: Area) -> dict:
