@@ -164,6 +164,8 @@ def test_staff_mark_an_issue_private_from_the_issue_page(client, build, communit
 
     assert response.status_code == HTTPStatus.FOUND
     assert Issue.objects.get(pk=issue.pk).private is True
+    page = client.get(f"/issues/{issue.number}/").content.decode()
+    assert "更改公开设置" in page and "涉及隐私" in page  # the event on the staff's timeline, with its reason
     client.logout()
     assert issue.number not in client.get(board_url(territory)).content.decode()
     workflow.issue_set_privacy(issue=issue, actor=community_staff, private=False)

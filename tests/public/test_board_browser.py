@@ -73,8 +73,7 @@ def test_the_public_board_at_390_px_in_chinese_and_english_then_follow(live_serv
             expect(page.locator("#following")).to_contain_text("第1网格")
             assert_accessible(page)
             assert_fits(page)
-            page.locator("#follow-title").screenshot(path=str(tmp_path / "scroll.png"))  # scroll it into view
-            page.screenshot(path=str(shots / "public-board-follow-en.png"))
+            page.screenshot(path=str(shots / "public-board-follow-en.png"), full_page=True)
 
             page.goto(f"{live_server.url}/alerts/")
             expect(page.locator("#subscription-list .subscription")).to_have_count(1)
