@@ -39,6 +39,10 @@ urlpatterns = [
     path("inbox/<uuid:notification_id>/read/", pages.inbox_read, name="inbox-read"),
     path("inbox/read-all/", pages.inbox_read_all, name="inbox-read-all"),
     path("meetings/", include("meetings.urls")),
+    path("alerts/", pages.alerts, name="alerts"),
+    path("alerts/follow/", pages.alerts_follow, name="alerts-follow"),
+    path("alerts/<int:subscription_id>/unfollow/", pages.alerts_unfollow, name="alerts-unfollow"),
+    path("alerts/unsubscribe/<str:token>/", pages.alerts_unsubscribe, name="alerts-unsubscribe"),
     path("", include("accounts.urls")),
     path("", include("issues.urls")),
 ]

@@ -8,7 +8,10 @@ Every Event.Action is either heard by someone under these rules or listed in SIL
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.urls import reverse
+
 from issues.models import Event, ExtensionRequest, Issue, Notice, WebhookType
+from issues.publicity import is_public, public_summary, public_text
 from orgs.models import Role
 from orgs.scoping import department_staff_ids, node_staff_ids
 
@@ -16,7 +19,8 @@ A, S = Event.Action, Issue.Status
 
 # The actions nobody hears of, person or partner: they change neither the status nor who must act. Every other
 # action has someone to tell in the rules below (tests/issues/test_audience.py drives each one to check it).
-SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION})
+# Setting privacy changes only who outside the issue may read it: the public lists (issues.publicity), not its people.
+SILENT_ACTIONS = frozenset({A.APPROVE_EXTENSION, A.COMMENT, A.RETENTION, A.SET_PRIVACY})
 REMINDERS = {A.REMIND_RESPONSE: Notice.REMINDER_RESPONSE, A.REMIND_RESOLUTION: Notice.REMINDER_RESOLUTION}
 # What the reporter hears when their issue arrives in a status.
 REPORTER_NOTICES = {
@@ -41,6 +45,8 @@ class Audience:
     webhook_type: str | None = None
     # The issue as the partner app acting through a user may see it (the API's representation).
     partner_issue: Callable[..., dict] | None = None
+    # (Notice, payload) for the followers of the issue's area (notifications.alerts), or None: public issues only.
+    area_alert: tuple[str, dict] | None = None
 
 
 def audience_for(event: Event) -> Audience:
@@ -59,7 +65,32 @@ def audience_for(event: Event) -> Audience:
         about=about,
         webhook_type=webhook_type,
         partner_issue=partner_issue_data if webhook_type else None,
+        area_alert=area_alert_for(event),
     )
+
+
+def area_alert_for(event: Event) -> tuple[str, dict] | None:
+    """Return what the followers of the issue's area hear of `event`, or None: a public issue (issues.publicity)
+    that became public (classified, or put back by staff) or was resolved, told in public words only."""
+    issue = event.issue
+    if not is_public(issue):
+        # Made private or rejected after it was announced: what still waits for a daily digest is withdrawn.
+        return (Notice.AREA_WITHDRAWN, {}) if event.action in (A.SET_PRIVACY, A.REJECT) else None
+    if event.action == A.CLASSIFY or (event.action == A.SET_PRIVACY and not (event.data or {}).get("private")):
+        kind, note = Notice.AREA_NEW, ""
+    elif event.action == A.RESOLVE:
+        kind, note = Notice.AREA_RESOLVED, public_text(event.note)
+    else:
+        return None
+    payload = {
+        "number": issue.number,
+        "category": issue.category.name if issue.category_id else "",
+        "grid": issue.grid.name,
+        "summary": public_summary(issue),
+        "note": note,
+        "board_path": reverse("public-board", kwargs={"code": issue.community_code}),
+    }
+    return kind, payload
 
 
 def recipients_for(event: Event) -> dict[int, str]:

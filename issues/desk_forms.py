@@ -152,6 +152,15 @@ class SuperviseForm(IssueActionForm):
     )
 
 
+class PrivacyForm(IssueActionForm):
+    """Keep the issue off the public board, Open311's public list and area alerts (issues.publicity), or put it back."""
+
+    private = forms.BooleanField(label=_("Private: never shown to the public"), required=False)
+    note = forms.CharField(
+        label=pgettext_lazy("desk", "Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)
+    )
+
+
 class BulkDispatchForm(PageForm):
     """Classify and dispatch several new issues at once, each to its category's usual department."""
 

@@ -29,6 +29,7 @@ ACTION_BUTTONS = {
     "approve_extension": _("Approve"),
     "refuse_extension": pgettext_lazy("desk", "Refuse"),
     "supervise": pgettext_lazy("desk", "Supervise"),
+    "set_privacy": _("Save privacy"),
 }
 
 
@@ -77,6 +78,10 @@ def staff_form(action: str, *, issue: Issue, viewer, data=None, files=None):
         return f.RefuseForm(data, **kwargs)
     if action == "supervise":
         return f.SuperviseForm(data, **kwargs)
+    if action == "set_privacy":
+        if data is None:
+            kwargs["initial"]["private"] = issue.private
+        return f.PrivacyForm(data, **kwargs)
     return f.IssueActionForm(data, **kwargs)  # accept, approve_extension: the version only
 
 

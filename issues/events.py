@@ -36,5 +36,6 @@ def event_record(
             about=audience.about,
             webhook_type=audience.webhook_type,
             partner_issue=audience.partner_issue,
+            area_alert=audience.area_alert,
         )
     return event

@@ -190,6 +190,9 @@ class Issue(models.Model):
     reopen_count = models.PositiveIntegerField(default=0)
     # How it closed (ClosedHow); blank while it is open.
     closed_how = models.CharField(max_length=12, choices=ClosedHow.choices, blank=True)
+    # Staff keep it off every public list (the board, Open311's keyless list, area alerts): issues.publicity.
+    # Changed only by issues.workflow.issue_set_privacy, with its event.
+    private = models.BooleanField(_("private"), default=False)
     retained_until = models.DateTimeField(null=True, blank=True, editable=False)
     personal_data_removed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -331,6 +334,8 @@ class Event(models.Model):
         COMMENT = "comment", _("comment")
         REFUSE_EXTENSION = "refuse_extension", _("refuse extension")
         SUPERVISE = "supervise", _("supervise")
+        # Staff keep an issue off the public lists, or put it back (issues.publicity).
+        SET_PRIVACY = "set_privacy", _("set privacy")
         # The system's own: auto-close (issues.workflow.system), deadline reminders (issues.reminders), removal of
         # personal data after the retention period (issues.retention).
         AUTO_CLOSE = "auto_close", _("auto-close")
@@ -396,6 +401,11 @@ class Notice(StrEnum):
     SUPERVISED = "issue.supervised"  # the departments on it and the community staff: the street office supervises
     REMINDER_RESPONSE = "reminder.response"  # the holders: accept before the response deadline
     REMINDER_RESOLUTION = "reminder.resolution"  # the holders: resolve before the resolution deadline
+    # Area alerts (notifications.alerts): followers of a grid, community or street, of public issues only.
+    AREA_NEW = "area.new"  # a new public issue there
+    AREA_RESOLVED = "area.resolved"  # a public issue there was resolved
+    AREA_DIGEST = "area.digest"  # the day's alerts of one subscription, in one message
+    AREA_WITHDRAWN = "area.withdrawn"  # not a message: the issue stopped being public, drop its waiting alerts
 
 
 class WebhookType(StrEnum):

@@ -15,18 +15,66 @@ from orgs.scoping import roles_on_issue, scope_for_user
 UNMASK_EXPORT_ROLES = frozenset({Role.COMMUNITY_STAFF, Role.STREET_OFFICER, Role.DISTRICT_ADMIN})
 
 
-# Phone numbers as residents type them: mobiles (138 1234 5678, +86-138-1234-5678), landlines with an area code
-# (0797-8123456) and any other run of 7 or more digits, Chinese text around them or not. Issue numbers and dates do
-# not match (letters before them, short groups).
+# Phone numbers as residents type them, in every spelling we have met: mobiles with any separator between any
+# digits (138 1234 5678 with double spaces, 138.1234.5678, 138/1234/5678, 138-1234-5678), a +86, 0086 or (86) prefix,
+# landlines with an area code (0797-8123456, (0797) 812 3456), local numbers (8123-4567), any other run of 7 or more
+# digits, and all of it in full-width digits (１３８…) too. Matched on a copy of the text with full-width forms folded
+# to ASCII one character for one, so the spans found are the original's. Issue numbers, dates, times and rooms do not
+# match (letters before them, short groups).
+_FOLD = str.maketrans(
+    {
+        **{chr(0xFF10 + i): str(i) for i in range(10)},
+        "＋": "+",
+        "（": "(",
+        "）": ")",
+        "－": "-",
+        "．": ".",
+        "／": "/",
+        "\u3000": " ",
+        "‐": "-",
+        "‑": "-",
+        "–": "-",
+        "—": "-",
+        "・": ".",
+    }
+)
+_SEP = r"[ \t\n.\-/_·]{0,3}"
 PHONE_LIKE = re.compile(
-    r"(?<![0-9A-Za-z+])(?:\+?86[\s-]?)?(?:1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}|0\d{2,3}[\s-]?\d{7,8}|\d{7,})(?![0-9A-Za-z])"
+    rf"(?<![0-9A-Za-z+])(?:(?:\+|00)\s*86{_SEP}|\(\s*\+?86\s*\){_SEP})?"
+    rf"(?:1{_SEP}[3-9](?:{_SEP}\d){{9}}"  # a mobile, separators anywhere
+    rf"|\(?0\d{{2,3}}\)?{_SEP}[2-9]\d{{2,3}}{_SEP}\d{{4}}"  # a landline with its area code
+    rf"|(?<![A-Za-z]-)[2-8]\d{{2,3}}[ \-]\d{{4}}"  # a local number
+    r"|(?<![A-Za-z]-)\d{7,})(?![0-9A-Za-z])",
+    re.ASCII,
 )
 PHONE_REMOVED = "[电话已删除]"
 
 
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in PHONE_LIKE.finditer(text.translate(_FOLD))]
+
+
+def _replace_phones(text: str, replacement) -> str:
+    """Return `text` with each phone-like span replaced by `replacement(span's digits)`."""
+    if not text:
+        return text
+    folded, out, last = text.translate(_FOLD), [], 0
+    for start, end in _phone_spans(text):
+        out += [text[last:start], replacement(re.sub(r"\D", "", folded[start:end], flags=re.ASCII))]
+        last = end
+    return "".join(out) + text[last:] if out else text
+
+
 def scrub_phones(text: str) -> str:
     """Return `text` with every phone-number-like string replaced (retention keeps the words, not the numbers)."""
-    return PHONE_LIKE.sub(PHONE_REMOVED, text) if text else text
+    return _replace_phones(text, lambda digits: PHONE_REMOVED)
+
+
+def mask_phones(text: str) -> str:
+    """Return `text` with every phone-number-like string masked as mask_phone masks a number (public texts)."""
+    return _replace_phones(
+        text, lambda digits: mask_phone(digits.removeprefix("0086").removeprefix("86") if len(digits) > 11 else digits)
+    )
 
 
 def mask_name(name: str) -> str:

@@ -36,6 +36,7 @@ ACTION_LABELS = {
     "supervise": pgettext_lazy("desk", "Supervised"),
     "comment": _("Comment"),
     "auto_close": _("Closed without a rating"),
+    "set_privacy": _("Public or private changed"),
 }
 
 

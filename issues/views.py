@@ -57,6 +57,7 @@ ACTION_NAMES = {
     "approve_extension": _("Approve"),
     "comment": _("Comment"),
     "return_visit": _("Record a return visit"),
+    "set_privacy": _("Public or private"),
 }
 
 

@@ -117,7 +117,11 @@ def _send(n: Notification) -> None:
     language = language_for_user(n.recipient)
     if n.channel == Channel.EMAIL:
         subject, body = email_render(kind=n.kind, payload=n.payload, language=language)
-        message = EmailMessage(subject, body, to=[n.recipient.email], headers={"Message-ID": f"<{n.id}@griddesk>"})
+        headers = {"Message-ID": f"<{n.id}@griddesk>"}
+        if n.payload.get("unsubscribe_url"):  # area alerts: one-click unsubscribe (RFC 2369, RFC 8058)
+            headers["List-Unsubscribe"] = f"<{n.payload['unsubscribe_url']}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message = EmailMessage(subject, body, to=[n.recipient.email], headers=headers)
         try:
             message.send()
         except Exception as exc:  # noqa: BLE001 — any backend error is a failed attempt, retried with backoff

@@ -84,7 +84,21 @@ MESSAGES = {
         _("Resolve %(number)s before %(due)s"),
         _("The resolution deadline of %(number)s passes at %(due)s (one working day left)."),
     ),
+    Notice.AREA_NEW: (
+        _("New in %(area)s: %(category)s"),
+        _("A new issue in %(grid)s (%(area)s), seen by the community: %(summary)s"),
+    ),
+    Notice.AREA_RESOLVED: (
+        _("Resolved in %(area)s: %(category)s"),
+        _("An issue in %(grid)s (%(area)s) was resolved: %(summary)s. What was done: %(note)s"),
+    ),
+    Notice.AREA_DIGEST: (
+        _("Today in %(area)s: %(count)s updates"),
+        _("New public issues and resolutions in %(area)s:\n%(lines)s"),
+    ),
 }
+# How one line of a daily digest starts, by the alert it stands for.
+DIGEST_LINES = {Notice.AREA_NEW: _("New"), Notice.AREA_RESOLVED: _("Resolved")}
 FALLBACK = (_("Report %(number)s was updated"), _("%(number)s: %(note)s"))
 LEVEL_NAMES = {0: _("community"), 1: _("street"), 2: _("district")}
 REJECT_REASONS = {"invalid": _("invalid"), "duplicate": _("duplicate"), "out_of_scope": _("out of scope")}
@@ -110,7 +124,13 @@ def message_render(*, kind: str, payload: dict, language: str | None = None) -> 
         values = _Defaults(payload)
         values["level"] = str(LEVEL_NAMES.get(payload.get("level"), ""))
         values["reason"] = str(REJECT_REASONS.get(payload.get("reason"), payload.get("reason", "")))
+        values["lines"] = "\n".join(_digest_line(item) for item in payload.get("items") or [])
         return Message(subject=str(subject) % values, body=(str(body) % values).strip())
+
+
+def _digest_line(item: dict) -> str:
+    line = f"- {DIGEST_LINES.get(item.get('kind'), '')} · {item.get('grid', '')} · {item.get('summary', '')}"
+    return f"{line} → {item['note']}" if item.get("note") else line
 
 
 def email_render(*, kind: str, payload: dict, language: str | None = None) -> tuple[str, str]:

@@ -192,3 +192,53 @@ class WebhookAttempt(models.Model):
     def __str__(self):
         outcome = (self.status_code or self.error[:30]) if self.finished_at else "started, no outcome"
         return f"{self.notification_id} {outcome}"
+
+
+class AreaSubscription(models.Model):
+    """A signed-in user's choice to hear of new public issues and resolutions in one area (notifications.alerts).
+
+    A community or a grid for anyone, a street for staff; through the inbox or email, at once or in a daily digest.
+    """
+
+    class Frequency(models.TextChoices):
+        IMMEDIATE = "immediate", _("at once")
+        DAILY = "daily", _("daily digest")
+
+    CHANNELS = [(Channel.INBOX, Channel.INBOX.label), (Channel.EMAIL, Channel.EMAIL.label)]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="area_subscriptions", verbose_name=_("user")
+    )
+    area = models.ForeignKey(
+        "grids.Area", on_delete=models.CASCADE, related_name="+", verbose_name=_("area"), db_index=False
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=CHANNELS, default=Channel.INBOX)
+    frequency = models.CharField(_("frequency"), max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("area subscription")
+        verbose_name_plural = _("area subscriptions")
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["user", "area"], name="area_subscription_once")]
+        indexes = [models.Index(fields=["area"], name="area_subscription_area")]
+
+    def __str__(self):
+        return f"{self.user_id} → {self.area_id} ({self.channel}, {self.frequency})"
+
+
+class AreaAlert(models.Model):
+    """One alert waiting for its subscription's daily digest (notifications.alerts.area_alerts_digest)."""
+
+    subscription = models.ForeignKey(AreaSubscription, on_delete=models.CASCADE, related_name="waiting")
+    # Withdrawn before the digest if the issue stops being public meanwhile (made private, rejected).
+    issue = models.ForeignKey("issues.Issue", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)  # issues.models.Notice.AREA_NEW or AREA_RESOLVED
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.subscription_id}: {self.kind}"

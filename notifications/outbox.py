@@ -13,6 +13,7 @@ from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
 from issues.models import Issue, issue_visibility_q
+from notifications.alerts import area_alert_rows
 from notifications.channels import channels_for_user
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.tasks import notifications_queue_on_commit
@@ -79,13 +80,15 @@ def outbox_write(
     about: dict | None = None,
     webhook_type: str | None = None,
     partner_issue: Callable[..., dict] | None = None,
+    area_alert: tuple[str, dict] | None = None,
 ) -> list[Notification]:
     """Write the outbox rows of `event` for the audience issues computed, and queue their delivery after commit.
 
     `recipients` is {user id: kind}: one row per recipient and channel; `about` names the issue a recipient hears
     about when it is not the event's own (told without the event's note). `webhook_type`: one row per partner
     endpoint subscribed to it whose partner may see the issue, its body `partner_issue(issue=…, viewer=…)` as that
-    partner's service user sees it.
+    partner's service user sees it. `area_alert` (Notice, payload): the followers of the issue's area
+    (notifications.alerts: a row now, or a wait for the daily digest).
     """
     issue, about = event.issue, about or {}
     rows: list[Notification] = []
@@ -131,6 +134,9 @@ def outbox_write(
                     payload={"body": bodies[endpoint.partner_id]},
                 )
             )
+    if area_alert:
+        kind, payload = area_alert
+        rows += area_alert_rows(event=event, kind=kind, payload=payload)
     if rows:
         Notification.objects.bulk_create(rows)
         notifications_queue_on_commit(ids=[str(n.id) for n in rows])

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from notifications.alerts import area_alerts_digest
 from notifications.delivery import notification_deliver
 from notifications.models import Notification
 
@@ -23,6 +24,14 @@ def deliver_notification_task(notification_id: str) -> None:
 @shared_task(name="notifications.outbox_sweep")
 def outbox_sweep_task() -> int:
     return outbox_sweep()
+
+
+@shared_task(name="notifications.area_alerts_digest")
+def area_alerts_digest_task() -> int:
+    """Send the daily digests of area alerts (notifications.alerts); the rows are committed, so queue them now."""
+    ids = area_alerts_digest()
+    _queue_delivery(ids)
+    return len(ids)
 
 
 def notifications_queue_on_commit(*, ids: list[str]) -> None:

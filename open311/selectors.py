@@ -3,8 +3,8 @@
 Who reads what (GeoReport v2 allows reads without a key):
 - with a partner app's api_key: the requests that app may see (orgs.scoping: the ones it submitted), whatever
   their status;
-- without a key: the public list, every request that was not rejected, with no personal data at all (the
-  serializer never writes the reporter's name, phone or account; phone-like digit runs in free text are masked).
+- without a key: the public list, issues.publicity's rule (seen by staff, not a report, not private), as the
+  public board shows it: no reporter, no address, the grid's centroid for coordinates, phones in text masked.
 """
 
 import uuid
@@ -20,6 +20,7 @@ from grids.models import Area
 from issues.arguments import validate_day
 from issues.filters import MAX_UTC_OFFSET
 from issues.models import Category, Dispatch, Event, Issue, Photo
+from issues.publicity import public_issue_list
 
 # GeoReport v2: a date range may not span more than 90 days; without one, the last 90 days.
 MAX_RANGE = timedelta(days=90)
@@ -70,7 +71,7 @@ def service_request_list(*, user=None, jurisdiction: Area | None = None) -> Quer
     Each row carries what a GeoReport request shows, read in the same query: the last public note, the lead
     department's name and the first photo.
     """
-    issues = Issue.objects.visible_to(user) if user is not None else Issue.objects.exclude(status=Issue.Status.REJECTED)
+    issues = Issue.objects.visible_to(user) if user is not None else public_issue_list()
     if jurisdiction is not None:
         issues = issues.under(jurisdiction)
     last_note = (
@@ -82,7 +83,7 @@ def service_request_list(*, user=None, jurisdiction: Area | None = None) -> Quer
     lead = Dispatch.objects.filter(issue=OuterRef("pk"), active=True, lead=True).values("department__name")[:1]
     first_photo = Photo.objects.filter(issue=OuterRef("pk")).order_by("created_at", "id").values("image")[:1]
     return (
-        issues.select_related("category", "building")
+        issues.select_related("category", "building", "grid")
         .annotate(
             open311_status_notes=Subquery(last_note),
             open311_agency=Subquery(lead),

@@ -1,21 +1,13 @@
 """GeoReport v2 shapes of our objects: plain dicts in the spec's field order, rendered as JSON or XML."""
 
-import re
-
 from django.utils import timezone
 
 from issues.models import Category, Issue
+from issues.publicity import grid_centroid, public_text
 from open311.selectors import OPEN311_STATUS
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = ["text/xml", "application/json"]
-# Runs of 7 or more digits (spaces and dashes allowed inside) in free text: phone numbers, ID numbers.
-_DIGIT_RUN = re.compile(r"\+?\d(?:[ -]?\d){6,}")
-
-
-def mask_digits(text: str) -> str:
-    """Return `text` with its phone-like digit runs replaced by asterisks, keeping the last two digits."""
-    return _DIGIT_RUN.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], text or "")
 
 
 def _when(moment) -> str | None:
@@ -87,19 +79,24 @@ def service_definition_data(category: Category) -> dict:
 
 
 def service_request_data(issue: Issue, *, media_url: str | None, public: bool) -> dict:
-    """Return the issue as a GeoReport v2 request; `public` masks digit runs in the free text.
+    """Return the issue as a GeoReport v2 request; `public`: as issues.publicity lets the public read it.
 
-    Never written, for anyone: the reporter's name, phone or account (GeoReport reads carry none of them).
+    Never written, for anyone: the reporter's name, phone or account (GeoReport reads carry none of them). Public:
+    phone numbers in the text masked, no address nor building, the grid's centroid for coordinates.
     `issue` comes from open311.selectors.service_request_list (its open311_* annotations).
     """
     notes = issue.open311_status_notes or ""
     description = issue.description
     if public:
-        notes, description = mask_digits(notes), mask_digits(description)
-    lat, lng = issue.lat, issue.lng
-    if lat is None and issue.building_id:
-        lat, lng = issue.building.lat, issue.building.lng
-    address = issue.address or (issue.building.address or issue.building.name if issue.building_id else "")
+        notes, description = public_text(notes), public_text(description)
+        lat, lng = grid_centroid(issue.grid)
+        address, address_id = "", ""
+    else:
+        lat, lng = issue.lat, issue.lng
+        if lat is None and issue.building_id:
+            lat, lng = issue.building.lat, issue.building.lng
+        address = issue.address or (issue.building.address or issue.building.name if issue.building_id else "")
+        address_id = issue.building_code
     return {
         "service_request_id": issue.number,
         "status": OPEN311_STATUS[issue.status],
@@ -113,7 +110,7 @@ def service_request_data(issue: Issue, *, media_url: str | None, public: bool) -
         "updated_datetime": _when(issue.updated_at),
         "expected_datetime": _when(issue.resolution_due_at),
         "address": address,
-        "address_id": issue.building_code,
+        "address_id": address_id,
         "zipcode": "",
         "lat": lat,
         "long": lng,

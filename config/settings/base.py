@@ -207,6 +207,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The timers. Deadlines live in the database (never an eta on a task); each sweep finds what is due, and a sweep
 # that ran late (or twice) does no harm. `expires`: a backlog of missed beats collapses into the next one.
+GRIDDESK_AREA_DIGEST_HOUR = env.int("GRIDDESK_AREA_DIGEST_HOUR", default=8)  # local time (Asia/Shanghai)
 GRIDDESK_ESCALATION_SWEEP_SECONDS = env.float("GRIDDESK_ESCALATION_SWEEP_SECONDS", default=60.0)
 GRIDDESK_OUTBOX_SWEEP_SECONDS = env.float("GRIDDESK_OUTBOX_SWEEP_SECONDS", default=60.0)
 GRIDDESK_REMINDERS_SWEEP_SECONDS = env.float("GRIDDESK_REMINDERS_SWEEP_SECONDS", default=300.0)
@@ -228,9 +229,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "auto-close-sweep": {"task": "issues.auto_close_sweep", "schedule": crontab(minute="*/15")},
     "retention-sweep": {"task": "issues.retention_sweep", "schedule": crontab(hour=3, minute=30)},
+    # Area alerts chosen "daily": one digest per subscription of what became public or was resolved since the last.
+    "area-alerts-digest": {
+        "task": "notifications.area_alerts_digest",
+        "schedule": crontab(hour=GRIDDESK_AREA_DIGEST_HOUR, minute=0),
+    },
 }
 
 # --- Notifications ---------------------------------------------------------------------------------
+# Where the site answers, for links in messages that leave it (an area alert's board and unsubscribe links).
+GRIDDESK_SITE_URL = env.str("GRIDDESK_SITE_URL", default="http://localhost:8000").rstrip("/")
 # A pending row is re-queued by the sweep once it is this old (its own task normally delivers it first).
 GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS = env.int("GRIDDESK_OUTBOX_REQUEUE_AFTER_SECONDS", default=60)
 # How long a worker holds a claimed notification; past it the sender is presumed dead (notifications/delivery.py).

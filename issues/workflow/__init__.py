@@ -19,13 +19,13 @@ Where each part lives (import the actions from here, `issues.workflow`):
 - `triage`: issue_submit, issue_classify, issue_dispatch, issue_reject;
 - `handling`: issue_accept, issue_return, issue_resolve, issue_rate, issue_reopen;
 - `supervision`: issue_escalate, issue_extend, issue_approve_extension, issue_comment, issue_actions_for;
-- `oversight`: issue_supervise (督办), issue_refuse_extension;
+- `oversight`: issue_supervise (督办), issue_refuse_extension, issue_set_privacy (off the public lists);
 - `system`: the system's own, run by issues.escalation: issue_escalate_overdue, issue_auto_close.
 """
 
 from issues.workflow.guards import _iso
 from issues.workflow.handling import issue_accept, issue_rate, issue_reopen, issue_resolve, issue_return
-from issues.workflow.oversight import issue_refuse_extension, issue_supervise
+from issues.workflow.oversight import issue_refuse_extension, issue_set_privacy, issue_supervise
 from issues.workflow.predicates import PREDICATES, may, rate_by_phone_refusal
 from issues.workflow.rules import (
     ACTION_ROLES,
@@ -87,6 +87,7 @@ __all__ = [
     "issue_resolve",
     "issue_return",
     "issue_submit",
+    "issue_set_privacy",
     "issue_supervise",
     "may",
     "rate_by_phone_refusal",

@@ -135,6 +135,8 @@ def refuse_extension_refusal(*, actor, issue: Issue) -> Refusal:
 
 # 督办: street officers and up, on an open issue.
 supervise_refusal = _by_roles_and_state("supervise")
+# Private or public (issues.publicity): community staff and up, in any state.
+set_privacy_refusal = _by_roles_and_state("set_privacy")
 
 
 def rate_refusal(*, actor, issue: Issue) -> Refusal:
@@ -198,6 +200,7 @@ PREDICATES: dict[str, Callable[..., Refusal]] = {
     "approve_extension": approve_extension_refusal,
     "refuse_extension": refuse_extension_refusal,
     "supervise": supervise_refusal,
+    "set_privacy": set_privacy_refusal,
     "comment": comment_refusal,
     "comment_internal": comment_internal_refusal,
 }

@@ -44,6 +44,9 @@ TRANSITIONS: dict[str, Transition] = {
     # 督办: a recorded instruction to the handlers, shown on the issue until handled (SUPERVISION_HANDLED_BY).
     A.SUPERVISE: Transition(OPEN, None),
     A.COMMENT: Transition(ANY_STATE, None),
+    # Keep an issue off the public lists (or put it back), whatever its state: what is public is decided by
+    # issues.publicity, this flag is the staff's "never".
+    A.SET_PRIVACY: Transition(ANY_STATE, None),
     # The system's own: unrated resolved issues close after GRIDDESK_AUTO_CLOSE_DAYS (issues.escalation).
     A.AUTO_CLOSE: Transition(frozenset({S.RESOLVED}), S.CLOSED),
 }
@@ -66,6 +69,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     A.APPROVE_EXTENSION: SUPERVISOR_ROLES,
     A.REFUSE_EXTENSION: SUPERVISOR_ROLES,
     A.SUPERVISE: SUPERVISOR_ROLES,
+    A.SET_PRIVACY: TRIAGE_ROLES,  # the community staff who triage it, and up
     "return_visit": TRIAGE_ROLES,  # only for a reporter without an account
 }
 

@@ -65,6 +65,9 @@ def drive(make, territory, resident, community_staff, chengguan_staff, street_of
         A.REMIND_RESPONSE: lambda: remind("dispatched", "response"),
         A.REMIND_RESOLUTION: lambda: remind("in_progress", "resolution"),
         A.RETENTION: retention,
+        A.SET_PRIVACY: lambda: workflow.issue_set_privacy(
+            issue=at_grid("classified"), actor=community_staff, private=True, note="邻里纠纷"
+        ),
     }
 
     def run(action) -> Event:

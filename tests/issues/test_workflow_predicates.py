@@ -49,6 +49,7 @@ def take(action: str, *, issue, actor) -> None:
         "approve_extension": lambda: w.issue_approve_extension(issue=issue, actor=actor),
         "refuse_extension": lambda: w.issue_refuse_extension(issue=issue, actor=actor),
         "supervise": lambda: w.issue_supervise(issue=issue, actor=actor, note="Today, please."),
+        "set_privacy": lambda: w.issue_set_privacy(issue=issue, actor=actor, private=True),
         "comment": lambda: w.issue_comment(issue=issue, actor=actor, text="Noted."),
         "comment_internal": lambda: w.issue_comment(issue=issue, actor=actor, text="Noted.", internal=True),
     }

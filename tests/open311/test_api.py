@@ -310,17 +310,24 @@ def test_public_reads_carry_no_personal_data(client, partner_issue, resident_iss
         actor=resident_issue.reporter_user, description="广告广告广告", building=resident_issue.building_code
     )
     issue_reject(issue=spam, actor=community_staff, reason="invalid")
+    unseen = issue_submit(
+        actor=resident_issue.reporter_user, description="还没人看过的报告", building=resident_issue.building_code
+    )
+    for issue in (partner_issue, resident_issue):
+        issue_classify(issue=issue, actor=community_staff, category=category)
 
     response = client.get(f"{BASE}/requests.json")
 
     assert response.status_code == HTTPStatus.OK
     numbers = {r["service_request_id"] for r in response.json()}
-    assert numbers == {partner_issue.number, resident_issue.number}  # not the rejected one
+    # Not the rejected one, not the one staff have not seen yet (issues.publicity).
+    assert numbers == {partner_issue.number, resident_issue.number}
+    assert unseen.number not in numbers
     text = response.content.decode()
     for personal in ("刘德华", "张三", REPORTER_PHONE, "13987654321", "139 8765 4321", "partner_demo", "resident"):
         assert personal not in text
     lamp = next(r for r in response.json() if r["service_request_id"] == resident_issue.number)
-    assert lamp["description"] == "路灯坏了，请联系我 ***********21"
+    assert lamp["description"] == "路灯坏了，请联系我 139****4321"
 
 
 def test_status_maps_to_open_and_closed(client, api_key, partner_issue, partner, territory, community_staff, category):
@@ -505,7 +512,9 @@ def test_listing_takes_the_same_queries_for_one_request_or_many(
     assert queries() == one
 
 
-def test_requests_xml_lists_each_request(client, partner_issue, resident_issue):
+def test_requests_xml_lists_each_request(client, partner_issue, resident_issue, community_staff, category):
+    for issue in (partner_issue, resident_issue):
+        issue_classify(issue=issue, actor=community_staff, category=category)
     root = xml_of(client.get(f"{BASE}/requests.xml"))
 
     assert root.tag == "service_requests"

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from issues.photos import photo_add
-from issues.workflow import issue_submit
+from issues.workflow import issue_classify, issue_submit
 from tests.api.test_issues_support import REPORTER_PHONE, make_partner, png_file
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,8 @@ def test_the_partners_media_url_opens_with_its_key(client, api_key, with_photo):
     assert photo["Content-Type"] == "image/png"
 
 
-def test_the_public_list_offers_no_media_url_it_could_not_open(client, with_photo):
+def test_the_public_list_offers_no_media_url_it_could_not_open(client, with_photo, community_staff, category):
+    issue_classify(issue=with_photo, actor=community_staff, category=category)  # public once staff have seen it
     [body] = client.get(f"{BASE}/requests/{with_photo.number}.json").json()
     assert body["service_request_id"] == with_photo.number
     assert body["media_url"] == ""
