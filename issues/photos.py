@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext_noop
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from config.errors import NotFound, ValidationFailed
+from config.errors import Message, NotFound, ValidationFailed
 from issues.models import Issue, Photo
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -263,9 +264,11 @@ def photos_clean(*, files) -> list[CleanPhoto]:
     """
     files = list(files)
     if not files:
-        raise ValidationFailed.on("photos", "Send at least one photo.")
+        raise ValidationFailed.on("photos", gettext_noop("Send at least one photo."))
     if len(files) > MAX_PHOTOS_PER_ISSUE:
-        raise ValidationFailed.on("photos", f"Send at most {MAX_PHOTOS_PER_ISSUE} photos.")
+        raise ValidationFailed.on(
+            "photos", Message(gettext_noop("Send at most %(count)s photos."), count=MAX_PHOTOS_PER_ISSUE)
+        )
     cleaned, errors = [], []
     for file in files:
         if isinstance(file, CleanPhoto):
@@ -276,7 +279,7 @@ def photos_clean(*, files) -> list[CleanPhoto]:
         except PhotoRefused as exc:
             errors.append(f"{_name_of(file)} {exc}.")
     if errors:
-        raise ValidationFailed("A photo was refused.", fields={"photos": errors})
+        raise ValidationFailed(gettext_noop("A photo was refused."), fields={"photos": errors})
     return cleaned
 
 
@@ -287,7 +290,7 @@ def photo_add(*, issue: Issue, actor, files) -> list[Photo]:
     one bad file refuses the whole batch.
     """
     if not Issue.objects.visible_to(actor).filter(pk=issue.pk).exists():
-        raise NotFound("Issue not found.")
+        raise NotFound(gettext_noop("Issue not found."))
     return photos_store(issue=issue, actor=actor, files=files)
 
 
@@ -308,11 +311,18 @@ def photos_store(*, issue: Issue, actor, files, stage: str = Photo.Stage.REPORT)
             existing = Photo.objects.filter(issue_id=issue.pk, stage=stage).count()
             if existing + len(cleaned) > MAX_PHOTOS_PER_ISSUE:
                 raise ValidationFailed(
-                    "Too many photos.",
+                    gettext_noop("Too many photos."),
                     fields={
                         "photos": [
-                            f"An issue holds at most {MAX_PHOTOS_PER_ISSUE} photos; "
-                            f"it has {existing}, {len(cleaned)} more were sent."
+                            Message(
+                                gettext_noop(
+                                    "An issue holds at most %(max)s photos; it has %(existing)s, "
+                                    "%(sent)s more were sent."
+                                ),
+                                max=MAX_PHOTOS_PER_ISSUE,
+                                existing=existing,
+                                sent=len(cleaned),
+                            )
                         ]
                     },
                 )
