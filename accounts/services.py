@@ -29,7 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import PhoneVerification
 from config.errors import ValidationFailed
@@ -46,11 +46,11 @@ HOUR = timedelta(hours=1)
 LANGUAGES = dict(settings.LANGUAGES)
 # What a wrong code says, by the tries left (each a whole sentence, so that the catalogue translates it).
 WRONG_CODE = {
-    4: "Wrong code: 4 tries left.",
-    3: "Wrong code: 3 tries left.",
-    2: "Wrong code: 2 tries left.",
-    1: "Wrong code: 1 try left.",
-    0: "Too many wrong codes: ask for a new one.",
+    4: gettext_noop("Wrong code: 4 tries left."),
+    3: gettext_noop("Wrong code: 3 tries left."),
+    2: gettext_noop("Wrong code: 2 tries left."),
+    1: gettext_noop("Wrong code: 1 try left."),
+    0: gettext_noop("Too many wrong codes: ask for a new one."),
 }
 # Mainland mobile numbers (the ones an SMS reaches), written with or without +86, spaces or dashes.
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
@@ -68,9 +68,9 @@ def phone_normalize(value: str, *, field: str = "phone") -> str:
     if digits.startswith("+86"):
         digits = digits[3:]
     if not digits:
-        raise ValidationFailed.on(field, "This field is required.")
+        raise ValidationFailed.on(field, gettext_noop("This field is required."))
     if not MOBILE.match(digits):
-        raise ValidationFailed.on(field, "Enter a mobile phone number of 11 digits.")
+        raise ValidationFailed.on(field, gettext_noop("Enter a mobile phone number of 11 digits."))
     return digits
 
 
@@ -84,12 +84,14 @@ def phone_code_send(*, phone: str, address: str | None, now: datetime | None = N
     now = now or timezone.now()
     recent = PhoneVerification.objects.filter(created_at__gte=now - HOUR)
     if recent.filter(phone=phone).count() >= CODES_PER_PHONE:
-        raise CodeThrottled.on("phone", "Too many codes for this number: try again in an hour.")
+        raise CodeThrottled.on("phone", gettext_noop("Too many codes for this number: try again in an hour."))
     if address and recent.filter(requested_from=address).count() >= CODES_PER_ADDRESS:
-        raise CodeThrottled.on("phone", "Too many codes asked from this network: try again in an hour.")
+        raise CodeThrottled.on("phone", gettext_noop("Too many codes asked from this network: try again in an hour."))
     # One code a minute per phone, claimed atomically in the shared cache (two quick clicks send one code).
     if not cache.add(f"accounts:phone-code:{phone}", 1, timeout=int(CODE_INTERVAL.total_seconds())):
-        raise CodeThrottled.on("phone", "A code was just sent to this number: wait a minute before asking again.")
+        raise CodeThrottled.on(
+            "phone", gettext_noop("A code was just sent to this number: wait a minute before asking again.")
+        )
 
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     verification = PhoneVerification.objects.create(
@@ -101,7 +103,7 @@ def phone_code_send(*, phone: str, address: str | None, now: datetime | None = N
     except SmsError:
         verification.delete()  # never sent: it must not count against the limits nor be tried
         cache.delete(f"accounts:phone-code:{phone}")
-        raise ValidationFailed.on("phone", "The code could not be sent: try again in a minute.") from None
+        raise ValidationFailed.on("phone", gettext_noop("The code could not be sent: try again in a minute.")) from None
     return verification
 
 
@@ -114,13 +116,13 @@ def _code_consume(*, phone: str, code: str, now: datetime) -> str | None:
         PhoneVerification.objects.select_for_update().filter(phone=phone).order_by("-created_at", "-id").first()
     )
     if verification is None:
-        return "Ask for a code first."
+        return gettext_noop("Ask for a code first.")
     if verification.used_at is not None:
-        return "This code was already used: ask for a new one."
+        return gettext_noop("This code was already used: ask for a new one.")
     if verification.wrong_tries >= MAX_WRONG_TRIES:
-        return "Too many wrong codes: ask for a new one."
+        return gettext_noop("Too many wrong codes: ask for a new one.")
     if verification.expires_at <= now:
-        return "This code has expired: ask for a new one."
+        return gettext_noop("This code has expired: ask for a new one.")
     if not constant_time_compare(verification.code_hash, _code_hash(phone=phone, code=code.strip())):
         verification.wrong_tries += 1
         verification.save(update_fields=["wrong_tries"])
@@ -134,14 +136,14 @@ def _username_check(username: str) -> str:
     User = get_user_model()
     username = (username or "").strip()
     if not username:
-        raise ValidationFailed.on("username", "This field is required.")
+        raise ValidationFailed.on("username", gettext_noop("This field is required."))
     field = User._meta.get_field(User.USERNAME_FIELD)
     try:
         field.run_validators(username)
     except ValidationError as exc:
         raise ValidationFailed("", fields={"username": list(exc.messages)}) from None
     if User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
-        raise ValidationFailed.on("username", "This username is taken: choose another.")
+        raise ValidationFailed.on("username", gettext_noop("This username is taken: choose another."))
     return username
 
 
@@ -156,7 +158,7 @@ def resident_signup(*, phone: str, code: str, username: str, password: str, now:
     except ValidationError as exc:
         raise ValidationFailed("", fields={"password": list(exc.messages)}) from None
     if not (code or "").strip():
-        raise ValidationFailed.on("code", "This field is required.")
+        raise ValidationFailed.on("code", gettext_noop("This field is required."))
 
     try:
         with transaction.atomic():
@@ -167,7 +169,7 @@ def resident_signup(*, phone: str, code: str, username: str, password: str, now:
                 Contact.objects.create(user=user, phone=phone, language=language if language in LANGUAGES else "")
     except IntegrityError:
         # Someone took the username since it was checked: nothing was written, the code is still good.
-        raise ValidationFailed.on("username", "This username is taken: choose another.") from None
+        raise ValidationFailed.on("username", gettext_noop("This username is taken: choose another.")) from None
     if refused is not None:
         raise ValidationFailed.on("code", refused)
     return user

@@ -3,12 +3,46 @@
 Every app raises these (workflow, selectors, territory, Open311, the API's own views); config.api.exceptions turns
 them into API.md's error body `{"error": {"code", "message", "fields"}}` and pages put the message beside the
 field. The codes never change.
+
+Messages are worded in English, the source language, and marked for the catalogue (`gettext_noop`, or `Message` for
+one with values in it); the edge that shows them translates them into the reader's language with `translate`: the
+API's error body (config.api.exceptions), Open311's errors and the pages (config.pages). So a refusal reads the
+same in logs and tests whatever the language, and every edge words it alike.
 """
 
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_noop
+
+
+class Message(str):
+    """An English message with values in it, that keeps its catalogue msgid and values so that it can be translated.
+
+    `Message(gettext_noop("Send at most %(count)s photos."), count=6)` reads "Send at most 6 photos." and `translate`
+    gives it in the reader's language.
+    """
+
+    def __new__(cls, msgid: str, **params):
+        self = super().__new__(cls, msgid % params if params else msgid)
+        self.msgid, self.params = msgid, params
+        return self
+
+
+def one_of(choices) -> Message:
+    """Return the message refusing a value that is not one of `choices` (the API's codes, named as they are)."""
+    return Message(gettext_noop("Must be one of %(choices)s."), choices=", ".join(choices))
+
+
+def translate(message) -> str:
+    """Return `message` in the active language (its catalogue translation; itself when it has none)."""
+    if isinstance(message, Message):
+        return gettext(message.msgid) % message.params if message.params else gettext(message.msgid)
+    if isinstance(message, Promise):
+        return str(message)
+    return gettext(str(message)) if message else ""
 
 
 class GridDeskError(Exception):
@@ -16,7 +50,7 @@ class GridDeskError(Exception):
 
     code = "workflow_error"
     status = HTTPStatus.BAD_REQUEST
-    default_message = "The action was refused."
+    default_message = gettext_noop("The action was refused.")
 
     def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None):
         self.message = message or self.default_message
@@ -25,9 +59,9 @@ class GridDeskError(Exception):
 
     def as_dict(self) -> dict:
         """Return API.md's error body."""
-        body = {"code": self.code, "message": self.message}
+        body = {"code": self.code, "message": translate(self.message)}
         if self.fields:
-            body["fields"] = self.fields
+            body["fields"] = {name: [translate(m) for m in messages] for name, messages in self.fields.items()}
         return {"error": body}
 
 
@@ -40,7 +74,7 @@ class InvalidTransition(WorkflowError):
 
     code = "invalid_transition"
     status = HTTPStatus.CONFLICT
-    default_message = "This action is not allowed in the issue's current state."
+    default_message = gettext_noop("This action is not allowed in the issue's current state.")
 
 
 class StaleVersion(WorkflowError):
@@ -48,7 +82,7 @@ class StaleVersion(WorkflowError):
 
     code = "stale_version"
     status = HTTPStatus.CONFLICT
-    default_message = "The issue has changed since you read it; reload and try again."
+    default_message = gettext_noop("The issue has changed since you read it; reload and try again.")
 
 
 class PermissionDenied(WorkflowError, DjangoPermissionDenied):
@@ -56,7 +90,7 @@ class PermissionDenied(WorkflowError, DjangoPermissionDenied):
 
     code = "permission_denied"
     status = HTTPStatus.FORBIDDEN
-    default_message = "You may not take this action on this issue."
+    default_message = gettext_noop("You may not take this action on this issue.")
 
 
 class NotFound(WorkflowError, Http404):
@@ -64,7 +98,7 @@ class NotFound(WorkflowError, Http404):
 
     code = "not_found"
     status = HTTPStatus.NOT_FOUND
-    default_message = "Not found."
+    default_message = gettext_noop("Not found.")
 
 
 class ValidationFailed(WorkflowError):
@@ -72,7 +106,7 @@ class ValidationFailed(WorkflowError):
 
     code = "validation_error"
     status = HTTPStatus.BAD_REQUEST
-    default_message = "Some fields are invalid."
+    default_message = gettext_noop("Some fields are invalid.")
 
     @classmethod
     def on(cls, field: str, message: str) -> "ValidationFailed":
@@ -85,7 +119,7 @@ class Throttled(WorkflowError):
 
     code = "throttled"
     status = HTTPStatus.TOO_MANY_REQUESTS
-    default_message = "Too many requests; try again later."
+    default_message = gettext_noop("Too many requests; try again later.")
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None):
         super().__init__(message)
@@ -97,4 +131,4 @@ class ExportNotReady(WorkflowError):
 
     code = "export_not_ready"
     status = HTTPStatus.CONFLICT
-    default_message = "The export is not finished."
+    default_message = gettext_noop("The export is not finished.")

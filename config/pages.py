@@ -6,10 +6,10 @@ form, with the message of its stable code in the reader's language; the typed te
 """
 
 from django import forms
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import WorkflowError
+from config.errors import WorkflowError, translate
 
 # The message of each stable code (config.errors), in the reader's language.
 CODE_MESSAGES = {
@@ -33,8 +33,8 @@ def field_message(message: str, *, code: str) -> str:
     The workflow words its field messages in English (they are the API's too); the catalogue translates the ones
     the pages show. An untranslated message is never shown in English to a Chinese reader: the code's message is.
     """
-    translated = gettext(message)
-    if translated == message and not _speaks_english():
+    translated = translate(message)
+    if translated == str(message) and not _speaks_english():
         return str(CODE_MESSAGES.get(code, message))
     return translated
 

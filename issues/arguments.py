@@ -12,8 +12,9 @@ from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
-from config.errors import ValidationFailed
+from config.errors import Message, ValidationFailed, one_of
 from grids.models import PATH_SEPARATOR, Area
 from issues.models import Category, Issue, Kind
 from orgs.models import Department
@@ -23,7 +24,7 @@ TEXT_MAX = 4000
 # A phone number as people write it: digits, an optional leading +, spaces or dashes inside; 6 to 20 characters.
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
 PHONE_MAX = 20
-PHONE_MESSAGE = "Enter a phone number: digits, spaces or dashes."
+PHONE_MESSAGE = gettext_noop("Enter a phone number: digits, spaces or dashes.")
 
 
 # Characters that show nothing: spaces of every width, line and paragraph separators, controls and format
@@ -47,15 +48,19 @@ def clean_text(value, *, field: str, required: bool = False, max_length: int = T
     """
     value = (value or "").strip() if isinstance(value, str) or value is None else None
     if value is None:
-        raise ValidationFailed.on(field, "Must be text.")
+        raise ValidationFailed.on(field, gettext_noop("Must be text."))
     if not visible_length(value):
         value = ""
     if required and not value:
-        raise ValidationFailed.on(field, "This field is required.")
+        raise ValidationFailed.on(field, gettext_noop("This field is required."))
     if value and visible_length(value) < min_length:
-        raise ValidationFailed.on(field, f"Ensure this field has at least {min_length} characters.")
+        raise ValidationFailed.on(
+            field, Message(gettext_noop("Ensure this field has at least %(count)s characters."), count=min_length)
+        )
     if len(value) > max_length:
-        raise ValidationFailed.on(field, f"Ensure this field has no more than {max_length} characters.")
+        raise ValidationFailed.on(
+            field, Message(gettext_noop("Ensure this field has no more than %(count)s characters."), count=max_length)
+        )
     return value
 
 
@@ -70,6 +75,16 @@ def validate_day(value: date | datetime) -> None:
         )
 
 
+# A node named by a code that is not there (or at another level), by level: each a whole sentence for the catalogue.
+NO_AREA_WITH_CODE = {
+    Area.Level.DISTRICT: gettext_noop("No district with code %(code)s."),
+    Area.Level.STREET: gettext_noop("No street with code %(code)s."),
+    Area.Level.COMMUNITY: gettext_noop("No community with code %(code)s."),
+    Area.Level.GRID: gettext_noop("No grid with code %(code)s."),
+    Area.Level.BUILDING: gettext_noop("No building with code %(code)s."),
+}
+
+
 def clean_area(value, *, field: str, level: str) -> Area | None:
     """Return the node at `level` named by `value` (a code or an Area), None when not given."""
     if value in (None, ""):
@@ -79,7 +94,7 @@ def clean_area(value, *, field: str, level: str) -> Area | None:
     else:
         area = Area.objects.filter(code=str(value)).first()
     if area is None or area.level != level:
-        raise ValidationFailed.on(field, f"No {level} with code {getattr(value, 'code', value)}.")
+        raise ValidationFailed.on(field, Message(NO_AREA_WITH_CODE[level], code=getattr(value, "code", value)))
     return area
 
 
@@ -89,7 +104,9 @@ def clean_category(value, *, field: str = "category") -> Category | None:
         return None
     category = value if isinstance(value, Category) else Category.objects.filter(code=str(value)).first()
     if category is None or not category.is_active:
-        raise ValidationFailed.on(field, f"No active category {getattr(value, 'code', value)}.")
+        raise ValidationFailed.on(
+            field, Message(gettext_noop("No active category %(code)s."), code=getattr(value, "code", value))
+        )
     return category
 
 
@@ -98,7 +115,7 @@ def clean_kind(value, *, field: str = "kind") -> str | None:
     if value in (None, ""):
         return None
     if value not in Kind.values:
-        raise ValidationFailed.on(field, f"Must be one of {', '.join(Kind.values)}.")
+        raise ValidationFailed.on(field, one_of(Kind.values))
     return value
 
 
@@ -106,7 +123,7 @@ def clean_bool(value, *, field: str) -> bool | None:
     """Return a real boolean (no truthy strings), None when not given."""
     if value is None or isinstance(value, bool):
         return value
-    raise ValidationFailed.on(field, "Must be true or false.")
+    raise ValidationFailed.on(field, gettext_noop("Must be true or false."))
 
 
 def clean_departments(values, *, field: str) -> list[Department]:
@@ -121,7 +138,9 @@ def clean_departments(values, *, field: str) -> list[Department]:
     found = {d.code: d for d in Department.objects.select_related("district").filter(code__in=codes, is_active=True)}
     missing = [c for c in codes if c not in found]
     if missing:
-        raise ValidationFailed.on(field, f"No active department {', '.join(missing)}.")
+        raise ValidationFailed.on(
+            field, Message(gettext_noop("No active department %(codes)s."), codes=", ".join(missing))
+        )
     return [found[c] for c in codes]
 
 
@@ -131,7 +150,14 @@ def route_report(*, grid, building, lat, lng) -> tuple[Area, Area | None]:
     named_grid = clean_area(grid, field="grid", level=Area.Level.GRID)
     if building is not None:
         if named_grid is not None and building.parent_id != named_grid.pk:
-            raise ValidationFailed.on("grid", f"Building {building.code} is not in grid {named_grid.code}.")
+            raise ValidationFailed.on(
+                "grid",
+                Message(
+                    gettext_noop("Building %(building)s is not in grid %(grid)s."),
+                    building=building.code,
+                    grid=named_grid.code,
+                ),
+            )
         return Area.objects.get(pk=building.parent_id), building
     if named_grid is not None:
         return named_grid, None
@@ -140,14 +166,14 @@ def route_report(*, grid, building, lat, lng) -> tuple[Area, Area | None]:
 
     located = locate_grid(lat=lat, lng=lng)
     if located is None:
-        raise ValidationFailed.on("location", "No grid covers this location.")
+        raise ValidationFailed.on("location", gettext_noop("No grid covers this location."))
     return located, None
 
 
 def require_place(*, grid, building, lat, lng) -> None:
     """Refuse a report that names no place: one of a location, a building or a grid routes it (API.md)."""
     if grid in (None, "") and building in (None, "") and lat is None and lng is None:
-        message = "Give a location, a building or a grid."
+        message = gettext_noop("Give a location, a building or a grid.")
         raise ValidationFailed(message, fields={"location": [message]})
 
 
@@ -158,9 +184,9 @@ def clean_coordinates(lat, lng) -> tuple[float | None, float | None]:
     try:
         lat, lng = float(lat), float(lng)
     except (TypeError, ValueError):
-        raise ValidationFailed.on("location", "Give both lat and lng as numbers.") from None
+        raise ValidationFailed.on("location", gettext_noop("Give both lat and lng as numbers.")) from None
     if not (-90 <= lat <= 90 and -180 <= lng <= 180):
-        raise ValidationFailed.on("location", "Latitude must be within ±90 and longitude within ±180.")
+        raise ValidationFailed.on("location", gettext_noop("Latitude must be within ±90 and longitude within ±180."))
     return lat, lng
 
 
@@ -202,9 +228,9 @@ def require_reporter_phone(*, actor, reporter_phone: str, field: str = "reporter
     if reporter_phone:
         return
     if scope_for_user(actor).is_partner:
-        raise ValidationFailed.on(field, "A partner app must send the reporter's phone.")
+        raise ValidationFailed.on(field, gettext_noop("A partner app must send the reporter's phone."))
     if actor is None or not getattr(actor, "is_authenticated", False):
-        raise ValidationFailed.on(field, "Give your phone number so that staff can call you back.")
+        raise ValidationFailed.on(field, gettext_noop("Give your phone number so that staff can call you back."))
 
 
 def phone_digits(value) -> str:

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, pgettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
@@ -163,7 +163,7 @@ def desk_bulk_dispatch(request: HttpRequest) -> HttpResponse:
     rows = list(chosen.order_by("created_at"))
     form = f.BulkDispatchForm(request.POST, rows=rows)
     if not form.is_valid():
-        messages.error(request, gettext("Choose the issues and a category."))
+        messages.error(request, gettext(gettext_noop("Choose the issues and a category.")))
         return redirect("desk-triage")
     done, refused = [], []
     for issue in rows:
@@ -174,7 +174,7 @@ def desk_bulk_dispatch(request: HttpRequest) -> HttpResponse:
             classified = workflow.issue_classify(issue=issue, actor=request.user, category=category)
             department = classified.category.department
             if department is None:
-                raise ValidationFailed.on("category", "The category names no department.")
+                raise ValidationFailed.on("category", gettext_noop("The category names no department."))
             workflow.issue_dispatch(issue=classified, actor=request.user, departments=[department])
             done.append(issue.number)
         except WorkflowError as error:

@@ -19,6 +19,7 @@ from django.db.models import Case, Count, DateTimeField, Exists, F, OuterRef, Q,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
 from config.errors import ValidationFailed
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
@@ -99,7 +100,7 @@ def _cursor_decode(cursor: str) -> tuple[datetime, str]:
         return at, str(pk)
     except (ValueError, TypeError, json.JSONDecodeError):
         raise ValidationFailed.on(
-            "cursor", "This page link is not valid any more; start from the first page."
+            "cursor", gettext_noop("This page link is not valid any more; start from the first page.")
         ) from None
 
 
@@ -123,7 +124,8 @@ def _filtered(queryset: QuerySet, params) -> QuerySet:
     filters = DeskFilterSet(data=params or {}, queryset=queryset)
     if not filters.is_valid():
         raise ValidationFailed(
-            "Check the filters.", fields={name: [str(m) for m in errors] for name, errors in filters.errors.items()}
+            gettext_noop("Check the filters."),
+            fields={name: [str(m) for m in errors] for name, errors in filters.errors.items()},
         )
     return filters.qs
 

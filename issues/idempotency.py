@@ -13,6 +13,7 @@ from http import HTTPStatus
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from config.errors import WorkflowError
 from issues.models import IdempotencyRecord, Issue
@@ -28,7 +29,7 @@ class IdempotencyKeyReused(WorkflowError):
 
     code = "idempotency_key_reused"
     status = HTTPStatus.UNPROCESSABLE_ENTITY
-    default_message = "This Idempotency-Key was already used with a different request; use a new key."
+    default_message = gettext_noop("This Idempotency-Key was already used with a different request; use a new key.")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext_noop
 
-from config.errors import ValidationFailed
+from config.errors import Message, ValidationFailed
 from grids.models import Area
 from issues.arguments import validate_day
 from issues.filters import MAX_UTC_OFFSET
@@ -61,7 +62,9 @@ def jurisdiction_get(*, jurisdiction_id: str | None) -> Area | None:
         return None
     area = Area.objects.filter(code=jurisdiction_id, level=Area.Level.DISTRICT).first()
     if area is None:
-        raise ValidationFailed.on("jurisdiction_id", f"jurisdiction_id {jurisdiction_id} was not found.")
+        raise ValidationFailed.on(
+            "jurisdiction_id", Message(gettext_noop("jurisdiction_id %(id)s was not found."), id=jurisdiction_id)
+        )
     return area
 
 
@@ -99,7 +102,7 @@ def _moment(value: str, *, field: str, end: bool = False) -> datetime:
     Refuse what the period arithmetic or the database cannot take: an offset past ±15:59, a day outside
     issues.arguments' EARLIEST_DAY–LATEST_DAY.
     """
-    example = f"{field} must be a W3C date-time such as 2026-11-01T00:00:00+08:00."
+    example = Message(gettext_noop("%(field)s must be a W3C date-time such as 2026-11-01T00:00:00+08:00."), field=field)
     try:
         moment = parse_datetime(value)
     except ValueError:  # an offset of 24 hours or more
@@ -111,7 +114,9 @@ def _moment(value: str, *, field: str, end: bool = False) -> datetime:
             raise ValidationFailed.on(field, example)
         moment = datetime.combine(day, datetime.min.time())
     if moment.utcoffset() is not None and abs(moment.utcoffset()) > MAX_UTC_OFFSET:
-        raise ValidationFailed.on(field, f"{field}: enter a UTC offset between -15:59 and +15:59.")
+        raise ValidationFailed.on(
+            field, Message(gettext_noop("%(field)s: enter a UTC offset between -15:59 and +15:59."), field=field)
+        )
     try:
         validate_day(moment)
     except DjangoValidationError as exc:
@@ -141,7 +146,7 @@ def service_request_filter(issues: QuerySet[Issue], params, *, now: datetime | N
     statuses = _codes(params.get("status", "").lower())
     unknown = [s for s in statuses if s not in STATUSES_OF]
     if unknown:
-        raise ValidationFailed.on("status", "status must be open, closed or both (comma-separated).")
+        raise ValidationFailed.on("status", gettext_noop("status must be open, closed or both (comma-separated)."))
     if statuses and set(statuses) != set(STATUSES_OF):
         issues = issues.filter(status__in=[s for status in statuses for s in STATUSES_OF[status]])
     start = _moment(params["start_date"], field="start_date") if params.get("start_date") else None
@@ -154,9 +159,9 @@ def service_request_filter(issues: QuerySet[Issue], params, *, now: datetime | N
     elif end is None:
         end = start + MAX_RANGE
     if end < start:
-        raise ValidationFailed.on("end_date", "end_date is before start_date.")
+        raise ValidationFailed.on("end_date", gettext_noop("end_date is before start_date."))
     if end - start > MAX_RANGE:
-        raise ValidationFailed.on("end_date", "The date range may not span more than 90 days.")
+        raise ValidationFailed.on("end_date", gettext_noop("The date range may not span more than 90 days."))
     # The end bound is inclusive for a date-time, as a client asking "up to now" expects.
     return issues.filter(Q(created_at__gte=start) & Q(created_at__lte=end))[:MAX_RESULTS]
 

@@ -10,8 +10,9 @@ fetch URLs a client hands us; photos go through the REST API).
 import re
 
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 
-from config.errors import ValidationFailed
+from config.errors import Message, ValidationFailed
 from issues.models import Category, Issue
 from issues.workflow import issue_submit
 from open311.serializers import service_attributes
@@ -42,7 +43,7 @@ def param_text(params, name: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValidationFailed.on(name, f"{name} must be text or a number.")
+        raise ValidationFailed.on(name, Message(gettext_noop("%(field)s must be text or a number."), field=name))
     return str(value).strip()
 
 
@@ -80,34 +81,41 @@ def _attribute_lines(category: Category, posted: dict[str, list[str]]) -> list[s
         values = posted.get(code, [])
         if not values:
             if attribute["required"]:
-                errors.append(f"{field} is required.")
+                errors.append(Message(gettext_noop("%(field)s is required."), field=field))
             continue
         names = {v["key"]: v["name"] for v in attribute["values"]}
         if datatype in ("singlevaluelist", "multivaluelist"):
             if datatype == "singlevaluelist" and len(values) > 1:
-                errors.append(f"{field} takes one value.")
+                errors.append(Message(gettext_noop("%(field)s takes one value."), field=field))
             bad = [v for v in values if v not in names]
             if bad:
-                errors.append(f"{field}: {', '.join(bad)} is not one of {', '.join(names)}.")
+                errors.append(
+                    Message(
+                        gettext_noop("%(field)s: %(values)s is not one of %(choices)s."),
+                        field=field,
+                        values=", ".join(bad),
+                        choices=", ".join(names),
+                    )
+                )
                 continue
             shown = "、".join(names[v] for v in values)
         elif datatype == "number":
             try:
                 float(values[0])
             except ValueError:
-                errors.append(f"{field} must be a number.")
+                errors.append(Message(gettext_noop("%(field)s must be a number."), field=field))
                 continue
             shown = values[0]
         elif datatype == "datetime":
             if parse_datetime(values[0]) is None:
-                errors.append(f"{field} must be a W3C date-time.")
+                errors.append(Message(gettext_noop("%(field)s must be a W3C date-time."), field=field))
                 continue
             shown = values[0]
         else:
             shown = values[0]
         lines.append(f"{attribute['description'] or code}: {shown}")
     if errors:
-        raise ValidationFailed("Some service attributes are invalid.", fields={"attribute": errors})
+        raise ValidationFailed(gettext_noop("Some service attributes are invalid."), fields={"attribute": errors})
     return lines
 
 
@@ -122,10 +130,12 @@ def service_request_create(*, actor, params) -> Issue:
     """
     service_code = param_text(params, "service_code")
     if not service_code:
-        raise ValidationFailed.on("service_code", "service_code is required.")
+        raise ValidationFailed.on("service_code", gettext_noop("service_code is required."))
     category = Category.objects.filter(code=service_code, is_active=True).first()
     if category is None:
-        raise ValidationFailed.on("service_code", f"service_code {service_code} was not found.")
+        raise ValidationFailed.on(
+            "service_code", Message(gettext_noop("service_code %(code)s was not found."), code=service_code)
+        )
     lines = _attribute_lines(category, _posted_attributes(params))
     description = param_text(params, "description")
     if lines:
@@ -134,7 +144,7 @@ def service_request_create(*, actor, params) -> Issue:
     building = param_text(params, "address_id") or None
     address = param_text(params, "address_string")
     if lat is None and lng is None and building is None and address:
-        message = "address_string alone cannot be placed on the map: send lat and long, or address_id."
+        message = gettext_noop("address_string alone cannot be placed on the map: send lat and long, or address_id.")
         raise ValidationFailed(message, fields={"lat/long": [message]})
     try:
         return issue_submit(

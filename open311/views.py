@@ -9,13 +9,14 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext_noop
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.authentication import api_key_touch
-from config.errors import NotFound, WorkflowError
+from config.errors import Message, NotFound, WorkflowError, translate
 from open311 import selectors, serializers
 from open311.renderers import Open311JSONRenderer, Open311XMLRenderer
 from open311.services import param_text, service_request_create
@@ -27,7 +28,7 @@ CHANGESET = "2026-11-22T00:00:00+08:00"
 
 class InvalidApiKey(exceptions.AuthenticationFailed):
     status_code = HTTPStatus.FORBIDDEN
-    default_detail = "api_key is not valid (unknown, revoked, or its partner app is inactive)."
+    default_detail = gettext_noop("api_key is not valid (unknown, revoked, or its partner app is inactive).")
 
 
 class Open311ApiKeyAuthentication(BaseAuthentication):
@@ -74,16 +75,16 @@ class Open311View(APIView):
         headers = {}
         if isinstance(exc, WorkflowError):
             status = int(exc.status)
-            descriptions = [f"{field}: {m}" for field, messages in exc.fields.items() for m in messages]
-            descriptions = descriptions or [exc.message]
+            descriptions = [f"{field}: {translate(m)}" for field, messages in exc.fields.items() for m in messages]
+            descriptions = descriptions or [translate(exc.message)]
         elif isinstance(exc, Http404):
-            status, descriptions = HTTPStatus.NOT_FOUND, [str(exc) or "Not found."]
+            status, descriptions = HTTPStatus.NOT_FOUND, [translate(str(exc) or gettext_noop("Not found."))]
         elif isinstance(exc, exceptions.APIException):
             status = exc.status_code
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 status = HTTPStatus.FORBIDDEN  # GeoReport v2 answers 403 for a missing or invalid api_key
             detail = exc.detail
-            descriptions = [str(d) for d in detail] if isinstance(detail, list) else [str(detail)]
+            descriptions = [translate(d) for d in detail] if isinstance(detail, list) else [translate(detail)]
             if getattr(exc, "wait", None) is not None:
                 headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         else:
@@ -119,7 +120,7 @@ class ServiceDefinitionView(Open311View):
         selectors.jurisdiction_get(jurisdiction_id=request.query_params.get("jurisdiction_id"))
         category = selectors.service_get(service_code=service_code)
         if category is None:
-            raise NotFound(f"service_code {service_code} was not found.")
+            raise NotFound(Message(gettext_noop("service_code %(code)s was not found."), code=service_code))
         return self.answer(serializers.service_definition_data(category), root="service_definition")
 
 
@@ -156,7 +157,7 @@ class RequestDetailView(RequestsView):
     def get(self, request, service_request_id, format=None):
         issue = selectors.service_request_get(issues=self._requests(), service_request_id=service_request_id)
         if issue is None:
-            raise NotFound(f"service_request_id {service_request_id} was not found.")
+            raise NotFound(Message(gettext_noop("service_request_id %(id)s was not found."), id=service_request_id))
         return self.answer(self._data([issue]), root="service_requests")
 
 
@@ -168,5 +169,5 @@ class TokenView(RequestsView):
     def get(self, request, token, format=None):
         issue = selectors.service_request_get(issues=self._requests(), service_request_id=token)
         if issue is None:
-            raise NotFound(f"token {token} was not found.")
+            raise NotFound(Message(gettext_noop("token %(token)s was not found."), token=token))
         return self.answer([serializers.token_data(issue=issue, token=token)], root="service_requests")

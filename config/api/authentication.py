@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -32,7 +33,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 class QueryStringKeyRefused(exceptions.AuthenticationFailed):
-    default_detail = "Send credentials in the Authorization header, never in the URL; treat this key as leaked."
+    default_detail = gettext_noop(
+        "Send credentials in the Authorization header, never in the URL; treat this key as leaked."
+    )
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -46,17 +49,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not parts or parts[0].lower() != self.keyword.lower().encode():
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Api-Key header: send `Api-Key <key>`.")
+            raise exceptions.AuthenticationFailed(gettext_noop("Invalid Api-Key header: send `Api-Key <key>`."))
         try:
             raw = parts[1].decode()
         except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed("Invalid Api-Key header.") from exc
+            raise exceptions.AuthenticationFailed(gettext_noop("Invalid Api-Key header.")) from exc
         key = ApiKey.find(raw)
         if key is None:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+            raise exceptions.AuthenticationFailed(gettext_noop("Unknown or revoked API key."))
         user = key.partner.user
         if not user.is_active:
-            raise exceptions.AuthenticationFailed("This partner app's user is inactive.")
+            raise exceptions.AuthenticationFailed(gettext_noop("This partner app's user is inactive."))
         api_key_touch(key=key)
         return user, key
 
@@ -99,7 +102,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)
         if token_expired(token):
-            raise exceptions.AuthenticationFailed("This token has expired; obtain a new one.")
+            raise exceptions.AuthenticationFailed(gettext_noop("This token has expired; obtain a new one."))
         return user, token
 
     def authenticate_header(self, request):
@@ -111,7 +114,9 @@ def axes_lockout_response(request: HttpRequest, original_response=None, credenti
     cool_off = get_cool_off(request)
     if is_api_path(request.path):
         response = error_response(
-            HTTPStatus.TOO_MANY_REQUESTS, "throttled", "Too many failed logins for this account; try again later."
+            HTTPStatus.TOO_MANY_REQUESTS,
+            "throttled",
+            gettext_noop("Too many failed logins for this account; try again later."),
         )
         if cool_off:
             response["Retry-After"] = str(int(cool_off.total_seconds()))

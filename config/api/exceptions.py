@@ -18,30 +18,33 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_noop
 from django.views import defaults
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from config.errors import WorkflowError
+from config.errors import Message, WorkflowError, translate
 
 logger = logging.getLogger("django.request")
 
-# The codes of API.md's error table, with the default message of each.
+# The codes of API.md's error table, with the default message of each (in English: error_body translates).
 MESSAGES = {
-    "validation_error": "Some fields are invalid.",
-    "malformed_json": "The request body is not valid JSON.",
-    "not_authenticated": "Authentication credentials were not provided or are not valid.",
-    "permission_denied": "You do not have permission to perform this action.",
-    "not_found": "Not found.",
-    "method_not_allowed": "This method is not allowed here.",
-    "invalid_transition": "This action is not allowed in the issue's current state.",
-    "stale_version": "The issue has changed since you read it; reload and try again.",
-    "payload_too_large": "The request body is too large.",
-    "unsupported_media_type": "Unsupported media type.",
-    "throttled": "Too many requests; try again later.",
-    "server_error": "Something went wrong on our side; it has been logged.",
-    "not_ready": "A service this process needs does not answer.",
+    "validation_error": gettext_noop("Some fields are invalid."),
+    "malformed_json": gettext_noop("The request body is not valid JSON."),
+    "not_authenticated": gettext_noop("Authentication credentials were not provided or are not valid."),
+    "permission_denied": gettext_noop("You do not have permission to perform this action."),
+    "not_found": gettext_noop("Not found."),
+    "method_not_allowed": gettext_noop("This method is not allowed here."),
+    "invalid_transition": gettext_noop("This action is not allowed in the issue's current state."),
+    "stale_version": gettext_noop("The issue has changed since you read it; reload and try again."),
+    "payload_too_large": gettext_noop("The request body is too large."),
+    "unsupported_media_type": gettext_noop("Unsupported media type."),
+    "throttled": gettext_noop("Too many requests; try again later."),
+    "server_error": gettext_noop("Something went wrong on our side; it has been logged."),
+    "not_ready": gettext_noop("A service this process needs does not answer."),
 }
 # The code of an answer given only its status (errors that did not come through an exception we know).
 STATUS_CODES = {
@@ -92,10 +95,10 @@ def is_api_path(path: str) -> bool:
 
 
 def error_body(code: str, message: str | None = None, fields: dict | None = None) -> dict:
-    """Return API.md's error body for `code`."""
-    error = {"code": code, "message": str(message or MESSAGES.get(code, code))}
+    """Return API.md's error body for `code`, its messages in the request's language (the code stays as it is)."""
+    error = {"code": code, "message": translate(message or MESSAGES.get(code, code))}
     if fields:
-        error["fields"] = fields
+        error["fields"] = {name: [translate(m) for m in messages] for name, messages in fields.items()}
     return {"error": error}
 
 
@@ -206,28 +209,43 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_api_path(request.path):
             return self.get_response(request)
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return error_response(HTTPStatus.BAD_REQUEST, "validation_error", "Invalid Content-Length header.")
-        limit = body_limit(request)
-        if limit is not None and length > limit:
-            return error_response(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "payload_too_large",
-                f"The request body is {length} bytes; at most {limit} are accepted.",
-            )
+        refusal = self._refuse_early(request)
+        if refusal is not None:
+            return refusal
         response = self.get_response(request)
         if response.status_code >= 400 and not _is_json(response):
             status = response.status_code
             code = STATUS_CODES.get(status, "server_error" if status >= 500 else "validation_error")
             # A bare 400 from Django (a bad Host header, a suspicious request) names no field.
-            message = "Bad request." if status == HTTPStatus.BAD_REQUEST else None
-            replacement = error_response(status, code, message)
-            for header in ("Retry-After", "Allow", "WWW-Authenticate"):
+            message = gettext_noop("Bad request.") if status == HTTPStatus.BAD_REQUEST else None
+            with translation.override(translation.get_language_from_request(request)):
+                replacement = error_response(status, code, message)
+            for header in ("Retry-After", "Allow", "WWW-Authenticate", "Vary"):
                 if header in response:
                     replacement[header] = response[header]
             return replacement
+        return response
+
+    def _refuse_early(self, request: HttpRequest) -> HttpResponse | None:
+        # Before LocaleMiddleware has run: the answer takes the request's language itself, as LocaleMiddleware would.
+        with translation.override(translation.get_language_from_request(request)):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                response = error_response(
+                    HTTPStatus.BAD_REQUEST, "validation_error", gettext_noop("Invalid Content-Length header.")
+                )
+            else:
+                limit = body_limit(request)
+                if limit is None or length <= limit:
+                    return None
+                message = gettext_noop("The request body is %(length)s bytes; at most %(limit)s are accepted.")
+                response = error_response(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    "payload_too_large",
+                    Message(message, length=length, limit=limit),
+                )
+        patch_vary_headers(response, ("Accept-Language",))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

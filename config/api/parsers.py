@@ -5,6 +5,7 @@ that limit would still make every later walk of the data (validation, error flat
 body needs more than a few levels: an issue with its reporter, an attribute list.
 """
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -27,6 +28,11 @@ def json_depth(data) -> int:
     return depth
 
 
+def too_deep() -> str:
+    """Return the refusal of a body nested too deep, in the request's language (DRF keeps a detail's text only)."""
+    return gettext("JSON parse error - nested more than %(max)s levels deep.") % {"max": MAX_DEPTH}
+
+
 class BoundedJSONParser(JSONParser):
     """Parse JSON; refuse (`malformed_json`) a body nested deeper than MAX_DEPTH."""
 
@@ -34,7 +40,7 @@ class BoundedJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError(f"JSON parse error - nested more than {MAX_DEPTH} levels deep.") from None
+            raise ParseError(too_deep()) from None
         if json_depth(data) > MAX_DEPTH:
-            raise ParseError(f"JSON parse error - nested more than {MAX_DEPTH} levels deep.")
+            raise ParseError(too_deep())
         return data

@@ -5,6 +5,7 @@ None)`), so a page and its API endpoint never disagree. *Where* a caller may rea
 issues.access.ScopedIssueMixin.
 """
 
+from django.utils.translation import gettext_noop
 from rest_framework.permissions import BasePermission
 
 from orgs.scoping import scope_for_user
@@ -13,7 +14,7 @@ from orgs.scoping import scope_for_user
 class IsTerritoryStaff(BasePermission):
     """Allow staff holding a role at a territory node (statistics cover nodes; residents and partners are refused)."""
 
-    message = "Only staff with a territory role may read statistics."
+    message = gettext_noop("Only staff with a territory role may read statistics.")
 
     def has_permission(self, request, view) -> bool:
         scope = scope_for_user(request.user)
@@ -23,7 +24,7 @@ class IsTerritoryStaff(BasePermission):
 class IsStaffMember(BasePermission):
     """Allow staff (a territory role or a department); residents and partner apps may not export."""
 
-    message = "Only staff may export issues."
+    message = gettext_noop("Only staff may export issues.")
 
     def has_permission(self, request, view) -> bool:
         scope = scope_for_user(request.user)
@@ -33,7 +34,7 @@ class IsStaffMember(BasePermission):
 class IsPartnerApp(BasePermission):
     """Only a partner app (its service user, authenticated by its key) manages webhook endpoints."""
 
-    message = "Only a partner app manages webhook endpoints, with its API key."
+    message = gettext_noop("Only a partner app manages webhook endpoints, with its API key.")
 
     def has_permission(self, request, view) -> bool:
         user = request.user

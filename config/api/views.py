@@ -9,11 +9,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from kombu import Connection
 
 from config.api.exceptions import error_response
+from config.errors import Message
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return error_response(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "not_ready",
-        f"Not ready: {failed} unreachable.",
+        Message(gettext_noop("Not ready: %(failed)s unreachable."), failed=failed),
         {name: [result] for name, result in checks.items()},
     )

@@ -131,6 +131,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# Photos are decoded in decoder processes (issues.photo_decode): one photo may take this many seconds before its
+# decoder is killed and the photo refused, the photos of one request this many in all (under gunicorn's 30 s), and a
+# decoder this much memory. bench/bench_photos.py measures the worst accepted photo against them.
+GRIDDESK_PHOTO_DECODE_SECONDS = env.float("GRIDDESK_PHOTO_DECODE_SECONDS", default=10.0)
+GRIDDESK_PHOTOS_DECODE_SECONDS = env.float("GRIDDESK_PHOTOS_DECODE_SECONDS", default=20.0)
+GRIDDESK_PHOTO_DECODE_MEMORY_MB = env.int("GRIDDESK_PHOTO_DECODE_MEMORY_MB", default=1024)
 # Uploads: 6 photos of 10 MB each plus the form fields.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -1,5 +1,6 @@
 """Public territory endpoints (API.md "Territory"): no authentication needed, throttled as anonymous callers."""
 
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -7,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.errors import NotFound, ValidationFailed
+from config.errors import Message, NotFound, ValidationFailed
 from grids.api.serializers import AreaListQuerySerializer, AreaSerializer, LocateQuerySerializer, LocationSerializer
 from grids.models import Area
 from grids.routing import locate_grid
@@ -36,7 +37,7 @@ class AreaViewSet(viewsets.ReadOnlyModelViewSet):
         else:
             parent = Area.objects.filter(code=code).only("pk").first()
             if parent is None:
-                raise NotFound(f"No area has the code {code!r}.")
+                raise NotFound(Message(gettext_noop("No area has the code %(code)s."), code=repr(code)))
             areas = self.get_queryset().filter(parent=parent)
         return Response(self.get_serializer(areas, many=True).data)
 
@@ -60,7 +61,7 @@ class AreaViewSet(viewsets.ReadOnlyModelViewSet):
             raise ValidationFailed(fields={"location": messages})
         grid = locate_grid(lat=query.validated_data["lat"], lng=query.validated_data["lng"])
         if grid is None:
-            raise ValidationFailed(fields={"location": ["No grid covers this point."]})
+            raise ValidationFailed(fields={"location": [gettext_noop("No grid covers this point.")]})
         ancestors = {
             area.level: area for area in Area.objects.filter(code__in=grid.path_codes).only("code", "name", "level")
         }

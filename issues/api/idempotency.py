@@ -8,8 +8,9 @@ import hashlib
 import json
 
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext_noop
 
-from config.errors import ValidationFailed
+from config.errors import Message, ValidationFailed
 from issues.idempotency import IdempotencyKey, IdempotencyKeyReused
 from issues.models import IdempotencyRecord
 
@@ -26,7 +27,9 @@ def idempotency_key_of(request) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed.on(HEADER, f"Send 1 to {MAX_KEY_LENGTH} printable characters.")
+        raise ValidationFailed.on(
+            HEADER, Message(gettext_noop("Send 1 to %(max)s printable characters."), max=MAX_KEY_LENGTH)
+        )
     return key
 
 

@@ -8,6 +8,7 @@ from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_noop
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
@@ -63,7 +64,7 @@ class IssueCursorPagination(CursorPagination):
         return cursor
 
 
-INVALID_CURSOR = "Invalid cursor: use the `next` or `previous` link of a page as it is."
+INVALID_CURSOR = gettext_noop("Invalid cursor: use the `next` or `previous` link of a page as it is.")
 
 
 def _check_encoding(encoded: str | None) -> None:

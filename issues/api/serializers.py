@@ -7,10 +7,11 @@ here, and an unknown one is a 400 naming its field. Lengths and ranges name the 
 asked of issues.arguments itself (before any photo is decoded), never written again here.
 """
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.errors import ValidationFailed
+from config.errors import ValidationFailed, translate
 from grids.models import Area
 from issues.arguments import PHONE_MAX, TEXT_MAX, clean_phone, require_place, require_reporter_phone, validate_day
 from issues.models import Category, Event, Issue, Kind
@@ -39,7 +40,7 @@ def phone_validator(value: str) -> None:
     try:
         clean_phone(value, field="phone")
     except ValidationFailed as exc:
-        raise serializers.ValidationError(exc.message, code="invalid") from exc
+        raise serializers.ValidationError(translate(exc.message), code="invalid") from exc
 
 
 # The channels a body may name: the Open311 channel is set by the Open311 endpoint alone.
@@ -129,13 +130,17 @@ class IssueSubmitSerializer(serializers.Serializer):
                 grid=attrs.get("grid"), building=attrs.get("building"), lat=location.get("lat"), lng=location.get("lng")
             )
         except ValidationFailed as exc:
-            raise serializers.ValidationError(exc.fields, code="required") from exc
+            raise serializers.ValidationError(
+                {name: [translate(m) for m in messages] for name, messages in exc.fields.items()}, code="required"
+            ) from exc
         request = self.context.get("request")
         if request is not None:
             try:
                 require_reporter_phone(actor=request.user, reporter_phone=(attrs.get("reporter") or {}).get("phone"))
             except ValidationFailed as exc:
-                raise serializers.ValidationError({"reporter": {"phone": [exc.message]}}, code="required") from exc
+                raise serializers.ValidationError(
+                    {"reporter": {"phone": [translate(exc.message)]}}, code="required"
+                ) from exc
         return attrs
 
     def submit_kwargs(self) -> dict:
@@ -260,7 +265,7 @@ class StatsQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"from": ["`from` is after `to`."]})
+            raise serializers.ValidationError({"from": [_("`from` is after `to`.")]})
         return attrs
 
 

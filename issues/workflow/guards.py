@@ -5,8 +5,9 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from config.errors import InvalidTransition, NotFound, StaleVersion, ValidationFailed
+from config.errors import InvalidTransition, Message, NotFound, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
 from issues.events import event_record
@@ -32,8 +33,14 @@ def _lock(*, issue, actor) -> Issue:
         .first()
     )
     if locked is None or not _can_see(actor=actor, issue=locked):
-        raise NotFound("No such issue.")
+        raise NotFound(gettext_noop("No such issue."))
     return locked
+
+
+def cannot(action: str, issue: Issue) -> InvalidTransition:
+    """Return the refusal of `action` in the issue's current state (the action and the status by their API names)."""
+    message = gettext_noop("Cannot %(action)s an issue that is %(status)s.")
+    return InvalidTransition(Message(message, action=action.replace("_", " "), status=issue.status))
 
 
 def _can_see(*, actor, issue: Issue) -> bool:
@@ -42,16 +49,22 @@ def _can_see(*, actor, issue: Issue) -> bool:
 
 def _check_state(*, issue: Issue, action: str) -> None:
     if issue.status not in TRANSITIONS[action].sources:
-        raise InvalidTransition(f"Cannot {action.replace('_', ' ')} an issue that is {issue.status}.")
+        raise cannot(action, issue)
 
 
 def _check_version(*, issue: Issue, version) -> None:
     if version is None:
         return
     if isinstance(version, bool) or not isinstance(version, int):
-        raise ValidationFailed.on("version", "Give the version as a whole number.")
+        raise ValidationFailed.on("version", gettext_noop("Give the version as a whole number."))
     if version != issue.version:
-        raise StaleVersion(f"The issue is at version {issue.version}, not {version}.")
+        raise StaleVersion(
+            Message(
+                gettext_noop("The issue is at version %(current)s, not %(given)s."),
+                current=issue.version,
+                given=version,
+            )
+        )
 
 
 def _active_dispatches(issue: Issue) -> list[Dispatch]:
@@ -98,7 +111,10 @@ def _departments_of_district(*, issue: Issue, values, field: str) -> list[Depart
     departments = clean_departments(values, field=field)
     foreign = [d.code for d in departments if d.district.code != issue.district_code]
     if foreign:
-        raise ValidationFailed.on(field, f"Not a department of the issue's district: {', '.join(foreign)}.")
+        raise ValidationFailed.on(
+            field,
+            Message(gettext_noop("Not a department of the issue's district: %(codes)s."), codes=", ".join(foreign)),
+        )
     return departments
 
 

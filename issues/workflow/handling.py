@@ -2,8 +2,9 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from config.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from config.errors import InvalidTransition, Message, NotFound, PermissionDenied, ValidationFailed
 from issues.arguments import clean_int, clean_text, issue_pk
 from issues.models import Dispatch, Issue, Photo, Rating
 from issues.photos import photos_clean, photos_store
@@ -37,12 +38,14 @@ def issue_accept(*, issue, actor, department=None, version=None) -> Issue:
             code = department.code if isinstance(department, Department) else str(department)
             mine = [d for d in mine if d.department.code == code]
             if not mine:
-                raise PermissionDenied("The issue is not dispatched to that department of yours.")
+                raise PermissionDenied(gettext_noop("The issue is not dispatched to that department of yours."))
         pending = [d for d in mine if d.status == Dispatch.Status.PENDING]
         if not pending:
-            raise InvalidTransition("That department has already accepted this issue.")
+            raise InvalidTransition(gettext_noop("That department has already accepted this issue."))
         if len(pending) > 1:
-            raise ValidationFailed.on("department", "You belong to several dispatched departments: name one.")
+            raise ValidationFailed.on(
+                "department", gettext_noop("You belong to several dispatched departments: name one.")
+            )
         dispatch, now = pending[0], timezone.now()
         dispatch.status = Dispatch.Status.ACCEPTED
         dispatch.accepted_at = now
@@ -137,7 +140,7 @@ def issue_rate(*, issue, actor, score, comment="", version=None, reporter_phone=
             field="score",
             low=SCORE_MIN,
             high=SCORE_MAX,
-            message=f"Give a whole number from {SCORE_MIN} to {SCORE_MAX}.",
+            message=Message(gettext_noop("Give a whole number from %(min)s to %(max)s."), min=SCORE_MIN, max=SCORE_MAX),
         )
         comment = clean_text(comment, field="comment", max_length=NOTE_MAX)
 
@@ -170,7 +173,7 @@ def _lock_for_reporter_phone(*, issue, phone) -> Issue:
         .first()
     )
     if locked is None:
-        raise NotFound("No such issue.")
+        raise NotFound(gettext_noop("No such issue."))
     return locked
 
 

@@ -11,11 +11,13 @@ summoned, a version, a score) are checked by the action afterwards.
 
 from collections.abc import Callable
 
+from django.utils.translation import gettext_noop
+
 from config.errors import InvalidTransition, NotFound, PermissionDenied, WorkflowError
 from issues.arguments import phones_match
 from issues.models import Dispatch, ExtensionRequest, Issue
 from issues.personal_data import handles_issue
-from issues.workflow.guards import _actor_dispatches, _is_lead_staff
+from issues.workflow.guards import _actor_dispatches, _is_lead_staff, cannot
 from issues.workflow.rules import ACTION_ROLES, MAX_ESCALATION_LEVEL, REPORTED_FOR_OTHERS, TRANSITIONS
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES
 from orgs.scoping import roles_on_issue, scope_for_user
@@ -25,7 +27,7 @@ Refusal = WorkflowError | None
 
 def _state(issue: Issue, action: str) -> Refusal:
     if issue.status not in TRANSITIONS[action].sources:
-        return InvalidTransition(f"Cannot {action.replace('_', ' ')} an issue that is {issue.status}.")
+        return cannot(action, issue)
     return None
 
 
@@ -57,7 +59,7 @@ def escalate_refusal(*, actor, issue: Issue) -> Refusal:
     _held, refused = _roles(actor, issue, "escalate")
     refused = refused or _state(issue, "escalate")
     if refused is None and issue.escalation_level >= MAX_ESCALATION_LEVEL:
-        return InvalidTransition("The issue is already escalated to the district.")
+        return InvalidTransition(gettext_noop("The issue is already escalated to the district."))
     return refused
 
 
@@ -69,9 +71,9 @@ def accept_refusal(*, actor, issue: Issue) -> Refusal:
         return refused
     mine = _actor_dispatches(actor=actor, issue=issue)
     if not mine:
-        return PermissionDenied("The issue is not dispatched to your department.")
+        return PermissionDenied(gettext_noop("The issue is not dispatched to your department."))
     if not any(d.status == Dispatch.Status.PENDING for d in mine):
-        return InvalidTransition("Your department has already accepted this issue.")
+        return InvalidTransition(gettext_noop("Your department has already accepted this issue."))
     return None
 
 
@@ -80,7 +82,7 @@ def return_refusal(*, actor, issue: Issue) -> Refusal:
     _held, refused = _roles(actor, issue, "return")
     refused = refused or _state(issue, "return")
     if refused is None and not _is_lead_staff(actor=actor, issue=issue):
-        return PermissionDenied("Only the lead department may return the issue.")
+        return PermissionDenied(gettext_noop("Only the lead department may return the issue."))
     return refused
 
 
@@ -89,7 +91,7 @@ def resolve_refusal(*, actor, issue: Issue) -> Refusal:
     roles, refused = _roles(actor, issue, "resolve")
     refused = refused or _state(issue, "resolve")
     if refused is None and not roles & TRIAGE_ROLES and not _is_lead_staff(actor=actor, issue=issue):
-        return PermissionDenied("Only the lead department or community staff may resolve the issue.")
+        return PermissionDenied(gettext_noop("Only the lead department or community staff may resolve the issue."))
     return refused
 
 
@@ -104,9 +106,9 @@ def extend_refusal(*, actor, issue: Issue) -> Refusal:
     if refused or roles & SUPERVISOR_ROLES:
         return refused
     if not _actor_dispatches(actor=actor, issue=issue):
-        return PermissionDenied("The issue is not dispatched to your department.")
+        return PermissionDenied(gettext_noop("The issue is not dispatched to your department."))
     if _pending_extension(issue) is not None:
-        return InvalidTransition("An extension request is already waiting for approval.")
+        return InvalidTransition(gettext_noop("An extension request is already waiting for approval."))
     return None
 
 
@@ -115,7 +117,7 @@ def approve_extension_refusal(*, actor, issue: Issue) -> Refusal:
     _held, refused = _roles(actor, issue, "approve_extension")
     refused = refused or _state(issue, "approve_extension")
     if refused is None and _pending_extension(issue) is None:
-        return InvalidTransition("No extension request is waiting for approval.")
+        return InvalidTransition(gettext_noop("No extension request is waiting for approval."))
     return refused
 
 
@@ -129,7 +131,7 @@ def refuse_extension_refusal(*, actor, issue: Issue) -> Refusal:
     _held, refused = _roles(actor, issue, "refuse_extension")
     refused = refused or _state(issue, "refuse_extension")
     if refused is None and _pending_extension(issue) is None:
-        return InvalidTransition("No extension request is waiting for approval.")
+        return InvalidTransition(gettext_noop("No extension request is waiting for approval."))
     return refused
 
 
@@ -146,16 +148,18 @@ def rate_refusal(*, actor, issue: Issue) -> Refusal:
     that person; a partner app relays its caller's rating (API.md), the hotline's system included.
     """
     if actor is None or not getattr(actor, "is_authenticated", False) or issue.reporter_user_id != actor.pk:
-        return PermissionDenied("Only the reporter rates the result.")
+        return PermissionDenied(gettext_noop("Only the reporter rates the result."))
     if _reported_for_someone_else(issue) and not scope_for_user(actor).is_partner:
-        return PermissionDenied("The person reported for rates the result, not the staff who took the report.")
+        return PermissionDenied(
+            gettext_noop("The person reported for rates the result, not the staff who took the report.")
+        )
     return _state(issue, "rate")
 
 
 def rate_by_phone_refusal(*, issue: Issue, phone: str) -> Refusal:
     """Refuse a rating by phone unless it is the phone the issue was reported with (NotFound: say nothing more)."""
     if not phones_match(issue.reporter_phone, phone):
-        return NotFound("No such issue.")
+        return NotFound(gettext_noop("No such issue."))
     return _state(issue, "rate")
 
 
@@ -168,7 +172,7 @@ def return_visit_refusal(*, actor, issue: Issue) -> Refusal:
     _held, refused = _roles(actor, issue, "return_visit")
     refused = refused or _state(issue, "return_visit")
     if refused is None and issue.reporter_user_id is not None and not _reported_for_someone_else(issue):
-        return PermissionDenied("The reporter has an account and rates for themselves.")
+        return PermissionDenied(gettext_noop("The reporter has an account and rates for themselves."))
     return refused
 
 
@@ -180,7 +184,7 @@ def comment_refusal(*, actor, issue: Issue) -> Refusal:
 def comment_internal_refusal(*, actor, issue: Issue) -> Refusal:
     """Refuse an internal note to anyone but the staff handling the issue (the same people read them)."""
     if not handles_issue(actor, issue):
-        return PermissionDenied("Only staff handling the issue may write internal notes.")
+        return PermissionDenied(gettext_noop("Only staff handling the issue may write internal notes."))
     return _state(issue, "comment")
 
 

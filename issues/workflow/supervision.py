@@ -2,8 +2,9 @@
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from config.errors import NotFound, PermissionDenied
+from config.errors import Message, NotFound, PermissionDenied
 from issues.arguments import clean_bool, clean_int, clean_text, issue_pk
 from issues.events import event_record
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
@@ -32,7 +33,7 @@ def issue_escalate(*, issue, actor, note="", departments=(), version=None) -> Is
         issue = _lock(issue=issue, actor=actor)
         _refuse("escalate", actor=actor, issue=issue)
         if departments and not roles_on_issue(actor, issue) & SUPERVISOR_ROLES:
-            raise PermissionDenied("Only the street office and up may summon departments.")
+            raise PermissionDenied(gettext_noop("Only the street office and up may summon departments."))
         _check_version(issue=issue, version=version)
         summoned = _departments_of_district(issue=issue, values=departments, field="departments")
         note = clean_text(note, field="note", max_length=NOTE_MAX)
@@ -70,7 +71,9 @@ def issue_extend(*, issue, actor, workdays, reason="", version=None) -> Issue:
         supervisor = bool(roles_on_issue(actor, issue) & SUPERVISOR_ROLES)
         mine = _actor_dispatches(actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
-        message = f"Give a whole number of working days from {EXTEND_MIN} to {EXTEND_MAX}."
+        message = Message(
+            gettext_noop("Give a whole number of working days from %(min)s to %(max)s."), min=EXTEND_MIN, max=EXTEND_MAX
+        )
         clean_int(workdays, field="workdays", low=EXTEND_MIN, high=EXTEND_MAX, message=message)
         reason = clean_text(reason, field="reason", max_length=NOTE_MAX)
         now = timezone.now()
@@ -130,7 +133,7 @@ def issue_comment(*, issue, actor, text, internal=False, version=None) -> Event:
     with transaction.atomic():
         issue = Issue.objects.prefetch_related("dispatches").filter(pk=issue_pk(issue)).first()
         if issue is None or not _can_see(actor=actor, issue=issue):
-            raise NotFound("No such issue.")
+            raise NotFound(gettext_noop("No such issue."))
         internal = bool(clean_bool(internal, field="internal"))
         _refuse("comment_internal" if internal else "comment", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)

@@ -4,8 +4,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from config.errors import ValidationFailed
+from config.errors import Message, ValidationFailed, one_of
 from grids.models import Area
 from issues.arguments import (
     clean_bool,
@@ -112,10 +113,10 @@ def issue_submit(
     grid, building = route_report(grid=grid, building=building, lat=lat, lng=lng)
     place = building or grid
     if scope.is_partner and not is_within(place, scope.partner_area_path):
-        raise ValidationFailed.on("location", "This place is outside the partner app's scope.")
+        raise ValidationFailed.on("location", gettext_noop("This place is outside the partner app's scope."))
     channel = _submit_channel(scope=scope, place=place, channel=channel)
     if channel in REPORTED_FOR_OTHERS and not reporter_phone:
-        raise ValidationFailed.on("reporter_phone", "Give the phone of the person you report for.")
+        raise ValidationFailed.on("reporter_phone", gettext_noop("Give the phone of the person you report for."))
     photos = _checked_photos(photos)
 
     stored: list = []
@@ -168,18 +169,20 @@ def _checked_photos(photos: Sequence[CleanPhoto]) -> list[CleanPhoto]:
         # A programming error, not bad input: raw uploads would be decoded inside the transaction.
         raise TypeError("issue_submit takes photos already cleaned by issues.photos.photos_clean.")
     if len(photos) > MAX_PHOTOS_PER_ISSUE:
-        raise ValidationFailed.on("photos", f"Send at most {MAX_PHOTOS_PER_ISSUE} photos.")
+        raise ValidationFailed.on(
+            "photos", Message(gettext_noop("Send at most %(count)s photos."), count=MAX_PHOTOS_PER_ISSUE)
+        )
     return photos
 
 
 # Why a channel was refused, by channel (the rest: "not through this channel").
 CHANNEL_REFUSALS = {
-    C.HOTLINE: "Only a hotline operator of this place or the hotline's system reports a hotline call.",
-    C.PATROL: "Only staff of this place report from a patrol.",
-    C.ON_BEHALF: "Only staff of this place report on a resident's behalf.",
-    C.PARTNER: "Only a partner app reports through the partner channel.",
-    C.OPEN311: "Only the Open311 endpoint reports through the Open311 channel.",
-    C.WEB: "A partner app reports through its own channel.",
+    C.HOTLINE: gettext_noop("Only a hotline operator of this place or the hotline's system reports a hotline call."),
+    C.PATROL: gettext_noop("Only staff of this place report from a patrol."),
+    C.ON_BEHALF: gettext_noop("Only staff of this place report on a resident's behalf."),
+    C.PARTNER: gettext_noop("Only a partner app reports through the partner channel."),
+    C.OPEN311: gettext_noop("Only the Open311 endpoint reports through the Open311 channel."),
+    C.WEB: gettext_noop("A partner app reports through its own channel."),
 }
 
 
@@ -196,7 +199,7 @@ def _submit_channel(*, scope: Scope, place: Area, channel) -> str:
     if channel in (None, ""):
         return allowed[0]
     if channel not in C.values:
-        raise ValidationFailed.on("channel", f"Must be one of {', '.join(C.values)}.")
+        raise ValidationFailed.on("channel", one_of(C.values))
     if channel not in allowed:
         raise ValidationFailed.on("channel", CHANNEL_REFUSALS[channel])
     return C(channel).value
@@ -213,7 +216,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
         _check_version(issue=issue, version=version)
         category = clean_category(category)
         if category is None:
-            raise ValidationFailed.on("category", "This field is required.")
+            raise ValidationFailed.on("category", gettext_noop("This field is required."))
         kind = clean_kind(kind)
         urgent = clean_bool(urgent, field="urgent")
         if grid not in (None, "") or building not in (None, ""):
@@ -221,7 +224,7 @@ def issue_classify(*, issue, actor, category, kind=None, urgent=None, grid=None,
             place = new_building or new_grid
             # Re-routing a misplaced report stays within the district whose departments handle it.
             if place.ancestor_code(Area.Level.DISTRICT) != issue.district_code:
-                raise ValidationFailed.on("grid", "Move the issue within its district only.")
+                raise ValidationFailed.on("grid", gettext_noop("Move the issue within its district only."))
             _place(issue, grid=new_grid, building=new_building)
 
         from_status, now = issue.status, timezone.now()
@@ -257,7 +260,7 @@ def issue_dispatch(*, issue, actor, departments, lead=None, note="", version=Non
         _check_version(issue=issue, version=version)
         departments = _departments_of_district(issue=issue, values=departments, field="departments")
         if not departments:
-            raise ValidationFailed.on("departments", "Name at least one department.")
+            raise ValidationFailed.on("departments", gettext_noop("Name at least one department."))
         note = clean_text(note, field="note", max_length=NOTE_MAX)
         lead = _lead_of(departments, lead=lead, category=issue.category)
 
@@ -284,7 +287,7 @@ def _lead_of(departments: list[Department], *, lead, category: Category | None) 
         code = lead.code if isinstance(lead, Department) else str(lead)
         chosen = next((d for d in departments if d.code == code), None)
         if chosen is None:
-            raise ValidationFailed.on("lead", "The lead must be one of the departments.")
+            raise ValidationFailed.on("lead", gettext_noop("The lead must be one of the departments."))
         return chosen
     if category is not None and category.department_id:
         chosen = next((d for d in departments if d.pk == category.department_id), None)
@@ -300,13 +303,13 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
         _refuse("reject", actor=actor, issue=issue)
         _check_version(issue=issue, version=version)
         if reason not in Issue.RejectReason.values:
-            raise ValidationFailed.on("reason", f"Must be one of {', '.join(Issue.RejectReason.values)}.")
+            raise ValidationFailed.on("reason", one_of(Issue.RejectReason.values))
         note = clean_text(note, field="note", max_length=NOTE_MAX)
         original = None
         if reason == Issue.RejectReason.DUPLICATE:
             original = _duplicate_target(issue=issue, actor=actor, duplicate_of=duplicate_of)
         elif duplicate_of not in (None, ""):
-            raise ValidationFailed.on("duplicate_of", "Only a duplicate names the issue it repeats.")
+            raise ValidationFailed.on("duplicate_of", gettext_noop("Only a duplicate names the issue it repeats."))
 
         from_status, now = issue.status, timezone.now()
         issue.status = TRANSITIONS[A.REJECT].target
@@ -323,12 +326,14 @@ def issue_reject(*, issue, actor, reason, duplicate_of=None, note="", version=No
 
 def _duplicate_target(*, issue: Issue, actor, duplicate_of) -> Issue:
     if duplicate_of in (None, ""):
-        raise ValidationFailed.on("duplicate_of", "Name the issue this one repeats.")
+        raise ValidationFailed.on("duplicate_of", gettext_noop("Name the issue this one repeats."))
     original = Issue.objects.visible_to(actor).filter(pk=issue_pk(duplicate_of)).first()
     if original is None:
-        raise ValidationFailed.on("duplicate_of", "No such issue.")
+        raise ValidationFailed.on("duplicate_of", gettext_noop("No such issue."))
     if original.pk == issue.pk:
-        raise ValidationFailed.on("duplicate_of", "An issue cannot duplicate itself.")
+        raise ValidationFailed.on("duplicate_of", gettext_noop("An issue cannot duplicate itself."))
     if original.status == S.REJECTED:
-        raise ValidationFailed.on("duplicate_of", "The original issue was rejected; name the one it repeats.")
+        raise ValidationFailed.on(
+            "duplicate_of", gettext_noop("The original issue was rejected; name the one it repeats.")
+        )
     return original

@@ -5,6 +5,7 @@ from http import HTTPStatus
 
 from axes.helpers import get_cool_off
 from django.contrib.auth import authenticate
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.authtoken.models import Token
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from config.api.authentication import token_expired
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.throttling import caller_kind
-from config.errors import Throttled, ValidationFailed
+from config.errors import Message, Throttled, ValidationFailed
 from orgs.api.serializers import CallerSerializer, DepartmentSerializer, TokenRequestSerializer, TokenSerializer
 from orgs.models import Department
 
@@ -64,12 +65,16 @@ class TokenView(APIView):
         if getattr(request._request, "axes_locked_out", False):
             cool_off = get_cool_off(request._request)
             wait = math.ceil(cool_off.total_seconds()) if cool_off else None
-            message = "Too many failed logins for this account; try again later."
+            message = gettext_noop("Too many failed logins for this account; try again later.")
             if wait is not None:
-                message += f" Expected available in {wait} second{'' if wait == 1 else 's'}."
+                message = Message(
+                    gettext_noop("Too many failed logins for this account; try again in %(seconds)s s."), seconds=wait
+                )
             raise Throttled(message, retry_after=wait)
         if user is None:
-            raise ValidationFailed.on("non_field_errors", "Unable to log in with the provided credentials.")
+            raise ValidationFailed.on(
+                "non_field_errors", gettext_noop("Unable to log in with the provided credentials.")
+            )
         token, _ = Token.objects.get_or_create(user=user)
         if token_expired(token):  # logging in again after the lifetime issues a new token
             token.delete()

@@ -14,7 +14,7 @@ DEEP = "[" * 1000 + "]" * 1000
 
 @pytest.fixture
 def client():
-    return APIClient()
+    return APIClient(HTTP_ACCEPT_LANGUAGE="en")  # the messages asserted are the English ones
 
 
 @pytest.mark.parametrize("url", ["/api/v1/issues/", "/api/v1/auth/token/"])

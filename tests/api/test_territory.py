@@ -11,7 +11,7 @@ from tests.factories import DepartmentFactory
 
 @pytest.fixture
 def client():
-    return APIClient()
+    return APIClient(HTTP_ACCEPT_LANGUAGE="en")  # the messages asserted are the English ones
 
 
 def test_areas_without_parent_lists_districts_only(client, territory):

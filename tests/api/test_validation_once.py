@@ -11,12 +11,26 @@ from issues import workflow
 from issues.arguments import PHONE_MESSAGE
 from issues.models import Issue
 from issues.workflow.rules import DESCRIPTION_MAX, EXTEND_MAX, NOTE_MAX
-from tests.api.test_issues_support import REPORTER_NAME, client_for, make_partner, partner_client, submit_body
+from tests.api import test_issues_support as support
+from tests.api.test_issues_support import REPORTER_NAME, make_partner, submit_body
 from tests.factories import assert_refused
 
 pytestmark = pytest.mark.django_db
 
 ISSUES = "/api/v1/issues/"
+
+
+def client_for(user=None):
+    """Return an API client asking for English, the language the workflow words its messages in."""
+    client = support.client_for(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+def partner_client(raw_key: str):
+    client = support.partner_client(raw_key)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 def workflow_refusal(**kwargs) -> dict[str, list[str]]:

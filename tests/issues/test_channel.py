@@ -139,7 +139,9 @@ def test_api_answers_the_channel_and_a_partner_may_say_hotline(territory):
 
 
 def test_api_refuses_a_resident_claiming_the_hotline_on_the_channel_field(territory, resident):
-    response = client_for(resident).post(ISSUES, submit_body(territory, channel="hotline"), format="json")
+    response = client_for(resident).post(
+        ISSUES, submit_body(territory, channel="hotline"), format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"]["fields"] == {
         "channel": ["Only a hotline operator of this place or the hotline's system reports a hotline call."]

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from config.errors import ValidationFailed
 from issues.models import Issue, Photo
+from issues.photo_decode import photo_reencode
 from issues.photos import MAX_STORED_SIDE, photo_add
 from tests.api.test_errors import assert_error
 from tests.issues.test_photos import (  # noqa: F401
@@ -93,6 +94,8 @@ def test_a_50_megapixel_jpeg_is_decoded_at_a_smaller_scale_and_keeps_its_orienta
 
     monkeypatch.setattr(JpegImageFile, "draft", spy)
 
+    # The spy sees this process only: ask the decoder's own function here, then store through a decoder process.
+    photo_reencode(out.getvalue())
     [photo] = photo_add(issue=issue, actor=resident, files=[upload(out.getvalue(), "phone.jpg")])
 
     assert scales == [(4080, 3060)]  # decoded at half scale: a quarter of the pixels

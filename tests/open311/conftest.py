@@ -3,12 +3,22 @@
 import pytest
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
+from django.test import Client
 
 from issues.workflow import issue_submit
 from orgs.models import ApiKey, PartnerApp
 from tests.factories import CategoryFactory, UserFactory
 
 REPORTER_PHONE = "13812345678"
+
+
+@pytest.fixture
+def client():
+    """Return a test client asking for English: the error descriptions these tests read are the English ones.
+
+    Without Accept-Language the answer is in the site's language, Chinese (tests/api/test_error_language.py).
+    """
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
 
 
 @pytest.fixture(autouse=True)
