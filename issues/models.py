@@ -585,3 +585,95 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return f"{self.requested_by_id} {self.file_format} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def _count():
+    # Signed: a refresh adds and subtracts in one upsert; a consistent table never goes below 0.
+    return models.IntegerField(default=0)
+
+
+class StatsRollup(models.Model):
+    """Counts of the issues created on one local day (or month) in one area, category and channel (issues.rollups).
+
+    Rows come in shapes (`grain` × `level`): the leaf rows (day × the issue's own grid or building path) are the
+    truth that each issue's StatsEntry points at; the street and community rows (by day and by month) are the same
+    counts summed up the tree, so a district's year reads a few thousand rows, not one per issue. Only
+    issues.rollups writes them; issues.stats reads them. None of the figures here depends on the time of reading:
+    what does (overdue, deadlines passed) is counted live from the open issues.
+    """
+
+    class Grain(models.TextChoices):
+        DAY = "day", _("day")
+        MONTH = "month", _("month")
+
+    class Level(models.TextChoices):
+        LEAF = "leaf", _("leaf")  # the issue's own node (grid or building): all five codes
+        COMMUNITY = "community", _("community")  # path and codes down to the community
+        STREET = "street", _("street")  # path and codes down to the street
+
+    grain = models.CharField(max_length=5, choices=Grain.choices)
+    level = models.CharField(max_length=9, choices=Level.choices)
+    period = models.DateField()  # the local day, or the first day of the month
+    area_path = models.CharField(max_length=160)
+    district_code = models.CharField(max_length=6)
+    street_code = models.CharField(max_length=9)
+    community_code = models.CharField(max_length=12, blank=True)
+    grid_code = models.CharField(max_length=24, blank=True)
+    building_code = models.CharField(max_length=24, blank=True)
+    category_pk = models.PositiveIntegerField()  # the category's id, 0 for unclassified (a unique key needs no NULL)
+    channel = models.CharField(max_length=10)
+
+    total = _count()
+    status_submitted = _count()
+    status_classified = _count()
+    status_dispatched = _count()
+    status_in_progress = _count()
+    status_resolved = _count()
+    status_closed = _count()
+    status_rejected = _count()
+    dispatched = _count()
+    responded_on_time = _count()
+    accepted = _count()
+    resolved = _count()
+    due_resolved = _count()  # the part of `due` that time cannot change: resolved or closed, with a deadline
+    resolved_on_time = _count()
+    escalated = _count()
+    ratings = _count()
+    satisfied = _count()
+
+    class Meta:
+        verbose_name = _("statistics rollup")
+        verbose_name_plural = _("statistics rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "level", "period", "area_path", "category_pk", "channel"], name="rollup_key"
+            )
+        ]
+        indexes = [
+            # A scope's rows of one shape in a period: the path prefix, then the period.
+            models.Index(
+                fields=["level", "grain", "area_path", "period"],
+                name="rollup_scope_period",
+                opclasses=["", "", "varchar_pattern_ops", ""],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.grain} {self.period} {self.area_path} {self.category_pk} {self.channel}"
+
+
+class StatsEntry(models.Model):
+    """What one issue adds to its leaf day rollup row: the row and the issue's flags (issues.rollups)."""
+
+    issue = models.OneToOneField(Issue, on_delete=models.CASCADE, primary_key=True, related_name="stats_entry")
+    rollup = models.ForeignKey(StatsRollup, on_delete=models.CASCADE, related_name="+")
+    flags = models.PositiveIntegerField()  # one bit per issues.rollups.FLAG_KEYS
+    ratings = models.PositiveSmallIntegerField()
+    satisfied = models.PositiveSmallIntegerField()
+
+    class Meta:
+        verbose_name = _("statistics entry")
+        verbose_name_plural = _("statistics entries")
+
+    def __str__(self):
+        return f"{self.issue_id}: {self.flags}"
