@@ -595,11 +595,12 @@ def _count():
 class StatsRollup(models.Model):
     """Counts of the issues created on one local day (or month) in one area, category and channel (issues.rollups).
 
-    Rows come in shapes (`grain` × `level`): the leaf rows (day × the issue's own grid or building path) are the
-    truth that each issue's StatsEntry points at; the street and community rows (by day and by month) are the same
-    counts summed up the tree, so a district's year reads a few thousand rows, not one per issue. Only
-    issues.rollups writes them; issues.stats reads them. None of the figures here depends on the time of reading:
-    what does (overdue, deadlines passed) is counted live from the open issues.
+    The leaf rows (day × the issue's own grid or building path × category × channel) are the truth that each issue's
+    StatsEntry points at. The other rows are the same counts summed up the tree, by day and by month, each for what
+    a large scope reads: a street's and a district's per-category rows (all channels: channel ""), per-channel rows
+    (all categories: category -1), and the community and street rows of all categories and channels (a street's and
+    a district's children). Only issues.rollups writes them; issues.stats reads them. None of the figures here depends
+    on the time of reading: what does (overdue, deadlines passed) is counted live from the open issues.
     """
 
     class Grain(models.TextChoices):
@@ -610,6 +611,10 @@ class StatsRollup(models.Model):
         LEAF = "leaf", _("leaf")  # the issue's own node (grid or building): all five codes
         COMMUNITY = "community", _("community")  # path and codes down to the community
         STREET = "street", _("street")  # path and codes down to the street
+        DISTRICT = "district", _("district")  # the district's path and code
+
+    ALL_CATEGORIES = -1
+    ALL_CHANNELS = ""
 
     grain = models.CharField(max_length=5, choices=Grain.choices)
     level = models.CharField(max_length=9, choices=Level.choices)
@@ -620,8 +625,9 @@ class StatsRollup(models.Model):
     community_code = models.CharField(max_length=12, blank=True)
     grid_code = models.CharField(max_length=24, blank=True)
     building_code = models.CharField(max_length=24, blank=True)
-    category_pk = models.PositiveIntegerField()  # the category's id, 0 for unclassified (a unique key needs no NULL)
-    channel = models.CharField(max_length=10)
+    # The category's id, 0 for unclassified (a unique key wants no NULL), ALL_CATEGORIES for a row of every category.
+    category_pk = models.IntegerField()
+    channel = models.CharField(max_length=10, blank=True)  # "" (ALL_CHANNELS): a row of every channel
 
     total = _count()
     status_submitted = _count()
@@ -665,7 +671,12 @@ class StatsRollup(models.Model):
 class StatsEntry(models.Model):
     """What one issue adds to its leaf day rollup row: the row and the issue's flags (issues.rollups)."""
 
-    issue = models.OneToOneField(Issue, on_delete=models.CASCADE, primary_key=True, related_name="stats_entry")
+    # No foreign key constraint in the database: its check would take a share lock on the issue row, and a rebuild
+    # (which holds the rollup tables) would then wait on a change holding that row and waiting on the tables.
+    # Issues are never deleted (their events protect them); Django still cascades.
+    issue = models.OneToOneField(
+        Issue, on_delete=models.CASCADE, primary_key=True, related_name="stats_entry", db_constraint=False
+    )
     rollup = models.ForeignKey(StatsRollup, on_delete=models.CASCADE, related_name="+")
     flags = models.PositiveIntegerField()  # one bit per issues.rollups.FLAG_KEYS
     ratings = models.PositiveSmallIntegerField()

@@ -37,8 +37,22 @@ COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
 KEY_COLUMNS = ["grain", "level", "period", "area_path", "category_pk", "channel"]
 CODE_COLUMNS = ["district_code", "street_code", "community_code", "grid_code", "building_code"]
 G, L = StatsRollup.Grain, StatsRollup.Level
-# The rows each issue counts in besides its leaf day row: (grain, level), summed from the leaf rows.
-SHAPES = [(G.DAY, L.COMMUNITY), (G.DAY, L.STREET), (G.MONTH, L.COMMUNITY), (G.MONTH, L.STREET)]
+ALL_CATEGORIES, ALL_CHANNELS = StatsRollup.ALL_CATEGORIES, StatsRollup.ALL_CHANNELS
+# The rows each issue counts in besides its leaf day row, summed from the leaf rows: (grain, level, kept), where
+# kept says which of category and channel the row keeps ("all": neither). What a street and a district read.
+SHAPES = [
+    (grain, level, kept)
+    for grain in (G.DAY, G.MONTH)
+    for level, kept in [
+        (L.COMMUNITY, "all"),  # a street's children
+        (L.STREET, "all"),  # a district's children
+        (L.STREET, "category"),
+        (L.STREET, "channel"),
+        (L.DISTRICT, "category"),
+        (L.DISTRICT, "channel"),
+    ]
+]
+CODES_KEPT = {L.COMMUNITY: 3, L.STREET: 2, L.DISTRICT: 1}
 
 
 def _vectors(issues) -> "Iterable[dict]":
@@ -65,13 +79,14 @@ def _counts(flags: int, ratings: int, satisfied: int, sign: int = 1) -> list[int
 def _shapes(leaf: tuple) -> list[tuple]:
     """Return the full rows (key and codes) an issue of leaf row `leaf` counts in: its leaf row first."""
     day, path, codes, category, channel = leaf
-    district, street, community = codes[:3]
     rows = [(G.DAY, L.LEAF, day, path, codes, category, channel)]
-    for grain, level in SHAPES:
+    for grain, level, kept in SHAPES:
         period = day.replace(day=1) if grain == G.MONTH else day
-        kept = (district, street) if level == L.STREET else (district, street, community)
-        row_codes = (*kept, *[""] * (5 - len(kept)))
-        rows.append((grain, level, period, PATH_SEPARATOR.join(kept), row_codes, category, channel))
+        upper = codes[: CODES_KEPT[level]]
+        row_codes = (*upper, *[""] * (5 - len(upper)))
+        row_category = category if kept == "category" else ALL_CATEGORIES
+        row_channel = channel if kept == "channel" else ALL_CHANNELS
+        rows.append((grain, level, period, PATH_SEPARATOR.join(upper), row_codes, row_category, row_channel))
     return rows
 
 
@@ -254,6 +269,9 @@ def _rebuild_month(month: date) -> None:
             f" FROM ({select}) v GROUP BY v.day, v.area_path, {v_codes}, v.category_key, v.channel",
             [G.DAY.value, L.LEAF.value, *params],
         )
+        if connection.vendor == "postgresql":
+            # Fresh statistics, or the planner takes the new rows for none and joins them by a nested loop.
+            cursor.execute(f"ANALYZE {rollup}")
         cursor.execute(
             f"INSERT INTO {entry} (issue_id, rollup_id, flags, ratings, satisfied)"
             f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count FROM ({select}) v"
@@ -262,17 +280,21 @@ def _rebuild_month(month: date) -> None:
             [*params, G.DAY.value, L.LEAF.value],
         )
         sums = ", ".join(f"SUM({c})" for c in COUNTS)
-        for grain, level in SHAPES:
-            kept = CODE_COLUMNS[:2] if level == L.STREET else CODE_COLUMNS[:3]
-            path = f" || '{PATH_SEPARATOR}' || ".join(kept)
-            period = "%s" if grain == G.MONTH else "period"
-            blanks = ", ".join(["''"] * (5 - len(kept)))
+        for grain, level, kept in SHAPES:
+            upper = CODE_COLUMNS[: CODES_KEPT[level]]
+            path = f" || '{PATH_SEPARATOR}' || ".join(upper)
+            blanks = ", ".join(["''"] * (5 - len(upper)))
+            category = "category_pk" if kept == "category" else str(ALL_CATEGORIES)
+            channel = "channel" if kept == "channel" else f"'{ALL_CHANNELS}'"
+            group = [*([] if grain == G.MONTH else ["period"]), *upper]
+            group += [c for c, k in (("category_pk", "category"), ("channel", "channel")) if k == kept]
             cursor.execute(
                 f"INSERT INTO {rollup} (grain, level, period, area_path, {codes}, category_pk, channel,"
                 f" {', '.join(COUNTS)})"
-                f" SELECT %s, %s, {period}, {path}, {', '.join(kept)}, {blanks}, category_pk, channel, {sums}"
+                f" SELECT %s, %s, {'%s' if grain == G.MONTH else 'period'}, {path}, {', '.join(upper)}, {blanks},"
+                f" {category}, {channel}, {sums}"
                 f" FROM {rollup} WHERE grain = %s AND level = %s AND period >= %s AND period < %s"
-                f" GROUP BY {'' if grain == G.MONTH else 'period, '}{', '.join(kept)}, category_pk, channel",
+                f" GROUP BY {', '.join(group)}",
                 [grain.value, level.value, *([month] if grain == G.MONTH else []), G.DAY.value, L.LEAF.value, month,
                  _next(month)],
             )  # fmt: skip

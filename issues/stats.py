@@ -70,7 +70,7 @@ CHILD_CODE_COLUMN = {
     Area.Level.COMMUNITY: "grid_code",
     Area.Level.GRID: "building_code",
 }
-# The rollup rows a scope reads: those of its children's level (the leaf rows below a street).
+# The level of the children rows a district and a street read (smaller scopes read the leaf rows).
 ROLLUP_LEVEL = {Area.Level.DISTRICT: StatsRollup.Level.STREET, Area.Level.STREET: StatsRollup.Level.COMMUNITY}
 ISSUE_COUNTS = ["dispatched", "responded_on_time", "accepted", "resolved", "due", "resolved_on_time"]
 RATING_COUNTS = ["ratings", "satisfied"]
@@ -153,41 +153,76 @@ def _periods_q(*, date_from: date | None, date_to: date | None, months: bool) ->
     return whole | (day & edges)
 
 
-def _rollup_rows(*, area: Area, date_from, date_to, keys: tuple[str, ...]):
-    """Return the rollup rows of `area` and the period summed by `keys` (one query)."""
-    level = ROLLUP_LEVEL.get(area.level, StatsRollup.Level.LEAF)
-    periods = _periods_q(date_from=date_from, date_to=date_to, months=level != StatsRollup.Level.LEAF)
-    return (
-        StatsRollup.objects.filter(subtree_q("area_path", area.path), periods, level=level)
-        .values(*keys)
-        .order_by()
-        .annotate(**{k: Sum(k) for k in ROLLUP_COUNTS})
-    )
-
-
 ROLLUP_COUNTS = ["total", *issue_flags(), *RATING_COUNTS]
+ALL_CATEGORIES, ALL_CHANNELS = StatsRollup.ALL_CATEGORIES, StatsRollup.ALL_CHANNELS
 
 
-def _grouped(*, area: Area, date_from, date_to, now: datetime, column: str | None) -> dict:
-    """Return {(category id, channel[, child code]): raw counts} of the population: rollup plus live part."""
-    rows: dict = {}
-    for row in _rollup_rows(area=area, date_from=date_from, date_to=date_to, keys=("category_pk", "channel", column)):
+def _rollup_sums(rows) -> "list[dict]":
+    """Return the rollup rows summed over their periods (`due_resolved` named `due`, rows without issues left out)."""
+    summed = []
+    for row in rows.order_by().annotate(**{k: Sum(k) for k in ROLLUP_COUNTS}):
         if row["total"]:
             row["due"] = row.pop("due_resolved")
-            rows[(row["category_pk"] or None, row["channel"], row[column])] = row
+            summed.append(row)
+    return summed
+
+
+def _live(*, area: Area, date_from, date_to, now: datetime, column: str):
+    """Return the part counted at `now`: overdue and passed-deadline open issues by category, channel and child."""
     overdue, due_running = overdue_q(now=now), due_running_q(now=now)
-    live = (
+    return (
         Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to), overdue | due_running)
         .values("category_id", "channel", column)
         .order_by()
         .annotate(overdue=Count("pk", filter=overdue), due_running=Count("pk", filter=due_running))
     )
-    for row in live:
-        # A row is always there when the rollup is current; setdefault keeps a stray issue visible all the same.
-        counts = rows.setdefault((row["category_id"], row["channel"], row[column]), {"total": 0, "due": 0})
-        counts["overdue"] = row["overdue"]
-        counts["due"] += row["due_running"]
-    return rows
+
+
+def _add_live(counts: dict, live: dict) -> None:
+    counts["overdue"] = counts.get("overdue", 0) + live["overdue"]
+    counts["due"] = counts.get("due", 0) + live["due_running"]
+
+
+def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) -> dict:
+    """Return the raw counts of the population cut four ways: total, by category, by channel and by child code.
+
+    A street or a district reads its own per-category and per-channel rows and its children's rows (all summed
+    up the tree already); a smaller scope reads the leaf rows of its issues, grouped by all three (module docstring).
+    """
+    key_column = column or "area_path"
+    level = ROLLUP_LEVEL.get(area.level)
+    cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
+    if level is None:
+        periods = _periods_q(date_from=date_from, date_to=date_to, months=False)
+        leaf = StatsRollup.objects.filter(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
+        rows = {
+            (r["category_pk"] or None, r["channel"], r[key_column]): r
+            for r in _rollup_sums(leaf.values("category_pk", "channel", key_column))
+        }
+        for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=key_column):
+            # A row is always there when the rollup is current; setdefault keeps a stray issue visible all the same.
+            _add_live(rows.setdefault((row["category_id"], row["channel"], row[key_column]), {"total": 0}), row)
+        cuts["total"] = _sum(rows.values())
+        for position, cut in enumerate(["category", "channel", "child"]):
+            cuts[cut] = {value: _sum(group) for value, group in _groups_by(rows, position=position).items()}
+        return cuts
+    periods = _periods_q(date_from=date_from, date_to=date_to, months=True)
+    # Its own rows of one category (all channels) or one channel (all categories); not its own all-and-all rows.
+    own = Q(level=area.level, area_path=area.path) & ~Q(category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
+    children = Q(subtree_q("area_path", area.path), level=level, category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
+    rows = StatsRollup.objects.filter(own | children, periods).values("level", "category_pk", "channel", column)
+    for row in _rollup_sums(rows):
+        if row["level"] == level:
+            cuts["child"][row[column]] = row
+        elif row["channel"] == ALL_CHANNELS:
+            cuts["category"][row["category_pk"] or None] = row
+        else:
+            cuts["channel"][row["channel"]] = row
+    for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=column):
+        _add_live(cuts["category"].setdefault(row["category_id"], {"total": 0}), row)
+        _add_live(cuts["child"].setdefault(row[column], {"total": 0}), row)
+    cuts["total"] = _sum(cuts["child"].values())
+    return cuts
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -224,9 +259,9 @@ def _sum(rows) -> dict:
     return {k: sum(row.get(k) or 0 for row in rows) for k in COUNT_KEYS} if rows else {}
 
 
-def _by_child_area(*, area: Area, rows: dict) -> list[dict]:
+def _by_child_area(*, area: Area, child_rows: dict) -> list[dict]:
     """Return the figures of every child of `area`, then of the issues under none of them (code None)."""
-    child_rows = {code: _sum(group) for code, group in _groups_by(rows, position=2).items()}
+    child_rows = dict(child_rows)
     by_child_area = []
     for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
         by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
@@ -241,23 +276,22 @@ def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now
     """Return the statistics of the issues created in [date_from, date_to] under `area` (module docstring)."""
     now = now or timezone.now()
     column = CHILD_CODE_COLUMN.get(area.level)
-    rows = _grouped(area=area, date_from=date_from, date_to=date_to, now=now, column=column or "area_path")
-    category_ids = {key[0] for key in rows if key[0] is not None}
+    cuts = _cuts(area=area, date_from=date_from, date_to=date_to, now=now, column=column)
+    category_ids = {pk for pk in cuts["category"] if pk is not None}
     categories = {c["pk"]: c for c in Category.objects.filter(pk__in=category_ids).values("pk", "code", "name")}
     by_category = []
-    for category_id, group in _groups_by(rows, position=0).items():
+    for category_id, counts in cuts["category"].items():
         category = categories.get(category_id, {})
-        by_category.append({"code": category.get("code"), "name": category.get("name"), **_figures(_sum(group))})
+        by_category.append({"code": category.get("code"), "name": category.get("name"), **_figures(counts)})
     by_category.sort(key=lambda r: (-r["total"], r["code"] is None, r["code"] or ""))
-    channel_totals = {channel: _sum(group).get("total", 0) for channel, group in _groups_by(rows, position=1).items()}
     return {
         "area": {"code": area.code, "name": area.name, "level": area.level},
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
-        **_figures(_sum(rows.values())),
-        "by_channel": {channel: channel_totals.get(channel, 0) for channel in CHANNELS},
+        **_figures(cuts["total"]),
+        "by_channel": {channel: (cuts["channel"].get(channel) or {}).get("total", 0) for channel in CHANNELS},
         "by_category": by_category,
-        "by_child_area": _by_child_area(area=area, rows=rows) if column else [],
+        "by_child_area": _by_child_area(area=area, child_rows=cuts["child"]) if column else [],
     }
 
 
@@ -268,20 +302,20 @@ def stats_by_child_area(
     column = CHILD_CODE_COLUMN.get(area.level)
     if column is None:
         return []
-    rows = _grouped(area=area, date_from=date_from, date_to=date_to, now=now or timezone.now(), column=column)
-    return _by_child_area(area=area, rows=rows)
+    cuts = _cuts(area=area, date_from=date_from, date_to=date_to, now=now or timezone.now(), column=column)
+    return _by_child_area(area=area, child_rows=cuts["child"])
 
 
 def stats_weekly_trend(*, area: Area, date_from: date, date_to: date) -> list[dict]:
     """Return [{"week": Monday's date, "intake": n, "resolved": n}] for each week touching the period (docstring)."""
+    # A street or a district: its own per-channel rows (every issue once); a smaller scope: its leaf rows.
+    if area.level in ROLLUP_LEVEL:
+        own = StatsRollup.objects.filter(level=area.level, area_path=area.path, category_pk=ALL_CATEGORIES)
+        rows = own.exclude(channel=ALL_CHANNELS)
+    else:
+        rows = StatsRollup.objects.filter(subtree_q("area_path", area.path), level=StatsRollup.Level.LEAF)
     day_rows = (
-        StatsRollup.objects.filter(
-            subtree_q("area_path", area.path),
-            grain=StatsRollup.Grain.DAY,
-            level=ROLLUP_LEVEL.get(area.level, StatsRollup.Level.LEAF),
-            period__gte=date_from,
-            period__lte=date_to,
-        )
+        rows.filter(grain=StatsRollup.Grain.DAY, period__gte=date_from, period__lte=date_to)
         .values("period")
         .order_by()
         .annotate(intake=Sum("total"), resolved=Sum("resolved"))

@@ -204,3 +204,27 @@ def test_text_search_uses_the_trigram_indexes(territory):
     for column in ("number", "title", "description", "address"):
         assert f"issue_{column}_trgm" in plan, plan
     assert "Seq Scan on issues_issue" not in plan
+
+
+def test_text_search_keeps_its_meaning(territory):
+    """`q`: the number, title, description or address contains the text, whatever the case (served by the index)."""
+    from issues.filters import IssueFilterSet
+
+    rng = random.Random(5)
+    words = ["下水道", "路灯", "Lamp", "lamp", "NOISE", "楼道堆放", "bk-00", "x"]
+    issues = []
+    for n in range(40):
+        issues.append(
+            make_issue(
+                territory["grid"],
+                number=f"BK-{n:05d}",
+                title=" ".join(rng.sample(words, 2)) if n % 3 else "",
+                description=" ".join(rng.sample(words, 3)) + "，请处理",
+                address=rng.choice(["", "金东南路 12 号", "Lamp Street"]),
+            )
+        )
+    for text in ["下水道", "LAMP", "lamp street", "bk-0001", "楼道", "号", "nothing here"]:
+        found = set(IssueFilterSet({"q": text}, queryset=Issue.objects.all()).qs.values_list("pk", flat=True))
+        fields = ("number", "title", "description", "address")
+        expected = {i.pk for i in issues if any(text.upper() in getattr(i, f).upper() for f in fields)}
+        assert found == expected, text
