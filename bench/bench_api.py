@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 TITLE = "issue API over HTTP (gunicorn 2 sync workers, wrk) against the bare view and plain DRF, 1,000,000 issues"
 HOT_REQUESTS = ["list_street", "detail", "stats_street_month", "stats_district_year", "search_street", "create"]
+HOT_REQUESTS += ["search_street_rare"]
 HOT_REQUESTS += ["triage_street"]
 HTTP_RUNS = ["create", "list_street", "list_street_deep", "detail", "stats_street_month", "reference_create"]
 HTTP_RUNS += ["reference_list", "triage_street"]
@@ -300,6 +301,8 @@ def _hot_requests(*, issue_id: str, street: str, district: str) -> dict:
         "stats_street_month": ("street1", f"/api/v1/stats/?area={street}&from={month[0]}&to={month[1]}"),
         "stats_district_year": ("district1", f"/api/v1/stats/?area={district}&from={year[0]}&to={year[1]}"),
         "search_street": ("street1", f"/api/v1/issues/?page_size={PAGE_SIZE}&q=%E4%B8%8B%E6%B0%B4%E9%81%93"),
+        # A rare text (a few issues in a million): the trigram indexes, not the newest-first walk, find it.
+        "search_street_rare": ("street1", f"/api/v1/issues/?page_size={PAGE_SIZE}&q=%E5%9F%BA%E5%87%86%2012345"),
         # A page, signed in with a session (the desks are pages, not API).
         "triage_street": (SESSION_USER, "/desk/triage/"),
     }

@@ -51,6 +51,7 @@ TARGETS = [
     ("stats, street-month, in-process", "< 100 ms", "stats_street_month_in_process_ms", None),
     ("stats, district-year, in-process", "< 100 ms", "stats_district_year_in_process_ms", None),
     ("text search `q`, street scope, in-process", "< 200 ms", "search_street_in_process_ms", None),
+    ("text search `q`, street scope, a rare text, in-process", "< 200 ms", "search_street_rare_in_process_ms", None),
     ("plain DRF one-insert create (reference)", "—", "reference_create_vs_bare", "reference_create_vs_bare_range"),
     ("plain DRF cursor list of 20 (reference)", "—", "reference_list_vs_bare", "reference_list_vs_bare_range"),
     ("create ÷ plain DRF create", "—", "create_vs_plain_drf", None),
