@@ -22,6 +22,9 @@ def create(apps, schema_editor):
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS issue_{column}_trgm ON issues_issue USING gin (UPPER({column}::text) gin_trgm_ops)"
         )
+    # Statistics of the new expressions: without them the planner guesses a common word rare, reads its 200,000
+    # matches through the index and sorts them (5 s at 1 M issues) instead of walking the newest-first index.
+    schema_editor.execute("ANALYZE issues_issue")
 
 
 def drop(apps, schema_editor):
