@@ -1,14 +1,17 @@
 """The one recorder of what happens to an issue: every Event row is written here, with who hears of it.
 
 `event_record` writes the event and, in the same transaction, the outbox rows of its audience: issues.audience says
-who hears what, notifications.outbox writes the rows and queues their delivery after commit. The workflow (through
-guards._record), the reminders and the retention sweep all record through it; nothing else creates events.
+who hears what, notifications.outbox writes the rows and queues their delivery after commit. It also brings the
+issue's statistics rollup up to date (issues.rollups), since every change of an issue is recorded here. The
+workflow (through guards._record), the reminders and the retention sweep all record through it; nothing else
+creates events.
 """
 
 from django.db import transaction
 
 from issues.audience import audience_for
 from issues.models import Event, Issue
+from issues.rollups import rollup_refresh
 from notifications.outbox import outbox_write
 
 
@@ -38,4 +41,5 @@ def event_record(
             partner_issue=audience.partner_issue,
             area_alert=audience.area_alert,
         )
+        rollup_refresh([issue.pk])
     return event

@@ -595,3 +595,106 @@ class ExportJob(models.Model):
 
     def __str__(self):
         return f"{self.requested_by_id} {self.file_format} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def _count():
+    # Signed: a refresh adds and subtracts in one upsert; a consistent table never goes below 0.
+    return models.IntegerField(default=0)
+
+
+class StatsRollup(models.Model):
+    """Counts of the issues created on one local day (or month) in one area, category and channel (issues.rollups).
+
+    The leaf rows (day × the issue's own grid or building path × category × channel) are the truth that each issue's
+    StatsEntry points at. The other rows are the same counts summed up the tree, by day and by month, each for what
+    a large scope reads: a street's and a district's per-category rows (all channels: channel ""), per-channel rows
+    (all categories: category -1), and the community and street rows of all categories and channels (a street's and
+    a district's children). Only issues.rollups writes them; issues.stats reads them. None of the figures here depends
+    on the time of reading: what does (overdue, deadlines passed) is counted live from the open issues.
+    """
+
+    class Grain(models.TextChoices):
+        DAY = "day", _("day")
+        MONTH = "month", _("month")
+
+    class Level(models.TextChoices):
+        LEAF = "leaf", _("leaf")  # the issue's own node (grid or building): all five codes
+        COMMUNITY = "community", _("community")  # path and codes down to the community
+        STREET = "street", _("street")  # path and codes down to the street
+        DISTRICT = "district", _("district")  # the district's path and code
+
+    ALL_CATEGORIES = -1
+    ALL_CHANNELS = ""
+
+    grain = models.CharField(max_length=5, choices=Grain.choices)
+    level = models.CharField(max_length=9, choices=Level.choices)
+    period = models.DateField()  # the local day, or the first day of the month
+    area_path = models.CharField(max_length=160)
+    district_code = models.CharField(max_length=6)
+    street_code = models.CharField(max_length=9)
+    community_code = models.CharField(max_length=12, blank=True)
+    grid_code = models.CharField(max_length=24, blank=True)
+    building_code = models.CharField(max_length=24, blank=True)
+    # The category's id, 0 for unclassified (a unique key wants no NULL), ALL_CATEGORIES for a row of every category.
+    category_pk = models.IntegerField()
+    channel = models.CharField(max_length=10, blank=True)  # "" (ALL_CHANNELS): a row of every channel
+
+    total = _count()
+    status_submitted = _count()
+    status_classified = _count()
+    status_dispatched = _count()
+    status_in_progress = _count()
+    status_resolved = _count()
+    status_closed = _count()
+    status_rejected = _count()
+    dispatched = _count()
+    responded_on_time = _count()
+    accepted = _count()
+    resolved = _count()
+    due_resolved = _count()  # the part of `due` that time cannot change: resolved or closed, with a deadline
+    resolved_on_time = _count()
+    escalated = _count()
+    ratings = _count()
+    satisfied = _count()
+
+    class Meta:
+        verbose_name = _("statistics rollup")
+        verbose_name_plural = _("statistics rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "level", "period", "area_path", "category_pk", "channel"], name="rollup_key"
+            )
+        ]
+        indexes = [
+            # A scope's rows of one shape in a period: the path prefix, then the period.
+            models.Index(
+                fields=["level", "grain", "area_path", "period"],
+                name="rollup_scope_period",
+                opclasses=["", "", "varchar_pattern_ops", ""],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.grain} {self.period} {self.area_path} {self.category_pk} {self.channel}"
+
+
+class StatsEntry(models.Model):
+    """What one issue adds to its leaf day rollup row: the row and the issue's flags (issues.rollups)."""
+
+    # No foreign key constraint in the database: its check would take a share lock on the issue row, and a rebuild
+    # (which holds the rollup tables) would then wait on a change holding that row and waiting on the tables.
+    # Issues are never deleted (their events protect them); Django still cascades.
+    issue = models.OneToOneField(
+        Issue, on_delete=models.CASCADE, primary_key=True, related_name="stats_entry", db_constraint=False
+    )
+    rollup = models.ForeignKey(StatsRollup, on_delete=models.CASCADE, related_name="+")
+    flags = models.PositiveIntegerField()  # one bit per issues.rollups.FLAG_KEYS
+    ratings = models.PositiveSmallIntegerField()
+    satisfied = models.PositiveSmallIntegerField()
+
+    class Meta:
+        verbose_name = _("statistics entry")
+        verbose_name_plural = _("statistics entries")
+
+    def __str__(self):
+        return f"{self.issue_id}: {self.flags}"

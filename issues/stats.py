@@ -27,26 +27,42 @@ and denominator so a dashboard can show "12 / 15". `by_category` (unclassified i
 buildings; every child listed, zeros included; issues not under any child, e.g. a grid's issues without a
 building, under code None) carry the same figures.
 
-The database does the counting with conditional aggregation, in one pass over the population grouped by category,
-channel and child area together: three queries whatever the data size (issues, ratings, the child areas). The
-category rows, the channel counts, the child area rows and the totals are sums of those groups, so the views always
-agree. (Grouping by
-category and by child area in separate passes read the same rows twice; bench/RESULTS.md "api".)
+How it is counted (issues.rollups; docs/scaling.md "Statistics from rollups"): every figure that does not depend on
+`now` is summed from the rollup table (StatsRollup), which the event seam keeps current in the same transaction as
+each change; the two figures that do (`overdue`, and the part of `due` whose deadline passed while open) are
+counted live over the open issues past a deadline, through the escalation sweep's partial indexes. A scope reads
+the rows of its children's level (a district its street rows, a street its community rows, smaller scopes the
+leaf rows), whole months from the month rows and the edges from the day rows: four queries (rollup, live part,
+category names, child areas), a few thousand rows whatever the number of issues. The answer is identical to the
+live count over issues (tests/issues/test_stats_rollup.py compares them over randomized data).
+
+For the /stats/ page, besides `issue_stats`:
+
+- `stats_weekly_trend(area=, date_from=, date_to=)`: one row per week (weeks start on Monday, local dates) with the
+  week's `intake` (issues created that week under `area`) and `resolved` (of those, resolved or closed now after
+  being accepted: the resolution rate's numerator), in date order, weeks without issues included. Read from the
+  rollup day rows; one query.
+- `stats_by_child_area(area=, date_from=, date_to=, now=)`: `issue_stats(...)["by_child_area"]` alone (the figures
+  per child node, every child listed), at the same cost.
 """
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from grids.models import Area, subtree_q
-from issues.models import Event, Issue, Rating
+from issues.models import Category, Event, Issue, StatsRollup
 from issues.sla import LOCAL_TZ, overdue_q
 
 S = Issue.Status
 STATUSES = list(S.values)
 CHANNELS = list(Issue.Channel.values)
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
+# Open statuses in which no resolution deadline runs (DEADLINE_STATUSES) but one may be set: counted as due live.
+OTHER_OPEN_STATUSES = [
+    s for s in STATUSES if s not in (*RESOLVED_STATUSES, S.REJECTED, *Issue.DEADLINE_STATUSES["resolution"])
+]
 # The denormalised code column of each level's children on Issue (DESIGN.md: "everything under X" in one query).
 CHILD_CODE_COLUMN = {
     Area.Level.DISTRICT: "street_code",
@@ -54,28 +70,20 @@ CHILD_CODE_COLUMN = {
     Area.Level.COMMUNITY: "grid_code",
     Area.Level.GRID: "building_code",
 }
+# The level of the children rows a district and a street read (smaller scopes read the leaf rows).
+ROLLUP_LEVEL = {Area.Level.DISTRICT: StatsRollup.Level.STREET, Area.Level.STREET: StatsRollup.Level.COMMUNITY}
 ISSUE_COUNTS = ["dispatched", "responded_on_time", "accepted", "resolved", "due", "resolved_on_time"]
 RATING_COUNTS = ["ratings", "satisfied"]
 # Every raw count a row may carry; a group's figures are computed from these alone.
 COUNT_KEYS = ["total", *(f"status_{s}" for s in STATUSES), "overdue", "escalated", *ISSUE_COUNTS, *RATING_COUNTS]
 
 
-def _population(*, area: Area, date_from: date | None, date_to: date | None, prefix: str = "") -> Q:
-    """Return the filter for issues under `area` created from `date_from` 00:00 to the end of `date_to`, local time.
+def issue_flags() -> dict[str, Q]:
+    """Return {flag: the filter of the issues that count in it}: every per-issue figure that `now` cannot change.
 
-    `prefix` ("issue__") applies it to the rows of another model through their issue: ratings are counted through
-    one join, not through a subquery that reads the issues a second time.
+    The one definition of each figure (module docstring): issues.rollups stores one bit per flag for each issue.
+    `due_resolved` is the part of `due` that stays: resolved or closed with a deadline (due_running_q is the rest).
     """
-    q = subtree_q(f"{prefix}area_path", area.path)
-    if date_from is not None:
-        q &= Q(**{f"{prefix}created_at__gte": datetime.combine(date_from, time.min, LOCAL_TZ)})
-    if date_to is not None:
-        q &= Q(**{f"{prefix}created_at__lt": datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ)})
-    return q
-
-
-def _issue_aggregates(now: datetime) -> dict:
-    """Return the conditional counts over issues (see the module docstring for each definition)."""
     resolved = Q(status__in=RESOLVED_STATUSES)
     lead_accepted_in_time = Exists(
         Event.objects.filter(
@@ -90,23 +98,131 @@ def _issue_aggregates(now: datetime) -> dict:
     accepted = Q(accepted_at__isnull=False)
     has_deadline = Q(resolution_due_at__isnull=False)
     return {
-        "total": Count("pk"),
-        **{f"status_{status}": Count("pk", filter=Q(status=status)) for status in STATUSES},
-        "dispatched": Count("pk", filter=dispatched),
-        "responded_on_time": Count("pk", filter=dispatched & Q(lead_accepted_in_time)),
-        "accepted": Count("pk", filter=accepted),
-        "resolved": Count("pk", filter=accepted & resolved),
-        "due": Count("pk", filter=has_deadline & ~Q(status=S.REJECTED) & (resolved | Q(resolution_due_at__lt=now))),
-        "resolved_on_time": Count("pk", filter=has_deadline & resolved & Q(resolved_at__lte=F("resolution_due_at"))),
-        "overdue": Count("pk", filter=overdue_q(now=now)),
-        "escalated": Count("pk", filter=Q(escalation_level__gt=Issue.EscalationLevel.COMMUNITY)),
+        **{f"status_{status}": Q(status=status) for status in STATUSES},
+        "dispatched": dispatched,
+        "responded_on_time": dispatched & Q(lead_accepted_in_time),
+        "accepted": accepted,
+        "resolved": accepted & resolved,
+        "due_resolved": has_deadline & resolved,
+        "resolved_on_time": has_deadline & resolved & Q(resolved_at__lte=F("resolution_due_at")),
+        "escalated": Q(escalation_level__gt=Issue.EscalationLevel.COMMUNITY),
     }
 
 
-RATING_AGGREGATES = {
-    "ratings": Count("pk"),
-    "satisfied": Count("pk", filter=Q(score__gte=Rating.SATISFIED_MIN)),
-}
+def due_running_q(*, now: datetime) -> Q:
+    """Return the filter for the open issues whose resolution deadline passed (due, not yet resolved, at `now`)."""
+    passed = Q(resolution_due_at__lt=now)
+    running = Q(status__in=Issue.DEADLINE_STATUSES["resolution"])
+    return (running | Q(status__in=OTHER_OPEN_STATUSES)) & passed
+
+
+def _population(*, area: Area, date_from: date | None, date_to: date | None) -> Q:
+    """Return the filter for issues under `area` created from `date_from` 00:00 to the end of `date_to`, local time."""
+    q = subtree_q("area_path", area.path)
+    if date_from is not None:
+        q &= Q(created_at__gte=datetime.combine(date_from, time.min, LOCAL_TZ))
+    if date_to is not None:
+        q &= Q(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, LOCAL_TZ))
+    return q
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _periods_q(*, date_from: date | None, date_to: date | None, months: bool) -> Q:
+    """Return the filter for the rollup rows that cover [date_from, date_to] exactly once.
+
+    With `months`, the whole months inside the range come from the month rows and the days at either edge from the
+    day rows; without, every day from the day rows.
+    """
+    low, high = date_from or date.min, date_to or date.max
+    day = Q(grain=StatsRollup.Grain.DAY)
+    if not months:
+        return day & Q(period__gte=low, period__lte=high)
+    first = low if low.day == 1 else _next_month(low)
+    last_end = high if high == date.max or (high + timedelta(days=1)).day == 1 else _month_start(high) - timedelta(1)
+    if first > last_end:
+        return day & Q(period__gte=low, period__lte=high)
+    whole = Q(grain=StatsRollup.Grain.MONTH, period__gte=first, period__lte=_month_start(last_end))
+    edges = Q(period__gte=low, period__lt=first) | Q(period__gt=last_end, period__lte=high)
+    return whole | (day & edges)
+
+
+ROLLUP_COUNTS = ["total", *issue_flags(), *RATING_COUNTS]
+ALL_CATEGORIES, ALL_CHANNELS = StatsRollup.ALL_CATEGORIES, StatsRollup.ALL_CHANNELS
+
+
+def _rollup_sums(rows) -> "list[dict]":
+    """Return the rollup rows summed over their periods (`due_resolved` named `due`, rows without issues left out)."""
+    summed = []
+    for row in rows.order_by().annotate(**{k: Sum(k) for k in ROLLUP_COUNTS}):
+        if row["total"]:
+            row["due"] = row.pop("due_resolved")
+            summed.append(row)
+    return summed
+
+
+def _live(*, area: Area, date_from, date_to, now: datetime, column: str):
+    """Return the part counted at `now`: overdue and passed-deadline open issues by category, channel and child."""
+    overdue, due_running = overdue_q(now=now), due_running_q(now=now)
+    return (
+        Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to), overdue | due_running)
+        .values("category_id", "channel", column)
+        .order_by()
+        .annotate(overdue=Count("pk", filter=overdue), due_running=Count("pk", filter=due_running))
+    )
+
+
+def _add_live(counts: dict, live: dict) -> None:
+    counts["overdue"] = counts.get("overdue", 0) + live["overdue"]
+    counts["due"] = counts.get("due", 0) + live["due_running"]
+
+
+def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) -> dict:
+    """Return the raw counts of the population cut four ways: total, by category, by channel and by child code.
+
+    A street or a district reads its own per-category and per-channel rows and its children's rows (all summed
+    up the tree already); a smaller scope reads the leaf rows of its issues, grouped by all three (module docstring).
+    """
+    key_column = column or "area_path"
+    level = ROLLUP_LEVEL.get(area.level)
+    cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
+    if level is None:
+        periods = _periods_q(date_from=date_from, date_to=date_to, months=False)
+        leaf = StatsRollup.objects.filter(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
+        rows = {
+            (r["category_pk"] or None, r["channel"], r[key_column]): r
+            for r in _rollup_sums(leaf.values("category_pk", "channel", key_column))
+        }
+        for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=key_column):
+            # A row is always there when the rollup is current; setdefault keeps a stray issue visible all the same.
+            _add_live(rows.setdefault((row["category_id"], row["channel"], row[key_column]), {"total": 0}), row)
+        cuts["total"] = _sum(rows.values())
+        for position, cut in enumerate(["category", "channel", "child"]):
+            cuts[cut] = {value: _sum(group) for value, group in _groups_by(rows, position=position).items()}
+        return cuts
+    periods = _periods_q(date_from=date_from, date_to=date_to, months=True)
+    # Its own rows of one category (all channels) or one channel (all categories); not its own all-and-all rows.
+    own = Q(level=area.level, area_path=area.path) & ~Q(category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
+    children = Q(subtree_q("area_path", area.path), level=level, category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
+    rows = StatsRollup.objects.filter(own | children, periods).values("level", "category_pk", "channel", column)
+    for row in _rollup_sums(rows):
+        if row["level"] == level:
+            cuts["child"][row[column]] = row
+        elif row["channel"] == ALL_CHANNELS:
+            cuts["category"][row["category_pk"] or None] = row
+        else:
+            cuts["channel"][row["channel"]] = row
+    for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=column):
+        _add_live(cuts["category"].setdefault(row["category_id"], {"total": 0}), row)
+        _add_live(cuts["child"].setdefault(row[column], {"total": 0}), row)
+    cuts["total"] = _sum(cuts["child"].values())
+    return cuts
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -129,17 +245,6 @@ def _figures(row: dict) -> dict:
     }
 
 
-def _grouped(issues, ratings, *, keys: tuple[str, ...], extra: tuple[str, ...] = (), now: datetime) -> dict:
-    """Return {values of `keys`: raw counts} for issues grouped by `keys`, ratings merged in (two queries)."""
-    rows: dict = {}
-    for row in issues.values(*keys, *extra).order_by().annotate(**_issue_aggregates(now)):
-        rows[tuple(row[k] for k in keys)] = row
-    rating_keys = [f"issue__{k}" for k in keys]
-    for row in ratings.values(*rating_keys).order_by().annotate(**RATING_AGGREGATES):
-        rows.setdefault(tuple(row[k] for k in rating_keys), {}).update(row)
-    return rows
-
-
 def _groups_by(rows: dict, *, position: int) -> dict[object, list[dict]]:
     """Return {key value: the rows of `rows` whose key has that value at `position`}."""
     groups: dict = {}
@@ -148,48 +253,81 @@ def _groups_by(rows: dict, *, position: int) -> dict[object, list[dict]]:
     return groups
 
 
-def _category_of(group: list[dict]) -> dict:
-    """Return the code and name of a category group, read from its issue rows (rating rows carry none)."""
-    row = next((r for r in group if "category__code" in r), {})
-    return {"code": row.get("category__code"), "name": row.get("category__name")}
-
-
 def _sum(rows) -> dict:
     """Return the raw counts of several rows added up ({} for no rows)."""
     rows = list(rows)
     return {k: sum(row.get(k) or 0 for row in rows) for k in COUNT_KEYS} if rows else {}
 
 
+def _by_child_area(*, area: Area, child_rows: dict) -> list[dict]:
+    """Return the figures of every child of `area`, then of the issues under none of them (code None)."""
+    child_rows = dict(child_rows)
+    by_child_area = []
+    for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
+        by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
+    # Issues not under any child node (a grid's issues without a building).
+    leftover = _sum(child_rows.values())
+    if leftover:
+        by_child_area.append({"code": None, "name": None, **_figures(leftover)})
+    return by_child_area
+
+
 def issue_stats(*, area: Area, date_from: date | None, date_to: date | None, now: datetime | None = None) -> dict:
     """Return the statistics of the issues created in [date_from, date_to] under `area` (module docstring)."""
     now = now or timezone.now()
-    issues = Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to))
-    ratings = Rating.objects.filter(_population(area=area, date_from=date_from, date_to=date_to, prefix="issue__"))
-
     column = CHILD_CODE_COLUMN.get(area.level)
-    keys = ("category_id", "channel", column) if column else ("category_id", "channel")
-    rows = _grouped(issues, ratings, keys=keys, extra=("category__code", "category__name"), now=now)
-    by_category = [{**_category_of(group), **_figures(_sum(group))} for group in _groups_by(rows, position=0).values()]
+    cuts = _cuts(area=area, date_from=date_from, date_to=date_to, now=now, column=column)
+    category_ids = {pk for pk in cuts["category"] if pk is not None}
+    categories = {c["pk"]: c for c in Category.objects.filter(pk__in=category_ids).values("pk", "code", "name")}
+    by_category = []
+    for category_id, counts in cuts["category"].items():
+        category = categories.get(category_id, {})
+        by_category.append({"code": category.get("code"), "name": category.get("name"), **_figures(counts)})
     by_category.sort(key=lambda r: (-r["total"], r["code"] is None, r["code"] or ""))
-    channel_totals = {channel: _sum(group).get("total", 0) for channel, group in _groups_by(rows, position=1).items()}
-    by_channel = {channel: channel_totals.get(channel, 0) for channel in CHANNELS}
-
-    by_child_area = []
-    if column:
-        child_rows = {code: _sum(group) for code, group in _groups_by(rows, position=2).items()}
-        for child in Area.objects.filter(parent=area).order_by("code").only("code", "name"):
-            by_child_area.append({"code": child.code, "name": child.name, **_figures(child_rows.pop(child.code, {}))})
-        # Issues not under any child node (a grid's issues without a building).
-        leftover = _sum(child_rows.values())
-        if leftover:
-            by_child_area.append({"code": None, "name": None, **_figures(leftover)})
-
     return {
         "area": {"code": area.code, "name": area.name, "level": area.level},
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
-        **_figures(_sum(rows.values())),
-        "by_channel": by_channel,
+        **_figures(cuts["total"]),
+        "by_channel": {channel: (cuts["channel"].get(channel) or {}).get("total", 0) for channel in CHANNELS},
         "by_category": by_category,
-        "by_child_area": by_child_area,
+        "by_child_area": _by_child_area(area=area, child_rows=cuts["child"]) if column else [],
     }
+
+
+def stats_by_child_area(
+    *, area: Area, date_from: date | None, date_to: date | None, now: datetime | None = None
+) -> list[dict]:
+    """Return the figures of each child node of `area` over the period (issue_stats's `by_child_area`)."""
+    column = CHILD_CODE_COLUMN.get(area.level)
+    if column is None:
+        return []
+    cuts = _cuts(area=area, date_from=date_from, date_to=date_to, now=now or timezone.now(), column=column)
+    return _by_child_area(area=area, child_rows=cuts["child"])
+
+
+def stats_weekly_trend(*, area: Area, date_from: date, date_to: date) -> list[dict]:
+    """Return [{"week": Monday's date, "intake": n, "resolved": n}] for each week touching the period (docstring)."""
+    # A street or a district: its own per-channel rows (every issue once); a smaller scope: its leaf rows.
+    if area.level in ROLLUP_LEVEL:
+        own = StatsRollup.objects.filter(level=area.level, area_path=area.path, category_pk=ALL_CATEGORIES)
+        rows = own.exclude(channel=ALL_CHANNELS)
+    else:
+        rows = StatsRollup.objects.filter(subtree_q("area_path", area.path), level=StatsRollup.Level.LEAF)
+    day_rows = (
+        rows.filter(grain=StatsRollup.Grain.DAY, period__gte=date_from, period__lte=date_to)
+        .values("period")
+        .order_by()
+        .annotate(intake=Sum("total"), resolved=Sum("resolved"))
+    )
+    weeks: dict[date, dict] = {}
+    monday = date_from - timedelta(days=date_from.weekday())
+    while monday <= date_to:
+        weeks[monday] = {"week": monday.isoformat(), "intake": 0, "resolved": 0}
+        monday += timedelta(days=7)
+    for row in day_rows:
+        period = row["period"]
+        week = weeks[period - timedelta(days=period.weekday())]
+        week["intake"] += row["intake"] or 0
+        week["resolved"] += row["resolved"] or 0
+    return list(weeks.values())

@@ -1,0 +1,300 @@
+"""Statistics rollups: keep StatsRollup current as issues change, and rebuild it (docs/scaling.md "Statistics").
+
+Each issue counts once in its leaf day row (its local creation day × its grid or building path × its category ×
+its channel): one bit per flag of issues.stats.issue_flags, plus its ratings and satisfied ratings. Its StatsEntry
+remembers exactly what it added there. `rollup_refresh(issue_ids)` computes each issue's flags again from the
+database, and where they (or its row: a new category, a new place) changed, subtracts what the entry says and adds
+the new counts, to the leaf row and to the same counts summed up the tree (SHAPES: street and community rows by day
+and by month), in one upsert, then rewrites the entry. issues.events calls it for every event it records, inside
+the transaction of the change, after the change is written: the rollup commits or rolls back with the issue.
+
+Concurrency: the upsert only adds (`count = count + delta`), so two transactions changing different issues of one
+row both land, whatever their order; the row's lock is held to their commits. One issue's refreshes are serialized
+by its row lock (taken here too, so a caller outside the workflow is safe) and each reads the entry the previous one
+wrote. Rows are upserted in key order, so two refreshes never wait on each other in a cycle.
+
+`rollup_rebuild()` (manage.py rebuild_stats_rollups) recomputes everything month by month with set-based SQL,
+each month in one transaction that (on PostgreSQL) locks both tables against writers, so a change made meanwhile
+waits and then applies its delta against the rebuilt entry.
+"""
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from functools import reduce
+from operator import add
+
+from django.db import connection, transaction
+from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce, TruncDate
+
+from grids.models import PATH_SEPARATOR
+from issues.models import Issue, Rating, StatsEntry, StatsRollup
+from issues.sla import LOCAL_TZ
+from issues.stats import issue_flags
+
+FLAG_KEYS = list(issue_flags())
+COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
+KEY_COLUMNS = ["grain", "level", "period", "area_path", "category_pk", "channel"]
+CODE_COLUMNS = ["district_code", "street_code", "community_code", "grid_code", "building_code"]
+G, L = StatsRollup.Grain, StatsRollup.Level
+ALL_CATEGORIES, ALL_CHANNELS = StatsRollup.ALL_CATEGORIES, StatsRollup.ALL_CHANNELS
+# The rows each issue counts in besides its leaf day row, summed from the leaf rows: (grain, level, kept), where
+# kept says which of category and channel the row keeps ("all": neither). What a street and a district read.
+SHAPES = [
+    (grain, level, kept)
+    for grain in (G.DAY, G.MONTH)
+    for level, kept in [
+        (L.COMMUNITY, "all"),  # a street's children
+        (L.STREET, "all"),  # a district's children
+        (L.STREET, "category"),
+        (L.STREET, "channel"),
+        (L.DISTRICT, "category"),
+        (L.DISTRICT, "channel"),
+    ]
+]
+CODES_KEPT = {L.COMMUNITY: 3, L.STREET: 2, L.DISTRICT: 1}
+
+
+def _vectors(issues) -> "Iterable[dict]":
+    """Return `issues` as values: the leaf row's key, the flags bit mask, the ratings and satisfied ratings."""
+    flags = [Case(When(q, then=Value(1 << bit)), default=Value(0)) for bit, q in enumerate(issue_flags().values())]
+    ratings = Rating.objects.filter(issue=OuterRef("pk")).order_by().values("issue")
+    return issues.order_by().annotate(
+        day=TruncDate("created_at", tzinfo=LOCAL_TZ),
+        category_key=Coalesce("category_id", Value(0)),
+        flag_bits=reduce(add, flags),
+        rating_count=Coalesce(Subquery(ratings.annotate(n=Count("pk")).values("n")), Value(0)),
+        satisfied_count=Coalesce(
+            Subquery(ratings.filter(score__gte=Rating.SATISFIED_MIN).annotate(n=Count("pk")).values("n")), Value(0)
+        ),
+    )
+
+
+def _counts(flags: int, ratings: int, satisfied: int, sign: int = 1) -> list[int]:
+    """Return the counts (COUNTS order) one issue adds to a row, times `sign`."""
+    bits = [sign if flags & (1 << bit) else 0 for bit in range(len(FLAG_KEYS))]
+    return [sign, *bits, sign * ratings, sign * satisfied]
+
+
+def _shapes(leaf: tuple) -> list[tuple]:
+    """Return the full rows (key and codes) an issue of leaf row `leaf` counts in: its leaf row first."""
+    day, path, codes, category, channel = leaf
+    rows = [(G.DAY, L.LEAF, day, path, codes, category, channel)]
+    for grain, level, kept in SHAPES:
+        period = day.replace(day=1) if grain == G.MONTH else day
+        upper = codes[: CODES_KEPT[level]]
+        row_codes = (*upper, *[""] * (5 - len(upper)))
+        row_category = category if kept == "category" else ALL_CATEGORIES
+        row_channel = channel if kept == "channel" else ALL_CHANNELS
+        rows.append((grain, level, period, PATH_SEPARATOR.join(upper), row_codes, row_category, row_channel))
+    return rows
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def rollup_refresh(issue_ids: Iterable) -> None:
+    """Bring the rollup rows of these issues up to date with the database (module docstring)."""
+    ids = sorted(set(issue_ids), key=str)
+    if not ids:
+        return
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            list(Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
+        old = "stats_entry__"
+        rows = _vectors(Issue.objects.filter(pk__in=ids)).values(
+            "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "flag_bits", "rating_count",
+            "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}rollup__period",
+            f"{old}rollup__area_path", *(f"{old}rollup__{c}" for c in CODE_COLUMNS), f"{old}rollup__category_pk",
+            f"{old}rollup__channel",
+        )  # fmt: skip
+        deltas: dict[tuple, list[int]] = {}
+        entries = []
+        for row in rows:
+            new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
+            new = (*new, row["category_key"], row["channel"])
+            vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
+            if row[f"{old}flags"] is not None:
+                r = f"{old}rollup__"
+                was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
+                was = (*was, row[f"{r}category_pk"], row[f"{r}channel"])
+                was_vector = (row[f"{old}flags"], row[f"{old}ratings"], row[f"{old}satisfied"])
+                if was == new and was_vector == vector:
+                    continue
+                _add(deltas, was, _counts(*was_vector, sign=-1))
+            _add(deltas, new, _counts(*vector))
+            entries.append((row["pk"], new, vector))
+        if entries:
+            leaf_ids = _upsert(deltas, leaves={new for _, new, _ in entries})
+            _write_entries(entries, leaf_ids)
+
+
+def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
+    for shape in _shapes(leaf):
+        current = deltas.setdefault(shape, [0] * len(COUNTS))
+        for i, n in enumerate(counts):
+            current[i] += n
+
+
+def _key(grain, level, period, path, category, channel) -> tuple:
+    return (str(grain), str(level), _as_date(period).isoformat(), path, int(category), channel)
+
+
+def _upsert(deltas: dict, *, leaves: set) -> dict:
+    """Add the deltas to their rows (creating them) in key order; return {leaf: id} of the leaf day rows `leaves`."""
+    wanted = {_key(G.DAY, L.LEAF, leaf[0], leaf[1], leaf[3], leaf[4]): leaf for leaf in leaves}
+    rows = sorted(
+        (row for row, counts in deltas.items() if any(counts) or _key(*row[:4], *row[5:]) in wanted),
+        key=lambda row: _key(*row[:4], *row[5:]),
+    )
+    if not rows:
+        return {}
+    table = connection.ops.quote_name(StatsRollup._meta.db_table)
+    columns = [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], *COUNTS]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    params = []
+    for row in rows:
+        grain, level, period, path, codes, category, channel = row
+        params += [str(grain), str(level), period, path, *codes, category, channel, *deltas[row]]
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COUNTS)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates} RETURNING id, {', '.join(KEY_COLUMNS)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = cursor.fetchall()
+    return {wanted[key]: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
+
+
+def _write_entries(entries: list, leaf_ids: dict) -> None:
+    table = connection.ops.quote_name(StatsEntry._meta.db_table)
+    issue_field = StatsEntry._meta.get_field("issue").target_field
+    params = []
+    for issue_id, leaf, (flags, ratings, satisfied) in entries:
+        params += [issue_field.get_db_prep_value(issue_id, connection), leaf_ids[leaf], flags, ratings, satisfied]
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(entries))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (issue_id, rollup_id, flags, ratings, satisfied) VALUES {placeholders} "
+            "ON CONFLICT (issue_id) DO UPDATE SET rollup_id = excluded.rollup_id, flags = excluded.flags, "
+            "ratings = excluded.ratings, satisfied = excluded.satisfied",
+            params,
+        )
+
+
+# --- rebuild ------------------------------------------------------------------------------------------------------
+
+
+def rollup_months() -> list[date]:
+    """Return the first day of each local month from the first issue's to the last issue's."""
+    first = Issue.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    last = Issue.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    if first is None:
+        return []
+    month, end = first.astimezone(LOCAL_TZ).date().replace(day=1), last.astimezone(LOCAL_TZ).date()
+    months = []
+    while month <= end:
+        months.append(month)
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return months
+
+
+def rollup_rebuild(*, progress=None) -> int:
+    """Recompute every rollup row and entry from the issues; return the number of months written.
+
+    `progress(months)` wraps the iteration over months (a progress bar); rows outside the issues' months go first.
+    """
+    months = rollup_months()
+    rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
+    with transaction.atomic():
+        _lock_tables()
+        if months:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {rollup} WHERE period < %s OR period >= %s", [months[0], _next(months[-1])]
+                )
+        else:
+            StatsEntry.objects.all().delete()
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {rollup}")
+    for month in progress(months) if progress else months:
+        with transaction.atomic():
+            _lock_tables()
+            _rebuild_month(month)
+    return len(months)
+
+
+def _next(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _lock_tables() -> None:
+    """Make writers wait for this transaction (PostgreSQL; SQLite has one writer at a time anyway)."""
+    if connection.vendor == "postgresql":
+        tables = [connection.ops.quote_name(m._meta.db_table) for m in (StatsRollup, StatsEntry)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _rebuild_month(month: date) -> None:
+    """Replace the rows and entries of the issues created in the local month starting on `month`."""
+    start = datetime.combine(month, time.min, LOCAL_TZ)
+    end = datetime.combine(_next(month), time.min, LOCAL_TZ)
+    issues = Issue.objects.filter(created_at__gte=start, created_at__lt=end)
+    vectors = _vectors(issues).values(
+        "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "flag_bits", "rating_count",
+        "satisfied_count", issue_key=F("pk"),
+    )  # fmt: skip
+    select, params = vectors.query.sql_with_params()
+    rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
+    entry = connection.ops.quote_name(StatsEntry._meta.db_table)
+    counts_sql = [
+        "COUNT(*)",
+        *(f"SUM(CASE WHEN (v.flag_bits & {1 << bit}) <> 0 THEN 1 ELSE 0 END)" for bit in range(len(FLAG_KEYS))),
+        "SUM(v.rating_count)",
+        "SUM(v.satisfied_count)",
+    ]
+    codes = ", ".join(CODE_COLUMNS)
+    v_codes = ", ".join(f"v.{c}" for c in CODE_COLUMNS)
+    with connection.cursor() as cursor:
+        ids_sql, ids_params = issues.values("pk").query.sql_with_params()
+        cursor.execute(f"DELETE FROM {entry} WHERE issue_id IN ({ids_sql})", ids_params)
+        cursor.execute(f"DELETE FROM {rollup} WHERE period >= %s AND period < %s", [month, _next(month)])
+        cursor.execute(
+            f"INSERT INTO {rollup} (grain, level, period, area_path, {codes}, category_pk, channel,"
+            f" {', '.join(COUNTS)})"
+            f" SELECT %s, %s, v.day, v.area_path, {v_codes}, v.category_key, v.channel, {', '.join(counts_sql)}"
+            f" FROM ({select}) v GROUP BY v.day, v.area_path, {v_codes}, v.category_key, v.channel",
+            [G.DAY.value, L.LEAF.value, *params],
+        )
+        if connection.vendor == "postgresql":
+            # Fresh statistics, or the planner takes the new rows for none and joins them by a nested loop.
+            cursor.execute(f"ANALYZE {rollup}")
+        cursor.execute(
+            f"INSERT INTO {entry} (issue_id, rollup_id, flags, ratings, satisfied)"
+            f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count FROM ({select}) v"
+            f" JOIN {rollup} r ON r.grain = %s AND r.level = %s AND r.period = v.day AND r.area_path = v.area_path"
+            " AND r.category_pk = v.category_key AND r.channel = v.channel",
+            [*params, G.DAY.value, L.LEAF.value],
+        )
+        sums = ", ".join(f"SUM({c})" for c in COUNTS)
+        for grain, level, kept in SHAPES:
+            upper = CODE_COLUMNS[: CODES_KEPT[level]]
+            path = f" || '{PATH_SEPARATOR}' || ".join(upper)
+            blanks = ", ".join(["''"] * (5 - len(upper)))
+            category = "category_pk" if kept == "category" else str(ALL_CATEGORIES)
+            channel = "channel" if kept == "channel" else f"'{ALL_CHANNELS}'"
+            group = [*([] if grain == G.MONTH else ["period"]), *upper]
+            group += [c for c, k in (("category_pk", "category"), ("channel", "channel")) if k == kept]
+            cursor.execute(
+                f"INSERT INTO {rollup} (grain, level, period, area_path, {codes}, category_pk, channel,"
+                f" {', '.join(COUNTS)})"
+                f" SELECT %s, %s, {'%s' if grain == G.MONTH else 'period'}, {path}, {', '.join(upper)}, {blanks},"
+                f" {category}, {channel}, {sums}"
+                f" FROM {rollup} WHERE grain = %s AND level = %s AND period >= %s AND period < %s"
+                f" GROUP BY {', '.join(group)}",
+                [grain.value, level.value, *([month] if grain == G.MONTH else []), G.DAY.value, L.LEAF.value, month,
+                 _next(month)],
+            )  # fmt: skip

@@ -1,0 +1,247 @@
+"""Statistics from rollups answer exactly what the live count over issues, events and ratings answers.
+
+Randomized issues (fixed seeds, so a failure replays) in every status, with and without deadlines, dispatches,
+acceptances on time and late, ratings, escalations, created around local midnight (Asia/Shanghai) and month ends,
+compared with tests/issues/stats_reference.py (the implementation before rollups) for every level of scope, several
+periods (open-ended, whole months, edges, one day) and several moments `now`. On SQLite and PostgreSQL alike.
+"""
+
+import random
+from datetime import date, datetime, timedelta
+from unittest import mock
+
+import pytest
+from django.db import connection
+
+from issues.models import Event, Issue, Rating, StatsEntry, StatsRollup
+from issues.rollups import rollup_rebuild, rollup_refresh
+from issues.sla import LOCAL_TZ
+from issues.stats import issue_stats, stats_by_child_area, stats_weekly_trend
+from tests.factories import CategoryFactory, issue_in_status, territory_chain
+from tests.issues.stats_reference import live_issue_stats
+from tests.issues.test_selectors import make_issue
+
+STATUSES = list(Issue.Status.values)
+CHANNELS = list(Issue.Channel.values)
+START = datetime(2026, 9, 28, 0, 0, tzinfo=LOCAL_TZ)  # issues over about two months and a half, to mid-December
+
+
+def _moment(rng: random.Random) -> datetime:
+    """Return a creation moment, a third of them within a minute of a local midnight."""
+    day = START + timedelta(days=rng.randrange(75))
+    if rng.random() < 0.33:
+        return day + timedelta(seconds=rng.choice([0, 1, 59, -1, -60]))
+    return day + timedelta(minutes=rng.randrange(24 * 60))
+
+
+def _random_issue(rng: random.Random, places: list, categories: list, rater) -> Issue:
+    created = _moment(rng)
+    status = rng.choice(STATUSES)
+    fields = {"status": status, "channel": rng.choice(CHANNELS), "escalation_level": rng.choice([0, 0, 1, 2])}
+    if status != "submitted" or rng.random() < 0.2:
+        fields["category"] = rng.choice(categories)
+    if rng.random() < 0.8:
+        fields["response_due_at"] = created + timedelta(hours=rng.choice([2, 24, 26]))
+        fields["resolution_due_at"] = created + timedelta(days=rng.choice([1, 5, 9, 30]))
+    if rng.random() < 0.7:
+        fields["dispatched_at"] = created + timedelta(hours=1)
+    if rng.random() < 0.6:
+        fields["accepted_at"] = created + timedelta(hours=rng.choice([3, 30]))
+    if status in ("resolved", "closed") or rng.random() < 0.1:
+        fields["resolved_at"] = created + timedelta(days=rng.choice([0.5, 2, 6, 12]))
+    issue = make_issue(rng.choice(places), created_at=created, **fields)
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        when = created + timedelta(hours=rng.choice([3, 25, 30]))
+        with mock.patch("django.utils.timezone.now", return_value=when):
+            Event.objects.create(
+                issue=issue, action="accept", from_status=rng.choice(["dispatched", "in_progress"]),
+                to_status="in_progress",
+            )  # fmt: skip
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        Rating.objects.create(issue=issue, score=rng.randint(1, 5), rated_by=rater)
+    return issue
+
+
+@pytest.fixture
+def world(territory, other_territory, category, chengguan, resident):
+    """Return the scopes and the places of a district with two streets, three communities, grids and buildings."""
+    d2, s2, c2, g2, b2 = territory_chain(street="360702092", community="360702092001")
+    places = [
+        territory["grid"],
+        territory["building"],
+        other_territory["grid"],
+        other_territory["building"],
+        g2,
+        b2,
+    ]
+    categories = [category, CategoryFactory(code="water", name="供水", department=chengguan)]
+    scopes = [
+        territory["district"],
+        territory["street"],
+        s2,
+        territory["community"],
+        other_territory["community"],
+        territory["grid"],
+        territory["building"],
+    ]
+    return {"places": places, "categories": categories, "scopes": scopes, "resident": resident}
+
+
+PERIODS = [
+    (None, None),
+    (date(2026, 10, 1), date(2026, 10, 31)),  # a whole month
+    (date(2026, 9, 30), date(2026, 12, 1)),  # two whole months and an edge day on each side
+    (date(2026, 10, 15), date(2026, 11, 14)),  # no whole month
+    (date(2026, 11, 1), None),
+    (None, date(2026, 10, 31)),
+    (date(2026, 11, 30), date(2026, 11, 30)),  # one day
+]
+NOWS = [datetime(2026, 10, 20, 12, tzinfo=LOCAL_TZ), datetime(2026, 12, 20, 0, tzinfo=LOCAL_TZ)]
+
+
+def _compare(scopes) -> int:
+    compared = 0
+    for area in scopes:
+        for date_from, date_to in PERIODS:
+            for now in NOWS:
+                args = {"area": area, "date_from": date_from, "date_to": date_to, "now": now}
+                assert issue_stats(**args) == live_issue_stats(**args), args
+                compared += 1
+    return compared
+
+
+def _table() -> list[tuple]:
+    """Return the rollup rows with non-zero counts, as comparable tuples (ids and empty rows aside)."""
+    counts = ["total", "status_submitted", "dispatched", "responded_on_time", "resolved", "due_resolved", "ratings"]
+    rows = StatsRollup.objects.filter(total__gt=0).values_list("grain", "level", "period", "area_path", *counts)
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rollup_statistics_equal_the_live_count_over_randomized_issues(world, seed):
+    rng = random.Random(seed)
+    for _ in range(120):
+        _random_issue(rng, world["places"], world["categories"], world["resident"])
+    rollup_rebuild()
+    assert StatsEntry.objects.count() == Issue.objects.count()
+    assert _compare(world["scopes"]) == len(world["scopes"]) * len(PERIODS) * len(NOWS)
+
+
+def test_refreshing_changed_issues_equals_a_rebuild_and_the_live_count(world):
+    rng = random.Random(7)
+    issues = [_random_issue(rng, world["places"], world["categories"], world["resident"]) for _ in range(80)]
+    rollup_refresh([i.pk for i in issues])  # each issue counted as the event seam would
+    _compare(world["scopes"])
+    # Change a third of them behind the rollup's back (status, category, place, deadlines, ratings, acceptances)...
+    changed = rng.sample(issues, 30)
+    for issue in changed:
+        other = _random_issue(rng, world["places"], world["categories"], world["resident"])
+        for field in ("status", "category", "escalation_level", "resolution_due_at", "accepted_at", "resolved_at"):
+            setattr(issue, field, getattr(other, field))
+        place = rng.choice(world["places"])
+        codes = place.path.split("/")
+        issue.area_path, issue.community_code, issue.street_code = place.path, codes[2], codes[1]
+        issue.grid_code = codes[3]
+        issue.building_code = codes[4] if len(codes) > 4 else ""
+        issue.save()
+        Rating.objects.create(issue=issue, score=rng.randint(1, 5), rated_by=world["resident"])
+        rollup_refresh([other.pk])
+    # ... then refresh them (in two batches, one overlapping): the rollup follows, and equals a rebuild.
+    rollup_refresh([i.pk for i in changed[:20]])
+    rollup_refresh([i.pk for i in changed[10:]])
+    _compare(world["scopes"])
+    incremental = _table()
+    rollup_rebuild()
+    assert _table() == incremental
+
+
+def test_the_workflow_keeps_the_rollup_current_without_a_rebuild(
+    territory, category, resident, community_staff, chengguan_staff, django_capture_on_commit_callbacks
+):
+    actors = {"reporter": resident, "place": territory["building"], "triage": community_staff}
+    for status in ["submitted", "rejected", "dispatched", "in_progress", "resolved", "closed"]:
+        issue_in_status(status, category=category, handler=chengguan_staff, **actors)
+    assert StatsEntry.objects.count() == Issue.objects.count() == 6
+    today = date.today()
+    for area in (territory["street"], territory["grid"]):
+        args = {"area": area, "date_from": today - timedelta(days=1), "date_to": today + timedelta(days=1)}
+        assert issue_stats(**args, now=NOW_FAR) == live_issue_stats(**args, now=NOW_FAR)
+        assert issue_stats(**args)["total"] == 6
+
+
+NOW_FAR = datetime(2030, 1, 1, tzinfo=LOCAL_TZ)  # every deadline passed: the live part counts
+
+
+def test_child_areas_and_weekly_trend_read_the_rollup(world):
+    rng = random.Random(3)
+    for _ in range(60):
+        _random_issue(rng, world["places"], world["categories"], world["resident"])
+    rollup_rebuild()
+    street = world["scopes"][1]
+    args = {"area": street, "date_from": date(2026, 10, 1), "date_to": date(2026, 11, 30), "now": NOWS[1]}
+    assert stats_by_child_area(**args) == live_issue_stats(**args)["by_child_area"]
+    trend = stats_weekly_trend(area=street, date_from=args["date_from"], date_to=args["date_to"])
+    assert trend[0]["week"] == "2026-09-28" and trend[-1]["week"] == "2026-11-30"
+    assert [date.fromisoformat(w["week"]).weekday() for w in trend] == [0] * len(trend)
+    for week in trend:
+        monday = date.fromisoformat(week["week"])
+        days = (max(monday, args["date_from"]), min(monday + timedelta(days=6), args["date_to"]))
+        live = live_issue_stats(area=street, date_from=days[0], date_to=days[1], now=NOWS[1])
+        assert (week["intake"], week["resolved"]) == (live["total"], live["counts"]["resolved"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
+def test_text_search_uses_the_trigram_indexes(territory):
+    from issues.filters import IssueFilterSet
+
+    queryset = IssueFilterSet({"q": "下水道"}, queryset=Issue.objects.all()).qs
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")  # the list's ORDER BY index would also avoid a seq scan
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for column in ("number", "title", "description", "address"):
+        assert f"issue_{column}_trgm" in plan, plan
+    assert "Seq Scan on issues_issue" not in plan
+
+
+def test_text_search_keeps_its_meaning(territory):
+    """`q`: the number, title, description or address contains the text, whatever the case (served by the index)."""
+    from issues.filters import IssueFilterSet
+
+    rng = random.Random(5)
+    words = ["下水道", "路灯", "Lamp", "lamp", "NOISE", "楼道堆放", "bk-00", "x"]
+    issues = []
+    for n in range(40):
+        issues.append(
+            make_issue(
+                territory["grid"],
+                number=f"BK-{n:05d}",
+                title=" ".join(rng.sample(words, 2)) if n % 3 else "",
+                description=" ".join(rng.sample(words, 3)) + "，请处理",
+                address=rng.choice(["", "金东南路 12 号", "Lamp Street"]),
+            )
+        )
+    for text in ["下水道", "LAMP", "lamp street", "bk-0001", "楼道", "号", "nothing here"]:
+        found = set(IssueFilterSet({"q": text}, queryset=Issue.objects.all()).qs.values_list("pk", flat=True))
+        fields = ("number", "title", "description", "address")
+        expected = {i.pk for i in issues if any(text.upper() in getattr(i, f).upper() for f in fields)}
+        assert found == expected, text
+
+
+def test_a_refresh_costs_two_queries_when_nothing_changed_and_four_when_something_did(make, chengguan_staff):
+    from django.test.utils import CaptureQueriesContext
+
+    issue = make("dispatched")
+    lock = 1 if connection.vendor == "postgresql" else 0  # SQLite has no row locks: one writer at a time
+    with CaptureQueriesContext(connection) as unchanged:
+        rollup_refresh([issue.pk])
+    assert len(unchanged) == 1 + lock
+    assert not [q for q in unchanged.captured_queries if "INSERT" in q["sql"]]
+    Issue.objects.filter(pk=issue.pk).update(status="in_progress", accepted_at=issue.dispatched_at)
+    with CaptureQueriesContext(connection) as changed:
+        rollup_refresh([issue.pk])
+    assert len(changed) == 3 + lock  # lock, read, one upsert of the rows, one upsert of the entry
+    entry = StatsEntry.objects.get(issue=issue)
+    assert StatsRollup.objects.get(pk=entry.rollup_id).status_in_progress == 1

@@ -1,0 +1,54 @@
+"""The rollup under concurrency, on real PostgreSQL: changes of issues sharing rollup rows, and a rebuild racing
+changes, leave the rollup equal to a rebuild from scratch (issues.rollups' module docstring says why).
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from issues import workflow
+from issues.models import StatsRollup
+from issues.rollups import rollup_rebuild
+from issues.stats import issue_stats
+from tests.issues.stats_reference import live_issue_stats
+from tests.issues.test_concurrency import race
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def _table() -> list[tuple]:
+    fields = [f.name for f in StatsRollup._meta.concrete_fields if f.name != "id"]
+    return sorted(StatsRollup.objects.filter(total__gt=0).values_list(*fields))
+
+
+def _assert_consistent(territory):
+    incremental = _table()
+    today = timezone.localdate()
+    args = {"area": territory["street"], "date_from": today - timedelta(days=1), "date_to": today}
+    assert issue_stats(**args) == live_issue_stats(**args)
+    rollup_rebuild()
+    assert _table() == incremental
+
+
+def test_changes_of_issues_sharing_rollup_rows_all_land(make, chengguan_staff, territory):
+    issues = [make("dispatched") for _ in range(6)]  # one day, one building, one category, one channel
+    outcomes = race(*(lambda i=i: workflow.issue_accept(issue=i.pk, actor=chengguan_staff) for i in issues))
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    outcomes = race(
+        *(lambda i=i: workflow.issue_resolve(issue=i.pk, actor=chengguan_staff, note="已处理") for i in issues)
+    )
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    _assert_consistent(territory)
+
+
+def test_a_rebuild_racing_changes_loses_none_of_them(make, chengguan_staff, territory):
+    issues = [make("dispatched") for _ in range(4)]
+    calls = [lambda i=i: workflow.issue_accept(issue=i.pk, actor=chengguan_staff) for i in issues]
+    outcomes = race(rollup_rebuild, *calls)
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    _assert_consistent(territory)
