@@ -27,6 +27,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from config.db_router import replica_reads
 from grids.models import Area
 from issues.filters import IssueFilterSet
 from issues.models import Dispatch, ExportJob, Issue, Kind, Rating
@@ -349,7 +350,8 @@ def export_job_run(*, job_id) -> str:
         rows = _Counted(
             export_issues(queryset=queryset, viewer=job.requested_by, unmasked=not job.masked, lang=job.lang), job.pk
         )
-        with open(partial, "wb") as out:
+        # The rows may lag a moment behind the primary (config/db_router.py); the job's own record is written there.
+        with open(partial, "wb") as out, replica_reads(user=job.requested_by):
             if job.file_format == "csv":
                 for chunk in csv_stream(rows=iter(rows), lang=job.lang):
                     out.write(chunk)

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from config.api.permissions import IsTerritoryStaff
+from config.db_router import replica_reads
 from config.errors import NotFound, WorkflowError
 from config.pages import PageForm, form_refuse
 from grids.models import Area
@@ -159,7 +160,8 @@ class DashboardView(LoginRequiredMixin, ScopedIssueMixin, View):
         form = DashboardForm(data, areas=areas)
         context = {"form": form, "area": area}
         if form.is_valid():
-            stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
+            with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
+                stats = issue_stats(area=area, date_from=form.cleaned_data["from"], date_to=form.cleaned_data["to"])
             context.update(stats=stats, charts=_charts(stats, query={k: data[k] for k in ("from", "to")}))
         return render(request, "issues/dashboard.html", context)
 
