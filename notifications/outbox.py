@@ -151,19 +151,19 @@ def _users_for(recipient_ids) -> dict:
         .select_related("contact")
         .prefetch_related("notification_prefs")
     )
-    return {user.pk: user for user in users}
+    return {user.pk: (user, channels_for_user(user)) for user in users}
 
 
 def _person_rows(event, recipients: dict[int, str], about: dict, users: dict) -> list[Notification]:
     issue = event.issue
     rows: list[Notification] = []
     payloads = {None: _payload(event)}
-    for user in (users[uid] for uid in sorted(recipients) if uid in users):
+    for user, channels in (users[uid] for uid in sorted(recipients) if uid in users):
         subject = about.get(user.pk)
         if subject is not None and subject.pk not in payloads:
             payloads[subject.pk] = {**_payload(event, subject), "note": ""}
         payload = payloads[subject.pk if subject is not None else None]
-        for channel in channels_for_user(user):
+        for channel in channels:
             rows.append(
                 Notification(
                     kind=recipients[user.pk],

@@ -46,7 +46,7 @@ def notifications_queue(*, ids: list[str]) -> int:
 # Up to this many rows get a task each; more (an escalation sweep's) go DELIVERY_CHUNK rows to a task, so queueing
 # them costs tens of broker round trips, not thousands. Each row is still claimed and retried on its own.
 DELIVERY_ONE_BY_ONE = 50
-DELIVERY_CHUNK = 50
+DELIVERY_CHUNK = 100
 
 
 def _queue_delivery(ids: list[str]) -> int:

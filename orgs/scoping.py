@@ -182,6 +182,8 @@ def node_staff_lookup(*, paths) -> Callable[..., list[int]]:
 
 def department_staff_ids(*, department_ids) -> list[int]:
     """Return the users holding department_staff in any of `department_ids`."""
+    if not department_ids:
+        return []  # no query to build (an overdue escalation summons nobody): a sweep asks this thousands of times
     return list(
         Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
         .values_list("user_id", flat=True)
