@@ -73,6 +73,8 @@ def _sweep(ctx) -> dict:
         .values_list("pk", flat=True)[:ESCALATION_LIMIT]
         for deadline in Issue.DEADLINE_STATUSES
     ]
+    plans = ["-- before the first sweep (the overdue issues due)"]
+    plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     before = Notification.objects.count()
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as captured:
@@ -91,7 +93,8 @@ def _sweep(ctx) -> dict:
     figures["sweep_second_escalated"] = len(again)
     ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s")
     # The plans of the candidate reads, after the sweep (what every later run reads).
-    plans = [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
+    plans += ["-- after it (every later run: nothing due)"]
+    plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     PLANS_DIR.mkdir(exist_ok=True)
     (PLANS_DIR / "sweep.txt").write_text("\n".join(plans), encoding="utf-8")
     figures["sweep_seq_scans"] = sum(len(SEQ_SCAN.findall(plan)) for plan in plans)
@@ -199,6 +202,10 @@ def main() -> None:
         Ctx.log(f"loaded in {time.perf_counter() - started:.0f} s")
     _prepare(SCALES[args.scale])
     figures = _sweep(Ctx)
+    from django.test.utils import override_settings
+
+    with override_settings(MEDIA_ROOT=str(Ctx.tmp_dir)):
+        figures.update(_exports(Ctx))
     print(json.dumps(figures))
 
 
