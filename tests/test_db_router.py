@@ -106,7 +106,7 @@ STATS_ON_REPLICA = textwrap.dedent(
     with CaptureQueriesContext(connections["replica"]) as on_replica:
         with CaptureQueriesContext(connections["default"]) as on_primary:
             with replica_reads(user=user) as used:
-                stats = issue_stats(area=street)
+                stats = issue_stats(area=street, date_from=None, date_to=None)
     out["used"], out["replica_queries"], out["primary_queries"] = used, len(on_replica), len(on_primary)
     out["total"] = stats["total"]
     with connections["replica"].cursor() as cursor:
@@ -115,7 +115,7 @@ STATS_ON_REPLICA = textwrap.dedent(
     primary_pin(user=user)
     with CaptureQueriesContext(connections["replica"]) as pinned:
         with replica_reads(user=user) as used_after_write:
-            issue_stats(area=street)
+            issue_stats(area=street, date_from=None, date_to=None)
     out["used_after_write"], out["replica_queries_after_write"] = used_after_write, len(pinned)
     print(json.dumps(out))
     """
