@@ -53,7 +53,10 @@ def _prepare(total: int) -> None:
             """,
             [OVERDUE],
         )
-        cursor.execute("UPDATE issues_issue SET response_escalated_for = response_due_at WHERE response_due_at < now()")
+        cursor.execute(
+            "UPDATE issues_issue SET response_escalated_for = response_due_at"
+            " WHERE response_due_at < now() AND response_escalated_for IS DISTINCT FROM response_due_at"
+        )
         cursor.execute("VACUUM ANALYZE issues_issue")
 
 

@@ -52,7 +52,7 @@ def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
         if set(endpoint.events) & set(webhook_types)
     ]
     if endpoints:
-        scopes_prefetch({endpoint.partner.user for endpoint in endpoints})
+        scopes_prefetch([endpoint.partner.user for endpoint in endpoints])  # every instance: one per endpoint row
     return endpoints
 
 
