@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("database")
     parser.add_argument("--scale", default="1m", choices=SCALES)
     parser.add_argument("--load", action="store_true")
+    parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
     args = parser.parse_args()
     if args.load:
         admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
@@ -207,8 +208,9 @@ def main() -> None:
     figures = _sweep(Ctx)
     from django.test.utils import override_settings
 
-    with override_settings(MEDIA_ROOT=str(Ctx.tmp_dir)):
-        figures.update(_exports(Ctx))
+    if not args.sweep_only:
+        with override_settings(MEDIA_ROOT=str(Ctx.tmp_dir)):
+            figures.update(_exports(Ctx))
     print(json.dumps(figures))
 
 
