@@ -49,9 +49,13 @@ class Audience:
     area_alert: tuple[str, dict] | None = None
 
 
-def audience_for(event: Event) -> Audience:
-    """Return who hears of `event`: its recipients, the reporters of duplicates, and the partners' webhook type."""
-    recipients = recipients_for(event)
+def audience_for(event: Event, *, node_staff: Callable[..., list[int]] = node_staff_ids) -> Audience:
+    """Return who hears of `event`: its recipients, the reporters of duplicates, and the partners' webhook type.
+
+    `node_staff(path=…, roles=…)` answers who holds roles at or above a node: node_staff_ids, or for a batch of
+    events orgs.scoping.node_staff_lookup read once for all of them (the same answer, one query).
+    """
+    recipients = recipients_for(event, node_staff=node_staff)
     about: dict[int, Issue] = {}
     issue = event.issue
     if event.to_status == S.REJECTED and issue.duplicate_of_id:
@@ -93,7 +97,7 @@ def area_alert_for(event: Event) -> tuple[str, dict] | None:
     return kind, payload
 
 
-def recipients_for(event: Event) -> dict[int, str]:
+def recipients_for(event: Event, *, node_staff: Callable[..., list[int]] = node_staff_ids) -> dict[int, str]:
     """Return {user id: Notice} of the people who hear about `event` (never its actor).
 
     Read from the change itself (the action, the from/to status, the issue's dispatches and level).
@@ -101,6 +105,9 @@ def recipients_for(event: Event) -> dict[int, str]:
     issue, action, data = event.issue, event.action, event.data or {}
     before, after = event.from_status, event.to_status
     heard: dict[int, str] = {}
+
+    def _node_staff(issue: Issue, roles) -> list[int]:
+        return node_staff(path=issue.area_path, roles=roles)
 
     def add(user_ids, kind):
         for uid in user_ids:
@@ -190,6 +197,18 @@ def partner_issue_data(*, issue: Issue, viewer) -> dict:
     return {**_partner_representation(fresh, viewer), "external_id": fresh.external_id}
 
 
+def partner_issues_data(*, issues, viewer) -> dict:
+    """Return {issue pk: partner_issue_data(issue=…, viewer=…)} for many issues, read afresh in one go (a sweep's)."""
+    if _partner_representation is None:
+        raise RuntimeError("issues.api has not handed in the partner representation (IssuesConfig.ready)")
+    fresh = (
+        Issue.objects.select_related("category")
+        .prefetch_related("dispatches__department", "ratings", "photos")
+        .filter(pk__in=[issue.pk for issue in issues])
+    )
+    return {issue.pk: {**_partner_representation(issue, viewer), "external_id": issue.external_id} for issue in fresh}
+
+
 def _duplicate_reporters(issue: Issue, *, already: set) -> dict[int, Issue]:
     """Return {user id: their duplicate} for the reporters of duplicates of `issue` not told already, one each.
 
@@ -207,10 +226,6 @@ def _duplicate_reporters(issue: Issue, *, already: set) -> dict[int, Issue]:
     for duplicate in duplicates:
         told.setdefault(duplicate.reporter_user_id, duplicate)
     return told
-
-
-def _node_staff(issue: Issue, roles) -> list[int]:
-    return node_staff_ids(path=issue.area_path, roles=roles)
 
 
 def _department_staff(department_ids) -> list[int]:

@@ -1,33 +1,38 @@
 """The sweeps Celery beat runs: escalation of passed deadlines and auto-close of unrated resolved issues.
 
 Both may run in several workers at the same moment. They only find the candidates (served by the partial indexes
-on Issue); each issue is then handled by its workflow function in its own short transaction, which locks the row
-with SKIP LOCKED and re-checks the condition after locking, so a deadline escalates once and an issue closes once.
+on Issue); the workflow then handles them in short transactions that lock the rows with SKIP LOCKED and re-check
+the condition after locking, so a deadline escalates once and an issue closes once.
+
+Escalation reads its candidates through the partial indexes `issue_<deadline>_escalation`, whose condition holds
+"not escalated for this deadline yet" (issues.models.escalation_pending_q): a run reads only the issues it will
+escalate. It hands them to issues.workflow.issues_escalate_overdue CHUNK at a time (one transaction and a constant
+number of queries each); a chunk that fails is retried one issue at a time, so one broken issue holds up nobody.
 """
 
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from issues.models import Issue
-from issues.sla import deadline_passed_q
-from issues.workflow import issue_auto_close, issue_escalate_overdue
+from issues.models import Issue, escalation_pending_q
+from issues.workflow import issue_auto_close, issue_escalate_overdue, issues_escalate_overdue
 
-BATCH = 500
+BATCH = 500  # auto-close: issues per run
+ESCALATION_LIMIT = 100_000  # escalation: at most this many issues per deadline per run (the next run takes the rest)
+CHUNK = 1000  # escalation: issues per transaction (rows locked together for a fraction of a second)
 
 logger = logging.getLogger(__name__)
 
 
 def escalation_due_q(deadline: str, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` passed, still running, before `now` and not escalated for yet."""
-    due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
-    return deadline_passed_q(deadline, now=now) & (Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)}))
+    return escalation_pending_q(deadline) & Q(**{f"{deadline}_due_at__lt": now})
 
 
-def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list[dict]:
+def escalation_sweep(*, now: datetime | None = None, limit: int = ESCALATION_LIMIT, chunk: int = CHUNK) -> list[dict]:
     """Escalate every issue whose response or resolution deadline passed, one level per deadline, once per deadline.
 
     Return one dict per escalation (see issues.workflow.issue_escalate_overdue); at most `limit` issues per deadline
@@ -38,8 +43,21 @@ def escalation_sweep(*, now: datetime | None = None, limit: int = BATCH) -> list
     for deadline in Issue.DEADLINE_STATUSES:
         overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
         candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
+    pks = list(candidates)
     done = []
-    for pk in candidates:
+    for start in range(0, len(pks), chunk):
+        part = pks[start : start + chunk]
+        try:
+            done.extend(issues_escalate_overdue(issues=part, now=now))
+        except Exception:  # noqa: BLE001 — find the broken issue: the others of its chunk go one at a time
+            logger.exception("escalation of %d issues failed; retrying them one at a time", len(part))
+            done.extend(_escalate_one_by_one(part, now=now))
+    return done
+
+
+def _escalate_one_by_one(pks, *, now: datetime) -> list[dict]:
+    done = []
+    for pk in pks:
         try:
             done.extend(issue_escalate_overdue(issue=pk, now=now))
         except Exception:  # noqa: BLE001 — one broken issue must not hold up the others; the next run retries it

@@ -7,7 +7,7 @@ from operator import or_
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from grids.models import subtree_q
@@ -99,6 +99,21 @@ DEADLINE_STATUSES = {
 # answered), so an issue reopened to its departments later is not overdue on it. A reopened issue is not resolved:
 # its resolution deadline runs again.
 DEADLINE_ENDED_BY = {"response": "accepted_at"}
+
+
+def escalation_pending_q(deadline: str) -> Q:
+    """Return the filter for issues whose `deadline` still runs and has not escalated for its current value.
+
+    The escalation sweep's candidates, minus "due before now" (which an index condition cannot hold): the partial
+    indexes `issue_<deadline>_escalation` carry exactly this condition, so a sweep reads only issues it may escalate,
+    never the ones already escalated for their current deadline (which stay running until they are handled).
+    """
+    due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
+    q = Q(status__in=list(DEADLINE_STATUSES[deadline]))
+    ended_by = DEADLINE_ENDED_BY.get(deadline)
+    if ended_by:
+        q &= Q(**{f"{ended_by}__isnull": True})
+    return q & (Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)}))
 
 
 class Issue(models.Model):
@@ -232,6 +247,16 @@ class Issue(models.Model):
                 fields=["resolution_due_at"],
                 name="issue_resolution_due_open",
                 condition=Q(status__in=list(DEADLINE_STATUSES["resolution"])),
+            ),
+            # Escalation sweep: issues it may still escalate, by deadline (escalation_pending_q); an escalated issue
+            # leaves the index, so a run reads the overdue issues it will escalate and nothing else.
+            models.Index(
+                fields=["response_due_at"], name="issue_response_escalation", condition=escalation_pending_q("response")
+            ),
+            models.Index(
+                fields=["resolution_due_at"],
+                name="issue_resolution_escalation",
+                condition=escalation_pending_q("resolution"),
             ),
             # Auto-close of unrated resolved issues.
             models.Index(fields=["resolved_at"], name="issue_resolved_waiting", condition=Q(status="resolved")),

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from config.api.permissions import IsTerritoryStaff
+from config.db_router import replica_reads
 from grids.models import Area
 from issues.access import ScopedIssueMixin
 from issues.arguments import EARLIEST_DAY, LATEST_DAY, validate_day
@@ -229,7 +230,8 @@ class StatsPageView(LoginRequiredMixin, ScopedIssueMixin, View):
         ]
         if form.is_valid():
             start, end = form.cleaned_data["from"], form.cleaned_data["to"]
-            report = stats_report(area=area, date_from=start, date_to=end)
+            with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
+                report = stats_report(area=area, date_from=start, date_to=end)
             query = {"area": area.code, "from": start.isoformat(), "to": end.isoformat()}
             context.update(_report_context(report, query=query, rank=rank, labels=labels))
         return render(request, "issues/stats.html", context)

@@ -42,35 +42,45 @@ def _local(value) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
+    """Return the active endpoints of active partners subscribed to any of `webhook_types`, with their partner's
+    user (the users' scopes read in one query)."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
+            "partner__user", "partner__area"
+        )
+        if set(endpoint.events) & set(webhook_types)
+    ]
+    if endpoints:
+        scopes_prefetch([endpoint.partner.user for endpoint in endpoints])  # every instance: one per endpoint row
+    return endpoints
+
+
+def _partners_seeing(issues, endpoints) -> dict:
+    """Return {issue pk: set of partner ids that may see it} (issue_visibility_q), in one query for all issues."""
+    users = {endpoint.partner_id: endpoint.partner.user for endpoint in endpoints}
+    if not users or not issues:
+        return {}
+    rows = Issue.objects.filter(pk__in=[issue.pk for issue in issues]).values(
+        "pk",
+        **{
+            f"p{partner_id}": ExpressionWrapper(issue_visibility_q(user), output_field=BooleanField())
+            for partner_id, user in users.items()
+        },
+    )
+    return {row["pk"]: {pid for pid in users if row[f"p{pid}"]} for row in rows}
+
+
 def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
     """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (issue_visibility_q).
 
     Three queries whatever the number of partners: the endpoints, the partners' memberships, and one read of the
     issue with each partner's visibility filter as a column.
     """
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
-            "partner__user", "partner__area"
-        )
-        if webhook_type in endpoint.events
-    ]
-    users = {endpoint.partner_id: endpoint.partner.user for endpoint in endpoints}
-    if not users:
-        return []
-    scopes_prefetch(users.values())
-    seen = (
-        Issue.objects.filter(pk=issue.pk)
-        .values(
-            **{
-                f"p{partner_id}": ExpressionWrapper(issue_visibility_q(user), output_field=BooleanField())
-                for partner_id, user in users.items()
-            }
-        )
-        .first()
-        or {}
-    )
-    return [endpoint for endpoint in endpoints if seen.get(f"p{endpoint.partner_id}")]
+    endpoints = _subscribed_endpoints([webhook_type])
+    seen = _partners_seeing([issue], endpoints).get(issue.pk, set())
+    return [endpoint for endpoint in endpoints if endpoint.partner_id in seen]
 
 
 def outbox_write(
@@ -90,54 +100,115 @@ def outbox_write(
     partner's service user sees it. `area_alert` (Notice, payload): the followers of the issue's area
     (notifications.alerts: a row now, or a wait for the daily digest).
     """
-    issue, about = event.issue, about or {}
-    rows: list[Notification] = []
-    if recipients:
-        payloads = {None: _payload(event)}
-        users = (
-            get_user_model()
-            # A partner app's service user hears through its webhooks, not an inbox nobody reads.
-            .objects.filter(pk__in=recipients, is_active=True, partner_app__isnull=True)
-            .select_related("contact")
-            .prefetch_related("notification_prefs")
-        )
-        for user in users:
-            subject = about.get(user.pk)
-            if subject is not None and subject.pk not in payloads:
-                payloads[subject.pk] = {**_payload(event, subject), "note": ""}
-            payload = payloads[subject.pk if subject is not None else None]
-            for channel in channels_for_user(user):
-                rows.append(
-                    Notification(
-                        kind=recipients[user.pk],
-                        channel=channel,
-                        recipient=user,
-                        issue=subject or issue,
-                        event=event,
-                        payload=payload,
-                    )
-                )
+    rows = _person_rows(event, recipients, about or {}, _users_for(recipients))
     if webhook_type:
-        at = event.at or timezone.now()
-        bodies: dict[int, str] = {}  # one body per partner: what it may see of the issue
-        for endpoint in _partner_endpoints(issue, webhook_type):
-            if endpoint.partner_id not in bodies:
-                data = partner_issue(issue=issue, viewer=endpoint.partner.user)
-                bodies[endpoint.partner_id] = webhook_body(event_type=webhook_type, at=at, issue_data=data)
-            rows.append(
-                Notification(
-                    kind=webhook_type,
-                    channel=Channel.WEBHOOK,
-                    webhook=endpoint,
-                    issue=issue,
-                    event=event,
-                    payload={"body": bodies[endpoint.partner_id]},
-                )
-            )
+        endpoints = _partner_endpoints(event.issue, webhook_type)
+        rows += _webhook_rows(
+            event,
+            webhook_type,
+            endpoints,
+            lambda endpoint: partner_issue(issue=event.issue, viewer=endpoint.partner.user),
+        )
     if area_alert:
         kind, payload = area_alert
         rows += area_alert_rows(event=event, kind=kind, payload=payload)
+    return _save(rows)
+
+
+def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict] | None = None) -> list[Notification]:
+    """Write what outbox_write writes for each of many events (a sweep's), in a number of queries that does not grow
+    with them; queue their delivery after commit.
+
+    `writes`: one dict of outbox_write's keyword arguments per event (`event`, `recipients`, `about`,
+    `webhook_type`, `area_alert`). `partner_issues(issues=…, viewer=…)` returns {issue pk: body data} for many
+    issues at once, as `partner_issue` would for each.
+    """
+    users = _users_for({uid for write in writes for uid in write["recipients"]})
+    rows: list[Notification] = []
+    for write in writes:
+        rows += _person_rows(write["event"], write["recipients"], write.get("about") or {}, users)
+        if write.get("area_alert"):
+            kind, payload = write["area_alert"]
+            rows += area_alert_rows(event=write["event"], kind=kind, payload=payload)
+    typed = [write for write in writes if write.get("webhook_type")]
+    if typed:
+        endpoints = _subscribed_endpoints({write["webhook_type"] for write in typed})
+        seen = _partners_seeing([write["event"].issue for write in typed], endpoints)
+        data: dict = {}  # (partner id, issue pk) -> body data, read for all issues of a partner at once
+        for partner_id in {endpoint.partner_id for endpoint in endpoints}:
+            viewer = next(e.partner.user for e in endpoints if e.partner_id == partner_id)
+            visible = [w["event"].issue for w in typed if partner_id in seen.get(w["event"].issue.pk, ())]
+            if visible:
+                for pk, body in partner_issues(issues=visible, viewer=viewer).items():
+                    data[partner_id, pk] = body
+        for write in typed:
+            event, webhook_type = write["event"], write["webhook_type"]
+            mine = [e for e in endpoints if webhook_type in e.events and e.partner_id in seen.get(event.issue.pk, ())]
+            rows += _webhook_rows(
+                event, webhook_type, mine, lambda endpoint, e=event: data[endpoint.partner_id, e.issue.pk]
+            )
+    return _save(rows)
+
+
+def _users_for(recipient_ids) -> dict:
+    if not recipient_ids:
+        return {}
+    users = (
+        get_user_model()
+        # A partner app's service user hears through its webhooks, not an inbox nobody reads.
+        .objects.filter(pk__in=recipient_ids, is_active=True, partner_app__isnull=True)
+        .select_related("contact")
+        .prefetch_related("notification_prefs")
+    )
+    return {user.pk: (user, channels_for_user(user)) for user in users}
+
+
+def _person_rows(event, recipients: dict[int, str], about: dict, users: dict) -> list[Notification]:
+    issue = event.issue
+    rows: list[Notification] = []
+    payloads = {None: _payload(event)}
+    for user, channels in (users[uid] for uid in sorted(recipients) if uid in users):
+        subject = about.get(user.pk)
+        if subject is not None and subject.pk not in payloads:
+            payloads[subject.pk] = {**_payload(event, subject), "note": ""}
+        payload = payloads[subject.pk if subject is not None else None]
+        for channel in channels:
+            rows.append(
+                Notification(
+                    kind=recipients[user.pk],
+                    channel=channel,
+                    recipient=user,
+                    issue=subject or issue,
+                    event=event,
+                    payload=payload,
+                )
+            )
+    return rows
+
+
+def _webhook_rows(event, webhook_type: str, endpoints, body_data: Callable) -> list[Notification]:
+    at = event.at or timezone.now()
+    bodies: dict[int, str] = {}  # one body per partner: what it may see of the issue
+    rows = []
+    for endpoint in endpoints:
+        if endpoint.partner_id not in bodies:
+            data = body_data(endpoint)
+            bodies[endpoint.partner_id] = webhook_body(event_type=webhook_type, at=at, issue_data=data)
+        rows.append(
+            Notification(
+                kind=webhook_type,
+                channel=Channel.WEBHOOK,
+                webhook=endpoint,
+                issue=event.issue,
+                event=event,
+                payload={"body": bodies[endpoint.partner_id]},
+            )
+        )
+    return rows
+
+
+def _save(rows: list[Notification]) -> list[Notification]:
     if rows:
-        Notification.objects.bulk_create(rows)
+        Notification.objects.bulk_create(rows, batch_size=2000)
         notifications_queue_on_commit(ids=[str(n.id) for n in rows])
     return rows

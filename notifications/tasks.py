@@ -21,6 +21,13 @@ def deliver_notification_task(notification_id: str) -> None:
     notification_deliver(notification_id=notification_id)
 
 
+@shared_task(name="notifications.deliver_notifications")
+def deliver_notifications_task(notification_ids: list[str]) -> None:
+    """Deliver a chunk of outbox rows one after the other (a sweep's thousands, queued as tens of tasks)."""
+    for notification_id in notification_ids:
+        notification_deliver(notification_id=notification_id)
+
+
 @shared_task(name="notifications.outbox_sweep")
 def outbox_sweep_task() -> int:
     return outbox_sweep()
@@ -45,10 +52,22 @@ def notifications_queue(*, ids: list[str]) -> int:
     return _queue_delivery(ids)
 
 
+# Up to this many rows get a task each; more (an escalation sweep's) go DELIVERY_CHUNK rows to a task, so queueing
+# them costs tens of broker round trips, not thousands. Each row is still claimed and retried on its own.
+DELIVERY_ONE_BY_ONE = 50
+DELIVERY_CHUNK = 100
+
+
 def _queue_delivery(ids: list[str]) -> int:
     """Queue delivery tasks; if the broker is down, log it and leave the rows to the outbox sweep."""
     queued = 0
     try:
+        if len(ids) > DELIVERY_ONE_BY_ONE:
+            for start in range(0, len(ids), DELIVERY_CHUNK):
+                chunk = ids[start : start + DELIVERY_CHUNK]
+                deliver_notifications_task.delay(chunk)
+                queued += len(chunk)
+            return queued
         for nid in ids:
             deliver_notification_task.delay(nid)
             queued += 1

@@ -5,6 +5,7 @@ scope (nodes, departments, partner app) and which of their roles cover a given i
 issues.models.issue_visibility_q (Issue.objects.visible_to), built on scope_for_user: orgs knows nothing of issues.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
@@ -160,8 +161,29 @@ def node_staff_ids(*, path: str, roles) -> list[int]:
     )
 
 
+def node_staff_lookup(*, paths) -> Callable[..., list[int]]:
+    """Return node_staff_ids for nodes at any of `paths`, answered from one query (a sweep's many issues).
+
+    The returned `lookup(path=…, roles=…)` answers exactly what node_staff_ids answers for a path among `paths`.
+    """
+    ancestors = {ancestor for path in set(paths) for ancestor in ancestor_paths(path)}
+    held: dict[str, list[tuple[str, int]]] = {}
+    for role, area_path, user_id in Membership.objects.filter(area__path__in=ancestors).values_list(
+        "role", "area__path", "user_id"
+    ):
+        held.setdefault(area_path, []).append((role, user_id))
+
+    def lookup(*, path: str, roles) -> list[int]:
+        found = {user_id for node in ancestor_paths(path) for role, user_id in held.get(node, ()) if role in roles}
+        return sorted(found)
+
+    return lookup
+
+
 def department_staff_ids(*, department_ids) -> list[int]:
     """Return the users holding department_staff in any of `department_ids`."""
+    if not department_ids:
+        return []  # no query to build (an overdue escalation summons nobody): a sweep asks this thousands of times
     return list(
         Membership.objects.filter(role=Role.DEPARTMENT_STAFF, department_id__in=department_ids)
         .values_list("user_id", flat=True)

@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-LONG_RUNNING = {"postgres", "redis", "web", "worker", "beat"}
+LONG_RUNNING = {"postgres", "redis", "web", "worker", "worker-sweeps", "worker-exports", "beat"}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_web_worker_and_beat_run_the_app_with_production_settings_after_migratio
     assert services["web"]["command"][:2] == ["gunicorn", "config.wsgi:application"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-sweeps", "worker-exports", "beat"):
         assert services[name]["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
         assert services[name]["environment"]["CELERY_BROKER_URL"].startswith("redis://redis:")
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
@@ -185,3 +185,38 @@ def test_email_is_configured_from_one_url(tmp_path):
     backend, host, port, tls = done.stdout.splitlines()[-1].split()
     assert backend == "django.core.mail.backends.smtp.EmailBackend"
     assert (host, port, tls) == ("mail.example.org", "587", "True")
+
+
+def _queues_of(command: list[str]) -> set[str]:
+    """Return the queues a `celery worker` command consumes (-Q), or None for all of them (no -Q)."""
+    if "-Q" not in command:
+        return None
+    return set(command[command.index("-Q") + 1].split(","))
+
+
+def test_every_queue_has_its_own_worker_and_exports_never_share_one_with_notifications(compose):
+    from django.conf import settings
+
+    workers = {
+        name: _queues_of(service["command"])
+        for name, service in compose["services"].items()
+        if service.get("command", [])[:4] == ["celery", "-A", "config", "worker"]
+    }
+    assert all(queues is not None for queues in workers.values()), workers
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed | {settings.CELERY_TASK_DEFAULT_QUEUE} == set(settings.CELERY_QUEUES_ALL)
+    assert set().union(*workers.values()) == set(settings.CELERY_QUEUES_ALL)
+    for queues in workers.values():
+        # A worker busy with a flood of one kind must not be the one another kind waits for.
+        assert len(queues & {"notifications", "sweeps", "exports"}) == 1, workers
+    assert settings.CELERY_TASK_ROUTES["issues.export"]["queue"] == "exports"
+    assert settings.CELERY_TASK_ROUTES["notifications.deliver_notification"]["queue"] == "notifications"
+    assert settings.CELERY_TASK_ROUTES["issues.escalation_sweep"]["queue"] == "sweeps"
+
+
+def test_the_embedded_worker_consumes_every_queue():
+    from django.conf import settings
+
+    script = (ROOT / "bin" / "run-local").read_text()
+    command = next(line for line in script.splitlines() if "celery -A config worker" in line).split()
+    assert _queues_of(command) == set(settings.CELERY_QUEUES_ALL)

@@ -118,7 +118,7 @@ def test_compose_commands_serve_an_issue_and_deliver_its_notification(tmp_path, 
         # Demo data through the local settings on the same database (production refuses demo passwords).
         manage("seed_demo", env={**env, "DJANGO_SETTINGS_MODULE": "config.settings.local"}, timeout=300)
 
-        for service in ("web", "worker", "beat"):
+        for service in ("web", "worker", "worker-sweeps", "worker-exports", "beat"):
             processes.append(Process(command_of(service), env=env, log=tmp_path / f"{service}.log").start())
         web = processes[0]
         wait_for(lambda: _ok(port), timeout=60, what=f"gunicorn on {port}:\n{web.output()}")

@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A user who just wrote reads dashboards and exports from the primary for a while (config/db_router.py).
+    "config.db_router.ReplicaPinMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A request id on every log line of the request and of the Celery tasks it queues (config/logs.py).
@@ -109,6 +111,19 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Short OLTP queries: JIT compilation cost the statistics query 50–110 ms a call (bench "api").
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+# A PostgreSQL streaming replica for reads that may lag a moment: dashboards, statistics, exports
+# (config/db_router.py). Unset: everything reads from the primary.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **environ.Env.db_url_config(env.str("DATABASE_REPLICA_URL")),
+        "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"options": "-c jit=off"},
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+# After a write, a staff member reads from the primary for this long (their own change, whatever the replica's lag).
+GRIDDESK_REPLICA_PIN_SECONDS = env.int("GRIDDESK_REPLICA_PIN_SECONDS", default=30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -211,6 +226,23 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # Publishing after commit gives up quickly when the broker is down: the outbox row waits for the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Three queues, so that a flood of one kind never delays another: a district's 100,000-row exports or a sweep
+# escalating thousands of issues wait in their own queue while notifications keep flowing. docker-compose.yml runs a
+# worker per queue; a worker started without -Q (the embedded `make run` one) consumes all of them. Anything not
+# routed goes to the notifications worker's default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_QUEUES_ALL = ("celery", "notifications", "sweeps", "exports")
+CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in CELERY_QUEUES_ALL}
+CELERY_TASK_ROUTES = {
+    "notifications.deliver_notification": {"queue": "notifications"},
+    "notifications.deliver_notifications": {"queue": "notifications"},
+    "notifications.outbox_sweep": {"queue": "sweeps"},
+    "issues.escalation_sweep": {"queue": "sweeps"},
+    "issues.auto_close_sweep": {"queue": "sweeps"},
+    "issues.reminders_sweep": {"queue": "sweeps"},
+    "issues.retention_sweep": {"queue": "sweeps"},
+    "issues.export": {"queue": "exports"},
+}
 # The timers. Deadlines live in the database (never an eta on a task); each sweep finds what is due, and a sweep
 # that ran late (or twice) does no harm. `expires`: a backlog of missed beats collapses into the next one.
 GRIDDESK_AREA_DIGEST_HOUR = env.int("GRIDDESK_AREA_DIGEST_HOUR", default=8)  # local time (Asia/Shanghai)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.permissions import IsTerritoryStaff
+from config.db_router import replica_reads
 from issues.access import ScopedIssueMixin
 from issues.api import serializers as s
 from issues.api.views import _errors
@@ -57,4 +58,6 @@ class StatsReportView(ScopedIssueMixin, APIView):
         date_to = query.validated_data.get("date_to") or today
         date_from = query.validated_data.get("date_from") or date_to.replace(day=1)
         date_to = max(date_to, date_from)  # `from` alone, after today: that one day
-        return Response(report_json(stats_report(area=area, date_from=date_from, date_to=date_to)))
+        with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
+            report = stats_report(area=area, date_from=date_from, date_to=date_to)
+        return Response(report_json(report))

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.permissions import IsTerritoryStaff
 from config.api.throttling import AnonCreateThrottle
+from config.db_router import replica_reads
 from config.errors import ValidationFailed
 from issues import workflow
 from issues.access import ScopedIssueMixin
@@ -313,9 +314,9 @@ class StatsView(ScopedIssueMixin, APIView):
     def get(self, request):
         query = s.StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        area = self.get_area(query.validated_data["area"])
-        return Response(
-            issue_stats(
+        with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
+            area = self.get_area(query.validated_data["area"])
+            stats = issue_stats(
                 area=area, date_from=query.validated_data.get("date_from"), date_to=query.validated_data.get("date_to")
             )
-        )
+        return Response(stats)

@@ -20,7 +20,8 @@ Where each part lives (import the actions from here, `issues.workflow`):
 - `handling`: issue_accept, issue_return, issue_resolve, issue_rate, issue_reopen;
 - `supervision`: issue_escalate, issue_extend, issue_approve_extension, issue_comment, issue_actions_for;
 - `oversight`: issue_supervise (督办), issue_refuse_extension, issue_set_privacy (off the public lists);
-- `system`: the system's own, run by issues.escalation: issue_escalate_overdue, issue_auto_close.
+- `system`: the system's own, run by issues.escalation: issue_escalate_overdue (and issues_escalate_overdue, the
+  same for a batch of issues), issue_auto_close.
 """
 
 from issues.workflow.guards import _iso
@@ -50,7 +51,7 @@ from issues.workflow.supervision import (
     issue_escalate,
     issue_extend,
 )
-from issues.workflow.system import issue_auto_close, issue_escalate_overdue
+from issues.workflow.system import issue_auto_close, issue_escalate_overdue, issues_escalate_overdue
 from issues.workflow.triage import issue_classify, issue_dispatch, issue_reject, issue_submit
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "issue_dispatch",
     "issue_escalate",
     "issue_escalate_overdue",
+    "issues_escalate_overdue",
     "issue_extend",
     "issue_rate",
     "issue_refuse_extension",

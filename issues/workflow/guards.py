@@ -3,14 +3,14 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from config.errors import InvalidTransition, Message, NotFound, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
-from issues.events import event_record
+from issues.events import event_record, events_record_many
 from issues.models import Dispatch, Event, ExtensionRequest, Issue
 from issues.workflow.rules import TRANSITIONS
 from orgs.models import Department
@@ -103,6 +103,27 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
         note=note,
         internal=internal,
         data=data,
+    )
+
+
+def _record_many(*, records: list[dict], changes: dict) -> list[Event]:
+    """Do what _record does for many issues at once (a sweep's), one event each, their statuses unchanged.
+
+    `records`: {"issue", "actor", "action", "data"} per issue, each issue already changed in memory; `changes`: the
+    same change as column expressions, applied to all their rows in one UPDATE (with the version bump).
+    """
+    issues = [record["issue"] for record in records]
+    at = timezone.now()
+    Issue.objects.filter(pk__in=[issue.pk for issue in issues]).update(
+        **changes, version=F("version") + 1, updated_at=at
+    )
+    for issue in issues:
+        issue.version += 1
+        issue.updated_at = at
+    return events_record_many(
+        records=[
+            {**record, "from_status": record["issue"].status, "to_status": record["issue"].status} for record in records
+        ]
     )
 
 

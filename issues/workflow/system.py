@@ -4,11 +4,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from issues.arguments import issue_pk
 from issues.models import Issue
-from issues.workflow.guards import _iso, _record
+from issues.workflow.guards import _iso, _record, _record_many
 from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS, A
 
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
@@ -31,6 +33,23 @@ def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
     )
 
 
+def _escalation(issue: Issue, deadline: str, now: datetime) -> dict | None:
+    """Escalate the locked `issue` one level in memory for `deadline` if overdue; return the event data or None."""
+    if not _is_overdue(issue, deadline, now):
+        return None
+    due = getattr(issue, f"{deadline}_due_at")
+    setattr(issue, f"{deadline}_escalated_for", due)
+    from_level = issue.escalation_level
+    issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
+    return {
+        "deadline": deadline,
+        "due_at": _iso(due),
+        "from_level": from_level,
+        "to_level": issue.escalation_level,
+        "automatic": True,
+    }
+
+
 def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
     """Escalate an issue one level for each of its deadlines that passed and has not escalated yet (system).
 
@@ -46,21 +65,46 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
         if issue is None:
             return done
         for deadline in Issue.DEADLINE_STATUSES:
-            if not _is_overdue(issue, deadline, now):
+            data = _escalation(issue, deadline, now)
+            if data is None:
                 continue
-            due = getattr(issue, f"{deadline}_due_at")
-            setattr(issue, f"{deadline}_escalated_for", due)
-            from_level = issue.escalation_level
-            issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
-            data = {
-                "deadline": deadline,
-                "due_at": _iso(due),
-                "from_level": from_level,
-                "to_level": issue.escalation_level,
-                "automatic": True,
-            }
             _record(issue=issue, actor=None, action=A.ESCALATE, from_status=issue.status, data=data)
             done.append({"issue_id": str(issue.pk), "number": issue.number, **data})
+    return done
+
+
+def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict]:
+    """Escalate many issues as issue_escalate_overdue escalates each, in one transaction and a few queries (system).
+
+    The same rule, row locks and re-check (SKIP LOCKED: rows another sweep holds are left to it), the same events
+    and outbox rows; one deadline at a time, so an issue passing both is recorded exactly as the one-at-a-time path
+    records it (response first, each event seeing the issue as that step left it). The issue rows change in one
+    UPDATE per deadline, the events and their outbox rows are written in bulk (issues.events.events_record_many).
+    Return one dict per escalation, as issue_escalate_overdue does.
+    """
+    now = now or timezone.now()
+    done = []
+    with transaction.atomic():
+        locked = list(
+            Issue.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[issue_pk(issue) for issue in issues])
+            .order_by("pk")
+        )
+        for deadline in Issue.DEADLINE_STATUSES:
+            records = []
+            for issue in locked:
+                data = _escalation(issue, deadline, now)
+                if data is not None:
+                    records.append({"issue": issue, "actor": None, "action": A.ESCALATE, "data": data})
+            if not records:
+                continue
+            # What _escalation did to each row in memory, done to all of them by the database (they are locked).
+            changes = {
+                f"{deadline}_escalated_for": F(f"{deadline}_due_at"),
+                "escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL)),
+            }
+            _record_many(records=records, changes=changes)
+            done += [{"issue_id": str(r["issue"].pk), "number": r["issue"].number, **r["data"]} for r in records]
     return done
 
 

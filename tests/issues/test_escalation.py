@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from issues import events, workflow
-from issues.escalation import BATCH, auto_close_sweep, escalation_due_q, escalation_sweep
+from issues.escalation import ESCALATION_LIMIT, auto_close_sweep, escalation_due_q, escalation_sweep
 from issues.models import Event, Issue, Rating
 from notifications.models import Notification
 
@@ -135,19 +135,25 @@ def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table would be scanned otherwise
     overdue = Issue.objects.filter(escalation_due_q(deadline, timezone.now())).order_by(f"{deadline}_due_at")
-    assert f"issue_{deadline}_due_open" in overdue.values_list("pk", flat=True)[:BATCH].explain()
+    assert f"issue_{deadline}_escalation" in overdue.values_list("pk", flat=True)[:ESCALATION_LIMIT].explain()
 
 
 def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
     broken, fine = make("dispatched"), make("dispatched")
-    real_outbox_write = events.outbox_write
+    real_outbox_write, real_outbox_write_many = events.outbox_write, events.outbox_write_many
 
     def outbox_write(*, event, **audience):
         if event.issue_id == broken.pk:
             raise RuntimeError("notification tables unavailable")
         return real_outbox_write(event=event, **audience)
 
+    def outbox_write_many(*, writes, **kwargs):
+        if any(write["event"].issue_id == broken.pk for write in writes):
+            raise RuntimeError("notification tables unavailable")
+        return real_outbox_write_many(writes=writes, **kwargs)
+
     monkeypatch.setattr(events, "outbox_write", outbox_write)
+    monkeypatch.setattr(events, "outbox_write_many", outbox_write_many)
     now = max(broken.response_due_at, fine.response_due_at) + MINUTE
 
     assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(fine.pk)]
@@ -155,4 +161,5 @@ def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
     assert Issue.objects.get(pk=broken.pk).escalation_level == 0
     assert escalations(broken) == []
     monkeypatch.setattr(events, "outbox_write", real_outbox_write)
+    monkeypatch.setattr(events, "outbox_write_many", real_outbox_write_many)
     assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(broken.pk)]

@@ -54,3 +54,19 @@ def test_escalation_task_escalates_an_overdue_issue(resident, community_staff, c
 @pytest.mark.django_db
 def test_outbox_sweep_task_with_nothing_pending_queues_nothing():
     assert outbox_sweep_task.apply().get() == 0
+
+
+@pytest.mark.django_db
+def test_many_rows_are_queued_in_chunks_and_each_is_delivered(make, resident, celery_eager):
+    from notifications import tasks
+    from notifications.models import Notification
+
+    event = make("submitted").events.get()
+    rows = Notification.objects.bulk_create(
+        Notification(kind="issue.accepted", channel="inbox", recipient=resident, issue=event.issue, event=event)
+        for _ in range(tasks.DELIVERY_ONE_BY_ONE + tasks.DELIVERY_CHUNK + 1)
+    )
+
+    assert tasks.notifications_queue(ids=[str(n.pk) for n in rows]) == len(rows)
+
+    assert set(Notification.objects.filter(pk__in=[n.pk for n in rows]).values_list("status", flat=True)) == {"sent"}

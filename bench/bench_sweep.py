@@ -1,0 +1,218 @@
+"""Escalation sweep and large export at city scale (1,000,000 issues by default; `--scale 100k` quick).
+
+Follows bench/run.py's contract. The dataset is bench_api's (seed_demo, then two years of issues written in time
+order by INSERT … SELECT, with dispatches, ratings and events), then every deadline already passed is marked as
+escalated for, and exactly OVERDUE open issues get a resolution deadline passed an hour or so ago and not yet
+escalated. Measured in-process on PostgreSQL:
+
+- the first sweep (escalates OVERDUE issues, their events and outbox rows, delivery queued on commit) and its
+  number of queries; the second sweep (must escalate nothing); EXPLAIN (ANALYZE, BUFFERS) of the candidate reads in
+  bench/plans/sweep.txt;
+- an export job of EXPORT_MAX_ROWS rows (masked, Chinese) as CSV and XLSX, and the same CSV through the
+  instance-and-prefetch path it replaced (for the before/after).
+"""
+
+import io
+import os
+import time
+
+from bench.bench_api import PLANS_DIR, SCALES, SEQ_SCAN, _bulk_load
+
+TITLE = "escalation sweep and export jobs at city scale"
+OVERDUE = 10_000
+NOTES = {
+    "sweep_first_s": f"wall time of the sweep that escalates {OVERDUE:,} overdue issues (one run)",
+    "sweep_first_queries": "SQL queries of that sweep (a constant number per chunk of 1,000 issues)",
+    "sweep_escalated": "escalations done by the first sweep",
+    "sweep_notifications": "outbox rows the first sweep wrote",
+    "sweep_second_s": "wall time of the next sweep, which must escalate nothing",
+    "sweep_second_escalated": "escalations of the second sweep (0)",
+    "export_csv_s": "export job, 100,000 rows, CSV, masked, Chinese",
+    "export_xlsx_s": "export job, 100,000 rows, XLSX, masked, Chinese",
+    "export_csv_instances_s": "the same CSV rows through the model-instance path with prefetches (before)",
+}
+
+
+def _prepare(total: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Every deadline that passed has escalated already: the sweep starts from a quiet city.
+        for deadline in ("response", "resolution"):
+            cursor.execute(
+                f"UPDATE issues_issue SET {deadline}_escalated_for = {deadline}_due_at"
+                f" WHERE {deadline}_due_at < now() AND {deadline}_escalated_for IS DISTINCT FROM {deadline}_due_at"
+            )
+        # Exactly OVERDUE open issues whose resolution deadline passed within the last day, not escalated yet.
+        cursor.execute(
+            """
+            UPDATE issues_issue SET resolution_due_at = now() - interval '1 hour' - random() * interval '1 day',
+                                    resolution_escalated_for = NULL
+            WHERE id IN (SELECT id FROM issues_issue WHERE status IN ('classified', 'dispatched', 'in_progress')
+                         AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
+            """,
+            [OVERDUE],
+        )
+        cursor.execute(
+            "UPDATE issues_issue SET response_escalated_for = response_due_at"
+            " WHERE response_due_at < now() AND response_escalated_for IS DISTINCT FROM response_due_at"
+        )
+        cursor.execute("VACUUM ANALYZE issues_issue")
+
+
+def _sweep(ctx) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from issues.escalation import ESCALATION_LIMIT, escalation_due_q, escalation_sweep
+    from issues.models import Issue
+    from notifications.models import Notification
+
+    now = timezone.now()
+    candidates = [
+        Issue.objects.filter(escalation_due_q(deadline, now))
+        .order_by(f"{deadline}_due_at")
+        .values_list("pk", flat=True)[:ESCALATION_LIMIT]
+        for deadline in Issue.DEADLINE_STATUSES
+    ]
+    plans = ["-- before the first sweep (the overdue issues due)"]
+    plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
+    before = Notification.objects.count()
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as captured:
+        done = escalation_sweep()
+    first = time.perf_counter() - started
+    figures = {
+        "sweep_first_s": round(first, 3),
+        "sweep_first_queries": len(captured),
+        "sweep_escalated": len(done),
+        "sweep_notifications": Notification.objects.count() - before,
+    }
+    ctx.log(f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries")
+    started = time.perf_counter()
+    again = escalation_sweep()
+    figures["sweep_second_s"] = round(time.perf_counter() - started, 3)
+    figures["sweep_second_escalated"] = len(again)
+    ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s")
+    # The plans of the candidate reads, after the sweep (what every later run reads).
+    plans += ["-- after it (every later run: nothing due)"]
+    plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
+    PLANS_DIR.mkdir(exist_ok=True)
+    (PLANS_DIR / "sweep.txt").write_text("\n".join(plans), encoding="utf-8")
+    figures["sweep_seq_scans"] = sum(len(SEQ_SCAN.findall(plan)) for plan in plans)
+    return figures
+
+
+def _exports(ctx) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from issues import exports
+    from issues.models import ExportJob
+    from issues.selectors import issue_list_for_user
+
+    user = get_user_model().objects.get(username="district1")
+    figures = {}
+    for file_format in ("csv", "xlsx"):
+        job = exports.export_record(
+            user=user, file_format=file_format, lang="zh", filters={}, masked=True, rows=0, direct=False
+        )
+        started = time.perf_counter()
+        status = exports.export_job_run(job_id=job.pk)
+        figures[f"export_{file_format}_s"] = round(time.perf_counter() - started, 2)
+        job = ExportJob.objects.get(pk=job.pk)
+        figures[f"export_{file_format}_rows"] = job.rows_done
+        ctx.log(f"export {file_format}: {status}, {job.rows_done} rows in {figures[f'export_{file_format}_s']} s")
+    # The path it replaced: model instances with three prefetches, chunk by chunk.
+    queryset = issue_list_for_user(user=user)
+    labels = exports.export_labels(lang="zh")
+    started = time.perf_counter()
+    rows = (
+        exports.export_row(issue=issue, viewer=user, labels=labels)
+        for issue in queryset.select_related("grid__parent__parent__parent")[: exports.EXPORT_MAX_ROWS].iterator(
+            chunk_size=exports.EXPORT_CHUNK_SIZE
+        )
+    )
+    sink = io.BytesIO()
+    for chunk in exports.csv_stream(rows=rows, lang="zh"):
+        sink.write(chunk)
+    figures["export_csv_instances_s"] = round(time.perf_counter() - started, 2)
+    ctx.log(f"export csv through instances: {figures['export_csv_instances_s']} s")
+    return figures
+
+
+def run(ctx) -> dict:
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    from issues.models import Issue
+
+    scale = os.environ.get("GRIDDESK_BENCH_SCALE", "1m")
+    call_command("seed_demo", "--no-progress", verbosity=0, stdout=io.StringIO())
+    started = time.perf_counter()
+    _bulk_load(SCALES[scale])
+    _prepare(SCALES[scale])
+    figures: dict = {"scale": scale, "issues": Issue.objects.count(), "load_s": round(time.perf_counter() - started, 1)}
+    ctx.log(f"{figures['issues']} issues loaded in {figures['load_s']} s")
+    figures.update(_sweep(ctx))
+    with override_settings(MEDIA_ROOT=str(ctx.tmp_dir)):
+        figures.update(_exports(ctx))
+    return figures
+
+
+def main() -> None:
+    """`python -m bench.bench_sweep DATABASE [--scale 1m] [--load]`: measure again and again on a database kept
+    between runs (bench/run.py makes a fresh one each time): --load creates, migrates and fills it once; every run
+    then re-marks OVERDUE issues as due and measures. DATABASE must be a scratch database of your own."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    import psycopg2
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("database")
+    parser.add_argument("--scale", default="1m", choices=SCALES)
+    parser.add_argument("--load", action="store_true")
+    parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
+    args = parser.parse_args()
+    if args.load:
+        admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
+        admin.autocommit = True
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        admin.cursor().execute(f'CREATE DATABASE "{args.database}"')
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ["GRIDDESK_BENCH_SCALE"] = args.scale
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    class Ctx:
+        tmp_dir = Path("/tmp") / f"{args.database}-media"
+
+        @staticmethod
+        def log(message):
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    if args.load:
+        call_command("migrate", verbosity=0)
+        call_command("seed_demo", "--no-progress", verbosity=0, stdout=io.StringIO())
+        started = time.perf_counter()
+        _bulk_load(SCALES[args.scale])
+        Ctx.log(f"loaded in {time.perf_counter() - started:.0f} s")
+    _prepare(SCALES[args.scale])
+    figures = _sweep(Ctx)
+    from django.test.utils import override_settings
+
+    if not args.sweep_only:
+        with override_settings(MEDIA_ROOT=str(Ctx.tmp_dir)):
+            figures.update(_exports(Ctx))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

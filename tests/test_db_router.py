@@ -1,0 +1,182 @@
+"""The read replica: statistics, dashboards and export jobs read from it when DATABASE_REPLICA_URL is set; writes and
+everything else go to the primary; a staff member who just wrote reads from the primary for a while.
+
+The first tests check the routing without a replica (settings name one; no query goes there). The slow one runs
+against a real PostgreSQL streaming replica on 127.0.0.1:5433 (pg_basebackup of the primary; see docs/scaling.md)
+and is skipped when none answers there.
+"""
+
+import json
+import socket
+import textwrap
+from http import HTTPStatus
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test import override_settings
+
+from config.db_router import REPLICA, ReplicaRouter, is_pinned_to_primary, primary_pin, replica_reads
+from issues.models import Issue
+from tests.api.test_issues_support import client_for
+
+ROUTER = ReplicaRouter()
+REPLICA_PORT = 5433
+
+
+def with_replica():
+    replica = {**settings.DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    return override_settings(DATABASES={**settings.DATABASES, REPLICA: replica})
+
+
+@pytest.fixture(autouse=True)
+def _no_pins():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_without_a_replica_everything_reads_from_the_primary(db, street_officer):
+    with replica_reads(user=street_officer) as used:
+        assert used is False
+        assert ROUTER.db_for_read(Issue) == "default"
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_with_a_replica_only_reads_inside_replica_reads_go_there(db, street_officer):
+    with with_replica():
+        assert ROUTER.db_for_read(Issue) == "default"
+        with replica_reads(user=street_officer) as used:
+            assert used is True
+            assert ROUTER.db_for_read(Issue) == REPLICA
+            assert ROUTER.db_for_write(Issue) == "default"
+        assert ROUTER.db_for_read(Issue) == "default"
+        assert ROUTER.allow_migrate(REPLICA, "issues") is False
+        assert ROUTER.allow_migrate("default", "issues") is True
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_a_user_who_just_wrote_reads_from_the_primary(db, street_officer, community_staff):
+    with with_replica():
+        primary_pin(user=street_officer)
+        with replica_reads(user=street_officer) as used:
+            assert used is False
+            assert ROUTER.db_for_read(Issue) == "default"
+        # Someone else still reads from the replica.
+        with replica_reads(user=community_staff) as used:
+            assert used is True
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_an_answered_write_pins_its_author_and_a_refused_one_or_a_read_does_not(make, street_officer):
+    issue = make("dispatched")
+    client = client_for(street_officer)
+    with with_replica():
+        assert client.get(f"/api/v1/issues/{issue.pk}/").status_code == HTTPStatus.OK
+        assert not is_pinned_to_primary(street_officer)
+        refused = client.post(f"/api/v1/issues/{issue.pk}/comment/", {"text": ""}, format="json")
+        assert refused.status_code == HTTPStatus.BAD_REQUEST
+        assert not is_pinned_to_primary(street_officer)
+        answered = client.post(f"/api/v1/issues/{issue.pk}/comment/", {"text": "已派人核实"}, format="json")
+        assert answered.status_code == HTTPStatus.OK, answered.content
+        assert is_pinned_to_primary(street_officer)
+
+
+def _replica_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", REPLICA_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+STATS_ON_REPLICA = textwrap.dedent(
+    """
+    import json
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+    from django.contrib.auth import get_user_model
+    from config.db_router import primary_pin, replica_reads
+    from grids.models import Area
+    from issues.stats import issue_stats
+    user = get_user_model().objects.get(username="street_officer")
+    street = Area.objects.get(code="360702091")
+    out = {}
+    with CaptureQueriesContext(connections["replica"]) as on_replica:
+        with CaptureQueriesContext(connections["default"]) as on_primary:
+            with replica_reads(user=user) as used:
+                stats = issue_stats(area=street, date_from=None, date_to=None)
+    out["used"], out["replica_queries"], out["primary_queries"] = used, len(on_replica), len(on_primary)
+    out["total"] = stats["total"]
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        out["replica_in_recovery"] = cursor.fetchone()[0]
+    primary_pin(user=user)
+    with CaptureQueriesContext(connections["replica"]) as pinned:
+        with replica_reads(user=user) as used_after_write:
+            issue_stats(area=street, date_from=None, date_to=None)
+    out["used_after_write"], out["replica_queries_after_write"] = used_after_write, len(pinned)
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _replica_answers(), reason=f"no PostgreSQL streaming replica on 127.0.0.1:{REPLICA_PORT}")
+@pytest.mark.django_db(transaction=True)
+def test_statistics_read_from_a_real_streaming_replica_and_a_writer_from_the_primary(make, street_officer, tmp_path):
+    from tests.notifications.processes import base_env, database_url_of_tests, manage
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the replica streams the PostgreSQL primary the tests run on")
+    for status in ("dispatched", "in_progress", "resolved"):
+        make(status)
+    primary = database_url_of_tests()
+    env = base_env(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=primary,
+        DATABASE_REPLICA_URL=primary.replace(":5432/", f":{REPLICA_PORT}/"),
+    )
+    lag = _replayed(_primary_lsn())
+    out = json.loads(manage("shell", "-c", STATS_ON_REPLICA, env=env, timeout=120).strip().splitlines()[-1])
+
+    assert out["replica_in_recovery"] is True  # a standby, not the primary under another name
+    assert out["used"] is True and out["replica_queries"] > 0 and out["primary_queries"] == 0
+    assert out["total"] == 3
+    assert out["used_after_write"] is False and out["replica_queries_after_write"] == 0
+    print(f"the replica replayed the test's writes {lag:.1f} s after they committed")
+
+
+def _primary_lsn() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _replayed(lsn: str) -> float:
+    """Wait until the replica has replayed the primary's WAL up to `lsn` (the test's writes); return how long it took.
+
+    Replica lag is what a desk would see: usually a fraction of a second, minutes on a machine loaded by bulk loads.
+    """
+    import time
+
+    import psycopg2
+
+    from tests.notifications.processes import wait_for
+
+    started = time.monotonic()
+    replica = psycopg2.connect(host="127.0.0.1", port=REPLICA_PORT, user="postgres", dbname="postgres")
+    replica.autocommit = True
+    try:
+
+        def caught_up() -> bool:
+            with replica.cursor() as cursor:
+                cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
+                return cursor.fetchone()[0]
+
+        wait_for(caught_up, timeout=600, interval=0.05, what="the replica to replay the test's writes")
+    finally:
+        replica.close()
+    return time.monotonic() - started
