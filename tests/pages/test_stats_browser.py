@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from issues import workflow
 from issues.models import Issue
+from issues.rollups import rollup_refresh
 from tests.desks.test_desk_browser import serious_violations
 from tests.factories import CategoryFactory, DepartmentFactory, issue_in_status, territory_chain
 from tests.pages.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
@@ -56,6 +57,7 @@ def _street(territory, resident, street_officer, category, chengguan_staff, shui
                 resolved_at=created + timedelta(days=9 if late else 2) if issue.resolved_at else None,
                 resolution_due_at=created + timedelta(days=7) if issue.resolution_due_at else None,
             )
+            rollup_refresh([issue.pk])  # a direct write: bring the statistics rollup up to date
             n += 1
     returned = issue_in_status(
         "classified", reporter=resident, place=places["002"], triage=street_officer, category=category
