@@ -202,7 +202,8 @@ def write_benchmarks_doc(results: dict) -> None:
         "gunicorn (2 sync workers, no worker recycling) and measured right before each run; medians of "
         "the rounds, range in brackets.",
         "",
-        f"Last run: {entry['measured_at']}, {_thousands(figures.get('issues', '?'))} issues (scale {figures.get('scale', '?')}),"
+        f"Last run: {entry['measured_at']}, {_thousands(figures.get('issues', '?'))} issues"
+        f" (scale {figures.get('scale', '?')}),"
         f" {entry['machine']['cpus']} CPUs, load average {figures.get('load_average_1m_before', '?')} before the HTTP"
         f" runs; bare view {figures.get('bare_http_per_s', '?')} requests/s ({figures.get('bare_http_range_per_s')}).",
         "",

@@ -7,8 +7,8 @@ refuses (NaN, integers beyond 64 bits, non-str keys) are left to DRF's renderer.
 """
 
 import orjson
-from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
 
 _encoder = JSONEncoder()
 # Dates, times and dataclasses as DRF's encoder writes them (it keeps milliseconds, orjson microseconds).
@@ -19,7 +19,11 @@ class OrjsonRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
-        if self.get_indent(accepted_media_type, renderer_context or {}) is None and self.compact and not self.ensure_ascii:
+        if (
+            self.get_indent(accepted_media_type, renderer_context or {}) is None
+            and self.compact
+            and not self.ensure_ascii
+        ):
             try:
                 rendered = orjson.dumps(data, default=_encoder.default, option=_OPTIONS)
             except (TypeError, orjson.JSONEncodeError):

@@ -21,15 +21,15 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
-from config.api.renderers import OrjsonRenderer
 from config.api.permissions import IsTerritoryStaff
+from config.api.renderers import OrjsonRenderer
 from config.api.throttling import AnonCreateThrottle
 from config.errors import NotFound, ValidationFailed
 from issues import workflow
 from issues.access import ScopedIssueMixin
 from issues.api import serializers as s
-from issues.api.lean import Representer, issue_detail, issue_one, issue_rows, lean_queryset
 from issues.api.idempotency import HEADER, IdempotencyKey, idempotency_key_of, request_fingerprint
+from issues.api.lean import Representer, issue_detail, issue_one, issue_rows, lean_queryset
 from issues.api.pagination import IssueCursorPagination
 from issues.arguments import issue_pk
 from issues.filters import IssueFilterSet

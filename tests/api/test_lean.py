@@ -116,7 +116,11 @@ def world(
             actor=partner.user, description="合作方上报：井盖缺失", grid=grid.code, reporter_phone=REPORTER_PHONE
         )
     )
-    issues.append(workflow.issue_submit(actor=None, description="匿名上报：噪音扰民", grid=grid.code, reporter_phone="13700000000"))
+    issues.append(
+        workflow.issue_submit(
+            actor=None, description="匿名上报：噪音扰民", grid=grid.code, reporter_phone="13700000000"
+        )
+    )
     issues.append(
         workflow.issue_submit(
             actor=resident, description="别的社区的事", grid=other_territory["grid"].code, reporter_phone=REPORTER_PHONE
@@ -193,7 +197,11 @@ def test_other_orderings_and_filters_page_as_before(world, street_officer, order
         response = client.get(url)
         assert response.status_code == HTTPStatus.OK, response.content
         body = response.json()
-        expected = {"next": body["next"], "previous": body["previous"], "results": _expected_page(response, street_officer)}
+        expected = {
+            "next": body["next"],
+            "previous": body["previous"],
+            "results": _expected_page(response, street_officer),
+        }
         assert response.content == _old_render(expected)
         url, pages = body["next"], pages + 1
     assert pages > 3
@@ -270,7 +278,7 @@ def test_the_orjson_renderer_writes_what_drf_writes():
     from django.utils.translation import gettext_lazy
 
     data = {
-        "text": "中文 \u2028 \u2029 \"quoted\" \\ </script>",
+        "text": '中文 \u2028 \u2029 "quoted" \\ </script>',
         "n": [0, -1, 2**62, 1.5, 25.8312345678, None, True, False],
         "when": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         "day": date(2026, 1, 2),
