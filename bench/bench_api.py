@@ -398,6 +398,10 @@ def _start_gunicorn(ctx, port: int, *, secret_key: str) -> subprocess.Popen:
     }
     for key in ("REDIS_URL", "CACHE_URL"):
         env.pop(key, None)
+    # As deployed (docker-compose.yml): one Redis cache shared by the workers, which remembers callers between
+    # requests (orgs/auth_cache.py); a key prefix of this run's own, on a database other work does not use.
+    env["CACHE_URL"] = os.environ.get("GRIDDESK_BENCH_CACHE_URL", "redis://127.0.0.1:6379/7")
+    env["GRIDDESK_CACHE_KEY_PREFIX"] = f"griddesk-bench-{secrets.token_hex(4)}"
     log = open(ctx.tmp_dir / "gunicorn.log", "w")  # noqa: SIM115 — closed with the process
     process = subprocess.Popen(
         [

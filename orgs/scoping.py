@@ -13,6 +13,7 @@ from operator import or_
 from django.db.models import Q
 
 from grids.models import PATH_SEPARATOR, Area, subtree_q
+from orgs import auth_cache
 from orgs.models import INTAKE_ROLES, NODE_ROLES, Membership, Role
 
 _CACHE_ATTR = "_griddesk_scope"
@@ -56,14 +57,21 @@ class Scope:
 
 
 def scope_for_user(user) -> Scope:
-    """Return `user`'s scope, read once per request (cached on the user object)."""
+    """Return `user`'s scope, read once per request (cached on the user object) and remembered between requests
+    (orgs.auth_cache: forgotten when a membership or the user's partner app changes)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return Scope(user_id=None)
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
+    remembered = auth_cache.remembered(auth_cache.scope_key(user.pk))
+    if isinstance(remembered, Scope) and remembered.user_id == user.pk:
+        setattr(user, _CACHE_ATTR, remembered)
+        return remembered
     rows = Membership.objects.filter(user=user).values_list("role", "area__path", "department_id")
-    return _scope_cache(user, rows)
+    scope = _scope_cache(user, rows)
+    auth_cache.remember(auth_cache.scope_key(user.pk), scope)
+    return scope
 
 
 def scopes_prefetch(users) -> None:
@@ -105,9 +113,10 @@ def _scope_cache(user, rows) -> Scope:
 
 
 def scope_forget(user) -> None:
-    """Drop the cached scope after memberships change."""
+    """Drop the cached scope after memberships change (on the user object and between requests)."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+    auth_cache.forget(auth_cache.scope_key(user.pk))
 
 
 def area_visibility_q(user) -> Q:

@@ -22,9 +22,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
 
 from config.api.exceptions import error_response, is_api_path
-from orgs.models import ApiKey
+from orgs import auth_cache
+from orgs.models import ApiKey, _hash_key
 
 # Query-string names under which clients (and Open311 habits) put keys; refused under /api/.
 QUERY_KEY_NAMES = ("api_key", "apikey", "key")
@@ -54,13 +56,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw = parts[1].decode()
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed(gettext_noop("Invalid Api-Key header.")) from exc
-        key = ApiKey.find(raw)
-        if key is None:
-            raise exceptions.AuthenticationFailed(gettext_noop("Unknown or revoked API key."))
+        cache_key = auth_cache.api_key_key(_hash_key(raw))
+        key = auth_cache.remembered(cache_key)
+        if not isinstance(key, ApiKey):
+            key = ApiKey.find(raw)
+            if key is None:
+                raise exceptions.AuthenticationFailed(gettext_noop("Unknown or revoked API key."))
+            auth_cache.remember(cache_key, key)
         user = key.partner.user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(gettext_noop("This partner app's user is inactive."))
-        api_key_touch(key=key)
+        if api_key_touch(key=key):
+            auth_cache.remember(cache_key, key)
         return user, key
 
     def authenticate_header(self, request):
@@ -73,15 +80,19 @@ def refuse_key_in_url(request) -> None:
         raise QueryStringKeyRefused()
 
 
-def api_key_touch(*, key: ApiKey) -> None:
-    """Record that `key` was used, at most once per LAST_USED_RESOLUTION (one conditional UPDATE, no read)."""
+def api_key_touch(*, key: ApiKey) -> bool:
+    """Record that `key` was used, at most once per LAST_USED_RESOLUTION (one conditional UPDATE, no read).
+
+    Return whether it was recorded now.
+    """
     now = timezone.now()
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
-        return
+        return False
     ApiKey.objects.filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=key.pk
     ).update(last_used_at=now)
     key.last_used_at = now
+    return True
 
 
 def token_expired(token) -> bool:
@@ -92,7 +103,8 @@ def token_expired(token) -> bool:
 class TokenAuthentication(authentication.TokenAuthentication):
     """Authenticate a person by `Authorization: Token <token>` (refusing keys sent in the URL, like Api-Key).
 
-    A token lives GRIDDESK_TOKEN_TTL_HOURS; a password change deletes it (orgs.signals).
+    A token lives GRIDDESK_TOKEN_TTL_HOURS; a password change deletes it (orgs.signals). Its user is remembered
+    between requests (orgs.auth_cache), forgotten when the token is deleted or the user saved.
     """
 
     def authenticate(self, request):
@@ -100,7 +112,14 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return super().authenticate(request)
 
     def authenticate_credentials(self, key):
-        user, token = super().authenticate_credentials(key)
+        cache_key = auth_cache.token_key(key)
+        remembered = auth_cache.remembered(cache_key)
+        if remembered is not None:
+            user, created = remembered
+            token = Token(key=key, user=user, created=created)
+        else:
+            user, token = super().authenticate_credentials(key)
+            auth_cache.remember(cache_key, (user, token.created))
         if token_expired(token):
             raise exceptions.AuthenticationFailed(gettext_noop("This token has expired; obtain a new one."))
         return user, token

@@ -370,7 +370,7 @@ if _cache_url:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _cache_url,
-            "KEY_PREFIX": "griddesk",
+            "KEY_PREFIX": env.str("GRIDDESK_CACHE_KEY_PREFIX", default="griddesk"),
             # A Redis that hangs must not hold a request: throttles then count locally (config.api.throttling).
             "OPTIONS": {
                 "socket_connect_timeout": env.float("GRIDDESK_CACHE_TIMEOUT", default=0.5),
@@ -380,6 +380,10 @@ if _cache_url:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "griddesk"}}
+# How long a token's user, a partner key and a user's scope are remembered between requests (orgs/auth_cache.py);
+# 0: read on every request. Only a cache shared by every process may hold them (a local one cannot hear a revocation
+# made in another process), so it is off by default without CACHE_URL / REDIS_URL.
+GRIDDESK_AUTH_CACHE_SECONDS = env.int("GRIDDESK_AUTH_CACHE_SECONDS", default=300 if _cache_url else 0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GridDesk API",

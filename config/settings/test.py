@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import CACHES, DATABASES, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-only-not-secret")
 DEBUG = False
@@ -18,3 +18,9 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["null"], "level": "INFO"},
 }
+# One process: the in-memory cache hears every forget, so the per-request caches of orgs/auth_cache.py are on as in
+# production (conftest.py empties it before each test). A shared Redis gets a prefix of its own per run, so that
+# entries of an earlier run (whose user ids a new test database reuses) are never read.
+GRIDDESK_AUTH_CACHE_SECONDS = env.int("GRIDDESK_AUTH_CACHE_SECONDS", default=300)
+if "KEY_PREFIX" in CACHES["default"]:
+    CACHES["default"]["KEY_PREFIX"] = f"griddesk-test-{os.getpid()}-{os.urandom(4).hex()}"

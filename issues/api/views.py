@@ -22,24 +22,28 @@ from rest_framework.views import APIView
 
 from config.api.exceptions import ErrorResponseSerializer
 from config.api.permissions import IsTerritoryStaff
+from config.api.renderers import OrjsonRenderer
 from config.api.throttling import AnonCreateThrottle
 from config.db_router import replica_reads
-from config.errors import ValidationFailed
+from config.errors import NotFound, ValidationFailed
 from issues import workflow
 from issues.access import ScopedIssueMixin
 from issues.api import serializers as s
 from issues.api.idempotency import HEADER, IdempotencyKey, idempotency_key_of, request_fingerprint
+from issues.api.lean import Representer, issue_detail, issue_one, issue_rows, lean_queryset
 from issues.api.pagination import IssueCursorPagination
+from issues.arguments import issue_pk
 from issues.filters import IssueFilterSet
 from issues.models import Category, Issue
 from issues.photos import photo_add, photos_clean
 from issues.selectors import (
     issue_after_action_for_user,
-    issue_get_for_user,
     issue_likely_duplicates_for_user,
     issue_stats,
 )
 
+# The list's query parameters that filter (the rest page: cursor, page_size).
+FILTER_NAMES = frozenset(IssueFilterSet.base_filters)
 # Likely duplicates shown to triage: enough to spot the one, few enough to read.
 DUPLICATES_SHOWN = 20
 # Sent with the answer to an action that moved the issue out of the caller's scope (docs/api.md): the body shows
@@ -151,6 +155,7 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
 
     serializer_class = s.IssueSerializer
     permission_classes = [IsAuthenticated]
+    renderer_classes = [OrjsonRenderer]
     pagination_class = IssueCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = IssueFilterSet
@@ -166,9 +171,24 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
             return [throttle() for throttle in [*api_settings.DEFAULT_THROTTLE_CLASSES, AnonCreateThrottle]]
         return super().get_throttles()
 
+    def filter_queryset(self, queryset):
+        # A request that names no filter is filtered by nothing: skip building the FilterSet and its form (deep copies
+        # of every filter, a third of a list page's time), which would apply no filter at all.
+        if self.filterset_class is IssueFilterSet and not set(self.request.query_params) & FILTER_NAMES:
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request):
+        # The page read lean (issues.api.lean): one query, IssueSerializer's answer without its machinery.
+        page = self.paginate_queryset(lean_queryset(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(issue_rows(page, request=request))
+
     def retrieve(self, request, pk=None):
-        issue = issue_get_for_user(user=request.user, issue_id=pk)
-        return Response(s.IssueDetailSerializer(issue, context=self.get_serializer_context()).data)
+        pk = issue_pk(pk)
+        data = issue_detail(self.get_queryset(), pk, request=request) if pk is not None else None
+        if data is None:
+            raise NotFound()
+        return Response(data)
 
     @extend_schema(
         summary="Submit an issue",
@@ -206,7 +226,13 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         if issue.replayed:
             headers["Idempotent-Replayed"] = "true"
         # A submission is not an action on a seen issue: an anonymous submitter never reads it back (no header).
-        return self.represent(issue, status=HTTPStatus.CREATED, headers=headers, action=False)
+        if issue.replayed or photos:
+            # The first answer again, or stored photos: read back, in one query (any scope: the caller just wrote it).
+            data = issue_one(Issue.objects.all(), issue.pk, request=request)
+        else:
+            # Just written, with no dispatch, no rating and no photo: answered from memory.
+            data = Representer(request).issue(issue)
+        return Response(data, HTTPStatus.CREATED, headers=headers)
 
     classify = _issue_action("classify", s.ClassifySerializer, "Classify a submitted issue")
     dispatch_ = _issue_action("dispatch", s.DispatchSerializer, "Dispatch a classified issue to departments")

@@ -91,8 +91,9 @@ def _add_issues(n, *, territory, category, chengguan, shuiwu, resident):
 
 @pytest.mark.parametrize("actor", ["community_staff", "chengguan_staff"])
 def test_list_serializes_any_number_of_issues_in_six_queries(
-    request, actor, territory, category, chengguan, shuiwu, resident
+    request, actor, territory, category, chengguan, shuiwu, resident, settings
 ):
+    settings.GRIDDESK_AUTH_CACHE_SECONDS = 0  # the scope is read in each request, as without orgs.auth_cache
     user = request.getfixturevalue(actor)
     counts = []
     for batch in (2, 6):
