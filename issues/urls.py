@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import desk_views, hotline, report_views, views
+from issues import desk_views, hotline, map_views, report_views, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -22,6 +22,7 @@ urlpatterns = [
     path(f"follow/{NUMBER}/rate/", views.FollowRateView.as_view(), name="follow-rate"),
     path(f"follow/{NUMBER}/photos/<int:photo_id>/", views.follow_photo, name="follow-photo"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("map/", map_views.map_page, name="map"),
     path("hotline/", hotline.hotline, name="hotline"),
     path("desk/", desk_views.desk, name="desk"),
     path("desk/triage/", desk_views.desk_triage_view, name="desk-triage"),

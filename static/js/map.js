@@ -1,0 +1,149 @@
+/* The map of /map/: grids from /api/v1/map/grids/ coloured by open or overdue issues, the community and street
+   outlines on a plain background (no tiles, no fonts from elsewhere), the open issues from /api/v1/map/issues/ as
+   clustered points. Click a grid for its numbers and open issues, an issue for its page. The page's table holds
+   the same numbers for anyone who cannot use the map. */
+(function () {
+  "use strict";
+  var el = document.getElementById("map");
+  if (!el || !window.L) return;
+  var labels = JSON.parse(document.getElementById("map-labels").textContent);
+  // Counts → colour classes: 0, 1, 2–3, 4–7, 8–15, 16+ (a light-to-dark sequential scale, readable on a projector).
+  var BREAKS = [1, 2, 4, 8, 16];
+  var COLOURS = ["#eef0f2", "#fde0c5", "#facba6", "#f59e72", "#e4572e", "#a3201b"];
+  var measure = el.dataset.measure || "open";
+
+  function colourOf(n) {
+    var i = 0;
+    while (i < BREAKS.length && n >= BREAKS[i]) i++;
+    return COLOURS[i];
+  }
+
+  function gridStyle(feature) {
+    return {
+      color: "#7b8794", weight: 0.6, opacity: 0.9,
+      fillColor: colourOf(feature.properties[measure]), fillOpacity: 0.85,
+    };
+  }
+
+  function outlineStyle(feature) {
+    var street = feature.properties.kind === "street";
+    return { color: street ? "#1f2933" : "#3e4c59", weight: street ? 3 : 1.6, opacity: 1, interactive: false };
+  }
+
+  function drawLegend() {
+    var legend = document.getElementById("map-legend");
+    var parts = ["<strong>" + labels[measure] + "</strong>"];
+    var bounds = [0].concat(BREAKS);
+    for (var i = 0; i < COLOURS.length; i++) {
+      var lo = bounds[i], hi = i + 1 < bounds.length ? bounds[i + 1] - 1 : null;
+      var text = hi === null ? lo + "+" : lo === hi ? String(lo) : lo + "–" + hi;
+      parts.push('<span class="swatch" style="background:' + COLOURS[i] + '"></span>' + text);
+    }
+    legend.innerHTML = parts.join(" ");
+  }
+
+  var map = L.map(el, { zoomSnap: 1, attributionControl: false, zoomControl: false, preferCanvas: false });
+  L.control.zoom({ zoomInTitle: labels.zoom_in, zoomOutTitle: labels.zoom_out }).addTo(map);
+  map.setView([0, 0], 3);
+
+  var grids = L.geoJSON(null, {
+    style: gridStyle,
+    filter: function (f) { return f.properties.kind === "grid"; },
+    onEachFeature: function (feature, layer) {
+      layer.on("click", function () { showGrid(feature, layer); });
+    },
+  }).addTo(map);
+  var outlines = L.geoJSON(null, {
+    style: outlineStyle,
+    filter: function (f) { return f.properties.kind !== "grid"; },
+  }).addTo(map);
+  var selected = null;
+
+  function text(tag, content, cls) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    node.textContent = content;
+    return node;
+  }
+
+  function showGrid(feature, layer) {
+    var p = feature.properties;
+    if (selected) grids.resetStyle(selected);
+    selected = layer;
+    layer.setStyle({ color: "#1565c0", weight: 3 });
+    layer.bringToFront();
+    document.getElementById("grid-panel-title").textContent = p.name + " (" + p.code + ")";
+    document.getElementById("grid-panel-hint").hidden = true;
+    document.getElementById("grid-numbers").hidden = false;
+    document.getElementById("grid-open").textContent = p.open;
+    document.getElementById("grid-overdue").textContent = p.overdue;
+    var list = document.getElementById("grid-issues");
+    list.replaceChildren(text("li", labels.loading, "muted"));
+    fetch(el.dataset.issuesUrl + "?area=" + encodeURIComponent(p.code), { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (fc) {
+        list.replaceChildren();
+        if (!fc.features.length) list.appendChild(text("li", labels.no_issues, "muted"));
+        fc.features.forEach(function (f) {
+          var q = f.properties, item = document.createElement("li");
+          var link = text("a", q.number);
+          link.href = q.url;
+          item.appendChild(link);
+          item.appendChild(text("span", " " + (q.category || labels.no_category) + " · " + q.status_label, "muted"));
+          if (q.overdue) item.appendChild(text("span", labels.overdue_badge, "late-badge"));
+          list.appendChild(item);
+        });
+      })
+      .catch(function () { list.replaceChildren(text("li", labels.failed, "error")); });
+  }
+
+  function fail() {
+    var note = text("p", labels.failed, "error");
+    el.parentNode.insertBefore(note, el);
+  }
+
+  fetch(el.dataset.gridsUrl, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+    .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+    .then(function (fc) {
+      grids.addData(fc);
+      outlines.addData(fc);
+      outlines.bringToFront();
+      if (fc.bbox) map.fitBounds([[fc.bbox[1], fc.bbox[0]], [fc.bbox[3], fc.bbox[2]]], { padding: [8, 8] });
+      el.dataset.loaded = "grids";
+    })
+    .catch(fail);
+
+  var points = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, chunkedLoading: true });
+  map.addLayer(points);
+  fetch(el.dataset.issuesUrl + "?area=" + encodeURIComponent(el.dataset.area), { credentials: "same-origin" })
+    .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+    .then(function (fc) {
+      var markers = [];
+      fc.features.forEach(function (f) {
+        if (!f.geometry) return;
+        var q = f.properties;
+        var marker = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {
+          title: q.number + " · " + q.status_label,
+          alt: q.number,
+          icon: L.divIcon({ className: "issue-point" + (q.overdue ? " overdue" : ""), iconSize: [14, 14] }),
+        });
+        marker.on("click", function () { window.location.href = q.url; });
+        markers.push(marker);
+      });
+      points.addLayers(markers);
+      if (fc.truncated) el.parentNode.insertBefore(text("p", labels.truncated, "muted"), el);
+      el.dataset.points = String(markers.length);
+    })
+    .catch(fail);
+
+  drawLegend();
+  document.querySelectorAll('input[name="measure"]').forEach(function (input) {
+    input.addEventListener("change", function () {
+      measure = input.value;
+      el.dataset.measure = measure;
+      grids.setStyle(gridStyle);
+      if (selected) selected.setStyle({ color: "#1565c0", weight: 3 });
+      drawLegend();
+    });
+  });
+})();
