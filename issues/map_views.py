@@ -33,7 +33,6 @@ MEASURES = {"open": _("Open issues"), "overdue": _("Overdue issues")}
 
 class MapForm(forms.Form):
     area = forms.ChoiceField(label=_("Area"), required=False)
-    measure = forms.ChoiceField(label=_("Colour by"), choices=list(MEASURES.items()), required=False)
 
     def __init__(self, *args, areas: list[Area], **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,7 +55,7 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
         if area.level in (Area.Level.DISTRICT, Area.Level.STREET):
             children = list(Area.objects.filter(parent=area).order_by("code"))
         areas = list({a.code: a for a in [*own, area, *children]}.values())
-        form = MapForm(initial={"area": area.code, "measure": measure}, areas=areas)
+        form = MapForm(initial={"area": area.code}, areas=areas)
 
         layer = map_layer(area=area)
         counts = map_grid_counts_for_user(user=request.user, area=area)
@@ -92,7 +91,6 @@ def _js_labels() -> dict:
         "truncated": gettext("Only the newest open issues are drawn; the counts include all of them."),
         "zoom_in": gettext("Zoom in"),
         "zoom_out": gettext("Zoom out"),
-        "issues_here": gettext("%(count)s open issues here"),
         "no_category": gettext("no category"),
     }
 
