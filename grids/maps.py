@@ -90,6 +90,7 @@ class MapLayer:
     grids: tuple[GridShape, ...]
     outlines: tuple[str, ...]
     without_boundary: int
+    names: dict[str, str]  # the names of the communities and streets outlined, by code
 
 
 def _grid_rows(area: Area):
@@ -171,6 +172,7 @@ def _build(area: Area, zoom: int | None) -> MapLayer:
         street_of[community] = codes[street_depth]
 
     outlines: list[str] = []
+    names: dict[str, str] = {}
     if depth <= community_depth and by_community:
         names = dict(
             Area.objects.filter(code__in=[*by_community, *set(street_of.values())]).values_list("code", "name")
@@ -192,6 +194,7 @@ def _build(area: Area, zoom: int | None) -> MapLayer:
         grids=tuple(grids),
         outlines=tuple(outlines),
         without_boundary=int(len(rows) - present.sum()),
+        names=names,
     )
 
 

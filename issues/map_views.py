@@ -60,7 +60,7 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
         layer = map_layer(area=area)
         counts = map_grid_counts_for_user(user=request.user, area=area)
         empty = GridCounts()
-        rows = [(grid, counts.get(grid.code, empty)) for grid in layer.grids]
+        rows = [(grid, counts.get(grid.code, empty), layer.names.get(grid.community, "")) for grid in layer.grids]
         rows.sort(key=lambda row: (-getattr(row[1], measure), -row[1].open, row[0].code))
         totals = {"open": sum(c.open for c in counts.values()), "overdue": sum(c.overdue for c in counts.values())}
         context = {
@@ -69,6 +69,7 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
             "measure": measure,
             "measures": MEASURES,
             "rows": rows[:TABLE_ROWS],
+            "with_community": bool(layer.names),
             "grid_total": len(rows),
             "totals": totals,
             "without_boundary": layer.without_boundary,

@@ -42,21 +42,14 @@
     legend.innerHTML = parts.join(" ");
   }
 
-  var map = L.map(el, { zoomSnap: 1, attributionControl: false, zoomControl: false, preferCanvas: false });
+  var map = L.map(el, { minZoom: 3, maxZoom: 19, zoomSnap: 0.25, zoomDelta: 1, attributionControl: false, zoomControl: false });
   L.control.zoom({ zoomInTitle: labels.zoom_in, zoomOutTitle: labels.zoom_out }).addTo(map);
   map.setView([0, 0], 3);
 
-  var grids = L.geoJSON(null, {
-    style: gridStyle,
-    filter: function (f) { return f.properties.kind === "grid"; },
-    onEachFeature: function (feature, layer) {
-      layer.on("click", function () { showGrid(feature, layer); });
-    },
-  }).addTo(map);
-  var outlines = L.geoJSON(null, {
-    style: outlineStyle,
-    filter: function (f) { return f.properties.kind !== "grid"; },
-  }).addTo(map);
+  // SVG paths for a few thousand grids (each one an element: clickable, testable); a canvas past that, which
+  // draws a street of 10,000 grids without 10,000 elements.
+  var CANVAS_FROM = 2000;
+  var grids = null;
   var selected = null;
 
   function text(tag, content, cls) {
@@ -105,9 +98,25 @@
   fetch(el.dataset.gridsUrl, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
     .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
     .then(function (fc) {
-      grids.addData(fc);
-      outlines.addData(fc);
-      outlines.bringToFront();
+      var renderer = fc.features.length > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
+      grids = L.geoJSON(fc, {
+        renderer: renderer,
+        style: gridStyle,
+        filter: function (f) { return f.properties.kind === "grid"; },
+        onEachFeature: function (feature, layer) {
+          layer.on("click", function () { showGrid(feature, layer); });
+          layer.on("add", function () {
+            var path = layer.getElement && layer.getElement();
+            if (path) path.setAttribute("data-grid", feature.properties.code);
+          });
+        },
+      }).addTo(map);
+      L.geoJSON(fc, {
+        renderer: renderer,
+        style: outlineStyle,
+        interactive: false,
+        filter: function (f) { return f.properties.kind !== "grid"; },
+      }).addTo(map);
       if (fc.bbox) map.fitBounds([[fc.bbox[1], fc.bbox[0]], [fc.bbox[3], fc.bbox[2]]], { padding: [8, 8] });
       el.dataset.loaded = "grids";
     })
@@ -141,7 +150,7 @@
     input.addEventListener("change", function () {
       measure = input.value;
       el.dataset.measure = measure;
-      grids.setStyle(gridStyle);
+      if (grids) grids.setStyle(gridStyle);
       if (selected) selected.setStyle({ color: "#1565c0", weight: 3 });
       drawLegend();
     });
