@@ -31,7 +31,9 @@ MIN_ZOOM, MAX_ZOOM = 3, 19
 FIT_PIXELS = (1000, 620)
 # Layers kept per process: a handful of nodes at a few zooms each.
 LAYERS_KEPT = 24
-_POLYGONAL = {"Polygon", "MultiPolygon"}
+_POLYGONAL_TYPE_IDS = [3, 6]  # Polygon, MultiPolygon (shapely.GeometryType)
+# One encoder for the many small objects written (json.dumps with options builds a new one per call).
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def tolerance_for_zoom(zoom: int) -> float:
@@ -58,10 +60,7 @@ def zoom_to_fit(bounds: tuple[float, float, float, float], pixels: tuple[int, in
 
 def _feature(feature_id: str, geometry: str, properties: dict) -> str:
     """Return a GeoJSON Feature as text, its geometry already GeoJSON text."""
-    return (
-        f'{{"type":"Feature","id":{json.dumps(feature_id)},"geometry":{geometry},'
-        f'"properties":{json.dumps(properties, ensure_ascii=False)}}}'
-    )
+    return f'{{"type":"Feature","id":{_json(feature_id)},"geometry":{geometry},"properties":{_json(properties)}}}'
 
 
 @dataclass(frozen=True)
@@ -105,16 +104,12 @@ def _grid_rows(area: Area):
 
 def _geometries(texts: list[str | None]) -> np.ndarray:
     """Return the shapely geometries of GeoJSON texts; None where a text is absent, unreadable or not polygonal."""
-    out = np.empty(len(texts), dtype=object)
-    for i, text in enumerate(texts):
-        geom = None
-        if text:
-            try:
-                geom = shapely.from_geojson(text)
-            except shapely.errors.GEOSException:
-                geom = None
-        out[i] = geom if geom is not None and geom.geom_type in _POLYGONAL and not geom.is_empty else None
-    return out
+    if not texts:
+        return np.empty(0, dtype=object)
+    geoms = shapely.from_geojson(np.array(texts, dtype=object), on_invalid="ignore")  # None where unreadable
+    polygonal = np.isin(shapely.get_type_id(geoms), _POLYGONAL_TYPE_IDS) & ~shapely.is_empty(geoms)
+    geoms[~polygonal] = None
+    return geoms
 
 
 def _drawn(geoms: np.ndarray, *, tolerance: float, decimals: int) -> np.ndarray:
@@ -125,11 +120,20 @@ def _drawn(geoms: np.ndarray, *, tolerance: float, decimals: int) -> np.ndarray:
     return shapely.to_geojson(shapely.orient_polygons(rounded, exterior_cw=False))
 
 
+def _union(geoms: list):
+    """Return the union of `geoms` (a community's grids, a street's communities).
+
+    disjoint_subset_union_all first unions the subsets that touch one another, which grids that tile are; it is about
+    twice as fast as a plain union here and gives the same result (shapely ≥ 2.1).
+    """
+    return shapely.disjoint_subset_union_all(geoms)
+
+
 def _outline_features(
     groups: dict[str, list], *, kind: str, names: dict[str, str], tolerance: float, decimals: int
 ) -> tuple[list[str], dict[str, object]]:
     """Return the outline Features of `groups` ({node code: [geometries]}) and each node's union (for the level up)."""
-    unions = {code: shapely.unary_union(members) for code, members in groups.items() if members}
+    unions = {code: _union(members) for code, members in groups.items() if members}
     codes = list(unions)
     if not codes:
         return [], {}

@@ -126,7 +126,8 @@ def _geojson_response(request: HttpRequest, body: str) -> HttpResponse:
     etag = f'"{hashlib.blake2b(body.encode(), digest_size=16).hexdigest()}"'
     # Private: what a caller sees depends on their scope; revalidated each time: counts move with every action.
     cache_control = "private, no-cache"
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    # Weak comparison (RFC 9110 13.1.2): gzip marks the tag weak (W/"…"), and a browser sends back what it got.
+    if etag in [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(body, content_type=GEOJSON)

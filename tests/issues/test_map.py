@@ -289,12 +289,19 @@ def test_an_unchanged_answer_is_304_by_its_etag_and_a_changed_one_is_not(territo
     assert grid_features(json.loads(moved.content))[territory["grid"].code]["properties"]["open"] == 2
 
 
-def test_the_answer_is_gzipped_for_clients_that_accept_it(territory, make, community_staff):
-    response = api(community_staff).get(
-        "/api/v1/map/grids/", {"area": territory["community"].code}, HTTP_ACCEPT_ENCODING="gzip"
-    )
+def test_the_answer_is_gzipped_for_clients_that_accept_it_and_its_weak_etag_still_matches(
+    territory, make, community_staff
+):
+    make("submitted")
+    client = api(community_staff)
+    query = {"area": territory["community"].code}
+    response = client.get("/api/v1/map/grids/", query, HTTP_ACCEPT_ENCODING="gzip")
     assert response["Content-Encoding"] == "gzip"
     assert json.loads(gzip.decompress(response.content))["type"] == "FeatureCollection"
+    assert response["ETag"].startswith('W/"')
+
+    again = client.get("/api/v1/map/grids/", query, HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == HTTPStatus.NOT_MODIFIED
 
 
 def test_a_bad_zoom_is_a_validation_error(territory, community_staff):
