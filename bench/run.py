@@ -266,6 +266,13 @@ def _map_section(entry: dict | None) -> list[str]:
         f" {f['street_issues_points']:,} (newest first; the colours count every open issue).",
         "",
     ]
+    if "browser_street_grids_drawn_ms" in f:
+        lines += [
+            f"In headless Chromium at 1280 px (the same machine, a live server thread): /map/ as the street officer"
+            f" shows its 10,000 grids {f['browser_street_grids_drawn_ms']:,} ms after navigation and its points"
+            f" clustered at {f['browser_street_points_drawn_ms']:,} ms (median of the loads after the first).",
+            "",
+        ]
     return lines
 
 

@@ -103,11 +103,13 @@ def _grid_rows(area: Area):
 
 
 def _geometries(texts: list[str | None]) -> np.ndarray:
-    """Return the shapely geometries of GeoJSON texts; None where a text is absent, unreadable or not polygonal."""
+    """Return the shapely geometries of GeoJSON texts; None where a text is absent, unreadable, not polygonal or
+    invalid (as grids.routing, which does not route to those either)."""
     if not texts:
         return np.empty(0, dtype=object)
     geoms = shapely.from_geojson(np.array(texts, dtype=object), on_invalid="ignore")  # None where unreadable
     polygonal = np.isin(shapely.get_type_id(geoms), _POLYGONAL_TYPE_IDS) & ~shapely.is_empty(geoms)
+    polygonal &= shapely.is_valid(geoms)
     geoms[~polygonal] = None
     return geoms
 

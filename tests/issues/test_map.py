@@ -234,6 +234,30 @@ def test_geometry_is_simplified_to_the_zoom(territory, street_officer):
     assert len(fine[code]["geometry"]["coordinates"][0]) > 100
 
 
+def test_a_grid_without_a_drawable_boundary_is_not_drawn_but_its_issues_are_counted(
+    territory, community_staff, street_officer
+):
+    bowtie = [[114.96, 25.82], [114.97, 25.83], [114.97, 25.82], [114.96, 25.83], [114.96, 25.82]]
+    broken = AreaFactory(
+        code=f"{territory['community'].code}002",
+        level=Area.Level.GRID,
+        parent=territory["community"],
+        name="第2网格",
+        boundary={"type": "Polygon", "coordinates": [bowtie]},  # crosses itself: invalid
+    )
+    bare = AreaFactory(
+        code=f"{territory['community'].code}003", level=Area.Level.GRID, parent=territory["community"], name="第3网格"
+    )
+    for grid in (broken, bare):
+        issue_in_status("submitted", reporter=community_staff, place=grid, description="楼道灯坏了，一直不亮。")
+
+    collection = grids_of(street_officer, territory["community"])
+
+    assert set(grid_features(collection)) == {territory["grid"].code}
+    assert collection["without_boundary"] == 2
+    assert collection["totals"] == {"open": 2, "overdue": 0}
+
+
 def test_the_zoom_that_fits_a_node_and_the_rounding_it_needs():
     assert zoom_to_fit((114.0, 25.0, 115.0, 26.0)) == 9  # a 1° street in about 1000 × 620 px
     assert zoom_to_fit((114.95, 25.82, 114.96, 25.83)) == 16  # one grid
