@@ -43,7 +43,7 @@ for _name, (_who, _url) in REQUESTS.items():
 NOTES["street_grids_per_s_vs_bare_view"] = "warm street_grids calls per second ÷ bare view calls/s"
 NOTES["street_grids_features"] = "features of the street's answer: 10,000 grids, 100 community outlines, 1 street"
 NOTES["street_issues_points"] = "points written for the street (newest first, capped at POINTS_MAX; counts are not)"
-NOTES["street_grids_zoom"] = "zoom the street's geometry was simplified for (fits it in about 1000 × 620 px)"
+NOTES["street_grids_zoom"] = "zoom the street's geometry was simplified for (fits it in about 600 × 600 px)"
 NOTES["browser_street_grids_drawn_ms"] = (
     "headless Chromium at 1280 px, /map/ as the street officer: from navigation to the 10,000 grids drawn (canvas),"
     f" median of {BROWSER_LOADS} loads, the layer kept, ms"

@@ -27,10 +27,14 @@ from django.db.models.functions import Cast
 from grids.models import PATH_SEPARATOR, Area
 
 MIN_ZOOM, MAX_ZOOM = 3, 19
-# The map the page draws into (1280 px desk pages): the zoom chosen when the caller names none fits the node in it.
-FIT_PIXELS = (1000, 620)
+# The map the page draws into (about 600 × 620 px on a 1280 px desk page): the zoom chosen when the caller names
+# none fits the node in it.
+FIT_PIXELS = (600, 600)
 # Layers kept per process: a handful of nodes at a few zooms each.
 LAYERS_KEPT = 24
+_layers: "OrderedDict[tuple, MapLayer]" = OrderedDict()
+_kept_unions: "OrderedDict[tuple, tuple]" = OrderedDict()
+_lock = threading.Lock()
 _POLYGONAL_TYPE_IDS = [3, 6]  # Polygon, MultiPolygon (shapely.GeometryType)
 # One encoder for the many small objects written (json.dumps with options builds a new one per call).
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -132,23 +136,41 @@ def _union(geoms: list):
 
 
 def _outline_features(
-    groups: dict[str, list], *, kind: str, names: dict[str, str], tolerance: float, decimals: int
-) -> tuple[list[str], dict[str, object]]:
-    """Return the outline Features of `groups` ({node code: [geometries]}) and each node's union (for the level up)."""
-    unions = {code: _union(members) for code, members in groups.items() if members}
+    unions: dict[str, object], *, kind: str, names: dict[str, str], tolerance: float, decimals: int
+) -> list[str]:
+    """Return the outline Features of `unions` ({node code: its area}) drawn at `tolerance`."""
     codes = list(unions)
     if not codes:
-        return [], {}
+        return []
     lines = shapely.boundary(np.array([unions[c] for c in codes], dtype=object))
     texts = _drawn(lines, tolerance=tolerance, decimals=decimals)
-    features = [
+    return [
         _feature(f"{kind}-{code}", text, {"kind": kind, "code": code, "name": names.get(code, code)})
         for code, text in zip(codes, texts, strict=True)
     ]
-    return features, unions
 
 
-def _build(area: Area, zoom: int | None) -> MapLayer:
+def _unions(key: tuple, by_community: dict[str, list], street_of: dict[str, str], *, streets: bool) -> tuple:
+    """Return ({community: union of its grids}, {street: union of its communities}), kept per `key` (a node and the
+    state of its grids): the unions are most of a layer's cost and do not depend on the zoom."""
+    with _lock:
+        kept = _kept_unions.get(key)
+    if kept is not None:
+        return kept
+    communities = {code: _union(members) for code, members in by_community.items() if members}
+    by_street: dict[str, list] = {}
+    if streets:
+        for community, union in communities.items():
+            by_street.setdefault(street_of[community], []).append(union)
+    kept = (communities, {code: _union(members) for code, members in by_street.items()})
+    with _lock:
+        _kept_unions[key] = kept
+        while len(_kept_unions) > LAYERS_KEPT:
+            _kept_unions.popitem(last=False)
+    return kept
+
+
+def _build(area: Area, zoom: int | None, signature: tuple) -> MapLayer:
     rows = list(_grid_rows(area))
     geoms = _geometries([row[3] for row in rows])
     present = np.array([g is not None for g in geoms], dtype=bool)
@@ -183,17 +205,10 @@ def _build(area: Area, zoom: int | None) -> MapLayer:
         names = dict(
             Area.objects.filter(code__in=[*by_community, *set(street_of.values())]).values_list("code", "name")
         )
-        features, unions = _outline_features(
-            by_community, kind="community", names=names, tolerance=tolerance, decimals=decimals
-        )
-        outlines += features
-        if depth <= street_depth:
-            by_street: dict[str, list] = {}
-            for community, union in unions.items():
-                by_street.setdefault(street_of[community], []).append(union)
-            outlines += _outline_features(
-                by_street, kind="street", names=names, tolerance=tolerance, decimals=decimals
-            )[0]
+        communities, streets = _unions((area.path, signature), by_community, street_of, streets=depth <= street_depth)
+        drawn = {"names": names, "tolerance": tolerance, "decimals": decimals}
+        outlines += _outline_features(communities, kind="community", **drawn)
+        outlines += _outline_features(streets, kind="street", **drawn)
     return MapLayer(
         zoom=zoom,
         bounds=bounds,
@@ -202,10 +217,6 @@ def _build(area: Area, zoom: int | None) -> MapLayer:
         without_boundary=int(len(rows) - present.sum()),
         names=names,
     )
-
-
-_layers: "OrderedDict[tuple, MapLayer]" = OrderedDict()
-_lock = threading.Lock()
 
 
 def map_layer_signature(area: Area) -> tuple:
@@ -220,13 +231,14 @@ def map_layer(*, area: Area, zoom: int | None = None) -> MapLayer:
     Queries: one for the signature when the layer is kept; on a rebuild, one for the grids and one for the names of
     the communities and streets outlined.
     """
-    key = (area.path, area.level, zoom, map_layer_signature(area))
+    signature = map_layer_signature(area)
+    key = (area.path, area.level, zoom, signature)
     with _lock:
         layer = _layers.get(key)
         if layer is not None:
             _layers.move_to_end(key)
             return layer
-    layer = _build(area, zoom)
+    layer = _build(area, zoom, signature)
     with _lock:
         _layers[key] = layer
         while len(_layers) > LAYERS_KEPT:
@@ -238,3 +250,4 @@ def map_layers_forget() -> None:
     """Drop every kept layer (tests; a layer also goes stale by itself when its grids change)."""
     with _lock:
         _layers.clear()
+        _kept_unions.clear()

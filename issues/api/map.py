@@ -48,7 +48,7 @@ class MapQuerySerializer(MapAreaQuerySerializer):
         min_value=MIN_ZOOM,
         max_value=MAX_ZOOM,
         help_text="The map's zoom: geometry is simplified to one pixel at it and coordinates rounded to match "
-        "(default: the zoom that fits the node in about 1000 × 620 px).",
+        "(default: the zoom that fits the node in about 600 × 600 px).",
     )
 
 
@@ -61,7 +61,7 @@ class GeometrySerializer(serializers.Serializer):
 
 
 class MapFeaturePropertiesSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["grid", "community", "street"])
+    kind = serializers.CharField(help_text="`grid`, `community` or `street`")
     code = serializers.CharField()
     name = serializers.CharField()
     community = serializers.CharField(required=False, help_text="Grids: the code of their community.")
@@ -70,7 +70,7 @@ class MapFeaturePropertiesSerializer(serializers.Serializer):
 
 
 class MapFeatureSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["Feature"])
+    type = serializers.CharField(help_text="`Feature`")
     id = serializers.CharField(help_text="A grid's code, or `community-<code>` / `street-<code>` for an outline.")
     geometry = GeometrySerializer()
     properties = MapFeaturePropertiesSerializer()
@@ -82,7 +82,7 @@ class MapTotalsSerializer(serializers.Serializer):
 
 
 class MapGridCollectionSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["FeatureCollection"])
+    type = serializers.CharField(help_text="`FeatureCollection`")
     zoom = serializers.IntegerField(help_text="The zoom the geometry was simplified for.")
     totals = MapTotalsSerializer(help_text="Open and overdue issues under the node (grids without a boundary too).")
     without_boundary = serializers.IntegerField(help_text="Grids under the node with no boundary to draw.")
@@ -93,12 +93,12 @@ class MapGridCollectionSerializer(serializers.Serializer):
 
 
 class PointSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["Point"])
+    type = serializers.CharField(help_text="`Point`")
     coordinates = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
 
 
 class MapIssuePropertiesSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["issue"])
+    kind = serializers.CharField(help_text="`issue`")
     number = serializers.CharField()
     status = serializers.CharField()
     status_label = serializers.CharField(help_text="The status in the caller's language.")
@@ -109,14 +109,14 @@ class MapIssuePropertiesSerializer(serializers.Serializer):
 
 
 class MapIssueFeatureSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["Feature"])
+    type = serializers.CharField(help_text="`Feature`")
     id = serializers.CharField()
     geometry = PointSerializer(allow_null=True, help_text="Its place, or its building's; null when it has neither.")
     properties = MapIssuePropertiesSerializer()
 
 
 class MapIssueCollectionSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["FeatureCollection"])
+    type = serializers.CharField(help_text="`FeatureCollection`")
     truncated = serializers.BooleanField(help_text="More open issues exist than were written (newest first).")
     features = MapIssueFeatureSerializer(many=True)
 

@@ -95,32 +95,68 @@
     el.parentNode.insertBefore(note, el);
   }
 
-  fetch(el.dataset.gridsUrl, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
-    .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+  // Geometry comes simplified to the zoom it was asked for; zoomed in by ZOOM_STEP or more past it, the grids are
+  // asked again at the finer zoom (in steps, so a few zooms serve everyone and the server keeps each drawn once).
+  var ZOOM_STEP = 3, fitZoom = null, drawnZoom = null, outlines = null, loading = false;
+
+  function gridsAt(zoom) {
+    var url = el.dataset.gridsUrl + (zoom === null ? "" : "&zoom=" + zoom);
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
+  }
+
+  function draw(fc) {
+    var picked = selected && selected.feature ? selected.feature.properties.code : null;
+    if (grids) map.removeLayer(grids);
+    if (outlines) map.removeLayer(outlines);
+    selected = null;
+    var renderer = fc.features.length > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
+    grids = L.geoJSON(fc, {
+      renderer: renderer,
+      style: gridStyle,
+      filter: function (f) { return f.properties.kind === "grid"; },
+      onEachFeature: function (feature, layer) {
+        layer.on("click", function () { showGrid(feature, layer); });
+        layer.on("add", function () {
+          var path = layer.getElement && layer.getElement();
+          if (path) path.setAttribute("data-grid", feature.properties.code);
+        });
+        if (feature.properties.code === picked) {
+          selected = layer;
+          layer.setStyle({ color: "#1565c0", weight: 3 });
+        }
+      },
+    }).addTo(map);
+    outlines = L.geoJSON(fc, {
+      renderer: renderer,
+      style: outlineStyle,
+      interactive: false,
+      filter: function (f) { return f.properties.kind !== "grid"; },
+    }).addTo(map);
+    drawnZoom = fc.zoom;
+  }
+
+  gridsAt(null)
     .then(function (fc) {
-      var renderer = fc.features.length > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
-      grids = L.geoJSON(fc, {
-        renderer: renderer,
-        style: gridStyle,
-        filter: function (f) { return f.properties.kind === "grid"; },
-        onEachFeature: function (feature, layer) {
-          layer.on("click", function () { showGrid(feature, layer); });
-          layer.on("add", function () {
-            var path = layer.getElement && layer.getElement();
-            if (path) path.setAttribute("data-grid", feature.properties.code);
-          });
-        },
-      }).addTo(map);
-      L.geoJSON(fc, {
-        renderer: renderer,
-        style: outlineStyle,
-        interactive: false,
-        filter: function (f) { return f.properties.kind !== "grid"; },
-      }).addTo(map);
+      fitZoom = fc.zoom;
+      draw(fc);
       if (fc.bbox) map.fitBounds([[fc.bbox[1], fc.bbox[0]], [fc.bbox[3], fc.bbox[2]]], { padding: [8, 8] });
       el.dataset.loaded = "grids";
     })
     .catch(fail);
+
+  map.on("zoomend", function () {
+    el.dataset.view = String(map.getZoom());  // where the map is: read by the browser tests
+    if (fitZoom === null || loading) return;
+    var zoom = Math.round(map.getZoom());
+    var wanted = zoom < fitZoom + ZOOM_STEP ? fitZoom : Math.min(19, fitZoom + ZOOM_STEP * Math.floor((zoom - fitZoom) / ZOOM_STEP));
+    if (wanted <= drawnZoom) return;
+    loading = true;
+    gridsAt(wanted)
+      .then(function (fc) { draw(fc); el.dataset.zoom = String(fc.zoom); })
+      .catch(function () {})
+      .then(function () { loading = false; });
+  });
 
   var points = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, chunkedLoading: true });
   map.addLayer(points);

@@ -259,7 +259,7 @@ def test_a_grid_without_a_drawable_boundary_is_not_drawn_but_its_issues_are_coun
 
 
 def test_the_zoom_that_fits_a_node_and_the_rounding_it_needs():
-    assert zoom_to_fit((114.0, 25.0, 115.0, 26.0)) == 9  # a 1° street in about 1000 × 620 px
+    assert zoom_to_fit((114.0, 25.0, 115.0, 26.0)) == 9  # a 1° street in about 600 × 600 px
     assert zoom_to_fit((114.95, 25.82, 114.96, 25.83)) == 16  # one grid
     assert decimals_for_tolerance(tolerance_for_zoom(9)) == 3
     assert decimals_for_tolerance(tolerance_for_zoom(15)) == 5

@@ -51,7 +51,7 @@ def test_the_map_in_chromium(live_server, territory, other_territory, make, stre
                 external = []
                 page.on(
                     "request",
-                    lambda request: (
+                    lambda request, external=external: (
                         external.append(request.url) if not request.url.startswith(live_server.url) else None
                     ),
                 )
@@ -63,7 +63,8 @@ def test_the_map_in_chromium(live_server, territory, other_territory, make, stre
                 expect(page.locator("#map")).to_have_attribute("data-loaded", "grids")
                 expect(page.locator("path[data-grid]")).to_have_count(len(grids))
 
-                page.locator(f'path[data-grid="{busy.code}"]').click()
+                # Near a corner: its issues' cluster sits in the middle, above the grid.
+                page.locator(f'path[data-grid="{busy.code}"]').click(position={"x": 6, "y": 6})
                 expect(page.locator("#grid-panel-title")).to_contain_text(busy.code)
                 expect(page.locator("#grid-open")).to_have_text("3")
                 expect(page.locator("#grid-overdue")).to_have_text("1")
@@ -84,6 +85,21 @@ def test_the_map_in_chromium(live_server, territory, other_territory, make, stre
                 assert external == []  # no tiles, fonts or scripts from anywhere else
 
                 if language == "en":
+                    # Zoomed in three steps past the fitted zoom, the grids come again, finer; the pick stays.
+                    def zoom(button, page=page):
+                        before = page.locator("#map").get_attribute("data-view")
+                        page.get_by_role("button", name=button).click()
+                        page.wait_for_function(
+                            "(before) => document.getElementById('map').dataset.view !== before", arg=before
+                        )
+
+                    for _ in range(3):
+                        zoom("Zoom in")
+                    expect(page.locator("#map[data-zoom]")).to_have_count(1, timeout=15_000)
+                    expect(page.locator("path[data-grid]")).to_have_count(len(grids))
+                    expect(page.locator("#grid-open")).to_have_text("3")
+                    for _ in range(3):
+                        zoom("Zoom out")
                     # The lone issue is a point of its own: clicking it opens its page.
                     page.locator(f'.issue-point[title^="{lone.number}"]').click()
                     page.wait_for_url(f"{live_server.url}/issues/{lone.number}/")
