@@ -227,6 +227,7 @@ def write_benchmarks_doc(results: dict) -> None:
         "",
     ]
     lines += _statspage_lines(results.get("benchmarks", {}).get("statspage"))
+    lines += _map_section(results.get("benchmarks", {}).get("map"))
     # Sections measured outside the harness (by hand, on a kept dataset) stay below the marker.
     kept = BENCHMARKS_DOC.read_text(encoding="utf-8").partition(KEPT_MARKER) if BENCHMARKS_DOC.exists() else ()
     if kept and kept[1]:
@@ -288,6 +289,61 @@ def _statspage_lines(entry: dict | None) -> list[str]:
         "keyed by area, kind and resolution day, and one per department, would make the page a read of rollups only.",
         "",
     ]
+    return lines
+
+
+# The map benchmark's requests (bench/bench_map.py REQUESTS), as docs/benchmarks.md names them.
+MAP_ROWS = [
+    ("street_grids", "`GET /api/v1/map/grids/?area=<street>`: 10,000 grids, 100 community outlines, the street"),
+    ("street_issues", "`GET /api/v1/map/issues/?area=<street>`: the newest 5,000 open issues as points"),
+    ("street_page", "`GET /map/` as the street officer (the table: the 200 busiest grids)"),
+    ("community_grids", "`GET /api/v1/map/grids/?area=<community>`: 100 grids and the outline"),
+    ("community_issues", "`GET /api/v1/map/issues/?area=<community>`"),
+    ("community_page", "`GET /map/` as the community's staff"),
+]
+
+
+def _map_section(entry: dict | None) -> list[str]:
+    """Return the lines of docs/benchmarks.md on the map: each request's queries, time and bytes (bench_map.py)."""
+    if not entry:
+        return []
+    f = entry["figures"]
+    if "failed" in f:
+        return ["## The map (/map/)", "", f"The last run failed: {f['failed']}", ""]
+    lines = [
+        "## The map (/map/)",
+        "",
+        f"Written by `make bench` from its last run of the map benchmark (bench/bench_map.py), in-process (test Client,"
+        f" signed in): {entry['measured_at']}, {f['grids']:,} grids (the routing benchmark's), {f['issues']:,} issues"
+        f" of which {f['open_issues']:,} open ({f['overdue_issues']:,} overdue); {entry['machine']['cpus']} CPUs, load"
+        f" average {entry['machine']['load_average_1m_at_start']} at start, bare view"
+        f' {entry["bare_view_calls_per_s"]:.0f} calls/s. "First call" builds the layer (grids read, simplified to the'
+        " zoom, community and street outlines unioned), which a process keeps until the grids under the node change;"
+        " the next calls only read the counts (one aggregate query).",
+        "",
+        "| request | queries | first call, ms | next calls, ms (median) | answer, KiB | gzipped, KiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, what in MAP_ROWS:
+        lines.append(
+            f"| {what} | {f[f'{key}_queries']} | {f[f'{key}_first_ms']:,} | {f[f'{key}_ms']:,} | {f[f'{key}_kb']:,} |"
+            f" {f[f'{key}_gzip_kb']:,} |"
+        )
+    lines += [
+        "",
+        f"The street's geometry is simplified for zoom {f['street_grids_zoom']} (one pixel: about"
+        f" {360 / (256 * 2 ** f['street_grids_zoom']) * 111_320:,.0f} m at the equator) and rounded"
+        f" to match; {f['street_grids_features']:,} features. The street's points stop at"
+        f" {f['street_issues_points']:,} (newest first; the colours count every open issue).",
+        "",
+    ]
+    if "browser_street_grids_drawn_ms" in f:
+        lines += [
+            f"In headless Chromium at 1280 px (the same machine, a live server thread): /map/ as the street officer"
+            f" shows its 10,000 grids {f['browser_street_grids_drawn_ms']:,} ms after navigation and its points"
+            f" clustered at {f['browser_street_points_drawn_ms']:,} ms (median of the loads after the first).",
+            "",
+        ]
     return lines
 
 

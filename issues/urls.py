@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from issues import desk_views, hotline, public_views, report_views, stats_views, views
+from issues import desk_views, hotline, map_views, public_views, report_views, stats_views, views
 
 # Issue numbers as issues.numbering hands them out (GD-YYYYMMDD-NNNNN); anything else is not an issue page.
 NUMBER = "<str:number>"
@@ -25,6 +25,7 @@ urlpatterns = [
     path("dashboard/", stats_views.dashboard_redirect, name="dashboard"),
     path("public/<str:code>/", public_views.public_board_view, name="public-board"),
     path("public/<str:code>/feed/", public_views.PublicBoardFeed(), name="public-board-feed"),
+    path("map/", map_views.map_page, name="map"),
     path("hotline/", hotline.hotline, name="hotline"),
     path("desk/", desk_views.desk, name="desk"),
     path("desk/triage/", desk_views.desk_triage_view, name="desk-triage"),

@@ -1,0 +1,187 @@
+"""The map's GeoJSON (docs/api.md "Map"): a node's grids with their open and overdue counts, and its open issues.
+
+Both stand on issues.access.ScopedIssueMixin (the node is read through `get_area`, out of scope answers 404) and
+on config.api.permissions.IsTerritoryStaff, as the statistics do; what they write is issues.map_selectors'.
+Answers carry an ETag of their body: a client that sends it back in If-None-Match gets 304 and no body. Both are
+gzip-compressed for clients that accept it (a street of 10,000 grids is mostly repeated keys).
+"""
+
+import hashlib
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.middleware.gzip import GZipMiddleware
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from config.api.permissions import IsTerritoryStaff
+from grids.maps import MAX_ZOOM, MIN_ZOOM, map_layer
+from issues.access import ScopedIssueMixin
+from issues.api.views import _errors
+from issues.map_selectors import (
+    map_grid_counts_for_user,
+    map_grids_geojson,
+    map_issue_points_for_user,
+    map_issues_geojson,
+)
+
+GEOJSON = "application/geo+json"
+
+
+class GeoJSONRenderer(JSONRenderer):
+    """GeoJSON (RFC 7946) is JSON with its own media type; errors stay application/json (listed first)."""
+
+    media_type = GEOJSON
+    format = "geojson"
+
+
+class MapAreaQuerySerializer(serializers.Serializer):
+    area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
+
+
+class MapQuerySerializer(MapAreaQuerySerializer):
+    zoom = serializers.IntegerField(
+        required=False,
+        min_value=MIN_ZOOM,
+        max_value=MAX_ZOOM,
+        help_text="The map's zoom: geometry is simplified to one pixel at it and coordinates rounded to match "
+        "(default: the zoom that fits the node in about 600 × 600 px).",
+    )
+
+
+# --- what the answers look like (documentation: the views write GeoJSON text directly, see issues.map_selectors) ---
+
+
+class GeometrySerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="Polygon or MultiPolygon (grids), LineString or MultiLineString (outlines).")
+    coordinates = serializers.ListField(child=serializers.JSONField(), help_text="[lng, lat] positions (WGS 84).")
+
+
+class MapFeaturePropertiesSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="`grid`, `community` or `street`")
+    code = serializers.CharField()
+    name = serializers.CharField()
+    community = serializers.CharField(required=False, help_text="Grids: the code of their community.")
+    open = serializers.IntegerField(required=False, help_text="Grids: open issues (submitted to in progress).")
+    overdue = serializers.IntegerField(required=False, help_text="Grids: open issues past a running deadline.")
+
+
+class MapFeatureSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`Feature`")
+    id = serializers.CharField(help_text="A grid's code, or `community-<code>` / `street-<code>` for an outline.")
+    geometry = GeometrySerializer()
+    properties = MapFeaturePropertiesSerializer()
+
+
+class MapTotalsSerializer(serializers.Serializer):
+    open = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+
+
+class MapGridCollectionSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`FeatureCollection`")
+    zoom = serializers.IntegerField(help_text="The zoom the geometry was simplified for.")
+    totals = MapTotalsSerializer(help_text="Open and overdue issues under the node (grids without a boundary too).")
+    without_boundary = serializers.IntegerField(help_text="Grids under the node with no boundary to draw.")
+    bbox = serializers.ListField(
+        child=serializers.FloatField(), required=False, help_text="[west, south, east, north] of the grids drawn."
+    )
+    features = MapFeatureSerializer(many=True, help_text="Every grid (kind grid), then the outlines.")
+
+
+class PointSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`Point`")
+    coordinates = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2)
+
+
+class MapIssuePropertiesSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="`issue`")
+    number = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField(help_text="The status in the caller's language.")
+    overdue = serializers.BooleanField()
+    category = serializers.CharField(allow_null=True)
+    grid = serializers.CharField(help_text="The code of its grid.")
+    url = serializers.CharField(help_text="Its page.")
+
+
+class MapIssueFeatureSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`Feature`")
+    id = serializers.CharField()
+    geometry = PointSerializer(allow_null=True, help_text="Its place, or its building's; null when it has neither.")
+    properties = MapIssuePropertiesSerializer()
+
+
+class MapIssueCollectionSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="`FeatureCollection`")
+    truncated = serializers.BooleanField(help_text="More open issues exist than were written (newest first).")
+    features = MapIssueFeatureSerializer(many=True)
+
+
+def _geojson_response(request: HttpRequest, body: str) -> HttpResponse:
+    """Answer `body` as GeoJSON with its ETag (304 when the client has it), gzip-compressed when accepted."""
+    etag = f'"{hashlib.blake2b(body.encode(), digest_size=16).hexdigest()}"'
+    # Private: what a caller sees depends on their scope; revalidated each time: counts move with every action.
+    cache_control = "private, no-cache"
+    # Weak comparison (RFC 9110 13.1.2): gzip marks the tag weak (W/"…"), and a browser sends back what it got.
+    if etag in [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type=GEOJSON)
+    response["ETag"], response["Cache-Control"] = etag, cache_control
+    return GZipMiddleware(lambda r: response).process_response(request, response)
+
+
+class MapBaseView(ScopedIssueMixin, APIView):
+    permission_classes = [IsAuthenticated, IsTerritoryStaff]
+    renderer_classes = [JSONRenderer, GeoJSONRenderer]
+
+    query_serializer = MapQuerySerializer
+
+    def query(self, request) -> dict:
+        query = self.query_serializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return query.validated_data
+
+
+class MapGridsView(MapBaseView):
+    """Answer the grids under a node in the caller's scope, with their open and overdue counts, and the outlines."""
+
+    @extend_schema(
+        summary="The grids of an area as GeoJSON, with open and overdue counts, and community and street outlines",
+        parameters=[MapQuerySerializer],
+        responses={
+            HTTPStatus.OK: MapGridCollectionSerializer,
+            HTTPStatus.NOT_MODIFIED: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
+            **_errors(400, 401, 403, 404, 429),
+        },
+    )
+    def get(self, request):
+        query = self.query(request)
+        area = self.get_area(query["area"])
+        layer = map_layer(area=area, zoom=query.get("zoom"))
+        counts = map_grid_counts_for_user(user=request.user, area=area)
+        return _geojson_response(request, map_grids_geojson(layer=layer, counts=counts))
+
+
+class MapIssuesView(MapBaseView):
+    """Answer the open issues under a node in the caller's scope as points (no reporter data, no free text)."""
+
+    query_serializer = MapAreaQuerySerializer
+
+    @extend_schema(
+        summary="The open issues of an area as GeoJSON points (newest first, at most 5,000)",
+        parameters=[MapAreaQuerySerializer],
+        responses={
+            HTTPStatus.OK: MapIssueCollectionSerializer,
+            HTTPStatus.NOT_MODIFIED: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
+            **_errors(400, 401, 403, 404, 429),
+        },
+    )
+    def get(self, request):
+        area = self.get_area(self.query(request)["area"])
+        rows, truncated = map_issue_points_for_user(user=request.user, area=area)
+        return _geojson_response(request, map_issues_geojson(rows=rows, truncated=truncated))
