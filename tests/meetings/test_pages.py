@@ -238,7 +238,9 @@ def test_each_page_runs_the_same_queries_for_few_or_many_items_issues_ratings_an
     resident,
     category,
     chengguan_staff,
+    settings,
 ):
+    settings.GRIDDESK_AUTH_CACHE_SECONDS = 0  # each request reads the caller's scope, as without orgs.auth_cache
     common = {"officer": street_officer, "resident": resident, "category": category, "handler": chengguan_staff}
     _meeting_with(1, area=territory["community"], place=territory["building"], staff=community_staff, **common)
     _meeting_with(
