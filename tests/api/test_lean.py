@@ -324,7 +324,7 @@ def test_detail_and_create_queries_with_a_warm_token(world, community_staff, ter
     create, _ = _queries(client, "/api/v1/issues/", method="post", data=body, format="json")
     # Before: 16 (three to authenticate, four to read the issue back); the rest is the workflow's own writes,
     # the statistics rollup's refresh of the new issue among them (issues.rollups, in the event's transaction).
-    assert create <= 11
+    assert create <= 12  # PostgreSQL also locks the issue row for the rollup (SQLite: 11)
 
 
 # --- Caches forgotten ------------------------------------------------------------------------------------------
