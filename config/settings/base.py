@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "notifications",
     "open311",
     "accounts",
+    "triage",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "auto-close-sweep": {"task": "issues.auto_close_sweep", "schedule": crontab(minute="*/15")},
     "retention-sweep": {"task": "issues.retention_sweep", "schedule": crontab(hour=3, minute=30)},
+    # Learn the day's classify decisions (triage/training.py).
+    "triage-train": {"task": "triage.train", "schedule": crontab(hour=2, minute=40)},
 }
 
 # --- Notifications ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from issues.demo import PARTNER_SLUG, demo_seed
+from triage.training import triage_seed
 
 
 class Command(BaseCommand):
@@ -32,6 +33,9 @@ class Command(BaseCommand):
             say=(lambda _: None) if quiet else self.stdout.write,
             progress=not quiet and not options["no_progress"],
         )
+        model = triage_seed()
+        if model is not None and not quiet:
+            self.stdout.write(f"Triage model v{model.pk} trained on {model.trained_on} labelled descriptions.")
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Partner API key ({PARTNER_SLUG}), shown once: {raw_key}")
         self.stdout.write(f"  send it as: Authorization: Api-Key {raw_key}")

@@ -1,0 +1,70 @@
+"""Suggestions for one description: the model's ranked categories, each with its kind and handling department.
+
+The department follows the category's routing (Category.department, as issue_dispatch leads with it); when the
+place is known it must be a department of the place's district, or none is suggested. No model yet, or a category
+the model knows that is no longer active: fewer (or no) suggestions, never an error — a submission never waits on
+triage.
+"""
+
+import threading
+from dataclasses import dataclass
+
+from grids.models import Area
+from issues.models import Category
+from orgs.models import Department
+from triage import engine
+from triage.models import TriageModel
+
+LIMIT = 3
+
+_lock = threading.Lock()
+_cache: dict = {"key": None, "fitted": None}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category: Category
+    kind: str
+    department: Department | None
+    score: float
+
+
+def current_model() -> tuple[int | None, engine.Fitted | None]:
+    """The newest stored model, loaded once per process and reloaded when a newer one is stored (one indexed query).
+
+    Keyed by id and training time: an id a rolled-back transaction handed out again is not mistaken for the old one.
+    """
+    newest = TriageModel.objects.order_by("-id").values_list("id", "created_at").first()
+    if newest is None:
+        return None, None
+    with _lock:
+        if _cache["key"] != newest:
+            blob = TriageModel.objects.values_list("blob", flat=True).get(pk=newest[0])
+            _cache.update(key=newest, fitted=engine.loads(bytes(blob)))
+        return newest[0], _cache["fitted"]
+
+
+def triage_suggest(description: str, *, place: Area | None = None, limit: int = LIMIT) -> list[Suggestion]:
+    """Rank the likeliest categories of `description` (best first); [] when no model exists or the text is blank."""
+    description = (description or "").strip()
+    if not description:
+        return []
+    _, fitted = current_model()
+    if fitted is None:
+        return []
+    ranked = engine.rank(fitted, description, limit=limit + 2)
+    categories = Category.objects.filter(code__in=[r.category for r in ranked], is_active=True).select_related(
+        "department__district"
+    )
+    by_code = {c.code: c for c in categories}
+    district = place.ancestor_code(Area.Level.DISTRICT) if place is not None else None
+    out = []
+    for r in ranked:
+        category = by_code.get(r.category)
+        if category is None:
+            continue
+        department = category.department
+        if department is not None and (not department.is_active or (district and department.district.code != district)):
+            department = None
+        out.append(Suggestion(category=category, kind=r.kind, department=department, score=round(r.score, 4)))
+    return out[:limit]
