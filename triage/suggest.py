@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from grids.models import Area
-from issues.models import Category
+from issues.models import Category, Kind
 from orgs.models import Department
 from triage import engine
 from triage.models import TriageModel
@@ -27,6 +27,10 @@ class Suggestion:
     kind: str
     department: Department | None
     score: float
+
+    @property
+    def kind_label(self) -> str:
+        return Kind(self.kind).label
 
 
 def current_model() -> tuple[int | None, engine.Fitted | None]:
@@ -46,25 +50,34 @@ def current_model() -> tuple[int | None, engine.Fitted | None]:
 
 def triage_suggest(description: str, *, place: Area | None = None, limit: int = LIMIT) -> list[Suggestion]:
     """Rank the likeliest categories of `description` (best first); [] when no model exists or the text is blank."""
-    description = (description or "").strip()
-    if not description:
-        return []
-    _, fitted = current_model()
+    return triage_suggest_many([description], places=[place], limit=limit)[0]
+
+
+def triage_suggest_many(descriptions: list[str], *, places=None, limit: int = LIMIT) -> list[list[Suggestion]]:
+    """triage_suggest for many descriptions at once (a queue page): one model call, one category query."""
+    places = places or [None] * len(descriptions)
+    texts = [(d or "").strip() for d in descriptions]
+    _, fitted = current_model() if any(texts) else (None, None)
     if fitted is None:
-        return []
-    ranked = engine.rank(fitted, description, limit=limit + 2)
-    categories = Category.objects.filter(code__in=[r.category for r in ranked], is_active=True).select_related(
-        "department__district"
-    )
+        return [[] for _ in texts]
+    # A couple more than asked: an inactive category the model still knows is skipped, not shown.
+    ranked_all = engine.rank_many(fitted, [t or "-" for t in texts], limit=limit + 2)
+    codes = {r.category for ranked in ranked_all for r in ranked}
+    categories = Category.objects.filter(code__in=codes, is_active=True).select_related("department__district")
     by_code = {c.code: c for c in categories}
-    district = place.ancestor_code(Area.Level.DISTRICT) if place is not None else None
     out = []
-    for r in ranked:
-        category = by_code.get(r.category)
-        if category is None:
-            continue
-        department = category.department
-        if department is not None and (not department.is_active or (district and department.district.code != district)):
-            department = None
-        out.append(Suggestion(category=category, kind=r.kind, department=department, score=round(r.score, 4)))
-    return out[:limit]
+    for text, place, ranked in zip(texts, places, ranked_all, strict=True):
+        district = place.ancestor_code(Area.Level.DISTRICT) if place is not None else None
+        row = []
+        for r in ranked:
+            category = by_code.get(r.category)
+            if not text or category is None:
+                continue
+            department = category.department
+            if department is not None and (
+                not department.is_active or (district and department.district.code != district)
+            ):
+                department = None
+            row.append(Suggestion(category=category, kind=r.kind, department=department, score=round(r.score, 4)))
+        out.append(row[:limit])
+    return out
