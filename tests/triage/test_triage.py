@@ -219,3 +219,11 @@ def test_seed_trains_only_when_no_model_exists(demo):
     assert first is not None
     assert triage_seed() is None
     assert TriageModel.objects.count() == 1
+
+
+def test_seed_demo_trains_the_first_model_once(db):
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+    model = TriageModel.objects.get()
+    assert model.trained_on >= 400 and model.top1 >= 0.85
+    assert _top("电梯又坏了，困人了").category.code == "elevator-fault"
