@@ -67,15 +67,24 @@ def rank(fitted: Fitted, text: str, *, limit: int = 3) -> list[Ranked]:
     return rank_many(fitted, [text], limit=limit)[0]
 
 
-def rank_many(fitted: Fitted, texts: list[str], *, limit: int = 3) -> list[list[Ranked]]:
+def rank_many(
+    fitted: Fitted, texts: list[str], *, limit: int = 3, priors: list[dict[str, float] | None] | None = None
+) -> list[list[Ranked]]:
+    """rank() for many texts; `priors[i]`, when given, weighs text i's categories (a factor per category, 1 if
+    absent) before renormalising — how the place tips a close call (triage.suggest)."""
     features = fitted.vectorizer.transform(texts)
     cat_p = fitted.category.predict_proba(features)
     kind_p = fitted.kind.predict_proba(features)
+    classes = [str(c) for c in fitted.category.classes_]
     out = []
-    for row, krow in zip(cat_p, kind_p, strict=True):
+    for i, (row, krow) in enumerate(zip(cat_p, kind_p, strict=True)):
+        prior = priors[i] if priors else None
+        if prior:
+            row = row * np.array([prior.get(c, 1.0) for c in classes])
+            row = row / row.sum()
         kind = str(fitted.kind.classes_[int(np.argmax(krow))])
-        best = np.argsort(-row)[:limit]
-        out.append([Ranked(category=str(fitted.category.classes_[i]), score=float(row[i]), kind=kind) for i in best])
+        best = np.argsort(-row, kind="stable")[:limit]
+        out.append([Ranked(category=classes[j], score=float(row[j]), kind=kind) for j in best])
     return out
 
 

@@ -8,14 +8,23 @@ triage.
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
 
 from grids.models import Area
-from issues.models import Category, Kind
+from issues.models import Category, Issue, Kind
 from orgs.models import Department
 from triage import engine
 from triage.models import TriageModel
 
 LIMIT = 3
+# The place's part: how often each category was reported in the same grid lately, smoothed so that it only tips close
+# calls (a category with no history there keeps a factor near 1; one that makes up most of a busy grid's issues
+# about doubles its weight, which never overturns a clear text).
+PLACE_DAYS = 180
+PLACE_SMOOTHING = 20.0
 
 _lock = threading.Lock()
 _cache: dict = {"key": None, "fitted": None}
@@ -61,7 +70,8 @@ def triage_suggest_many(descriptions: list[str], *, places=None, limit: int = LI
     if fitted is None:
         return [[] for _ in texts]
     # A couple more than asked: an inactive category the model still knows is skipped, not shown.
-    ranked_all = engine.rank_many(fitted, [t or "-" for t in texts], limit=limit + 2)
+    priors = place_priors(places, classes=[str(c) for c in fitted.category.classes_])
+    ranked_all = engine.rank_many(fitted, [t or "-" for t in texts], limit=limit + 2, priors=priors)
     codes = {r.category for ranked in ranked_all for r in ranked}
     categories = Category.objects.filter(code__in=codes, is_active=True).select_related("department__district")
     by_code = {c.code: c for c in categories}
@@ -81,3 +91,32 @@ def triage_suggest_many(descriptions: list[str], *, places=None, limit: int = LI
             row.append(Suggestion(category=category, kind=r.kind, department=department, score=round(r.score, 4)))
         out.append(row[:limit])
     return out
+
+
+def _grid_code(place: Area | None) -> str | None:
+    if place is None:
+        return None
+    return place.code if place.level == Area.Level.GRID else place.ancestor_code(Area.Level.GRID)
+
+
+def place_priors(places: list, *, classes: list[str]) -> list[dict[str, float] | None]:
+    """Each place's factor per category from its grid's recent categorised issues (one query for all the grids)."""
+    codes = [_grid_code(p) for p in places]
+    wanted = {c for c in codes if c}
+    if not wanted:
+        return [None] * len(places)
+    since = timezone.now() - timedelta(days=PLACE_DAYS)
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Issue.objects.filter(grid_code__in=wanted, category__isnull=False, created_at__gte=since)
+        .values_list("grid_code", "category__code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for grid, category, n in rows:
+        counts.setdefault(grid, {})[category] = n
+    priors = {}
+    for grid, by_category in counts.items():
+        base = PLACE_SMOOTHING + sum(by_category.values()) / max(len(classes), 1)
+        priors[grid] = {c: (by_category.get(c, 0) + PLACE_SMOOTHING) / base for c in classes}
+    return [priors.get(code) if code else None for code in codes]

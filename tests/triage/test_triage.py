@@ -227,3 +227,20 @@ def test_seed_demo_trains_the_first_model_once(db):
     model = TriageModel.objects.get()
     assert model.trained_on >= 400 and model.top1 >= 0.85
     assert _top("电梯又坏了，困人了").category.code == "elevator-fault"
+
+
+def test_the_place_tips_a_close_call_towards_what_its_grid_usually_reports(
+    model, demo, territory, other_territory, resident, community_staff
+):
+    text = "门口堆了好多东西过不去"  # stairwell clutter or a blocked fire lane: the text alone hesitates
+    plain = {s.category.code: s.score for s in triage_suggest(text, limit=12)}
+    for n in range(8):
+        issue = workflow.issue_submit(actor=resident, grid=territory["grid"].code, description=f"消防通道被占{n}")
+        workflow.issue_classify(issue=issue, actor=community_staff, category="fire-lane-blocked")
+    here = {s.category.code: s.score for s in triage_suggest(text, place=territory["grid"], limit=12)}
+    elsewhere = {s.category.code: s.score for s in triage_suggest(text, place=other_territory["grid"], limit=12)}
+    assert here["fire-lane-blocked"] > plain["fire-lane-blocked"]
+    assert elsewhere == plain  # a grid with no history changes nothing
+    # A building's grid counts as its grid.
+    at_building = {s.category.code: s.score for s in triage_suggest(text, place=territory["building"], limit=12)}
+    assert at_building == here
