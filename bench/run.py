@@ -243,8 +243,9 @@ def triage_section(results: dict) -> list[str]:
     lines = [
         "## Triage suggestions",
         "",
-        f"Written from the last run of bench/bench_triage.py ({entry['measured_at']}, {entry['machine']['cpus']} CPUs):",
-        f"{figures['labelled']} labelled descriptions shipped in triage/data/labelled.tsv, {figures['held_out']} of them",
+        f"Written from the last run of bench/bench_triage.py ({entry['measured_at']},"
+        f" {entry['machine']['cpus']} CPUs): {figures['labelled']} labelled descriptions shipped in",
+        f"triage/data/labelled.tsv, {figures['held_out']} of them",
         "held out (a stratified fifth). The 100,000 decisions are synthesised from the training part (resampled, each",
         "copy perturbed: a hotline opening and closing, a place, a dropped character); none exist yet. `triage_train`",
         "fits twice (once without the held-out fifth to measure it, once on everything), so it takes about twice the",
@@ -256,9 +257,7 @@ def triage_section(results: dict) -> list[str]:
     for what, target, key in TRIAGE_TARGETS:
         keys = key if isinstance(key, tuple) else (key,)
         lines.append(f"| {what} | {target} | {' / '.join(str(figures.get(k, '—')) for k in keys)} |")
-    curve = sorted(
-        (int(k.rsplit("_", 1)[1]), v) for k, v in figures.items() if k.startswith("curve_top1_at_")
-    )
+    curve = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in figures.items() if k.startswith("curve_top1_at_"))
     lines += [
         "",
         "Learning curve: top-1 on the held-out fifth of a model fitted on N staff decisions alone (no shipped set),",

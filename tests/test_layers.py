@@ -93,7 +93,9 @@ def test_grids_imports_nothing_from_the_apps_above_it():
 # Triage sits above the issues core: it reads issues' models and arguments and the workflow's limits; the core never
 # reads it back, and its engine (the classifier) knows nothing of Django or the apps.
 def test_the_issue_core_and_workflow_never_import_triage():
-    paths = [ROOT / "issues" / f"{name}.py" for name in ISSUES_CORE] + sorted((ROOT / "issues" / "workflow").rglob("*.py"))
+    paths = [ROOT / "issues" / f"{name}.py" for name in ISSUES_CORE] + sorted(
+        (ROOT / "issues" / "workflow").rglob("*.py")
+    )
     wrong = {(str(p.relative_to(ROOT)), m) for p in paths for m, _ in _imports(p) if m.split(".")[0] == "triage"}
     assert wrong == set()
 

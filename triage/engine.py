@@ -63,7 +63,7 @@ class _Constant:
 
 
 def rank(fitted: Fitted, text: str, *, limit: int = 3) -> list[Ranked]:
-    """Return the `limit` likeliest categories of `text`, best first, each with its probability and the likeliest kind."""
+    """Return the `limit` likeliest categories of `text`, best first, with their probability and the likeliest kind."""
     return rank_many(fitted, [text], limit=limit)[0]
 
 

@@ -10,9 +10,7 @@ from rest_framework.test import APIClient
 from issues import workflow
 from issues.demo import demo_categories, demo_departments
 from issues.models import Category
-from orgs.models import Role
 from tests.api.test_issues_support import make_partner, partner_client
-from tests.factories import UserFactory, member
 from triage import engine
 from triage.models import TriageModel
 from triage.suggest import triage_suggest
@@ -102,7 +100,9 @@ def test_an_inactive_category_is_never_suggested(model, demo):
 CONFUSED = "小区喷泉水池里的水一直往外溢，流到路上了"
 
 
-def test_a_staff_correction_changes_later_suggestions_after_retraining(model, demo, territory, resident, community_staff):
+def test_a_staff_correction_changes_later_suggestions_after_retraining(
+    model, demo, territory, resident, community_staff
+):
     before = _top(CONFUSED).category.code
     assert before != "road-damage"
     for n in range(3):

@@ -23,7 +23,9 @@ def new_issue(territory, resident):
     return workflow.issue_submit(actor=resident, grid=territory["grid"].code, description=ELEVATOR)
 
 
-def test_the_classify_form_preselects_the_top_suggestion_with_its_confidence(client, trained, new_issue, community_staff):
+def test_the_classify_form_preselects_the_top_suggestion_with_its_confidence(
+    client, trained, new_issue, community_staff
+):
     client.force_login(community_staff)
     page = client.get(f"/issues/{new_issue.number}/")
     form = next(e["form"] for e in page.context["staff_forms"] if e["action"] == "classify")

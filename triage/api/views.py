@@ -19,8 +19,11 @@ from triage.suggest import LIMIT, triage_suggest
 
 class SuggestRequestSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=DESCRIPTION_MAX, allow_blank=True, trim_whitespace=True)
-    location = IssueLocationSerializer(required=False, allow_null=True, help_text="Where, when known: it limits the "
-                                       "suggested department to the place's district.")
+    location = IssueLocationSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Where, when known: it limits the suggested department to the place's district.",
+    )
     grid = serializers.CharField(required=False, allow_blank=True, help_text="Or a grid code.")
     building = serializers.CharField(required=False, allow_blank=True, help_text="Or a building code.")
 
