@@ -22,6 +22,7 @@ def test_beat_schedule_runs_every_timer_and_every_task_exists():
         "issues.auto_close_sweep",
         "issues.reminders_sweep",
         "issues.retention_sweep",
+        "triage.train",
     }
     assert tasks <= set(celery_app.tasks)
     assert settings.CELERY_BEAT_SCHEDULE["escalation-sweep"]["schedule"] == 60

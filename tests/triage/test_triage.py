@@ -244,3 +244,10 @@ def test_the_place_tips_a_close_call_towards_what_its_grid_usually_reports(
     # A building's grid counts as its grid.
     at_building = {s.category.code: s.score for s in triage_suggest(text, place=territory["building"], limit=12)}
     assert at_building == here
+
+
+def test_only_the_newest_decisions_are_learnt_past_the_limit(demo, territory, resident, community_staff):
+    for text in ("第一件：路灯坏了", "第二件：路灯坏了", "第三件：路灯坏了"):
+        issue = workflow.issue_submit(actor=resident, grid=territory["grid"].code, description=text)
+        workflow.issue_classify(issue=issue, actor=community_staff, category="street-light-broken")
+    assert [d.description for d in staff_decisions(limit=2)] == ["第二件：路灯坏了", "第三件：路灯坏了"]
