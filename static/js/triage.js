@@ -27,6 +27,7 @@
   function show(suggestions) {
     list.textContent = "";
     box.hidden = suggestions.length === 0;
+    suggestions = suggestions.filter(function (s, i) { return i === 0 || s.score >= 0.05; });  // no long shots
     suggestions.forEach(function (s, i) {
       var li = document.createElement("li");
       var button = document.createElement("button");

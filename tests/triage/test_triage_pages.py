@@ -66,3 +66,14 @@ def test_the_queue_offers_one_click_acceptance_that_classifies(client, trained, 
     assert (issue.status, issue.category.code) == ("classified", "elevator-fault")
     # Classified: no longer offered in the queue.
     assert f'id="accept-{new_issue.number}"' not in client.get("/desk/triage/").content.decode()
+
+
+def test_long_shots_are_not_shown_on_the_classify_form(client, trained, new_issue, community_staff):
+    client.force_login(community_staff)
+    page = client.get(f"/issues/{new_issue.number}/")
+    form = next(e["form"] for e in page.context["staff_forms"] if e["action"] == "classify")
+    html = page.content.decode()
+    panel = html[html.index('id="triage-suggestions"') :]
+    panel = panel[: panel.index("</div>")]
+    shown = [s for s in form.suggestions if s.score >= 0.05 or s is form.suggestions[0]]
+    assert panel.count("<li>") == len(shown) < len(form.suggestions)
