@@ -228,6 +228,7 @@ def write_benchmarks_doc(results: dict) -> None:
     ]
     lines += _statspage_lines(results.get("benchmarks", {}).get("statspage"))
     lines += _map_section(results.get("benchmarks", {}).get("map"))
+    lines += triage_section(results)
     # Sections measured outside the harness (by hand, on a kept dataset) stay below the marker.
     kept = BENCHMARKS_DOC.read_text(encoding="utf-8").partition(KEPT_MARKER) if BENCHMARKS_DOC.exists() else ()
     if kept and kept[1]:
@@ -344,6 +345,63 @@ def _map_section(entry: dict | None) -> list[str]:
             f" clustered at {f['browser_street_points_drawn_ms']:,} ms (median of the loads after the first).",
             "",
         ]
+    return lines
+
+
+# The triage benchmark's targets (bench/bench_triage.py), each with its figure.
+TRIAGE_TARGETS = [
+    ("top-1 category, held-out fifth of the labelled set", "≥ 0.85", "top1"),
+    ("top-3 category, held-out fifth", "—", "top3"),
+    ("top-1 kind, held-out fifth", "—", "kind_top1"),
+    ("suggestion latency p50, ms (triage_suggest with its queries)", "< 20", "suggest_p50_ms"),
+    ("suggestion latency p99, ms", "< 20", "suggest_p99_ms"),
+    (
+        "with a place (its grid's history: one more query) p50 / p99, ms",
+        "< 20",
+        ("suggest_place_p50_ms", "suggest_place_p99_ms"),
+    ),
+    ("classifier alone p50 / p99, ms", "—", ("engine_p50_ms", "engine_p99_ms")),
+    ("training time, 100,000 decisions (synthesised), s", "—", "train_100k_s"),
+    ("top-1 of that model on the held-out fifth", "—", "train_100k_top1"),
+]
+
+
+def triage_section(results: dict) -> list[str]:
+    """Return the triage suggestions' part of docs/benchmarks.md, from the last triage run (none: nothing)."""
+    entry = results.get("benchmarks", {}).get("triage")
+    if not entry or "top1" not in entry["figures"]:
+        return []
+    figures = entry["figures"]
+    lines = [
+        "## Triage suggestions",
+        "",
+        f"Written from the last run of bench/bench_triage.py ({entry['measured_at']},"
+        f" {entry['machine']['cpus']} CPUs): {figures['labelled']} labelled descriptions shipped in",
+        f"triage/data/labelled.tsv, {figures['held_out']} of them",
+        "held out (a stratified fifth). The 100,000 decisions are synthesised from the training part (resampled, each",
+        "copy perturbed: a hotline opening and closing, a place, a dropped character); none exist yet. `triage_train`",
+        "fits twice (once without the held-out fifth to measure it, once on everything), so it takes about twice the",
+        "training time shown. The 100,000-decision model is a timing figure: its copies add noise and no new wording,",
+        "so its top-1 is no better than that of the 415 lines it was drawn from. Wall times vary with the shared load.",
+        "",
+        "| what | must reach | last run |",
+        "|---|---|---|",
+    ]
+    for what, target, key in TRIAGE_TARGETS:
+        keys = key if isinstance(key, tuple) else (key,)
+        lines.append(f"| {what} | {target} | {' / '.join(str(figures.get(k, '—')) for k in keys)} |")
+    curve = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in figures.items() if k.startswith("curve_top1_at_"))
+    lines += [
+        "",
+        "Learning curve: top-1 on the held-out fifth of a model fitted on N staff decisions alone (no shipped set),",
+        "mean of three draws (the last column: the whole training part, once). One held-out line is"
+        f" {1 / figures['held_out']:.1%} of top-1.",
+        "",
+        "| staff decisions | " + " | ".join(str(n) for n, _ in curve) + " |",
+        "|---|" + "---|" * len(curve),
+        "| top-1 | " + " | ".join(f"{v:.3f}" for _, v in curve) + " |",
+        "",
+    ]
     return lines
 
 

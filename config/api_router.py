@@ -8,4 +8,5 @@ urlpatterns: list = [
     path("", include("orgs.api.urls")),
     path("", include("issues.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("triage.api.urls")),
 ]

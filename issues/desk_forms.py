@@ -56,9 +56,14 @@ class ClassifyForm(IssueActionForm):
     category = forms.ChoiceField(label=_("Category"))
     urgent = forms.BooleanField(label=pgettext_lazy("desk", "Urgent"), required=False)
 
-    def __init__(self, *args, issue: Issue, **kwargs):
+    def __init__(self, *args, issue: Issue, suggestions=(), **kwargs):
+        # Triage's ranked suggestions (triage.suggest): the first is preselected when the reporter chose no category.
+        self.suggestions = list(suggestions)
+        top = self.suggestions[0] if self.suggestions and issue.category is None else None
         kwargs.setdefault("initial", {}).update(
-            kind=issue.kind, category=issue.category.code if issue.category else "", urgent=issue.urgent
+            kind=top.kind if top else issue.kind,
+            category=top.category.code if top else (issue.category.code if issue.category else ""),
+            urgent=issue.urgent,
         )
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = category_choices()

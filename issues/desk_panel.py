@@ -13,6 +13,7 @@ from issues.models import Issue
 from issues.selectors import issue_likely_duplicates_for_user, issue_open_supervision
 from orgs.models import SUPERVISOR_ROLES, TRIAGE_ROLES, Role
 from orgs.scoping import roles_on_issue, scope_for_user
+from triage.suggest import triage_suggest
 
 DUPLICATES_OFFERED = 10
 
@@ -59,7 +60,8 @@ def staff_form(action: str, *, issue: Issue, viewer, data=None, files=None):
     if data is None:
         kwargs["initial"] = {"version": issue.version}
     if action == "classify":
-        return f.ClassifyForm(data, issue=issue, **kwargs)
+        suggestions = triage_suggest(issue.description, place=issue.grid) if data is None else ()
+        return f.ClassifyForm(data, issue=issue, suggestions=suggestions, **kwargs)
     if action == "dispatch":
         return f.DispatchForm(data, issue=issue, **kwargs)
     if action == "reject":

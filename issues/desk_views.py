@@ -31,6 +31,7 @@ from issues.desks import (
 from issues.models import Event, Issue
 from issues.timeline import _unit_labels
 from issues.views import IssueActionView
+from triage.suggest import triage_suggest_many
 
 # --- where each role works ------------------------------------------------------------------------------------------
 
@@ -118,11 +119,23 @@ def _queue_view(name: str):
             if name == "triage" and page
             else None,
         )
+        if name == "triage" and page:
+            _attach_suggestions(page.rows)
         status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
         return render(request, "desk/queue.html", context, status=status)
 
     view.__name__ = f"desk_{name}"
     return view
+
+
+def _attach_suggestions(rows) -> None:
+    """Give each new issue the reporter left uncategorised its top triage suggestion (`issue.suggestion`, or None)."""
+    pending = [r for r in rows if r.status == Issue.Status.SUBMITTED and r.category_id is None]
+    for issue in rows:
+        issue.suggestion = None
+    tops = triage_suggest_many([r.description for r in pending], places=[r.grid for r in pending], limit=1)
+    for issue, top in zip(pending, tops, strict=True):
+        issue.suggestion = top[0] if top else None
 
 
 def category_groups(choices: list) -> list[tuple[str, list]]:

@@ -114,3 +114,22 @@ def test_nothing_below_the_page_level_apps_imports_them(app):
 def test_the_meetings_app_reads_the_issue_core_not_its_pages_or_api():
     modules = {module for path in _app_modules("meetings") for module, _ in _imports(path)}
     assert {m for m in modules if m.startswith(ISSUES_ABOVE)} == set()
+# Triage sits above the issues core: it reads issues' models and arguments and the workflow's limits; the core never
+# reads it back, and its engine (the classifier) knows nothing of Django or the apps.
+def test_the_issue_core_and_workflow_never_import_triage():
+    paths = [ROOT / "issues" / f"{name}.py" for name in ISSUES_CORE] + sorted(
+        (ROOT / "issues" / "workflow").rglob("*.py")
+    )
+    wrong = {(str(p.relative_to(ROOT)), m) for p in paths for m, _ in _imports(p) if m.split(".")[0] == "triage"}
+    assert wrong == set()
+
+
+def test_the_triage_engine_imports_no_app_and_no_django():
+    modules = {module.split(".")[0] for module, _ in _imports(ROOT / "triage" / "engine.py")}
+    assert not modules & {"django", "grids", "orgs", "issues", "notifications", "open311", "accounts", "config"}
+
+
+def test_triage_below_its_api_and_pages_never_imports_them():
+    for name in ("models", "training", "suggest", "tasks", "engine"):
+        modules = {module for module, _ in _imports(ROOT / "triage" / f"{name}.py")}
+        assert not {m for m in modules if m.startswith(("triage.api", *ISSUES_ABOVE))}, name

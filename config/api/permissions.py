@@ -39,3 +39,13 @@ class IsPartnerApp(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and getattr(user, "partner_app", None))
+
+
+class IsStaffOrPartner(BasePermission):
+    """Staff (a territory role or a department) and partner apps; residents are refused (triage suggestions)."""
+
+    message = "Only staff and partner apps may ask for triage suggestions."
+
+    def has_permission(self, request, view) -> bool:
+        scope = scope_for_user(request.user)
+        return scope.is_staff_member or scope.is_partner

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "open311",
     "accounts",
     "meetings",
+    "triage",
 ]
 
 MIDDLEWARE = [
@@ -272,6 +273,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "notifications.area_alerts_digest",
         "schedule": crontab(hour=GRIDDESK_AREA_DIGEST_HOUR, minute=0),
     },
+    # Learn the day's classify decisions (triage/training.py).
+    "triage-train": {"task": "triage.train", "schedule": crontab(hour=2, minute=40)},
 }
 
 # --- Notifications ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from issues.demo import PARTNER_SLUG, demo_seed
 from meetings.demo import demo_meetings
+from triage.training import triage_seed
 
 
 class Command(BaseCommand):
@@ -36,6 +37,9 @@ class Command(BaseCommand):
         # The weekly meetings stand on the accounts above (an entrypoint may reach the page-level apps).
         if demo_meetings() and not quiet:
             self.stdout.write("Weekly meetings of 金东南路社区: last week's minutes and this week's meeting")
+        model = triage_seed()
+        if model is not None and not quiet:
+            self.stdout.write(f"Triage model v{model.pk} trained on {model.trained_on} labelled descriptions.")
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write(f"Partner API key ({PARTNER_SLUG}), shown once: {raw_key}")
         self.stdout.write(f"  send it as: Authorization: Api-Key {raw_key}")

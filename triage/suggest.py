@@ -1,0 +1,122 @@
+"""Suggestions for one description: the model's ranked categories, each with its kind and handling department.
+
+The department follows the category's routing (Category.department, as issue_dispatch leads with it); when the
+place is known it must be a department of the place's district, or none is suggested. No model yet, or a category
+the model knows that is no longer active: fewer (or no) suggestions, never an error — a submission never waits on
+triage.
+"""
+
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from grids.models import Area
+from issues.models import Category, Issue, Kind
+from orgs.models import Department
+from triage import engine
+from triage.models import TriageModel
+
+LIMIT = 3
+# The place's part: how often each category was reported in the same grid lately, smoothed so that it only tips close
+# calls (a category with no history there keeps a factor near 1; one that makes up most of a busy grid's issues
+# about doubles its weight, which never overturns a clear text).
+PLACE_DAYS = 180
+PLACE_SMOOTHING = 20.0
+
+_lock = threading.Lock()
+_cache: dict = {"key": None, "fitted": None}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    category: Category
+    kind: str
+    department: Department | None
+    score: float
+
+    @property
+    def kind_label(self) -> str:
+        return Kind(self.kind).label
+
+
+def current_model() -> tuple[int | None, engine.Fitted | None]:
+    """The newest stored model, loaded once per process and reloaded when a newer one is stored (one indexed query).
+
+    Keyed by id and training time: an id a rolled-back transaction handed out again is not mistaken for the old one.
+    """
+    newest = TriageModel.objects.order_by("-id").values_list("id", "created_at").first()
+    if newest is None:
+        return None, None
+    with _lock:
+        if _cache["key"] != newest:
+            blob = TriageModel.objects.values_list("blob", flat=True).get(pk=newest[0])
+            _cache.update(key=newest, fitted=engine.loads(bytes(blob)))
+        return newest[0], _cache["fitted"]
+
+
+def triage_suggest(description: str, *, place: Area | None = None, limit: int = LIMIT) -> list[Suggestion]:
+    """Rank the likeliest categories of `description` (best first); [] when no model exists or the text is blank."""
+    return triage_suggest_many([description], places=[place], limit=limit)[0]
+
+
+def triage_suggest_many(descriptions: list[str], *, places=None, limit: int = LIMIT) -> list[list[Suggestion]]:
+    """triage_suggest for many descriptions at once (a queue page): one model call, one category query."""
+    places = places or [None] * len(descriptions)
+    texts = [(d or "").strip() for d in descriptions]
+    _, fitted = current_model() if any(texts) else (None, None)
+    if fitted is None:
+        return [[] for _ in texts]
+    # A couple more than asked: an inactive category the model still knows is skipped, not shown.
+    priors = place_priors(places, classes=[str(c) for c in fitted.category.classes_])
+    ranked_all = engine.rank_many(fitted, [t or "-" for t in texts], limit=limit + 2, priors=priors)
+    codes = {r.category for ranked in ranked_all for r in ranked}
+    categories = Category.objects.filter(code__in=codes, is_active=True).select_related("department__district")
+    by_code = {c.code: c for c in categories}
+    out = []
+    for text, place, ranked in zip(texts, places, ranked_all, strict=True):
+        district = place.ancestor_code(Area.Level.DISTRICT) if place is not None else None
+        row = []
+        for r in ranked:
+            category = by_code.get(r.category)
+            if not text or category is None:
+                continue
+            department = category.department
+            if department is not None and (
+                not department.is_active or (district and department.district.code != district)
+            ):
+                department = None
+            row.append(Suggestion(category=category, kind=r.kind, department=department, score=round(r.score, 4)))
+        out.append(row[:limit])
+    return out
+
+
+def _grid_code(place: Area | None) -> str | None:
+    if place is None:
+        return None
+    return place.code if place.level == Area.Level.GRID else place.ancestor_code(Area.Level.GRID)
+
+
+def place_priors(places: list, *, classes: list[str]) -> list[dict[str, float] | None]:
+    """Each place's factor per category from its grid's recent categorised issues (one query for all the grids)."""
+    codes = [_grid_code(p) for p in places]
+    wanted = {c for c in codes if c}
+    if not wanted:
+        return [None] * len(places)
+    since = timezone.now() - timedelta(days=PLACE_DAYS)
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Issue.objects.filter(grid_code__in=wanted, category__isnull=False, created_at__gte=since)
+        .values_list("grid_code", "category__code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for grid, category, n in rows:
+        counts.setdefault(grid, {})[category] = n
+    priors = {}
+    for grid, by_category in counts.items():
+        base = PLACE_SMOOTHING + sum(by_category.values()) / max(len(classes), 1)
+        priors[grid] = {c: (by_category.get(c, 0) + PLACE_SMOOTHING) / base for c in classes}
+    return [priors.get(code) if code else None for code in codes]

@@ -1,0 +1,11 @@
+"""The nightly retraining (Celery beat, config/settings/base.py), also run by `manage.py triage_train`."""
+
+from celery import shared_task
+
+from triage.training import triage_train
+
+
+@shared_task(name="triage.train")
+def triage_train_task() -> int | None:
+    model = triage_train()
+    return model.pk if model else None
