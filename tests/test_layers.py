@@ -114,6 +114,8 @@ def test_nothing_below_the_page_level_apps_imports_them(app):
 def test_the_meetings_app_reads_the_issue_core_not_its_pages_or_api():
     modules = {module for path in _app_modules("meetings") for module, _ in _imports(path)}
     assert {m for m in modules if m.startswith(ISSUES_ABOVE)} == set()
+
+
 # Triage sits above the issues core: it reads issues' models and arguments and the workflow's limits; the core never
 # reads it back, and its engine (the classifier) knows nothing of Django or the apps.
 def test_the_issue_core_and_workflow_never_import_triage():

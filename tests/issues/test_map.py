@@ -269,6 +269,7 @@ def test_queries_stay_constant_whatever_the_number_of_grids_and_issues(
     territory, make, street_officer, community_staff, settings
 ):
     settings.GRIDDESK_AUTH_CACHE_SECONDS = 0  # each request reads the caller's scope, as without orgs.auth_cache
+
     def count_queries(user, path, area):
         map_layers_forget()
         counted = []
