@@ -14,6 +14,18 @@ from issues.models import Event, Issue
 from issues.rollups import rollup_refresh
 from notifications.outbox import outbox_write, outbox_write_many
 from orgs.scoping import node_staff_lookup
+from triage.hotspots import ENDED, hotspot_queue
+
+# After these commit, triage.hotspots counts the issue into its place and raises or grows the place's hot spot.
+HOTSPOT_DETECT_ACTIONS = (Event.Action.SUBMIT, Event.Action.CLASSIFY)
+
+
+def _hotspot_after_commit(issue_id: int, action: str, to_status: str) -> None:
+    """Queue the hot-spot check of this change once it commits (never blocking or failing the change)."""
+    if action in HOTSPOT_DETECT_ACTIONS:
+        transaction.on_commit(lambda: hotspot_queue(issue_ids=[issue_id], detect=True))
+    elif to_status in ENDED:
+        transaction.on_commit(lambda: hotspot_queue(issue_ids=[issue_id], detect=False))
 
 
 def event_record(
@@ -43,6 +55,7 @@ def event_record(
             area_alert=audience.area_alert,
         )
         rollup_refresh([issue.pk])
+        _hotspot_after_commit(issue.pk, action, to_status)
     return event
 
 
@@ -89,4 +102,7 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
             )
         outbox_write_many(writes=writes, partner_issues=partner_issues_data)
         rollup_refresh([event.issue_id for event in events])
+        ended = [event.issue_id for event in events if event.to_status in ENDED]
+        if ended:  # a sweep's closings: one task for all of them
+            transaction.on_commit(lambda: hotspot_queue(issue_ids=ended, detect=False))
     return events

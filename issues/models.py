@@ -431,6 +431,7 @@ class Notice(StrEnum):
     AREA_RESOLVED = "area.resolved"  # a public issue there was resolved
     AREA_DIGEST = "area.digest"  # the day's alerts of one subscription, in one message
     AREA_WITHDRAWN = "area.withdrawn"  # not a message: the issue stopped being public, drop its waiting alerts
+    HOTSPOT_RAISED = "hotspot.raised"  # the street officers: a burst of similar reports in one grid (triage.hotspots)
 
 
 class WebhookType(StrEnum):
@@ -439,6 +440,7 @@ class WebhookType(StrEnum):
     CREATED = "issue.created"
     STATUS_CHANGED = "issue.status_changed"
     ESCALATED = "issue.escalated"
+    HOTSPOT_RAISED = "hotspot.raised"  # a burst of similar reports in one grid (triage.hotspots), once per alert
 
 
 class Rating(models.Model):

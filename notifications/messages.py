@@ -96,6 +96,13 @@ MESSAGES = {
         _("Today in %(area)s: %(count)s updates"),
         _("New public issues and resolutions in %(area)s:\n%(lines)s"),
     ),
+    Notice.HOTSPOT_RAISED: (
+        _("Hot spot: %(count)s reports of %(category)s in %(grid)s"),
+        _(
+            "%(count)s reports of %(category)s in %(grid)s within a day, where about %(expected)s were expected; "
+            "the first is %(number)s. Handle them together on the escalation desk."
+        ),
+    ),
 }
 # How one line of a daily digest starts, by the alert it stands for.
 DIGEST_LINES = {Notice.AREA_NEW: _("New"), Notice.AREA_RESOLVED: _("Resolved")}

@@ -17,7 +17,7 @@ from notifications.alerts import area_alert_rows
 from notifications.channels import channels_for_user
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.tasks import notifications_queue_on_commit
-from notifications.webhooks import webhook_body
+from notifications.webhooks import webhook_body, webhook_event_body
 from orgs.scoping import scopes_prefetch
 
 
@@ -147,6 +147,40 @@ def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict]
             rows += _webhook_rows(
                 event, webhook_type, mine, lambda endpoint, e=event: data[endpoint.partner_id, e.issue.pk]
             )
+    return _save(rows)
+
+
+def outbox_write_alert(
+    *, kind: str, recipients: list[int], issues: list, payload: dict, webhook_type: str, webhook_data: Callable, at
+) -> list[Notification]:
+    """Write the rows of an alert about many issues (a hot spot, triage.hotspots) that no single event stands for:
+    one row per recipient and channel (`kind`, `payload`, told about the first of `issues`), and one webhook row of
+    `webhook_type` per subscribed endpoint whose partner may see any of `issues`, its body
+    `webhook_data(visible=[the issues that partner may see])`. Queued after commit; a constant number of queries."""
+    rows: list[Notification] = []
+    users = _users_for(set(recipients))
+    for user, channels in (users[uid] for uid in sorted(users)):
+        for channel in channels:
+            rows.append(Notification(kind=kind, channel=channel, recipient=user, issue=issues[0], payload=payload))
+    endpoints = _subscribed_endpoints([webhook_type])
+    seen = _partners_seeing(issues, endpoints)
+    bodies: dict[int, str] = {}
+    for endpoint in endpoints:
+        visible = [issue for issue in issues if endpoint.partner_id in seen.get(issue.pk, ())]
+        if not visible:
+            continue
+        if endpoint.partner_id not in bodies:
+            data = webhook_data(visible=visible)
+            bodies[endpoint.partner_id] = webhook_event_body(event_type=webhook_type, at=at, data=data)
+        rows.append(
+            Notification(
+                kind=webhook_type,
+                channel=Channel.WEBHOOK,
+                webhook=endpoint,
+                issue=visible[0],
+                payload={"body": bodies[endpoint.partner_id]},
+            )
+        )
     return _save(rows)
 
 

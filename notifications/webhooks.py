@@ -162,7 +162,13 @@ def webhook_body(*, event_type: str, at, issue_data: dict) -> str:
 
     `issue_data` is the issue as the receiving partner may see it (issues.audience.partner_issue_data).
     """
-    body = {"type": event_type, "timestamp": _iso(at), "data": {"issue": issue_data}}
+    return webhook_event_body(event_type=event_type, at=at, data={"issue": issue_data})
+
+
+def webhook_event_body(*, event_type: str, at, data: dict) -> str:
+    """Return the JSON body of a webhook about something other than one issue (a hot spot): {"type", "timestamp",
+    "data"}."""
+    body = {"type": event_type, "timestamp": _iso(at), "data": data}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 

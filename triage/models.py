@@ -30,3 +30,57 @@ class TriageModel(models.Model):
     @property
     def version(self) -> int:
         return self.pk
+
+
+class PlaceDayCount(models.Model):
+    """How many issues of one category were reported in one grid on one local day: the hot-spot baseline (a
+    constant-size read: at most BASELINE_DAYS rows per place), kept by triage.hotspots as each issue is counted."""
+
+    grid_code = models.CharField(max_length=24)
+    category_pk = models.IntegerField()
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grid_code", "category_pk", "day"], name="place_day_count_unique")
+        ]
+
+
+class CountedIssue(models.Model):
+    """An issue already counted in PlaceDayCount, so a retried or repeated detection counts it once."""
+
+    issue = models.OneToOneField("issues.Issue", on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+
+class HotSpot(models.Model):
+    """One alert for a burst of reports of one category in one grid, far above that place's own baseline."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        CLOSED = "closed", _("closed")
+
+    street_code = models.CharField(_("street"), max_length=9, db_index=True)
+    grid_code = models.CharField(_("grid"), max_length=24)
+    area = models.ForeignKey("grids.Area", on_delete=models.PROTECT, related_name="+", verbose_name=_("area"))
+    category = models.ForeignKey(
+        "issues.Category", on_delete=models.PROTECT, related_name="+", verbose_name=_("category")
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    first_at = models.DateTimeField(_("first report at"))
+    last_at = models.DateTimeField(_("last report at"))
+    observed = models.PositiveIntegerField(_("reports in the window"))
+    expected = models.FloatField(_("expected in the window"))
+    p_value = models.FloatField(_("tail probability"))
+    issues = models.ManyToManyField("issues.Issue", related_name="hotspots", verbose_name=_("issues"))
+    created_at = models.DateTimeField(_("raised at"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("hot spot")
+        verbose_name_plural = _("hot spots")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["grid_code", "category", "status"], name="hotspot_place_status")]
+
+    def __str__(self):
+        return f"{self.grid_code}/{self.category_id}: {self.observed} (≈{self.expected:.1f})"

@@ -9,3 +9,6 @@ from triage.training import triage_train
 def triage_train_task() -> int | None:
     model = triage_train()
     return model.pk if model else None
+
+
+from triage.hotspots import hotspot_detect_task, hotspots_close_ended_task  # noqa: E402,F401 — Celery finds them here
