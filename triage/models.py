@@ -46,11 +46,17 @@ class PlaceDayCount(models.Model):
             models.UniqueConstraint(fields=["grid_code", "category_pk", "day"], name="place_day_count_unique")
         ]
 
+    def __str__(self):
+        return f"{self.grid_code}/{self.category_pk} {self.day}: {self.count}"
+
 
 class CountedIssue(models.Model):
     """An issue already counted in PlaceDayCount, so a retried or repeated detection counts it once."""
 
     issue = models.OneToOneField("issues.Issue", on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+    def __str__(self):
+        return str(self.issue_id)
 
 
 class HotSpot(models.Model):

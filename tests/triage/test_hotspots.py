@@ -1,4 +1,4 @@
-"""Hot spots (triage.hotspots): a burst of one category in one grid, far above the place's baseline, raises ONE alert."""
+"""Hot spots (triage.hotspots): a burst of one category in one grid, far above its own baseline, raises ONE alert."""
 
 import json
 from datetime import timedelta
