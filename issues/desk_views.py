@@ -31,6 +31,9 @@ from issues.desks import (
 from issues.models import Event, Issue
 from issues.timeline import _unit_labels
 from issues.views import IssueActionView
+from triage.hotspot_actions import hotspot_dispatch, hotspot_link_duplicates
+from triage.hotspots import hotspots_open_for
+from triage.models import HotSpot
 from triage.suggest import triage_suggest_many
 
 # --- where each role works ------------------------------------------------------------------------------------------
@@ -121,6 +124,8 @@ def _queue_view(name: str):
         )
         if name == "triage" and page:
             _attach_suggestions(page.rows)
+        if name == "escalations":
+            context["hotspots"] = hotspots_open_for(user=request.user)
         status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
         return render(request, "desk/queue.html", context, status=status)
 
@@ -197,6 +202,34 @@ def desk_bulk_dispatch(request: HttpRequest) -> HttpResponse:
     for line in refused:
         messages.error(request, line)
     return redirect("desk-triage")
+
+
+@login_required
+def desk_hotspot_handle(request: HttpRequest, pk: int, how: str) -> HttpResponse:
+    """Handle a hot spot's cluster at once (POST): link its reports as duplicates of the oldest, or dispatch them
+    together; each issue goes through the workflow, which checks scope and role as for one."""
+    if request.method != "POST" or "escalations" not in desk_queues_for(request.user):
+        raise Http404
+    spot = HotSpot.objects.filter(pk=pk, status=HotSpot.Status.OPEN).select_related("category").first()
+    if spot is None or not hotspots_open_for(user=request.user, only=pk):
+        raise Http404
+    if how == "duplicates":
+        original, done, refused = hotspot_link_duplicates(spot=spot, actor=request.user)
+        if done:
+            messages.success(
+                request,
+                gettext("Linked as duplicates of %(original)s: %(numbers)s")
+                % {"original": original.number, "numbers": ", ".join(done)},
+            )
+    else:
+        done, refused = hotspot_dispatch(spot=spot, actor=request.user)
+        if done:
+            messages.success(request, gettext("Dispatched together: %(numbers)s") % {"numbers": ", ".join(done)})
+    if not done and not refused:
+        messages.info(request, gettext("Nothing in this hot spot could be handled that way."))
+    for line in refused:
+        messages.error(request, line)
+    return redirect("desk-escalations")
 
 
 # --- the action forms of the issue page ----------------------------------------------------------------------------

@@ -14,18 +14,22 @@ from issues.models import Event, Issue
 from issues.rollups import rollup_refresh
 from notifications.outbox import outbox_write, outbox_write_many
 from orgs.scoping import node_staff_lookup
-from triage.hotspots import ENDED, hotspot_queue
 
-# After these commit, triage.hotspots counts the issue into its place and raises or grows the place's hot spot.
-HOTSPOT_DETECT_ACTIONS = (Event.Action.SUBMIT, Event.Action.CLASSIFY)
+# Work that apps above the core queue once an event commits (triage's hot spots), registered from their
+# AppConfig.ready through events_after_commit: the core calls them and never imports them. A hook gets the events of
+# one transaction and must only queue (transaction.on_commit), never fail the change.
+_AFTER_COMMIT_HOOKS: list = []
 
 
-def _hotspot_after_commit(issue_id: int, action: str, to_status: str) -> None:
-    """Queue the hot-spot check of this change once it commits (never blocking or failing the change)."""
-    if action in HOTSPOT_DETECT_ACTIONS:
-        transaction.on_commit(lambda: hotspot_queue(issue_ids=[issue_id], detect=True))
-    elif to_status in ENDED:
-        transaction.on_commit(lambda: hotspot_queue(issue_ids=[issue_id], detect=False))
+def events_after_commit(hook) -> None:
+    """Register `hook(events=[…])`, called in the recording transaction with the events just written."""
+    if hook not in _AFTER_COMMIT_HOOKS:
+        _AFTER_COMMIT_HOOKS.append(hook)
+
+
+def _hooks_call(events: list[Event]) -> None:
+    for hook in _AFTER_COMMIT_HOOKS:
+        hook(events=events)
 
 
 def event_record(
@@ -55,7 +59,7 @@ def event_record(
             area_alert=audience.area_alert,
         )
         rollup_refresh([issue.pk])
-        _hotspot_after_commit(issue.pk, action, to_status)
+        _hooks_call([event])
     return event
 
 
@@ -102,7 +106,5 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
             )
         outbox_write_many(writes=writes, partner_issues=partner_issues_data)
         rollup_refresh([event.issue_id for event in events])
-        ended = [event.issue_id for event in events if event.to_status in ENDED]
-        if ended:  # a sweep's closings: one task for all of them
-            transaction.on_commit(lambda: hotspot_queue(issue_ids=ended, detect=False))
+        _hooks_call(events)
     return events

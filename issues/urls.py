@@ -32,6 +32,12 @@ urlpatterns = [
     path("desk/triage/dispatch/", desk_views.desk_bulk_dispatch, name="desk-bulk-dispatch"),
     path("desk/department/", desk_views.desk_department_view, name="desk-department"),
     path("desk/escalations/", desk_views.desk_escalations_view, name="desk-escalations"),
+    path(
+        "desk/hotspots/<int:pk>/<str:how>/",
+        desk_views.desk_hotspot_handle,
+        {},
+        name="desk-hotspot-handle",
+    ),
     *[
         path(
             f"issues/{NUMBER}/{action.replace('_', '-')}/",

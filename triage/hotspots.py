@@ -176,6 +176,20 @@ def hotspots_close_ended_task(issue_ids: list[int]) -> int:
     return hotspots_close_ended(issue_ids=issue_ids)
 
 
+DETECT_ACTIONS = ("submit", "classify")
+
+
+def hotspot_events_hook(*, events) -> None:
+    """After these events commit (issues.events calls this; triage.apps registers it), queue detection of each
+    submitted or classified issue, and one closing check for the issues that ended (a sweep's many at once)."""
+    for event in events:
+        if event.action in DETECT_ACTIONS:
+            transaction.on_commit(lambda pk=event.issue_id: hotspot_queue(issue_ids=[pk], detect=True))
+    ended = [event.issue_id for event in events if event.to_status in ENDED and event.action not in DETECT_ACTIONS]
+    if ended:
+        transaction.on_commit(lambda: hotspot_queue(issue_ids=ended, detect=False))
+
+
 def hotspot_queue(*, issue_ids: list[int], detect: bool) -> None:
     """Queue detection of one new issue (or the closing check of ended ones); a broker outage is logged, never
     raised, so a submission never fails for it."""
@@ -186,3 +200,25 @@ def hotspot_queue(*, issue_ids: list[int], detect: bool) -> None:
             hotspots_close_ended_task.delay(issue_ids)
     except Exception:  # noqa: BLE001 — hot spots are advice; the issue itself is saved
         logger.warning("hot spot check of issues %s not queued", issue_ids[:10], exc_info=True)
+
+
+def hotspots_open_for(*, user, limit: int = 20, only: int | None = None) -> list[HotSpot]:
+    """Return the open hot spots with an issue `user` may see (or just hot spot `only`), newest first, each with
+    `shown`: those issues (oldest first). Two queries."""
+    visible = Issue.objects.visible_to(user)
+    spots = HotSpot.objects.filter(status=HotSpot.Status.OPEN, issues__in=visible)
+    if only is not None:
+        spots = spots.filter(pk=only)
+    spots = list(spots.distinct().select_related("area", "category").order_by("-last_at", "-pk")[:limit])
+    shown: dict[int, list] = {spot.pk: [] for spot in spots}
+    through = HotSpot.issues.through
+    rows = (
+        through.objects.filter(hotspot_id__in=shown, issue__in=visible)
+        .select_related("issue")
+        .order_by("issue__created_at", "issue_id")
+    )
+    for row in rows:
+        shown[row.hotspot_id].append(row.issue)
+    for spot in spots:
+        spot.shown = shown[spot.pk]
+    return spots

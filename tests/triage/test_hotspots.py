@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from issues import workflow
@@ -185,3 +186,53 @@ def test_detection_costs_a_constant_number_of_queries(territory, report):
     assert len(set(grown[1:raised])) == 1 and grown[0] <= grown[1] + 3
     assert len(set(grown[raised + 1 :])) == 1  # growing the alert: as cheap for the 2nd as for the 6th addition
     assert HotSpot.objects.get().issues.count() == len(grown)
+
+
+@pytest.fixture
+def burst(territory, report):
+    issues = [report(territory["grid"], ago=timedelta(minutes=10 - i)) for i in range(hotspots.MIN_COUNT)]
+    return HotSpot.objects.get(), issues
+
+
+def test_the_escalation_desk_lists_open_hot_spots_with_their_issues(
+    client, street_officer, burst, other_community_staff
+):
+    spot, issues = burst
+    client.force_login(street_officer)
+    page = client.get(reverse("desk-escalations")).content.decode()
+    assert f'id="hotspot-{spot.pk}"' in page
+    assert all(issue.number in page for issue in issues)
+    # Someone who sees none of its issues is not shown it.
+    assert [s.pk for s in hotspots.hotspots_open_for(user=other_community_staff)] == []
+
+
+def test_link_the_cluster_as_duplicates_of_the_first(client, street_officer, burst):
+    spot, issues = burst
+    client.force_login(street_officer)
+    answer = client.post(reverse("desk-hotspot-handle", args=[spot.pk, "duplicates"]))
+    assert answer.status_code == 302
+    first, *rest = (Issue.objects.get(pk=i.pk) for i in issues)
+    assert first.status == Issue.Status.CLASSIFIED
+    assert {(i.status, i.reject_reason, i.duplicate_of_id) for i in rest} == {
+        (Issue.Status.REJECTED, Issue.RejectReason.DUPLICATE, first.pk)
+    }
+
+
+def test_dispatch_the_cluster_together(client, street_officer, burst, category):
+    spot, issues = burst
+    client.force_login(street_officer)
+    client.post(reverse("desk-hotspot-handle", args=[spot.pk, "dispatch"]))
+    assert set(Issue.objects.filter(pk__in=[i.pk for i in issues]).values_list("status", flat=True)) == {
+        Issue.Status.DISPATCHED
+    }
+
+
+def test_only_a_post_from_the_escalation_desk_handles_a_cluster(client, resident, street_officer, burst):
+    spot, issues = burst
+    client.force_login(resident)
+    assert client.post(reverse("desk-hotspot-handle", args=[spot.pk, "duplicates"])).status_code == 404
+    client.force_login(street_officer)
+    assert client.get(reverse("desk-hotspot-handle", args=[spot.pk, "duplicates"])).status_code == 404
+    assert set(Issue.objects.filter(pk__in=[i.pk for i in issues]).values_list("status", flat=True)) == {
+        Issue.Status.CLASSIFIED
+    }
