@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def report(resident, community_staff, category):
     """Return a function: a classified report at `place`, created `ago` before now, run through detection."""
-    now = timezone.now().replace(microsecond=0)
+    # Local noon today: a burst of minutes never straddles midnight (a new day's first report creates its day row).
+    now = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
 
     def report(place, *, ago=timedelta(0), detect=True):
         key = "building" if place.level == "building" else "grid"
