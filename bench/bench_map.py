@@ -12,7 +12,7 @@ median of the next calls (the layer is kept; the counts are read each time), and
 import statistics
 import time
 
-from bench.bench_routing import BBOX, COMMUNITIES, GRIDS_PER_COMMUNITY, SEED, STREET, _territory
+from bench.bench_routing import COMMUNITIES, GRIDS_PER_COMMUNITY, SEED, STREET, _territory, generate_bench_grids
 
 TITLE = "the map over 10,000 grids and 20,000 open issues: GeoJSON endpoints and the /map/ page, in-process"
 ISSUES = 40_000
@@ -204,7 +204,6 @@ def run(ctx) -> dict:
     import json
 
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client, override_settings
 
     from grids.models import Area
@@ -214,21 +213,7 @@ def run(ctx) -> dict:
     from orgs.models import Membership, Role
 
     communities = _territory()
-    call_command(
-        "generate_grids",
-        "--community",
-        *communities,
-        "--bbox",
-        ",".join(str(x) for x in BBOX),
-        "--grids-per-community",
-        str(GRIDS_PER_COMMUNITY),
-        "--buildings-per-grid",
-        "0",
-        "--seed",
-        str(SEED),
-        "--no-progress",
-        verbosity=0,
-    )
+    generate_bench_grids(communities)
     routing_invalidate()
     _issues(ISSUES)
     users = get_user_model().objects

@@ -46,14 +46,10 @@ def _territory() -> list[str]:
     ]
 
 
-def run(ctx) -> dict:
+def generate_bench_grids(communities: list[str]) -> None:
+    """Tile the communities with GRIDS_PER_COMMUNITY grids in BBOX: the same grids for each benchmark using them."""
     from django.core.management import call_command
 
-    from grids.models import Area
-    from grids.routing import locate_grid, locate_grids, routing_invalidate
-
-    communities = _territory()
-    started = time.perf_counter()
     call_command(
         "generate_grids",
         "--community",
@@ -69,6 +65,15 @@ def run(ctx) -> dict:
         "--no-progress",
         verbosity=0,
     )
+
+
+def run(ctx) -> dict:
+    from grids.models import Area
+    from grids.routing import locate_grid, locate_grids, routing_invalidate
+
+    communities = _territory()
+    started = time.perf_counter()
+    generate_bench_grids(communities)
     generate_s = time.perf_counter() - started
     grids = Area.objects.filter(level=Area.Level.GRID, boundary__isnull=False).count()
     ctx.log(f"{grids} grids generated in {generate_s:.1f} s")
