@@ -39,6 +39,10 @@ for _name, (_user_name, _code, _days) in PAGES.items():
     NOTES[f"{_name}_page_ms"] = f"the whole page in-process (test Client, session), median of {ROUNDS}, ms"
     NOTES[f"{_name}_issue_stats_ms"] = "issue_stats of the period alone (the page calls it twice), median, ms"
     NOTES[f"{_name}_report_extra_ms"] = "kinds, weekly trend and departments (stats_report's own queries), median, ms"
+    NOTES[f"{_name}_kinds_trend_ms"] = "kinds and weekly trend alone (the rollup's trend rows from a community up), ms"
+    NOTES[f"{_name}_kinds_trend_live_ms"] = "the same counted live over the issues (the implementation before), ms"
+    NOTES[f"{_name}_departments_ms"] = "the departments alone (still counted live over dispatches and ratings), ms"
+NOTES["rollup_rebuild_s"] = "wall time of manage.py rebuild_stats_rollups after the bulk load (it bypasses events)"
 
 
 def _median_ms(call, rounds=ROUNDS) -> float:
@@ -60,7 +64,7 @@ def run(ctx) -> dict:
     from grids.models import Area
     from issues.models import Issue
     from issues.stats import issue_stats
-    from issues.stats_report import department_stats, kinds_and_trend
+    from issues.stats_report import _kinds_and_trend_live, department_stats, kinds_and_trend
 
     scale = os.environ.get("GRIDDESK_BENCH_SCALE", "1m")
     call_command("seed_demo", "--no-progress", verbosity=0, stdout=io.StringIO())
@@ -73,6 +77,9 @@ def run(ctx) -> dict:
         "bulk_load_s": round(time.perf_counter() - started, 1),
     }
     ctx.log(f"{figures['issues']} issues, bulk load {figures['bulk_load_s']} s")
+    started = time.perf_counter()
+    call_command("rebuild_stats_rollups", "--no-progress", stdout=io.StringIO())
+    figures["rollup_rebuild_s"] = round(time.perf_counter() - started, 1)
     today = timezone.localdate()
     seq_scans = []
     with override_settings(ALLOWED_HOSTS=["testserver"]):
@@ -100,6 +107,14 @@ def run(ctx) -> dict:
                     kinds_and_trend(area=a, date_from=s, date_to=today),
                     department_stats(area=a, date_from=s, date_to=today, now=n),
                 )
+            )
+            kt = {"area": area, "date_from": start, "date_to": today}
+            if kinds_and_trend(**kt) != _kinds_and_trend_live(**kt):
+                raise RuntimeError(f"{name}: the rollup's kinds and trend differ from the live count")
+            figures[f"{name}_kinds_trend_ms"] = _median_ms(lambda k=kt: kinds_and_trend(**k))
+            figures[f"{name}_kinds_trend_live_ms"] = _median_ms(lambda k=kt: _kinds_and_trend_live(**k))
+            figures[f"{name}_departments_ms"] = _median_ms(
+                lambda a=area, s=start, n=now: department_stats(area=a, date_from=s, date_to=today, now=n)
             )
             seq_scans += _explain(f"statspage_{name}", statements)
             ctx.log(f"{name}: {figures[f'{name}_page_ms']} ms, {figures[f'{name}_queries']} queries")

@@ -281,13 +281,11 @@ def _statspage_lines(entry: dict | None) -> list[str]:
         "",
         f"Sequential scans in the page's plans (queries with such a scan, per table): {shown or 'none'}.",
         "",
-        "Where the time goes (bench/plans/statspage_*.txt): issue_stats, twice, is most of it: its grouped pass over",
-        "the period's issues with the response-on-time `EXISTS` on events, and its ratings pass, which PostgreSQL runs",
-        "as a hash join over every rating. A district's year is half the two-year dataset, so those passes read the",
-        "issues table whole; they grow with the data (about ten times at 1,000,000 issues), which is what the",
-        "rollups are for. The page's own queries (kinds with the weekly intake, weekly resolutions, the departments'",
-        "dispatches and ratings) are the rest; they are not served by issue_stats' rollup as it stands: a daily rollup",
-        "keyed by area, kind and resolution day, and one per department, would make the page a read of rollups only.",
+        "Where the time goes (bench/plans/statspage_*.txt): issue_stats reads the rollup plus a live part for open",
+        "issues past a deadline; the kinds and the weekly trend read the rollup's trend rows (a community and up).",
+        "What still grows with the data is the departments' pass over the period's dispatches and ratings (the",
+        "sequential scans above): a per-department rollup (department × day × area) would make the page a read of",
+        "rollups only.",
         "",
     ]
     return lines

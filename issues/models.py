@@ -1,5 +1,6 @@
 """The issue and what hangs off it: categories, dispatches, events, ratings, photos, extensions."""
 
+import datetime
 import uuid
 from enum import StrEnum
 from functools import reduce
@@ -643,6 +644,9 @@ class StatsRollup(models.Model):
     class Grain(models.TextChoices):
         DAY = "day", _("day")
         MONTH = "month", _("month")
+        # The /stats/ page's kinds and weekly trend (issues.rollups): a community's, street's or district's issues
+        # created on `period`, one row per kind (resolved_on NO_DAY) and one per resolution day (kind "").
+        TREND = "trend", _("trend")
 
     class Level(models.TextChoices):
         LEAF = "leaf", _("leaf")  # the issue's own node (grid or building): all five codes
@@ -652,6 +656,8 @@ class StatsRollup(models.Model):
 
     ALL_CATEGORIES = -1
     ALL_CHANNELS = ""
+    ALL_KINDS = ""
+    NO_DAY = datetime.date(1, 1, 1)  # resolved_on of every row but a trend row of a resolution day
 
     grain = models.CharField(max_length=5, choices=Grain.choices)
     level = models.CharField(max_length=9, choices=Level.choices)
@@ -665,6 +671,8 @@ class StatsRollup(models.Model):
     # The category's id, 0 for unclassified (a unique key wants no NULL), ALL_CATEGORIES for a row of every category.
     category_pk = models.IntegerField()
     channel = models.CharField(max_length=10, blank=True)  # "" (ALL_CHANNELS): a row of every channel
+    kind = models.CharField(max_length=12, blank=True, default="", db_default="")  # trend rows only
+    resolved_on = models.DateField(default=NO_DAY, db_default=NO_DAY)  # trend rows only: the local resolution day
 
     total = _count()
     status_submitted = _count()
@@ -689,7 +697,8 @@ class StatsRollup(models.Model):
         verbose_name_plural = _("statistics rollups")
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "level", "period", "area_path", "category_pk", "channel"], name="rollup_key"
+                fields=["grain", "level", "period", "area_path", "category_pk", "channel", "kind", "resolved_on"],
+                name="rollup_key",
             )
         ]
         indexes = [
@@ -718,6 +727,9 @@ class StatsEntry(models.Model):
     flags = models.PositiveIntegerField()  # one bit per issues.rollups.FLAG_KEYS
     ratings = models.PositiveSmallIntegerField()
     satisfied = models.PositiveSmallIntegerField()
+    # What it adds to the trend rows: its kind, and its local resolution day while resolved or closed (else NO_DAY).
+    kind = models.CharField(max_length=12, default="", db_default="")
+    resolved_on = models.DateField(default=StatsRollup.NO_DAY, db_default=StatsRollup.NO_DAY)
 
     class Meta:
         verbose_name = _("statistics entry")

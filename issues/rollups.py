@@ -24,7 +24,7 @@ from functools import reduce
 from operator import add
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, DateField, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from grids.models import PATH_SEPARATOR
@@ -34,10 +34,15 @@ from issues.stats import issue_flags
 
 FLAG_KEYS = list(issue_flags())
 COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
-KEY_COLUMNS = ["grain", "level", "period", "area_path", "category_pk", "channel"]
+KEY_COLUMNS = ["grain", "level", "period", "area_path", "category_pk", "channel", "kind", "resolved_on"]
 CODE_COLUMNS = ["district_code", "street_code", "community_code", "grid_code", "building_code"]
 G, L = StatsRollup.Grain, StatsRollup.Level
 ALL_CATEGORIES, ALL_CHANNELS = StatsRollup.ALL_CATEGORIES, StatsRollup.ALL_CHANNELS
+ALL_KINDS, NO_DAY = StatsRollup.ALL_KINDS, StatsRollup.NO_DAY
+RESOLVED_STATUSES = (Issue.Status.RESOLVED, Issue.Status.CLOSED)
+# The levels whose trend rows (grain TREND: total only) an issue counts in, by its creation day: one row of its kind
+# (resolved_on NO_DAY) and, while it is resolved or closed, one of its resolution day (kind ALL_KINDS).
+TREND_LEVELS = [L.COMMUNITY, L.STREET, L.DISTRICT]
 # The rows each issue counts in besides its leaf day row, summed from the leaf rows: (grain, level, kept), where
 # kept says which of category and channel the row keeps ("all": neither). What a street and a district read.
 SHAPES = [
@@ -62,11 +67,25 @@ def _vectors(issues) -> "Iterable[dict]":
     return issues.order_by().annotate(
         day=TruncDate("created_at", tzinfo=LOCAL_TZ),
         category_key=Coalesce("category_id", Value(0)),
+        resolved_on=_resolved_on(),
         flag_bits=reduce(add, flags),
         rating_count=Coalesce(Subquery(ratings.annotate(n=Count("pk")).values("n")), Value(0)),
         satisfied_count=Coalesce(
             Subquery(ratings.filter(score__gte=Rating.SATISFIED_MIN).annotate(n=Count("pk")).values("n")), Value(0)
         ),
+    )
+
+
+def _resolved_on():
+    """Return the expression of an issue's local resolution day while it is resolved or closed, else NO_DAY."""
+    return Case(
+        When(
+            status__in=RESOLVED_STATUSES,
+            resolved_at__isnull=False,
+            then=TruncDate("resolved_at", tzinfo=LOCAL_TZ),
+        ),
+        default=Value(NO_DAY),
+        output_field=DateField(),
     )
 
 
@@ -78,15 +97,23 @@ def _counts(flags: int, ratings: int, satisfied: int, sign: int = 1) -> list[int
 
 def _shapes(leaf: tuple) -> list[tuple]:
     """Return the full rows (key and codes) an issue of leaf row `leaf` counts in: its leaf row first."""
-    day, path, codes, category, channel = leaf
-    rows = [(G.DAY, L.LEAF, day, path, codes, category, channel)]
+    day, path, codes, category, channel, kind, resolved_on = leaf
+    rows = [(G.DAY, L.LEAF, day, path, codes, category, channel, ALL_KINDS, NO_DAY)]
     for grain, level, kept in SHAPES:
         period = day.replace(day=1) if grain == G.MONTH else day
         upper = codes[: CODES_KEPT[level]]
         row_codes = (*upper, *[""] * (5 - len(upper)))
         row_category = category if kept == "category" else ALL_CATEGORIES
         row_channel = channel if kept == "channel" else ALL_CHANNELS
-        rows.append((grain, level, period, PATH_SEPARATOR.join(upper), row_codes, row_category, row_channel))
+        rows.append(
+            (grain, level, period, PATH_SEPARATOR.join(upper), row_codes, row_category, row_channel, ALL_KINDS, NO_DAY)
+        )
+    for level in TREND_LEVELS:
+        upper = codes[: CODES_KEPT[level]]
+        trend = (G.TREND, level, day, PATH_SEPARATOR.join(upper), (*upper, *[""] * (5 - len(upper))))
+        rows.append((*trend, ALL_CATEGORIES, ALL_CHANNELS, kind, NO_DAY))
+        if resolved_on != NO_DAY:
+            rows.append((*trend, ALL_CATEGORIES, ALL_CHANNELS, ALL_KINDS, resolved_on))
     return rows
 
 
@@ -104,8 +131,9 @@ def rollup_refresh(issue_ids: Iterable) -> None:
             list(Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
         old = "stats_entry__"
         rows = _vectors(Issue.objects.filter(pk__in=ids)).values(
-            "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "flag_bits", "rating_count",
-            "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}rollup__period",
+            "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
+            "rating_count", "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}kind",
+            f"{old}resolved_on", f"{old}rollup__period",
             f"{old}rollup__area_path", *(f"{old}rollup__{c}" for c in CODE_COLUMNS), f"{old}rollup__category_pk",
             f"{old}rollup__channel",
         )  # fmt: skip
@@ -113,12 +141,13 @@ def rollup_refresh(issue_ids: Iterable) -> None:
         entries = []
         for row in rows:
             new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
-            new = (*new, row["category_key"], row["channel"])
+            new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
             vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
             if row[f"{old}flags"] is not None:
                 r = f"{old}rollup__"
                 was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
-                was = (*was, row[f"{r}category_pk"], row[f"{r}channel"])
+                was = (*was, row[f"{r}category_pk"], row[f"{r}channel"], row[f"{old}kind"])
+                was = (*was, _as_date(row[f"{old}resolved_on"]))
                 was_vector = (row[f"{old}flags"], row[f"{old}ratings"], row[f"{old}satisfied"])
                 if was == new and was_vector == vector:
                     continue
@@ -133,17 +162,23 @@ def rollup_refresh(issue_ids: Iterable) -> None:
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
     for shape in _shapes(leaf):
         current = deltas.setdefault(shape, [0] * len(COUNTS))
-        for i, n in enumerate(counts):
+        for i, n in enumerate(counts[:1] if shape[0] == G.TREND else counts):  # a trend row counts issues alone
             current[i] += n
 
 
-def _key(grain, level, period, path, category, channel) -> tuple:
-    return (str(grain), str(level), _as_date(period).isoformat(), path, int(category), channel)
+def _key(grain, level, period, path, category, channel, kind, resolved_on) -> tuple:
+    period, resolved_on = _as_date(period).isoformat(), _as_date(resolved_on).isoformat()
+    return (str(grain), str(level), period, path, int(category), channel, kind, resolved_on)
+
+
+def _leaf_key(leaf: tuple) -> tuple:
+    """Return the key of the leaf day row of an issue of leaf `leaf` (the row its StatsEntry points at)."""
+    return _key(G.DAY, L.LEAF, leaf[0], leaf[1], leaf[3], leaf[4], ALL_KINDS, NO_DAY)
 
 
 def _upsert(deltas: dict, *, leaves: set) -> dict:
-    """Add the deltas to their rows (creating them) in key order; return {leaf: id} of the leaf day rows `leaves`."""
-    wanted = {_key(G.DAY, L.LEAF, leaf[0], leaf[1], leaf[3], leaf[4]): leaf for leaf in leaves}
+    """Add the deltas to their rows (creating them) in key order; return {key: id} of the leaf day rows `leaves`."""
+    wanted = {_leaf_key(leaf) for leaf in leaves}
     rows = sorted(
         (row for row, counts in deltas.items() if any(counts) or _key(*row[:4], *row[5:]) in wanted),
         key=lambda row: _key(*row[:4], *row[5:]),
@@ -155,8 +190,8 @@ def _upsert(deltas: dict, *, leaves: set) -> dict:
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     params = []
     for row in rows:
-        grain, level, period, path, codes, category, channel = row
-        params += [str(grain), str(level), period, path, *codes, category, channel, *deltas[row]]
+        grain, level, period, path, codes, category, channel, kind, resolved_on = row
+        params += [str(grain), str(level), period, path, *codes, category, channel, kind, resolved_on, *deltas[row]]
     updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COUNTS)
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
@@ -165,7 +200,7 @@ def _upsert(deltas: dict, *, leaves: set) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = cursor.fetchall()
-    return {wanted[key]: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
+    return {key: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
 
 
 def _write_entries(entries: list, leaf_ids: dict) -> None:
@@ -173,13 +208,16 @@ def _write_entries(entries: list, leaf_ids: dict) -> None:
     issue_field = StatsEntry._meta.get_field("issue").target_field
     params = []
     for issue_id, leaf, (flags, ratings, satisfied) in entries:
-        params += [issue_field.get_db_prep_value(issue_id, connection), leaf_ids[leaf], flags, ratings, satisfied]
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(entries))
+        issue = issue_field.get_db_prep_value(issue_id, connection)
+        params += [issue, leaf_ids[_leaf_key(leaf)], flags, ratings, satisfied, leaf[5], leaf[6]]
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(entries))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (issue_id, rollup_id, flags, ratings, satisfied) VALUES {placeholders} "
+            f"INSERT INTO {table} (issue_id, rollup_id, flags, ratings, satisfied, kind, resolved_on)"
+            f" VALUES {placeholders} "
             "ON CONFLICT (issue_id) DO UPDATE SET rollup_id = excluded.rollup_id, flags = excluded.flags, "
-            "ratings = excluded.ratings, satisfied = excluded.satisfied",
+            "ratings = excluded.ratings, satisfied = excluded.satisfied, kind = excluded.kind, "
+            "resolved_on = excluded.resolved_on",
             params,
         )
 
@@ -244,8 +282,8 @@ def _rebuild_month(month: date) -> None:
     end = datetime.combine(_next(month), time.min, LOCAL_TZ)
     issues = Issue.objects.filter(created_at__gte=start, created_at__lt=end)
     vectors = _vectors(issues).values(
-        "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "flag_bits", "rating_count",
-        "satisfied_count", issue_key=F("pk"),
+        "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
+        "rating_count", "satisfied_count", issue_key=F("pk"),
     )  # fmt: skip
     select, params = vectors.query.sql_with_params()
     rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
@@ -273,12 +311,14 @@ def _rebuild_month(month: date) -> None:
             # Fresh statistics, or the planner takes the new rows for none and joins them by a nested loop.
             cursor.execute(f"ANALYZE {rollup}")
         cursor.execute(
-            f"INSERT INTO {entry} (issue_id, rollup_id, flags, ratings, satisfied)"
-            f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count FROM ({select}) v"
+            f"INSERT INTO {entry} (issue_id, rollup_id, flags, ratings, satisfied, kind, resolved_on)"
+            f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count, v.kind, v.resolved_on"
+            f" FROM ({select}) v"
             f" JOIN {rollup} r ON r.grain = %s AND r.level = %s AND r.period = v.day AND r.area_path = v.area_path"
-            " AND r.category_pk = v.category_key AND r.channel = v.channel",
-            [*params, G.DAY.value, L.LEAF.value],
+            " AND r.category_pk = v.category_key AND r.channel = v.channel AND r.kind = %s AND r.resolved_on = %s",
+            [*params, G.DAY.value, L.LEAF.value, ALL_KINDS, NO_DAY],
         )
+        _rebuild_trend(cursor, issues)
         sums = ", ".join(f"SUM({c})" for c in COUNTS)
         for grain, level, kept in SHAPES:
             upper = CODE_COLUMNS[: CODES_KEPT[level]]
@@ -298,3 +338,31 @@ def _rebuild_month(month: date) -> None:
                 [grain.value, level.value, *([month] if grain == G.MONTH else []), G.DAY.value, L.LEAF.value, month,
                  _next(month)],
             )  # fmt: skip
+
+
+def _rebuild_trend(cursor, issues) -> None:
+    """Insert the trend rows (TREND_LEVELS) of `issues`: by creation day and kind, and by resolution day."""
+    trend = issues.order_by().annotate(day=TruncDate("created_at", tzinfo=LOCAL_TZ), resolved_on=_resolved_on())
+    select, params = trend.values("day", "kind", "resolved_on", *CODE_COLUMNS).query.sql_with_params()
+    rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
+    codes = ", ".join(CODE_COLUMNS)
+    for level in TREND_LEVELS:
+        upper = [f"v.{c}" for c in CODE_COLUMNS[: CODES_KEPT[level]]]
+        path = f" || '{PATH_SEPARATOR}' || ".join(upper)
+        blanks = ", ".join(["''"] * (5 - len(upper)))
+        insert = (
+            f"INSERT INTO {rollup} (grain, level, period, area_path, {codes}, category_pk, channel, kind, resolved_on,"
+            f" {', '.join(COUNTS)}) SELECT %s, %s, v.day, {path}, {', '.join(upper)}, {blanks}, %s, %s"
+        )
+        zeros = ", 0" * (len(COUNTS) - 1)
+        head = [G.TREND.value, level.value, ALL_CATEGORIES, ALL_CHANNELS]
+        group = f"v.day, {', '.join(upper)}"
+        cursor.execute(
+            f"{insert}, v.kind, %s, COUNT(*){zeros} FROM ({select}) v GROUP BY {group}, v.kind",
+            [*head, NO_DAY, *params],
+        )
+        cursor.execute(
+            f"{insert}, %s, v.resolved_on, COUNT(*){zeros} FROM ({select}) v WHERE v.resolved_on <> %s"
+            f" GROUP BY {group}, v.resolved_on",
+            [*head, ALL_KINDS, *params, NO_DAY],
+        )

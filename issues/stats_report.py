@@ -22,19 +22,21 @@ under `area` created from `date_from` 00:00 to the end of `date_to`, local time 
   `marked` ranks are the red list (红榜), the bottom ones the yellow list (黄榜). Child areas without a single
   issue in the period are not rows: they are named together in `empty_children`.
 
-Queries: issue_stats twice (three each), two for the kinds and the trend, two for the departments: eight whatever
-the data size.
+Queries: issue_stats twice (four each), two for the kinds and the trend, two for the departments: twelve whatever
+the data size. The kinds and the trend are read from the rollup's trend rows (issues.rollups) for a community, a
+street or a district; the departments are still counted live over the population's dispatches and ratings.
 """
 
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from grids.models import Area, subtree_q
-from issues.models import Dispatch, Issue, Kind, Rating
+from issues.models import Dispatch, Issue, Kind, Rating, StatsRollup
+from issues.rollups import TREND_LEVELS
 from issues.sla import LOCAL_TZ
 from issues.stats import issue_stats
 
@@ -98,14 +100,48 @@ def _week_of(value) -> date:
     return value
 
 
-def kinds_and_trend(*, area: Area, date_from: date, date_to: date) -> tuple[dict, list[dict]]:
-    """Return the population by kind and its weekly intake and resolutions (two queries)."""
-    issues = Issue.objects.filter(population_q(area=area, date_from=date_from, date_to=date_to))
+def _weeks(date_from: date, date_to: date) -> dict[date, dict]:
     weeks: dict[date, dict] = {}
     monday = _monday(date_from)
     while monday <= date_to:
         weeks[monday] = {"week": monday, "intake": 0, "resolved": 0}
         monday += timedelta(days=7)
+    return weeks
+
+
+def kinds_and_trend(*, area: Area, date_from: date, date_to: date) -> tuple[dict, list[dict]]:
+    """Return the population by kind and its weekly intake and resolutions (two queries).
+
+    A community, a street or a district reads its own trend rows of the rollup (issues.rollups: by creation day and
+    kind, and by creation day and resolution day), a few hundred rows a year whatever the number of issues; a grid
+    or a building counts its own issues live.
+    """
+    if area.level not in TREND_LEVELS:
+        return _kinds_and_trend_live(area=area, date_from=date_from, date_to=date_to)
+    weeks = _weeks(date_from, date_to)
+    by_kind = dict.fromkeys(Kind.values, 0)
+    own = StatsRollup.objects.filter(
+        grain=StatsRollup.Grain.TREND, level=area.level, area_path=area.path, period__gte=date_from, period__lte=date_to
+    )
+    intake = own.exclude(kind=StatsRollup.ALL_KINDS).values("kind", "period").order_by().annotate(n=Sum("total"))
+    for row in intake:
+        if row["n"]:
+            by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + row["n"]
+            weeks[_monday(row["period"])]["intake"] += row["n"]
+    resolutions = own.filter(kind=StatsRollup.ALL_KINDS, resolved_on__lte=date_to).exclude(
+        resolved_on=StatsRollup.NO_DAY
+    )
+    for row in resolutions.values("resolved_on").order_by().annotate(n=Sum("total")):
+        week = weeks.get(_monday(row["resolved_on"]))
+        if week is not None and row["n"]:
+            week["resolved"] += row["n"]
+    return by_kind, list(weeks.values())
+
+
+def _kinds_and_trend_live(*, area: Area, date_from: date, date_to: date) -> tuple[dict, list[dict]]:
+    """kinds_and_trend counted over the issues (a grid's or a building's: small)."""
+    issues = Issue.objects.filter(population_q(area=area, date_from=date_from, date_to=date_to))
+    weeks = _weeks(date_from, date_to)
     by_kind = dict.fromkeys(Kind.values, 0)
     created_week = TruncWeek("created_at", tzinfo=LOCAL_TZ)
     for row in issues.values("kind", week=created_week).order_by().annotate(n=Count("pk")):
