@@ -32,12 +32,17 @@ def _hooks_call(events: list[Event]) -> None:
         hook(events=events)
 
 
+def _known_action(action: str) -> None:
+    """Refuse an action the audience rules do not know: it would be recorded with nobody to hear of it."""
+    if action not in Event.Action.values:
+        raise ValueError(f"Unknown event action {action!r}: add it to Event.Action and issues.audience.")
+
+
 def event_record(
     *, issue: Issue, actor, action: str, from_status: str, to_status: str, note: str = "", internal=False, data=None
 ) -> Event:
     """Append the event `action` to `issue` and write the outbox rows of whoever must hear of it, atomically."""
-    if action not in Event.Action.values:
-        raise ValueError(f"Unknown event action {action!r}: add it to Event.Action and issues.audience.")
+    _known_action(action)
     with transaction.atomic(savepoint=False):
         event = Event.objects.create(
             issue=issue,
@@ -71,8 +76,7 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
     one read of the staff above all their issues, then the outbox rows of all of them (notifications.outbox).
     """
     for record in records:
-        if record["action"] not in Event.Action.values:
-            raise ValueError(f"Unknown event action {record['action']!r}: add it to Event.Action and issues.audience.")
+        _known_action(record["action"])
     if not records:
         return []
     with transaction.atomic(savepoint=False):
