@@ -413,6 +413,11 @@ def main() -> int:
         default=os.environ.get("GRIDDESK_BENCH_SCALE", "1m"),
         help="issues in the API benchmark's dataset (default 1m; 100k quick, 10m a stretch)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the last benchmark's database (to measure by hand on the same data); dropped by the next run",
+    )
     args = parser.parse_args()
 
     sys.path[0] = str(ROOT)  # import as bench.<module>, with the project importable
@@ -460,7 +465,10 @@ def main() -> int:
                 "notes": getattr(module, "NOTES", {}),
             }
     finally:
-        databases.drop_all()
+        if args.keep:
+            print(f"Kept database {databases.name} (the last benchmark's data)", file=sys.stderr, flush=True)
+        else:
+            databases.drop_all()
     RESULTS_JSON.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_markdown(results)
     print(f"Wrote {RESULTS_JSON.relative_to(ROOT)} and {RESULTS_MD.relative_to(ROOT)}", file=sys.stderr)
