@@ -32,7 +32,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || echo 'no wrk: the api benchmark will be skipped'
-	$(BIN)/python bench/run.py $(if $(SCALE),--scale $(SCALE)) $(if $(KEEP),--keep) $(BENCH)
+	$(BIN)/python bench/run.py $(if $(SCALE),--scale $(SCALE)) $(if $(KEEP),--keep) $(if $(REUSE),--reuse) $(BENCH)
 
 clean:
 	rm -rf $(VENV) var

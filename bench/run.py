@@ -72,6 +72,8 @@ class BenchContext:
     database_url: str
     bare_view_rate: float
     tmp_dir: Path
+    # Measure a dataset kept by an earlier run (--reuse) instead of building a fresh one.
+    reuse: bool = False
 
     def ratio(self, rate: float) -> float:
         """Return `rate` divided by the bare view's calls per second measured in this run."""
@@ -418,6 +420,11 @@ def main() -> int:
         action="store_true",
         help="keep the last benchmark's database (to measure by hand on the same data); dropped by the next run",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the database kept by an earlier --keep run again (migrated first) instead of building it",
+    )
     args = parser.parse_args()
 
     sys.path[0] = str(ROOT)  # import as bench.<module>, with the project importable
@@ -435,19 +442,26 @@ def main() -> int:
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     results.setdefault("benchmarks", {})
     failed = []
-    print(f"Preparing {databases.template} …", file=sys.stderr, flush=True)
-    databases.prepare_template()
+    print(f"Preparing {databases.name if args.reuse else databases.template} …", file=sys.stderr, flush=True)
+    if args.reuse:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)  # a kept dataset may predate the code's migrations
+    else:
+        databases.prepare_template()
     try:
         for name in names:
             module = importlib.import_module(f"bench.bench_{name}")
-            databases.fresh()
+            if not args.reuse:
+                databases.fresh()
             rate = bare_view_rate(args.bare_seconds)
             print(f"{name}: bare view {rate:.0f} calls/s", file=sys.stderr, flush=True)
             tmp_dir = Path(tempfile.mkdtemp(prefix=f"bench_{name}_"))
             machine_at_start = machine()
             started = time.perf_counter()
             try:
-                figures = module.run(BenchContext(database_url=url, bare_view_rate=rate, tmp_dir=tmp_dir))
+                context = BenchContext(database_url=url, bare_view_rate=rate, tmp_dir=tmp_dir, reuse=args.reuse)
+                figures = module.run(context)
             except Exception as exc:  # noqa: BLE001 — one broken benchmark must not lose the others' figures
                 failed.append(name)
                 # A benchmark that ran but broke a rule (a sequential scan on a hot path) keeps its figures.
@@ -465,7 +479,7 @@ def main() -> int:
                 "notes": getattr(module, "NOTES", {}),
             }
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"Kept database {databases.name} (the last benchmark's data)", file=sys.stderr, flush=True)
         else:
             databases.drop_all()
