@@ -110,10 +110,15 @@ def issue_flags() -> dict[str, Q]:
 
 
 def due_running_q(*, now: datetime) -> Q:
-    """Return the filter for the open issues whose resolution deadline passed (due, not yet resolved, at `now`)."""
+    """Return the filter for the open issues whose resolution deadline passed (due, not yet resolved, at `now`).
+
+    Written as one term per partial index on the resolution deadline (issue_resolution_due_open while the deadline
+    runs, issue_resolution_due_other in the other open statuses), so the live part of the statistics reads only the
+    open issues past their deadline, however many issues the period holds.
+    """
     passed = Q(resolution_due_at__lt=now)
     running = Q(status__in=Issue.DEADLINE_STATUSES["resolution"])
-    return (running | Q(status__in=OTHER_OPEN_STATUSES)) & passed
+    return (running & passed) | (Q(status__in=OTHER_OPEN_STATUSES) & passed)
 
 
 def _population(*, area: Area, date_from: date | None, date_to: date | None) -> Q:
@@ -134,7 +139,7 @@ def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def _periods_q(*, date_from: date | None, date_to: date | None, months: bool) -> Q:
+def rollup_periods_q(*, date_from: date | None, date_to: date | None, months: bool) -> Q:
     """Return the filter for the rollup rows that cover [date_from, date_to] exactly once.
 
     With `months`, the whole months inside the range come from the month rows and the days at either edge from the
@@ -193,7 +198,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
     level = ROLLUP_LEVEL.get(area.level)
     cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
     if level is None:
-        periods = _periods_q(date_from=date_from, date_to=date_to, months=False)
+        periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
         leaf = StatsRollup.objects.filter(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
         rows = {
             (r["category_pk"] or None, r["channel"], r[key_column]): r
@@ -206,7 +211,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
         for position, cut in enumerate(["category", "channel", "child"]):
             cuts[cut] = {value: _sum(group) for value, group in _groups_by(rows, position=position).items()}
         return cuts
-    periods = _periods_q(date_from=date_from, date_to=date_to, months=True)
+    periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=True)
     # Its own rows of one category (all channels) or one channel (all categories); not its own all-and-all rows.
     own = Q(level=area.level, area_path=area.path) & ~Q(category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
     children = Q(subtree_q("area_path", area.path), level=level, category_pk=ALL_CATEGORIES, channel=ALL_CHANNELS)
