@@ -114,7 +114,7 @@ def test_the_three_desks_in_chromium(
             desk.shoot(page, "desk-department")
             page.locator(f"#row-{new.number} a.number").click()
             page.locator("#form-accept").get_by_role("button", name="Accept").click()
-            expect(page.locator("#issue-status")).to_have_text("in progress")
+            expect(page.locator("#issue-status")).to_have_text("In progress")
             form = page.locator("#form-resolve")
             form.get_by_label("Result").fill("纸箱已清运，通道畅通。")
             form.get_by_label("Photos after").set_input_files(str(photo))
