@@ -24,13 +24,13 @@ from functools import reduce
 from operator import add
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, DateField, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
-from issues.stats import issue_flags
+from issues.stats import OTHER_OPEN_STATUSES, issue_flags
 
 FLAG_KEYS = list(issue_flags())
 COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
@@ -384,7 +384,12 @@ DEPARTMENT_COUNTS = [
     "dispatched", "accepted_on_time", "returned", "accepted", "resolved", "due_resolved", "resolved_on_time", "ratings",
     "satisfied",
 ]  # fmt: skip
-DEPARTMENT_CODES = CODE_COLUMNS[:3]  # district, street, community: enough to name every row above the leaf
+DEPARTMENT_CODES = CODE_COLUMNS[:3]
+# The statuses in which a passed resolution deadline makes an issue due while open (issues.stats.due_running_q).
+DUE_OPEN_STATUSES = [
+    *Issue.DEADLINE_STATUSES["resolution"],
+    *OTHER_OPEN_STATUSES,
+]  # district, street, community: enough to name every row above the leaf
 DEPARTMENT_SHAPES = [(grain, level) for grain in (G.DAY, G.MONTH) for level in TREND_LEVELS]
 DEPARTMENT_ROLLUP, DEPARTMENT_ENTRY = DepartmentRollup._meta.db_table, DepartmentEntry._meta.db_table  # plain names
 
@@ -432,12 +437,23 @@ def _department_vectors(dispatches):
             ),
             ratings=per_lead(ratings),
             satisfied=per_lead(ratings.filter(score__gte=Rating.SATISFIED_MIN)),
+            lead_due_at=Max(
+                Case(When(lead & Q(issue__status__in=DUE_OPEN_STATUSES), then=F("issue__resolution_due_at")))
+            ),
         )
     )
 
 
-VECTOR_COLUMNS = ["issue_id", "department_id", "day", "path", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS]
-ENTRY_COLUMNS = ["issue_id", "department_id", "period", "area_path", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS]
+VECTOR_COLUMNS = ["issue_id", "department_id", "day", "path", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS, "lead_due_at"]
+ENTRY_COLUMNS = [
+    "issue_id",
+    "department_id",
+    "period",
+    "area_path",
+    *DEPARTMENT_CODES,
+    *DEPARTMENT_COUNTS,
+    "lead_due_at",
+]
 
 
 def _department_refresh(ids: list) -> None:
@@ -457,7 +473,7 @@ def _department_refresh(ids: list) -> None:
     new, old = {}, {}
     for is_new, *row in read:
         place = (_as_date(row[2]), row[3], tuple(row[4:7]))
-        (new if is_new else old)[(row[0], row[1])] = (place, tuple(int(n) for n in row[7:width]))
+        (new if is_new else old)[(row[0], row[1])] = (place, (*(int(n) for n in row[7 : width - 1]), row[width - 1]))
     deltas: dict[tuple, list[int]] = {}
     written = []
     for key in sorted(new.keys() | old.keys(), key=lambda k: (str(k[0]), k[1])):
@@ -478,8 +494,9 @@ def _department_refresh(ids: list) -> None:
         DepartmentEntry.objects.filter(issue_id=issue_id, department_id=department_id).delete()
 
 
-def _department_add(deltas: dict, department: int, place: tuple, counts: tuple, sign: int = 1) -> None:
+def _department_add(deltas: dict, department: int, place: tuple, vector: tuple, sign: int = 1) -> None:
     day, path, codes = place
+    counts = vector[:-1]  # the last is lead_due_at, the entry's alone
     for grain, level, period, row_path, row_codes in [
         (G.DAY, L.LEAF, day, path, codes),
         *_department_shapes(day, codes),

@@ -25,9 +25,10 @@ under `area` created from `date_from` 00:00 to the end of `date_to`, local time 
 Queries: issue_stats twice (four each), two for the kinds and the trend, two for the departments: twelve whatever
 the data size. The kinds and the trend are read from the rollup's trend rows (issues.rollups) for a community, a
 street or a district; the departments from the department rollup (DepartmentRollup, kept by issues.rollups in the
-change's transaction), plus the live part of their `due` (a lead's open issues past their resolution deadline,
-read through the partial indexes on that deadline). tests/issues/test_stats_department_rollup.py compares them with
-the live count over dispatches and ratings (tests/issues/stats_department_reference.py).
+change's transaction), plus the live part of their `due` (a lead's open issues past their resolution deadline, from
+the DepartmentEntry rows of open issues: no dispatch, rating or issue row is read).
+tests/issues/test_stats_department_rollup.py compares them with the live count over dispatches and ratings
+(tests/issues/stats_department_reference.py).
 """
 
 from datetime import date, datetime, time, timedelta
@@ -38,11 +39,11 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from grids.models import Area, subtree_q
-from issues.models import DepartmentRollup, Dispatch, Issue, Kind, StatsRollup
+from issues.models import DepartmentEntry, DepartmentRollup, Issue, Kind, StatsRollup
 from issues.rollups import DEPARTMENT_COUNTS as ROLLUP_DEPARTMENT_COUNTS
-from issues.rollups import TREND_LEVELS, department_lead_q
+from issues.rollups import TREND_LEVELS
 from issues.sla import LOCAL_TZ
-from issues.stats import due_running_q, issue_stats, rollup_periods_q
+from issues.stats import issue_stats, rollup_periods_q
 
 S = Issue.Status
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
@@ -165,7 +166,8 @@ def department_stats(*, area: Area, date_from: date, date_to: date, now: datetim
 
     Two queries whatever the number of issues: the department rollup rows of the scope and period (issues.rollups:
     a community, a street or a district reads its own rows, whole months from the month rows; a grid or a building
-    its leaf day rows), and the live part of `due` (a lead's open issues past their resolution deadline at `now`).
+    its leaf day rows), and the live part of `due` (a lead's open issues past their resolution deadline at `now`,
+    from the DepartmentEntry rows of the leads' open issues, through their partial index).
     """
     if area.level in TREND_LEVELS:
         scope = Q(level=area.level, area_path=area.path)
@@ -181,11 +183,11 @@ def department_stats(*, area: Area, date_from: date, date_to: date, now: datetim
         .annotate(**{key: Sum(key) for key in ROLLUP_DEPARTMENT_COUNTS})
     )
     rows = {row["department_id"]: row for row in summed if row["dispatched"]}
-    population = Issue.objects.filter(
-        population_q(area=area, date_from=date_from, date_to=date_to), due_running_q(now=now)
-    )
+    # The entries of the leads' open issues past their resolution deadline (issues.stats.due_running_q's issues).
     live = (
-        Dispatch.objects.filter(department_lead_q(), issue__in=population.values("pk"))
+        DepartmentEntry.objects.filter(
+            subtree_q("area_path", area.path), period__gte=date_from, period__lte=date_to, lead_due_at__lt=now
+        )
         .values(*named)
         .order_by()
         .annotate(due_running=Count("pk"))

@@ -154,7 +154,7 @@ def test_the_whole_report_is_what_the_live_departments_gave(world, departments):
                 assert report == stats_report(**args), (area.path, now)
 
 
-def test_the_departments_cost_two_queries_and_read_neither_ratings_nor_every_dispatch(world, departments):
+def test_the_departments_cost_two_queries_and_read_neither_issues_nor_dispatches_nor_ratings(world, departments):
     rng = random.Random(25)
     district = world["scopes"][0]
     counts = []
@@ -166,9 +166,10 @@ def test_the_departments_cost_two_queries_and_read_neither_ratings_nor_every_dis
         counts.append(len(queries))
     assert counts == [2, 2]
     assert not any('"issues_rating"' in q["sql"] for q in queries.captured_queries)
-    # The live part reads the lead dispatches of the open issues past their resolution deadline only.
-    live = [q["sql"] for q in queries.captured_queries if '"issues_dispatch"' in q["sql"]]
-    assert len(live) == 1 and '"resolution_due_at" <' in live[0]
+    # Neither reads the issues or their dispatches: the rollup rows and the entries of open issues past a deadline.
+    assert not any('"issues_issue"' in q["sql"] or '"issues_dispatch"' in q["sql"] for q in queries.captured_queries)
+    live = [q["sql"] for q in queries.captured_queries if '"issues_departmententry"' in q["sql"]]
+    assert len(live) == 1 and '"lead_due_at" <' in live[0]
 
 
 def test_the_workflow_keeps_the_department_rows_current_without_a_rebuild(
