@@ -43,7 +43,7 @@ from issues.models import DepartmentEntry, DepartmentRollup, Issue, Kind, StatsR
 from issues.rollups import DEPARTMENT_COUNTS as ROLLUP_DEPARTMENT_COUNTS
 from issues.rollups import TREND_LEVELS
 from issues.sla import LOCAL_TZ
-from issues.stats import issue_stats, rollup_periods_q
+from issues.stats import issue_stats, rollup_periods_q, rollup_scope_q
 
 S = Issue.Status
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
@@ -170,14 +170,15 @@ def department_stats(*, area: Area, date_from: date, date_to: date, now: datetim
     from the DepartmentEntry rows of the leads' open issues, through their partial index).
     """
     if area.level in TREND_LEVELS:
-        scope = Q(level=area.level, area_path=area.path)
-        periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=True)
+        scope = rollup_scope_q(
+            [Q(level=area.level, area_path=area.path)], date_from=date_from, date_to=date_to, months=True
+        )
     else:
-        scope = Q(subtree_q("area_path", area.path), level=StatsRollup.Level.LEAF)
         periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
+        scope = Q(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
     named = ["department_id", "department__code", "department__name"]
     summed = (
-        DepartmentRollup.objects.filter(scope, periods)
+        DepartmentRollup.objects.filter(scope)
         .values(*named)
         .order_by()
         .annotate(**{key: Sum(key) for key in ROLLUP_DEPARTMENT_COUNTS})
