@@ -56,6 +56,24 @@ def _median_ms(call, rounds=ROUNDS) -> float:
     return round(statistics.median(times), 1)
 
 
+def _explain_departments(name: str, statements: list[str]) -> list[str]:
+    """Write the plans of the page's reads of the department rollup; return their sequential scans."""
+    from django.db import connection
+
+    from bench.bench_api import PLANS_DIR
+
+    found, out = [], []
+    for sql in statements:
+        if sql.lstrip().upper().startswith("SELECT") and '"issues_department' in sql:
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            out.append(f"-- {sql}\n{plan}\n")
+            found += [f"{name}: {line.strip()}" for line in plan.splitlines() if "Seq Scan on issues_" in line]
+    (PLANS_DIR / f"{name}.txt").write_text("\n".join(out), encoding="utf-8")
+    return found
+
+
 def run(ctx) -> dict:
     from django.core.management import call_command
 
@@ -78,8 +96,11 @@ def run(ctx) -> dict:
     return {**figures, **measure(ctx.log)}
 
 
-def measure(log, *, pages=PAGES, rounds=ROUNDS) -> dict:
-    """Time `pages` on the current database (built by run(), or the dataset `make bench KEEP=1` leaves)."""
+def measure(log, *, pages=PAGES, rounds=ROUNDS, prefix: str = "") -> dict:
+    """Time `pages` on the current database (built by run(), or the dataset `make bench KEEP=1` leaves).
+
+    Plans go to bench/plans/statspage_<prefix><page>[_departments].txt.
+    """
     from django.db import connection
     from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
@@ -132,7 +153,8 @@ def measure(log, *, pages=PAGES, rounds=ROUNDS) -> dict:
                 raise RuntimeError(f"{name}: the department rollup differs from the live count")
             figures[f"{name}_departments_ms"] = median_ms(lambda d=dt: department_stats(**d))
             figures[f"{name}_departments_live_ms"] = median_ms(lambda d=dt: live_department_stats(**d))
-            seq_scans += _explain(f"statspage_{name}", statements)
+            seq_scans += _explain(f"statspage_{prefix}{name}", statements)
+            seq_scans += _explain_departments(f"statspage_{prefix}{name}_departments", statements)
             log(f"{name}: {figures[f'{name}_page_ms']} ms, {figures[f'{name}_queries']} queries")
     figures["seq_scans"] = "; ".join(seq_scans) or "none"
     return figures
@@ -141,6 +163,7 @@ def measure(log, *, pages=PAGES, rounds=ROUNDS) -> dict:
 if __name__ == "__main__":
     # By hand on a kept dataset (HELPERS.md: a copy of griddesk_bench, migrated, rollups rebuilt):
     # DATABASE_URL=postgres://…/gd1m_x .venv/bin/python -m bench.bench_statspage [rounds] [page …]
+    # (plans to bench/plans/statspage_byhand_*.txt, beside the harness's own)
     import json
     import sys
 
@@ -150,4 +173,4 @@ if __name__ == "__main__":
     django.setup()
     args = sys.argv[1:]
     chosen = {name: PAGES[name] for name in args[1:]} or PAGES
-    print(json.dumps(measure(print, pages=chosen, rounds=int(args[0]) if args else 5), indent=1))
+    print(json.dumps(measure(print, pages=chosen, rounds=int(args[0]) if args else 5, prefix="byhand_"), indent=1))

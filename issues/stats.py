@@ -190,12 +190,17 @@ def _rollup_sums(rows) -> "list[dict]":
     return summed
 
 
-def _live(*, area: Area, date_from, date_to, now: datetime, column: str):
-    """Return the part counted at `now`: overdue and passed-deadline open issues by category, channel and child."""
+def _live(*, area: Area, date_from, date_to, now: datetime, column: str, by_channel: bool = True):
+    """Return the part counted at `now`: overdue and passed-deadline open issues by category, channel and child.
+
+    Read through the partial indexes on the deadlines (or the status and creation index within a period): only the
+    open issues past a deadline, however many issues the period holds. Without `by_channel`, by category and child
+    alone (a street or a district: fewer groups; its channel counts do not depend on `now`).
+    """
     overdue, due_running = overdue_q(now=now), due_running_q(now=now)
     return (
         Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to), overdue | due_running)
-        .values("category_id", "channel", column)
+        .values("category_id", *(["channel"] if by_channel else []), column)
         .order_by()
         .annotate(overdue=Count("pk", filter=overdue), due_running=Count("pk", filter=due_running))
     )
@@ -244,7 +249,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
             cuts["category"][row["category_pk"] or None] = row
         else:
             cuts["channel"][row["channel"]] = row
-    for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=column):
+    for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=column, by_channel=False):
         _add_live(cuts["category"].setdefault(row["category_id"], {"total": 0}), row)
         _add_live(cuts["child"].setdefault(row[column], {"total": 0}), row)
     cuts["total"] = _sum(cuts["child"].values())
