@@ -6,7 +6,8 @@ BENCH=statspage SCALE=100k`), then each page signed in with a session through th
 a street's month, the district's month and the district's year (the issue's target: a district year over 1,000,000
 issues under 300 ms, once the rollups land). Per page: its SQL queries (constant whatever the data), the median of
 ROUNDS timings, and the part spent in issue_stats (which the page calls twice: this period and the previous one) as
-against the page's own aggregations (issues.stats_report: kinds and trend, departments). The plans of its queries
+against the page's own aggregations (issues.stats_report: kinds and trend, departments), each read from its rollup
+and checked equal to the live count it replaced (timed beside it). The plans of its queries
 on issues, events, dispatches and ratings go to bench/plans/statspage_<page>.txt; a sequential scan of a hot table
 is reported (not fatal here: the figures are what this benchmark is for).
 """
@@ -41,7 +42,8 @@ for _name, (_user_name, _code, _days) in PAGES.items():
     NOTES[f"{_name}_report_extra_ms"] = "kinds, weekly trend and departments (stats_report's own queries), median, ms"
     NOTES[f"{_name}_kinds_trend_ms"] = "kinds and weekly trend alone (the rollup's trend rows from a community up), ms"
     NOTES[f"{_name}_kinds_trend_live_ms"] = "the same counted live over the issues (the implementation before), ms"
-    NOTES[f"{_name}_departments_ms"] = "the departments alone (still counted live over dispatches and ratings), ms"
+    NOTES[f"{_name}_departments_ms"] = "the departments alone (department rollup rows + entries past a deadline), ms"
+    NOTES[f"{_name}_departments_live_ms"] = "the same counted live over dispatches and ratings (before), ms"
 NOTES["rollup_rebuild_s"] = "wall time of manage.py rebuild_stats_rollups after the bulk load (it bypasses events)"
 
 
@@ -54,17 +56,28 @@ def _median_ms(call, rounds=ROUNDS) -> float:
     return round(statistics.median(times), 1)
 
 
+def _explain_departments(name: str, statements: list[str]) -> list[str]:
+    """Write the plans of the page's reads of the department rollup; return their sequential scans."""
+    from django.db import connection
+
+    from bench.bench_api import PLANS_DIR
+
+    found, out = [], []
+    for sql in statements:
+        if sql.lstrip().upper().startswith("SELECT") and '"issues_department' in sql:
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            out.append(f"-- {sql}\n{plan}\n")
+            found += [f"{name}: {line.strip()}" for line in plan.splitlines() if "Seq Scan on issues_" in line]
+    (PLANS_DIR / f"{name}.txt").write_text("\n".join(out), encoding="utf-8")
+    return found
+
+
 def run(ctx) -> dict:
     from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client, override_settings
-    from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
-    from grids.models import Area
     from issues.models import Issue
-    from issues.stats import issue_stats
-    from issues.stats_report import _kinds_and_trend_live, department_stats, kinds_and_trend
 
     scale = os.environ.get("GRIDDESK_BENCH_SCALE", "1m")
     call_command("seed_demo", "--no-progress", verbosity=0, stdout=io.StringIO())
@@ -80,10 +93,32 @@ def run(ctx) -> dict:
     started = time.perf_counter()
     call_command("rebuild_stats_rollups", "--no-progress", stdout=io.StringIO())
     figures["rollup_rebuild_s"] = round(time.perf_counter() - started, 1)
+    return {**figures, **measure(ctx.log)}
+
+
+def measure(log, *, pages=PAGES, rounds=ROUNDS, prefix: str = "") -> dict:
+    """Time `pages` on the current database (built by run(), or the dataset `make bench KEEP=1` leaves).
+
+    Plans go to bench/plans/statspage_<prefix><page>[_departments].txt.
+    """
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from grids.models import Area
+    from issues.stats import issue_stats
+    from issues.stats_report import _kinds_and_trend_live, department_stats, kinds_and_trend
+    from tests.issues.stats_department_reference import live_department_stats
+
+    def median_ms(call) -> float:
+        return _median_ms(call, rounds)
+
+    figures = {}
     today = timezone.localdate()
     seq_scans = []
     with override_settings(ALLOWED_HOSTS=["testserver"]):
-        for name, (username, code, days) in PAGES.items():
+        for name, (username, code, days) in pages.items():
             client = Client()
             client.force_login(_user(username))
             start = today - timedelta(days=days - 1)
@@ -96,13 +131,13 @@ def run(ctx) -> dict:
             figures[f"{name}_queries"] = len(queries)
             # Read now: every later request starts with Django's reset_queries, which empties the log they slice.
             statements = [q["sql"] for q in queries.captured_queries]
-            figures[f"{name}_page_ms"] = _median_ms(lambda c=client, p=path: c.get(p))
+            figures[f"{name}_page_ms"] = median_ms(lambda c=client, p=path: c.get(p))
             area = Area.objects.get(code=code)
             now = timezone.now()
-            figures[f"{name}_issue_stats_ms"] = _median_ms(
+            figures[f"{name}_issue_stats_ms"] = median_ms(
                 lambda a=area, s=start, n=now: issue_stats(area=a, date_from=s, date_to=today, now=n)
             )
-            figures[f"{name}_report_extra_ms"] = _median_ms(
+            figures[f"{name}_report_extra_ms"] = median_ms(
                 lambda a=area, s=start, n=now: (
                     kinds_and_trend(area=a, date_from=s, date_to=today),
                     department_stats(area=a, date_from=s, date_to=today, now=n),
@@ -111,12 +146,31 @@ def run(ctx) -> dict:
             kt = {"area": area, "date_from": start, "date_to": today}
             if kinds_and_trend(**kt) != _kinds_and_trend_live(**kt):
                 raise RuntimeError(f"{name}: the rollup's kinds and trend differ from the live count")
-            figures[f"{name}_kinds_trend_ms"] = _median_ms(lambda k=kt: kinds_and_trend(**k))
-            figures[f"{name}_kinds_trend_live_ms"] = _median_ms(lambda k=kt: _kinds_and_trend_live(**k))
-            figures[f"{name}_departments_ms"] = _median_ms(
-                lambda a=area, s=start, n=now: department_stats(area=a, date_from=s, date_to=today, now=n)
-            )
-            seq_scans += _explain(f"statspage_{name}", statements)
-            ctx.log(f"{name}: {figures[f'{name}_page_ms']} ms, {figures[f'{name}_queries']} queries")
+            figures[f"{name}_kinds_trend_ms"] = median_ms(lambda k=kt: kinds_and_trend(**k))
+            figures[f"{name}_kinds_trend_live_ms"] = median_ms(lambda k=kt: _kinds_and_trend_live(**k))
+            dt = {**kt, "now": now}
+            if department_stats(**dt) != live_department_stats(**dt):
+                raise RuntimeError(f"{name}: the department rollup differs from the live count")
+            figures[f"{name}_departments_ms"] = median_ms(lambda d=dt: department_stats(**d))
+            figures[f"{name}_departments_live_ms"] = median_ms(lambda d=dt: live_department_stats(**d))
+            seq_scans += _explain(f"statspage_{prefix}{name}", statements)
+            seq_scans += _explain_departments(f"statspage_{prefix}{name}_departments", statements)
+            log(f"{name}: {figures[f'{name}_page_ms']} ms, {figures[f'{name}_queries']} queries")
     figures["seq_scans"] = "; ".join(seq_scans) or "none"
     return figures
+
+
+if __name__ == "__main__":
+    # By hand on a kept dataset (HELPERS.md: a copy of griddesk_bench, migrated, rollups rebuilt):
+    # DATABASE_URL=postgres://…/gd1m_x .venv/bin/python -m bench.bench_statspage [rounds] [page …]
+    # (plans to bench/plans/statspage_byhand_*.txt, beside the harness's own)
+    import json
+    import sys
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    django.setup()
+    args = sys.argv[1:]
+    chosen = {name: PAGES[name] for name in args[1:]} or PAGES
+    print(json.dumps(measure(print, pages=chosen, rounds=int(args[0]) if args else 5, prefix="byhand_"), indent=1))

@@ -284,10 +284,10 @@ def _statspage_lines(entry: dict | None) -> list[str]:
         f"Sequential scans in the page's plans (queries with such a scan, per table): {shown or 'none'}.",
         "",
         "Where the time goes (bench/plans/statspage_*.txt): issue_stats reads the rollup plus a live part for open",
-        "issues past a deadline; the kinds and the weekly trend read the rollup's trend rows (a community and up).",
-        "What still grows with the data is the departments' pass over the period's dispatches and ratings (the",
-        "sequential scans above): a per-department rollup (department × day × area) would make the page a read of",
-        "rollups only.",
+        "issues past a deadline; the kinds and the weekly trend read the rollup's trend rows (a community and up);",
+        "the departments read the department rollup (department × day × area) plus the entries of the leads' open",
+        "issues past their resolution deadline. What grows with the data is the live parts: the open issues past a",
+        "deadline, not the history.",
         "",
     ]
     return lines

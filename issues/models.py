@@ -259,6 +259,11 @@ class Issue(models.Model):
                 name="issue_resolution_escalation",
                 condition=escalation_pending_q("resolution"),
             ),
+            # Statistics' live part (issues.stats.due_running_q): a resolution deadline that passed in the other open
+            # statuses (issues.stats.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_due_open.
+            models.Index(
+                fields=["resolution_due_at"], name="issue_resolution_due_other", condition=Q(status="submitted")
+            ),
             # Auto-close of unrated resolved issues.
             models.Index(fields=["resolved_at"], name="issue_resolved_waiting", condition=Q(status="resolved")),
             # Likely duplicates: open issues of one category, recent first.
@@ -737,3 +742,97 @@ class StatsEntry(models.Model):
 
     def __str__(self):
         return f"{self.issue_id}: {self.flags}"
+
+
+class DepartmentRollup(models.Model):
+    """Counts of the dispatches to one department of the issues created on one local day (or month) in one area.
+
+    The /stats/ page's departments (issues.stats_report, 红黄榜): like StatsRollup, the leaf day rows (the issue's own
+    grid or building path) are the truth each DepartmentEntry adds to, and the community, street and district rows
+    by day and by month are the same counts summed up the tree, for what those scopes read. Only issues.rollups writes
+    them. What depends on the time of reading (a lead's open issues past their deadline) is counted live.
+    """
+
+    grain = models.CharField(max_length=5, choices=StatsRollup.Grain.choices[:2])
+    level = models.CharField(max_length=9, choices=StatsRollup.Level.choices)
+    period = models.DateField()  # the local day, or the first day of the month
+    area_path = models.CharField(max_length=160)
+    district_code = models.CharField(max_length=6)
+    street_code = models.CharField(max_length=9)
+    community_code = models.CharField(max_length=12, blank=True)
+    # No constraint in the database (as StatsEntry): departments with dispatches are never deleted (PROTECT there).
+    department = models.ForeignKey(
+        "orgs.Department", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+    dispatched = _count()  # dispatch rows, every round
+    accepted_on_time = _count()  # accepted (报到) at or before the issue's response deadline
+    returned = _count()  # sent back (退单)
+    # As the lead of the current round: issue_stats' flags of its issues, and their ratings.
+    accepted = _count()
+    resolved = _count()
+    due_resolved = _count()
+    resolved_on_time = _count()
+    ratings = _count()
+    satisfied = _count()
+
+    class Meta:
+        verbose_name = _("department statistics rollup")
+        verbose_name_plural = _("department statistics rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "level", "period", "area_path", "department"], name="department_rollup_key"
+            )
+        ]
+        indexes = [
+            # A scope's rows in a period: the path prefix, then the period.
+            models.Index(
+                fields=["level", "grain", "area_path", "period"],
+                name="department_rollup_scope",
+                opclasses=["", "", "varchar_pattern_ops", ""],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.grain} {self.period} {self.area_path} {self.department_id}"
+
+
+class DepartmentEntry(models.Model):
+    """What one issue adds to one department's leaf day DepartmentRollup row (issues.rollups)."""
+
+    # No foreign key constraints in the database, for StatsEntry's reason.
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, db_constraint=False, related_name="+")
+    department = models.ForeignKey(
+        "orgs.Department", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # The leaf row it adds to: the issue's local creation day and place when it was counted.
+    period = models.DateField()
+    area_path = models.CharField(max_length=160)
+    district_code = models.CharField(max_length=6)
+    street_code = models.CharField(max_length=9)
+    community_code = models.CharField(max_length=12, blank=True)
+    dispatched = models.PositiveSmallIntegerField()
+    accepted_on_time = models.PositiveSmallIntegerField()
+    returned = models.PositiveSmallIntegerField()
+    accepted = models.PositiveSmallIntegerField()
+    resolved = models.PositiveSmallIntegerField()
+    due_resolved = models.PositiveSmallIntegerField()
+    resolved_on_time = models.PositiveSmallIntegerField()
+    ratings = models.PositiveSmallIntegerField()
+    satisfied = models.PositiveSmallIntegerField()
+    # The issue's resolution deadline while the department leads it and it is open (else null): the part of `due`
+    # that time changes is read live from here, through the index of the open ones, without joining dispatches.
+    lead_due_at = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name = _("department statistics entry")
+        verbose_name_plural = _("department statistics entries")
+        constraints = [models.UniqueConstraint(fields=["issue", "department"], name="department_entry_key")]
+        indexes = [
+            models.Index(
+                fields=["lead_due_at"], name="department_entry_lead_due", condition=Q(lead_due_at__isnull=False)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.issue_id} → {self.department_id}"

@@ -24,13 +24,13 @@ from functools import reduce
 from operator import add
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, DateField, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
 from grids.models import PATH_SEPARATOR
-from issues.models import Issue, Rating, StatsEntry, StatsRollup
+from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
-from issues.stats import issue_flags
+from issues.stats import OTHER_OPEN_STATUSES, issue_flags
 
 FLAG_KEYS = list(issue_flags())
 COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
@@ -157,6 +157,7 @@ def rollup_refresh(issue_ids: Iterable) -> None:
         if entries:
             leaf_ids = _upsert(deltas, leaves={new for _, new, _ in entries})
             _write_entries(entries, leaf_ids)
+        _department_refresh(ids)
 
 
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
@@ -250,17 +251,21 @@ def rollup_rebuild(*, progress=None) -> int:
         _lock_tables()
         if months:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"DELETE FROM {rollup} WHERE period < %s OR period >= %s", [months[0], _next(months[-1])]
-                )
+                for table in (rollup, DEPARTMENT_ROLLUP):
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE period < %s OR period >= %s", [months[0], _next(months[-1])]
+                    )
         else:
             StatsEntry.objects.all().delete()
+            DepartmentEntry.objects.all().delete()
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {rollup}")
+                cursor.execute(f"DELETE FROM {DEPARTMENT_ROLLUP}")
     for month in progress(months) if progress else months:
         with transaction.atomic():
             _lock_tables()
             _rebuild_month(month)
+            _rebuild_department_month(month)
     return len(months)
 
 
@@ -271,7 +276,8 @@ def _next(month: date) -> date:
 def _lock_tables() -> None:
     """Make writers wait for this transaction (PostgreSQL; SQLite has one writer at a time anyway)."""
     if connection.vendor == "postgresql":
-        tables = [connection.ops.quote_name(m._meta.db_table) for m in (StatsRollup, StatsEntry)]
+        models = (StatsRollup, StatsEntry, DepartmentRollup, DepartmentEntry)
+        tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
 
@@ -366,3 +372,224 @@ def _rebuild_trend(cursor, issues) -> None:
             f" GROUP BY {group}, v.resolved_on",
             [*head, ALL_KINDS, *params, NO_DAY],
         )
+
+
+# --- departments --------------------------------------------------------------------------------------------------
+# DepartmentRollup (the /stats/ page's departments, issues.stats_report): each issue adds, for every department it
+# was dispatched to, one DepartmentEntry's counts to that department's leaf day row (its local creation day × its
+# grid or building path) and to the same row summed up the tree (DEPARTMENT_SHAPES). The entry remembers what it
+# added; a refresh subtracts it and adds the new counts where they changed, as for StatsRollup above.
+
+DEPARTMENT_COUNTS = [
+    "dispatched", "accepted_on_time", "returned", "accepted", "resolved", "due_resolved", "resolved_on_time", "ratings",
+    "satisfied",
+]  # fmt: skip
+DEPARTMENT_CODES = CODE_COLUMNS[:3]
+# The statuses in which a passed resolution deadline makes an issue due while open (issues.stats.due_running_q).
+DUE_OPEN_STATUSES = [
+    *Issue.DEADLINE_STATUSES["resolution"],
+    *OTHER_OPEN_STATUSES,
+]  # district, street, community: enough to name every row above the leaf
+DEPARTMENT_SHAPES = [(grain, level) for grain in (G.DAY, G.MONTH) for level in TREND_LEVELS]
+DEPARTMENT_ROLLUP, DEPARTMENT_ENTRY = DepartmentRollup._meta.db_table, DepartmentEntry._meta.db_table  # plain names
+
+
+def department_lead_q(prefix: str = "") -> Q:
+    """Return the filter of the current round's lead dispatch (the department answerable for the outcome)."""
+    return Q(**{f"{prefix}lead": True, f"{prefix}active": True})
+
+
+def _department_vectors(dispatches):
+    """Return `dispatches` grouped by issue and department as values: the leaf row's key and DEPARTMENT_COUNTS.
+
+    The definitions of issues.stats_report's department row (its module docstring): every dispatch round counts in
+    `dispatched`, `accepted_on_time` and `returned`; the rest count once, for the current round's lead only.
+    """
+    lead = department_lead_q()
+    resolved = Q(issue__status__in=RESOLVED_STATUSES)
+    has_deadline = Q(issue__resolution_due_at__isnull=False)
+    ratings = Rating.objects.filter(issue=OuterRef("issue_id")).order_by().values("issue")
+
+    def per_lead(query):
+        count = Coalesce(Subquery(query.annotate(n=Count("pk")).values("n")), Value(0))
+        return Coalesce(Sum(Case(When(lead, then=count), default=Value(0), output_field=IntegerField())), Value(0))
+
+    return (
+        dispatches.order_by()
+        .values(
+            "issue_id",
+            "department_id",
+            day=TruncDate("issue__created_at", tzinfo=LOCAL_TZ),
+            path=F("issue__area_path"),
+            **{code: F(f"issue__{code}") for code in DEPARTMENT_CODES},
+        )  # fmt: skip
+        .annotate(
+            dispatched=Count("pk"),
+            accepted_on_time=Count(
+                "pk", filter=Q(accepted_at__isnull=False, accepted_at__lte=F("issue__response_due_at"))
+            ),
+            returned=Count("pk", filter=Q(status=Dispatch.Status.RETURNED)),
+            accepted=Count("pk", filter=lead & Q(issue__accepted_at__isnull=False)),
+            resolved=Count("pk", filter=lead & Q(issue__accepted_at__isnull=False) & resolved),
+            due_resolved=Count("pk", filter=lead & has_deadline & resolved),
+            resolved_on_time=Count(
+                "pk", filter=lead & has_deadline & resolved & Q(issue__resolved_at__lte=F("issue__resolution_due_at"))
+            ),
+            ratings=per_lead(ratings),
+            satisfied=per_lead(ratings.filter(score__gte=Rating.SATISFIED_MIN)),
+            lead_due_at=Max(
+                Case(When(lead & Q(issue__status__in=DUE_OPEN_STATUSES), then=F("issue__resolution_due_at")))
+            ),
+        )
+    )
+
+
+VECTOR_COLUMNS = ["issue_id", "department_id", "day", "path", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS, "lead_due_at"]
+ENTRY_COLUMNS = [
+    "issue_id",
+    "department_id",
+    "period",
+    "area_path",
+    *DEPARTMENT_CODES,
+    *DEPARTMENT_COUNTS,
+    "lead_due_at",
+]
+
+
+def _department_refresh(ids: list) -> None:
+    """Bring the department rows and entries of these issues up to date (one read; writes only what changed)."""
+    vectors, params = _department_vectors(Dispatch.objects.filter(issue_id__in=ids)).query.sql_with_params()
+    entries, entry_params = (
+        DepartmentEntry.objects.filter(issue_id__in=ids).values(*ENTRY_COLUMNS).query.sql_with_params()
+    )
+    width = len(VECTOR_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1, {', '.join(f'v.{c}' for c in VECTOR_COLUMNS)} FROM ({vectors}) v"
+            f" UNION ALL SELECT 0, {', '.join(f'e.{c}' for c in ENTRY_COLUMNS)} FROM ({entries}) e",
+            [*params, *entry_params],
+        )
+        read = cursor.fetchall()
+    new, old = {}, {}
+    for is_new, *row in read:
+        place = (_as_date(row[2]), row[3], tuple(row[4:7]))
+        (new if is_new else old)[(row[0], row[1])] = (place, (*(int(n) for n in row[7 : width - 1]), row[width - 1]))
+    deltas: dict[tuple, list[int]] = {}
+    written = []
+    for key in sorted(new.keys() | old.keys(), key=lambda k: (str(k[0]), k[1])):
+        if new.get(key) == old.get(key):
+            continue
+        department = key[1]
+        if key in old:
+            _department_add(deltas, department, *old[key], sign=-1)
+        if key in new:
+            _department_add(deltas, department, *new[key])
+            written.append((key, new[key]))
+    gone = [key for key in old if key not in new]  # only if an issue's dispatch rows were deleted
+    if deltas:
+        _department_upsert(deltas)
+    if written:
+        _department_write_entries(written)
+    for issue_id, department_id in gone:
+        DepartmentEntry.objects.filter(issue_id=issue_id, department_id=department_id).delete()
+
+
+def _department_add(deltas: dict, department: int, place: tuple, vector: tuple, sign: int = 1) -> None:
+    day, path, codes = place
+    counts = vector[:-1]  # the last is lead_due_at, the entry's alone
+    for grain, level, period, row_path, row_codes in [
+        (G.DAY, L.LEAF, day, path, codes),
+        *_department_shapes(day, codes),
+    ]:
+        current = deltas.setdefault(
+            (str(grain), str(level), period, row_path, department, row_codes), [0] * len(counts)
+        )
+        for i, n in enumerate(counts):
+            current[i] += sign * n
+
+
+def _department_shapes(day: date, codes: tuple) -> list[tuple]:
+    rows = []
+    for grain, level in DEPARTMENT_SHAPES:
+        upper = codes[: CODES_KEPT[level]]
+        period = day.replace(day=1) if grain == G.MONTH else day
+        rows.append((grain, level, period, PATH_SEPARATOR.join(upper), (*upper, *[""] * (3 - len(upper)))))
+    return rows
+
+
+def _department_upsert(deltas: dict) -> None:
+    """Add the deltas to their rows (creating them), in key order so two refreshes never wait on each other."""
+    rows = sorted(
+        (key for key, counts in deltas.items() if any(counts)), key=lambda k: (*k[:2], k[2].isoformat(), *k[3:5])
+    )
+    if not rows:
+        return
+    columns = ["grain", "level", "period", "area_path", "department_id", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS]
+    params = []
+    for key in rows:
+        grain, level, period, path, department, codes = key
+        params += [grain, level, period, path, department, *codes, *deltas[key]]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    updates = ", ".join(f"{c} = {DEPARTMENT_ROLLUP}.{c} + excluded.{c}" for c in DEPARTMENT_COUNTS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DEPARTMENT_ROLLUP} ({', '.join(columns)}) VALUES {placeholders}"
+            f" ON CONFLICT (grain, level, period, area_path, department_id) DO UPDATE SET {updates}",
+            params,
+        )
+
+
+def _department_write_entries(written: list) -> None:
+    params = []
+    for (issue_id, department_id), ((day, path, codes), counts) in written:
+        params += [issue_id, department_id, day, path, *codes, *counts]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(ENTRY_COLUMNS)) + ")"] * len(written))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in ENTRY_COLUMNS[2:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DEPARTMENT_ENTRY} ({', '.join(ENTRY_COLUMNS)}) VALUES {placeholders}"
+            f" ON CONFLICT (issue_id, department_id) DO UPDATE SET {updates}",
+            params,
+        )
+
+
+def _rebuild_department_month(month: date) -> None:
+    """Replace the department rows and entries of the issues created in the local month starting on `month`."""
+    start = datetime.combine(month, time.min, LOCAL_TZ)
+    end = datetime.combine(_next(month), time.min, LOCAL_TZ)
+    issues = Issue.objects.filter(created_at__gte=start, created_at__lt=end)
+    vectors, params = _department_vectors(
+        Dispatch.objects.filter(issue__created_at__gte=start, issue__created_at__lt=end)
+    ).query.sql_with_params()
+    codes = ", ".join(DEPARTMENT_CODES)
+    counts = ", ".join(DEPARTMENT_COUNTS)
+    sums = ", ".join(f"SUM({c})" for c in DEPARTMENT_COUNTS)
+    with connection.cursor() as cursor:
+        ids_sql, ids_params = issues.values("pk").query.sql_with_params()
+        cursor.execute(f"DELETE FROM {DEPARTMENT_ENTRY} WHERE issue_id IN ({ids_sql})", ids_params)
+        cursor.execute(f"DELETE FROM {DEPARTMENT_ROLLUP} WHERE period >= %s AND period < %s", [month, _next(month)])
+        cursor.execute(
+            f"INSERT INTO {DEPARTMENT_ENTRY} ({', '.join(ENTRY_COLUMNS)})"
+            f" SELECT {', '.join(f'v.{c}' for c in VECTOR_COLUMNS)} FROM ({vectors}) v",
+            params,
+        )
+        cursor.execute(
+            f"INSERT INTO {DEPARTMENT_ROLLUP} (grain, level, period, area_path, department_id, {codes}, {counts})"
+            f" SELECT %s, %s, period, area_path, department_id, {codes}, {sums} FROM {DEPARTMENT_ENTRY}"
+            f" WHERE issue_id IN ({ids_sql}) GROUP BY period, area_path, department_id, {codes}",
+            [G.DAY.value, L.LEAF.value, *ids_params],
+        )
+        for grain, level in DEPARTMENT_SHAPES:
+            upper = DEPARTMENT_CODES[: CODES_KEPT[level]]
+            path = f" || '{PATH_SEPARATOR}' || ".join(upper)
+            blanks = "".join(", ''" for _ in range(3 - len(upper)))
+            group = [*([] if grain == G.MONTH else ["period"]), *upper, "department_id"]
+            cursor.execute(
+                f"INSERT INTO {DEPARTMENT_ROLLUP} (grain, level, period, area_path, department_id, {codes}, {counts})"
+                f" SELECT %s, %s, {'%s' if grain == G.MONTH else 'period'}, {path}, department_id,"
+                f" {', '.join(upper)}{blanks}, {sums}"
+                f" FROM {DEPARTMENT_ROLLUP} WHERE grain = %s AND level = %s AND period >= %s AND period < %s"
+                f" GROUP BY {', '.join(group)}",
+                [grain.value, level.value, *([month] if grain == G.MONTH else []), G.DAY.value, L.LEAF.value, month,
+                 _next(month)],
+            )  # fmt: skip

@@ -24,21 +24,26 @@ under `area` created from `date_from` 00:00 to the end of `date_to`, local time 
 
 Queries: issue_stats twice (four each), two for the kinds and the trend, two for the departments: twelve whatever
 the data size. The kinds and the trend are read from the rollup's trend rows (issues.rollups) for a community, a
-street or a district; the departments are still counted live over the population's dispatches and ratings.
+street or a district; the departments from the department rollup (DepartmentRollup, kept by issues.rollups in the
+change's transaction), plus the live part of their `due` (a lead's open issues past their resolution deadline, from
+the DepartmentEntry rows of open issues: no dispatch, rating or issue row is read).
+tests/issues/test_stats_department_rollup.py compares them with the live count over dispatches and ratings
+(tests/issues/stats_department_reference.py).
 """
 
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from grids.models import Area, subtree_q
-from issues.models import Dispatch, Issue, Kind, Rating, StatsRollup
+from issues.models import DepartmentEntry, DepartmentRollup, Issue, Kind, StatsRollup
+from issues.rollups import DEPARTMENT_COUNTS as ROLLUP_DEPARTMENT_COUNTS
 from issues.rollups import TREND_LEVELS
 from issues.sla import LOCAL_TZ
-from issues.stats import issue_stats
+from issues.stats import issue_stats, rollup_periods_q, rollup_scope_q
 
 S = Issue.Status
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
@@ -157,47 +162,46 @@ def _kinds_and_trend_live(*, area: Area, date_from: date, date_to: date) -> tupl
 
 
 def department_stats(*, area: Area, date_from: date, date_to: date, now: datetime) -> list[dict]:
-    """Return one row per department the population was dispatched to (module docstring), most dispatched first."""
-    population = population_q(area=area, date_from=date_from, date_to=date_to, prefix="issue__")
-    lead = Q(lead=True, active=True)
-    resolved = Q(issue__status__in=RESOLVED_STATUSES)
-    has_deadline = Q(issue__resolution_due_at__isnull=False)
-    rows = (
-        Dispatch.objects.filter(population)
-        .values("department_id", "department__code", "department__name")
-        .order_by()
-        .annotate(
-            dispatched=Count("pk"),
-            accepted_on_time=Count(
-                "pk", filter=Q(accepted_at__isnull=False, accepted_at__lte=F("issue__response_due_at"))
-            ),
-            returned=Count("pk", filter=Q(status=Dispatch.Status.RETURNED)),
-            accepted=Count("pk", filter=lead & Q(issue__accepted_at__isnull=False)),
-            resolved=Count("pk", filter=lead & Q(issue__accepted_at__isnull=False) & resolved),
-            due=Count(
-                "pk",
-                filter=lead
-                & has_deadline
-                & ~Q(issue__status=S.REJECTED)
-                & (resolved | Q(issue__resolution_due_at__lt=now)),
-            ),
-            resolved_on_time=Count(
-                "pk", filter=lead & has_deadline & resolved & Q(issue__resolved_at__lte=F("issue__resolution_due_at"))
-            ),
+    """Return one row per department the population was dispatched to (module docstring), most dispatched first.
+
+    Two queries whatever the number of issues: the department rollup rows of the scope and period (issues.rollups:
+    a community, a street or a district reads its own rows, whole months from the month rows; a grid or a building
+    its leaf day rows), and the live part of `due` (a lead's open issues past their resolution deadline at `now`,
+    from the DepartmentEntry rows of the leads' open issues, through their partial index).
+    """
+    if area.level in TREND_LEVELS:
+        scope = rollup_scope_q(
+            [Q(level=area.level, area_path=area.path)], date_from=date_from, date_to=date_to, months=True
         )
-    )
-    ratings = {
-        row["issue__dispatches__department_id"]: row
-        for row in Rating.objects.filter(population, issue__dispatches__lead=True, issue__dispatches__active=True)
-        .values("issue__dispatches__department_id")
+    else:
+        periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
+        scope = Q(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
+    named = ["department_id", "department__code", "department__name"]
+    summed = (
+        DepartmentRollup.objects.filter(scope)
+        .values(*named)
         .order_by()
-        .annotate(ratings=Count("pk"), satisfied=Count("pk", filter=Q(score__gte=Rating.SATISFIED_MIN)))
-    }
+        .annotate(**{key: Sum(key) for key in ROLLUP_DEPARTMENT_COUNTS})
+    )
+    rows = {row["department_id"]: row for row in summed if row["dispatched"]}
+    # The entries of the leads' open issues past their resolution deadline (issues.stats.due_running_q's issues).
+    live = (
+        DepartmentEntry.objects.filter(
+            subtree_q("area_path", area.path), period__gte=date_from, period__lte=date_to, lead_due_at__lt=now
+        )
+        .values(*named)
+        .order_by()
+        .annotate(due_running=Count("pk"))
+    )
+    for row in live:
+        # A row is always there when the rollup is current; setdefault keeps a stray dispatch visible all the same.
+        rows.setdefault(row["department_id"], {**row, **dict.fromkeys(ROLLUP_DEPARTMENT_COUNTS, 0)})
+        rows[row["department_id"]]["due_running"] = row["due_running"]
     result = []
-    for row in rows:
-        rated = ratings.get(row["department_id"], {})
-        counts = {key: row[key] for key in DEPARTMENT_COUNTS}
-        counts.update(ratings=rated.get("ratings", 0), satisfied=rated.get("satisfied", 0))
+    for row in rows.values():
+        counts = {key: row[key] or 0 for key in ROLLUP_DEPARTMENT_COUNTS}
+        counts["due"] = counts.pop("due_resolved") + row.get("due_running", 0)
+        counts = {key: counts[key] for key in [*DEPARTMENT_COUNTS, "ratings", "satisfied"]}
         result.append(
             {
                 "code": row["department__code"],

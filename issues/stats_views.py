@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -131,7 +132,8 @@ def _volumes(report: dict) -> list[dict]:
         (
             "channel",
             gettext("Issues by channel"),
-            [(c, str(channel_labels[c]), n) for c, n in report["by_channel"].items()],
+            # capfirst: "partner app" is also a model's verbose name, which the catalogue must leave in lower case.
+            [(c, capfirst(channel_labels[c]), n) for c, n in report["by_channel"].items()],
         ),
     ]
     return [

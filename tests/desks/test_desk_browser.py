@@ -105,7 +105,7 @@ def test_the_three_desks_in_chromium(
             form.get_by_label("水务").check()
             form.get_by_label("Lead department").select_option("chengguan")
             form.get_by_role("button", name="Dispatch").click()
-            expect(page.locator("#issue-status")).to_have_text("dispatched")
+            expect(page.locator("#issue-status")).to_have_text("Dispatched")
 
             # Department staff (城管): accept and resolve with a photo, from the department queue.
             page = desk.open("chengguan_staff", "/desk/")
@@ -114,12 +114,12 @@ def test_the_three_desks_in_chromium(
             desk.shoot(page, "desk-department")
             page.locator(f"#row-{new.number} a.number").click()
             page.locator("#form-accept").get_by_role("button", name="Accept").click()
-            expect(page.locator("#issue-status")).to_have_text("in progress")
+            expect(page.locator("#issue-status")).to_have_text("In progress")
             form = page.locator("#form-resolve")
             form.get_by_label("Result").fill("纸箱已清运，通道畅通。")
             form.get_by_label("Photos after").set_input_files(str(photo))
             form.get_by_role("button", name="Resolve").click()
-            expect(page.locator("#issue-status")).to_have_text("resolved")
+            expect(page.locator("#issue-status")).to_have_text("Resolved")
             expect(page.locator("#photos-after img")).to_have_count(1)
 
             # Department staff (水务): return a misrouted one with a reason.
@@ -127,7 +127,7 @@ def test_the_three_desks_in_chromium(
             form = page.locator("#form-return")
             form.get_by_label("Reason").fill("不属于水务职责，应由城管处理。")
             form.get_by_role("button", name="Return").click()
-            expect(page.locator("#issue-status")).to_have_text("classified")
+            expect(page.locator("#issue-status")).to_have_text("Classified")
 
             # A stale form: the street supervises meanwhile; the community's escalation says who changed it.
             page = desk.open("community_staff", f"/issues/{stale.number}/")

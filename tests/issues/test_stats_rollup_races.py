@@ -9,9 +9,11 @@ from django.db import connection
 from django.utils import timezone
 
 from issues import workflow
-from issues.models import StatsRollup
+from issues.models import DepartmentRollup, StatsRollup
 from issues.rollups import rollup_rebuild
 from issues.stats import issue_stats
+from issues.stats_report import department_stats
+from tests.issues.stats_department_reference import live_department_stats
 from tests.issues.stats_reference import live_issue_stats
 from tests.issues.test_concurrency import race
 
@@ -23,7 +25,10 @@ pytestmark = [
 
 def _table() -> list[tuple]:
     fields = [f.name for f in StatsRollup._meta.concrete_fields if f.name != "id"]
-    return sorted(StatsRollup.objects.filter(total__gt=0).values_list(*fields))
+    departments = [f.attname for f in DepartmentRollup._meta.concrete_fields if f.name != "id"]
+    return sorted(StatsRollup.objects.filter(total__gt=0).values_list(*fields)) + sorted(
+        DepartmentRollup.objects.filter(dispatched__gt=0).values_list(*departments)
+    )
 
 
 def _assert_consistent(territory):
@@ -31,6 +36,7 @@ def _assert_consistent(territory):
     today = timezone.localdate()
     args = {"area": territory["street"], "date_from": today - timedelta(days=1), "date_to": today}
     assert issue_stats(**args) == live_issue_stats(**args)
+    assert department_stats(**args, now=timezone.now()) == live_department_stats(**args, now=timezone.now())
     rollup_rebuild()
     assert _table() == incremental
 

@@ -106,7 +106,7 @@ def test_an_anonymous_reporter_follows_by_number_and_phone_and_rates(live_server
                 page.get_by_label("Phone").fill(PHONE)
                 page.get_by_label("Phone").press("Enter")
                 page.wait_for_url(f"{live_server.url}/follow/{issue.number}/")
-                expect(page.locator("#issue-status")).to_have_text("resolved")
+                expect(page.locator("#issue-status")).to_have_text("Resolved")
                 expect(page.locator("#photos-before img")).to_have_count(2)
                 expect(page.locator("#photos-after img")).to_have_count(1)
                 expect(page.locator("#reporter")).to_contain_text(PHONE)
@@ -118,7 +118,7 @@ def test_an_anonymous_reporter_follows_by_number_and_phone_and_rates(live_server
                 page.get_by_label("Comment").fill("Thank you" if score == 4 else "Still blocked")
                 page.get_by_role("button", name="Rate").click()
                 page.wait_for_url(f"{live_server.url}/follow/{issue.number}/")
-                expect(page.locator("#issue-status")).to_have_text("closed" if score == 4 else "dispatched")
+                expect(page.locator("#issue-status")).to_have_text("Closed" if score == 4 else "Dispatched")
                 expect(page.locator("#id_rating")).to_have_count(0)
             if score == 4:
                 # The anonymous follower's page in Chinese (a second follow, same session grant style).
@@ -215,7 +215,7 @@ def test_community_staff_record_a_return_visit_on_the_issue_page(live_server, re
             form.get_by_label("What the reporter said").fill("Basically satisfied on the phone")
             form.get_by_role("button", name="Record rating").click()
             page.wait_for_url(f"{live_server.url}/issues/{issue.number}/")
-            expect(page.locator("#issue-status")).to_have_text("closed")
+            expect(page.locator("#issue-status")).to_have_text("Closed")
             expect(page.locator("#timeline .event-rate .event-detail")).to_contain_text("recorded from a return visit")
             page.screenshot(path=str(tmp_path / "issue-staff-after.png"), full_page=True)
         finally:

@@ -114,6 +114,11 @@ def test_statistics_of_a_street_in_chromium(
                 expect(page.locator("#empty-areas")).to_contain_text("12")
                 expect(page.locator("#rank-departments tbody tr")).to_have_count(2)
                 expect(page.locator("#rank-on_time_resolution_rate")).to_have_attribute("aria-current", "true")
+                if language == "en":
+                    # Statuses and kinds read as labels, in sentence case (locale/en), not as lower-case API names.
+                    expect(page.locator("#table-chart-status")).to_contain_text("In progress")
+                    expect(page.locator("#table-chart-kind")).to_contain_text("Complaint")
+                    expect(page.locator("#table-chart-channel")).to_contain_text("Partner app")
                 problems[language] = serious_violations(page)
                 heights[language] = page.evaluate("document.documentElement.scrollHeight")
                 # Nothing runs off the side at 1280 px, in either language.
