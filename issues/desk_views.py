@@ -6,15 +6,18 @@ meanwhile, the page shows it as it is now with "changed meanwhile by …" at the
 kept, and nothing of the refused action applied.
 """
 
+import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext, gettext_noop, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
 from issues import desk_forms as f
@@ -34,7 +37,11 @@ from issues.views import IssueActionView
 from triage.hotspot_actions import hotspot_dispatch, hotspot_link_duplicates
 from triage.hotspots import hotspots_open_for
 from triage.models import HotSpot
-from triage.suggest import triage_suggest_many
+from triage.suggest import current_model, triage_suggest_many
+
+logger = logging.getLogger(__name__)
+# How long a new issue's triage suggestion is remembered for the queue (see _attach_suggestions).
+SUGGESTION_CACHE_SECONDS = 600
 
 # --- where each role works ------------------------------------------------------------------------------------------
 
@@ -95,7 +102,9 @@ def _queue_view(name: str):
             raise Http404
         params = {k: v for k in FILTER_KEYS if (v := request.GET.get(k, "").strip())}
         tab = request.GET.get("tab") or next(iter(tabs))
-        context = {"queue": name, "title": TITLES[name], "params": params, "tab": tab, "error": None, "queues": queues}
+        # Every filter named (blank when not given): the form's fields read them without a failed lookup each.
+        shown = dict.fromkeys(FILTER_KEYS, "") | params
+        context = {"queue": name, "title": TITLES[name], "params": shown, "tab": tab, "error": None, "queues": queues}
         try:
             page = read(user=request.user, tab=tab, params=params, cursor=request.GET.get("cursor"))
         except ValidationFailed as error:
@@ -134,13 +143,40 @@ def _queue_view(name: str):
 
 
 def _attach_suggestions(rows) -> None:
-    """Give each new issue the reporter left uncategorised its top triage suggestion (`issue.suggestion`, or None)."""
+    """Give each new issue the reporter left uncategorised its top triage suggestion (`issue.suggestion`, or None).
+
+    Ranking a page costs a model call and a count of the grids' recent issues (triage.suggest.place_priors): each
+    issue's suggestion is remembered for SUGGESTION_CACHE_SECONDS under the model and the issue's version, so a
+    queue reloaded all day ranks only the issues it has not shown yet. A new model, or any change to the issue
+    (its version), asks again; a category renamed meanwhile shows its old name until then.
+    """
     pending = [r for r in rows if r.status == Issue.Status.SUBMITTED and r.category_id is None]
     for issue in rows:
         issue.suggestion = None
-    tops = triage_suggest_many([r.description for r in pending], places=[r.grid for r in pending], limit=1)
-    for issue, top in zip(pending, tops, strict=True):
-        issue.suggestion = top[0] if top else None
+    if not pending:
+        return
+    model_id, _fitted = current_model()
+    if model_id is None:
+        return
+    keys = {issue.pk: f"desk:suggestion:{model_id}:{issue.pk}:{issue.version}" for issue in pending}
+    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    unknown = [issue for issue in pending if keys[issue.pk] not in known]
+    if unknown:
+        tops = triage_suggest_many([r.description for r in unknown], places=[r.grid for r in unknown], limit=1)
+        fresh = {keys[issue.pk]: (top[0] if top else None) for issue, top in zip(unknown, tops, strict=True)}
+        _cache_call(cache.set_many, fresh, SUGGESTION_CACHE_SECONDS)
+        known |= fresh
+    for issue in pending:
+        issue.suggestion = known[keys[issue.pk]]
+
+
+def _cache_call(method, *args):
+    """Call a cache method; a shared cache that does not answer costs the work, not the page."""
+    try:
+        return method(*args)
+    except (RedisError, OSError):
+        logger.warning("desk: the cache does not answer; ranking the page's suggestions again", exc_info=True)
+        return None
 
 
 def category_groups(choices: list) -> list[tuple[str, list]]:
