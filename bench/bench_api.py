@@ -177,7 +177,11 @@ def _resident_issue(log) -> str:
         return SimpleUploadedFile("p.jpg", buffer.getvalue(), content_type="image/jpeg")
 
     users = {u.username: u for u in get_user_model().objects.filter(username__in=["resident1", "community1"])}
-    grid = Area.objects.filter(level=Area.Level.GRID, path__startswith="360702/360702091/").order_by("code").first()
+    grid = (
+        Area.objects.filter(level=Area.Level.GRID, path__startswith="360702/360702091/360702091005/")
+        .order_by("code")
+        .first()
+    )
     staff_of = {m.department_id: m.user for m in Membership.objects.filter(department__isnull=False)}
     category = Category.objects.filter(is_active=True, department__in=staff_of).order_by("code").first()
     worker = staff_of[category.department_id]
