@@ -37,9 +37,9 @@ from urllib.parse import urlsplit
 TITLE = "issue API over HTTP (gunicorn 2 sync workers, wrk) against the bare view and plain DRF, 1,000,000 issues"
 HOT_REQUESTS = ["list_street", "detail", "stats_street_month", "stats_district_year", "search_street", "create"]
 HOT_REQUESTS += ["search_street_rare"]
-HOT_REQUESTS += ["triage_street"]
+HOT_REQUESTS += ["triage_street", "resident_issue"]
 HTTP_RUNS = ["create", "list_street", "list_street_deep", "detail", "stats_street_month", "reference_create"]
-HTTP_RUNS += ["reference_list", "triage_street"]
+HTTP_RUNS += ["reference_list", "triage_street", "resident_issue"]
 NOTES = {
     "scale": "dataset size (GRIDDESK_BENCH_SCALE / make bench SCALE=…)",
     "issues": "issues in the database while measuring (bulk + through the workflow)",
@@ -55,6 +55,8 @@ NOTES = {
     "stats_street_month_vs_bare": "GET /api/v1/stats/?area=<street>&from=…&to=… over the last 30 days, as street1",
     "triage_street_vs_bare": "GET /desk/triage/ as street1 (session cookie): the street's triage queue page, server"
     "-rendered, new issues first (50 rows), with its tab counts and the likely duplicates of the page's issues",
+    "resident_issue_vs_bare": "GET /issues/<number>/ as resident1 (session cookie): their own issue's page, server"
+    "-rendered, rated and closed, with its events, two photos before and one after, and the rating",
     "reference_create_vs_bare": "plain DRF: a ModelSerializer create, one INSERT (bench/reference.py)",
     "reference_list_vs_bare": "plain DRF: a cursor list of 20 issues, ModelSerializer, no scoping",
     "create_vs_plain_drf": "create_vs_bare ÷ reference_create_vs_bare",
@@ -101,6 +103,9 @@ OLD_MIX = [("closed", 0.90), ("rejected", 1.00)]
 # The dataset: GRIDDESK_BENCH_SCALE (bench/run.py --scale): 100k quick, 1m the default, 10m a stretch.
 # The triage queue page is signed in with a session (a cookie), not a token.
 SESSION_USER = "street1-session"
+# The resident issue page: a resident signed in with a session reads their own issue.
+RESIDENT_SESSION = "resident1-session"
+SESSION_USERS = (SESSION_USER, RESIDENT_SESSION)
 SCALES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 
 CREATE_LUA = """
@@ -149,6 +154,53 @@ def _workflow_issues(log) -> str:
         handled = issue
     log(f"{WORKFLOW_ISSUES} issues through the workflow")
     return str(handled.pk)
+
+
+def _resident_issue(log) -> str:
+    """Take one issue of resident1 through the workflow with photos before and after, and rate it; return its number.
+
+    What the resident issue page shows at its fullest: events from the reporter and two units, photos, a rating.
+    """
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from grids.models import Area
+    from issues import workflow
+    from issues.models import Category
+    from issues.photos import photos_clean
+    from orgs.models import Membership
+
+    def jpeg(color) -> SimpleUploadedFile:
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 48), color).save(buffer, "JPEG")
+        return SimpleUploadedFile("p.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["resident1", "community1"])}
+    grid = (
+        Area.objects.filter(level=Area.Level.GRID, path__startswith="360702/360702091/360702091005/")
+        .order_by("code")
+        .first()
+    )
+    staff_of = {m.department_id: m.user for m in Membership.objects.filter(department__isnull=False)}
+    category = Category.objects.filter(is_active=True, department__in=staff_of).order_by("code").first()
+    worker = staff_of[category.department_id]
+    issue = workflow.issue_submit(
+        actor=users["resident1"],
+        description="基准测试：小区东门路灯不亮，晚上看不清路",
+        grid=grid,
+        reporter_name="刘洋",
+        reporter_phone="13800138000",
+        photos=photos_clean(files=[jpeg((200, 80, 40)), jpeg((40, 80, 200))]),
+    )
+    workflow.issue_classify(issue=issue, actor=users["community1"], category=category)
+    workflow.issue_dispatch(issue=issue, actor=users["community1"], departments=[category.department])
+    workflow.issue_accept(issue=issue, actor=worker)
+    workflow.issue_comment(issue=issue, actor=users["resident1"], text="晚上八点以后最暗")
+    workflow.issue_resolve(issue=issue, actor=worker, note="已更换灯泡", photos=[jpeg((0, 160, 0))])
+    workflow.issue_rate(issue=issue, actor=users["resident1"], score=5, comment="修得很快")
+    log(f"resident issue {issue.number}: photos before and after, rated")
+    return issue.number
 
 
 def _bulk_load(total: int) -> None:
@@ -292,7 +344,7 @@ def _bulk_load(total: int) -> None:
         cursor.execute("ANALYZE")
 
 
-def _hot_requests(*, issue_id: str, street: str, district: str) -> dict:
+def _hot_requests(*, issue_id: str, street: str, district: str, resident_issue: str) -> dict:
     """Return {name: (username, path)} of the requests whose queries are counted and explained in-process."""
     month, year = _period(30), _period(365)
     return {
@@ -305,6 +357,7 @@ def _hot_requests(*, issue_id: str, street: str, district: str) -> dict:
         "search_street_rare": ("street1", f"/api/v1/issues/?page_size={PAGE_SIZE}&q=%E5%9F%BA%E5%87%86%2012345"),
         # A page, signed in with a session (the desks are pages, not API).
         "triage_street": (SESSION_USER, "/desk/triage/"),
+        "resident_issue": (RESIDENT_SESSION, f"/issues/{resident_issue}/"),
     }
 
 
@@ -322,10 +375,11 @@ def _in_process(ctx, *, tokens: dict[str, str], hot: dict) -> dict:
         clients = {
             name: Client(headers={"authorization": f"Token {token}"})
             for name, token in tokens.items()
-            if name != SESSION_USER
+            if name not in SESSION_USERS
         }
-        clients[SESSION_USER] = Client()
-        clients[SESSION_USER].force_login(_user(SESSION_USER.removesuffix("-session")))
+        for name in SESSION_USERS:
+            clients[name] = Client()
+            clients[name].force_login(_user(name.removesuffix("-session")))
         requests = {name: (lambda c=clients[user], p=path: c.get(p)) for name, (user, path) in hot.items()}
         requests["create"] = lambda: clients["community1"].post(
             "/api/v1/issues/", create_body, content_type="application/json"
@@ -515,12 +569,14 @@ def run(ctx) -> dict:
     if ctx.reuse and Issue.objects.count() >= total:
         # A dataset kept by an earlier run (make bench KEEP=1): measure it again as it is.
         issue_id = _handled_issue_id()
+        resident_issue = _resident_issue(ctx.log)
         issues = Issue.objects.count()
         ctx.log(f"{issues} issues kept from an earlier run: measuring them again")
         figures: dict = {"scale": scale, "issues": issues, "dataset": "kept from an earlier run"}
     else:
         call_command("seed_demo", "--no-progress", verbosity=0, stdout=io.StringIO())  # its output holds a key
         issue_id = _workflow_issues(ctx.log)
+        resident_issue = _resident_issue(ctx.log)
         started = time.perf_counter()
         _bulk_load(total)
         bulk_load_s = time.perf_counter() - started
@@ -537,13 +593,14 @@ def run(ctx) -> dict:
         name: Token.objects.get_or_create(user__username=name, defaults={"user_id": _user_id(name)})[0].key
         for name in ("community1", "street1", "district1")
     }
-    hot = _hot_requests(issue_id=issue_id, street="360702091", district="360702")
+    hot = _hot_requests(issue_id=issue_id, street="360702091", district="360702", resident_issue=resident_issue)
     in_process, seq_scans = _in_process(ctx, tokens=tokens, hot=hot)
     figures.update(in_process)
     body = '{"description": "楼道灯不亮了，请尽快维修", "location": {"lat": 25.83, "lng": 114.96}}'
 
     secret_key = secrets.token_urlsafe(60)
-    tokens[SESSION_USER] = _session_cookie("street1", secret_key=secret_key)
+    for name in SESSION_USERS:
+        tokens[name] = _session_cookie(name.removesuffix("-session"), secret_key=secret_key)
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -553,7 +610,8 @@ def run(ctx) -> dict:
     except RuntimeError as exc:  # the in-process figures stand
         raise BenchFailure(figures, str(exc)) from exc
     try:
-        _check_page(f"{base}/desk/triage/", tokens[SESSION_USER])
+        _check_page(f"{base}/desk/triage/", tokens[SESSION_USER], 'id="queue"')
+        _check_page(base + hot["resident_issue"][1], tokens[RESIDENT_SESSION], 'id="photos-after"')
         list_path = f"/api/v1/issues/?page_size={PAGE_SIZE}"
         runs = {
             "create": (f"{base}/api/v1/issues/", None, CREATE_LUA.format(token=tokens["community1"], body=body)),
@@ -568,6 +626,7 @@ def run(ctx) -> dict:
             ),
             "reference_list": (f"{base}/bench/ref/issues/", "community1", None),
             "triage_street": (f"{base}/desk/triage/", SESSION_USER, None),
+            "resident_issue": (base + hot["resident_issue"][1], RESIDENT_SESSION, None),
         }
         measured, bare_rates, non_2xx = _rounds(ctx, runs, f"{base}/bench/bare/", tokens)
     finally:
@@ -640,14 +699,14 @@ def _session_cookie(username: str, *, secret_key: str) -> str:
         return f"Cookie: {settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-def _check_page(url: str, cookie: str) -> None:
-    """Refuse to measure a page that does not answer 200 with the queue (wrk counts a redirect to the login as 3xx)."""
+def _check_page(url: str, cookie: str, mark: str) -> None:
+    """Refuse to measure a page that does not answer 200 with `mark` (wrk counts a redirect to the login as 3xx)."""
     import requests
 
     name, _, value = cookie.removeprefix("Cookie: ").partition("=")
     response = requests.get(url, cookies={name: value}, allow_redirects=False, timeout=60)
-    if response.status_code != 200 or 'id="queue"' not in response.text:
-        raise RuntimeError(f"{url}: {response.status_code}, not the queue page")
+    if response.status_code != 200 or mark not in response.text:
+        raise RuntimeError(f"{url}: {response.status_code}, not the page measured ({mark} missing)")
 
 
 def _user_id(username: str) -> int:

@@ -48,6 +48,7 @@ TARGETS = [
     ("staff list, street scope, deep page", "≥ 0.15", "list_street_deep_vs_bare", "list_street_deep_vs_bare_range"),
     ("detail with events", "≥ 0.2", "detail_vs_bare", "detail_vs_bare_range"),
     ("staff triage queue page (session)", "≥ 0.1", "triage_street_vs_bare", "triage_street_vs_bare_range"),
+    ("resident issue page (session)", "≥ 0.1", "resident_issue_vs_bare", "resident_issue_vs_bare_range"),
     ("stats, street-month (HTTP)", "—", "stats_street_month_vs_bare", "stats_street_month_vs_bare_range"),
     ("stats, street-month, in-process", "< 100 ms", "stats_street_month_in_process_ms", None),
     ("stats, district-year, in-process", "< 100 ms", "stats_district_year_in_process_ms", None),

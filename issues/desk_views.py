@@ -6,15 +6,24 @@ meanwhile, the page shows it as it is now with "changed meanwhile by …" at the
 kept, and nothing of the refused action applied.
 """
 
+import hashlib
+import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, gettext_noop, pgettext, pgettext_lazy
+from django.template.loader import get_template
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timeuntil
+from django.utils.translation import get_language, gettext, gettext_noop, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
 from issues import desk_forms as f
@@ -34,7 +43,15 @@ from issues.views import IssueActionView
 from triage.hotspot_actions import hotspot_dispatch, hotspot_link_duplicates
 from triage.hotspots import hotspots_open_for
 from triage.models import HotSpot
-from triage.suggest import triage_suggest_many
+from triage.suggest import current_model, triage_suggest_many
+
+logger = logging.getLogger(__name__)
+# How long a rendered row is remembered (see _render_rows); its key changes with anything it shows.
+ROW_CACHE_SECONDS = 600
+# Stands for the request's CSRF token in a remembered accept form (never a valid token: it has a space).
+CSRF_STAND_IN = "csrf token stand-in"
+# How long a new issue's triage suggestion is remembered for the queue (see _attach_suggestions).
+SUGGESTION_CACHE_SECONDS = 600
 
 # --- where each role works ------------------------------------------------------------------------------------------
 
@@ -95,7 +112,9 @@ def _queue_view(name: str):
             raise Http404
         params = {k: v for k in FILTER_KEYS if (v := request.GET.get(k, "").strip())}
         tab = request.GET.get("tab") or next(iter(tabs))
-        context = {"queue": name, "title": TITLES[name], "params": params, "tab": tab, "error": None, "queues": queues}
+        # Every filter named (blank when not given): the form's fields read them without a failed lookup each.
+        shown = dict.fromkeys(FILTER_KEYS, "") | params
+        context = {"queue": name, "title": TITLES[name], "params": shown, "tab": tab, "error": None, "queues": queues}
         try:
             page = read(user=request.user, tab=tab, params=params, cursor=request.GET.get("cursor"))
         except ValidationFailed as error:
@@ -124,6 +143,8 @@ def _queue_view(name: str):
         )
         if name == "triage" and page:
             _attach_suggestions(page.rows)
+        if page:
+            _render_rows(request, page.rows, bulk=bool(context["bulk_form"]))
         if name == "escalations":
             context["hotspots"] = hotspots_open_for(user=request.user)
         status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
@@ -134,13 +155,109 @@ def _queue_view(name: str):
 
 
 def _attach_suggestions(rows) -> None:
-    """Give each new issue the reporter left uncategorised its top triage suggestion (`issue.suggestion`, or None)."""
+    """Give each new issue the reporter left uncategorised its top triage suggestion (`issue.suggestion`, or None).
+
+    Ranking a page costs a model call and a count of the grids' recent issues (triage.suggest.place_priors): each
+    issue's suggestion is remembered for SUGGESTION_CACHE_SECONDS under the model and the issue's version, so a
+    queue reloaded all day ranks only the issues it has not shown yet. A new model, or any change to the issue
+    (its version), asks again; a category renamed meanwhile shows its old name until then.
+    """
     pending = [r for r in rows if r.status == Issue.Status.SUBMITTED and r.category_id is None]
     for issue in rows:
         issue.suggestion = None
-    tops = triage_suggest_many([r.description for r in pending], places=[r.grid for r in pending], limit=1)
-    for issue, top in zip(pending, tops, strict=True):
-        issue.suggestion = top[0] if top else None
+    if not pending:
+        return
+    model_id, _fitted = current_model()
+    if model_id is None:
+        return
+    keys = {issue.pk: f"desk:suggestion:{model_id}:{issue.pk}:{issue.version}" for issue in pending}
+    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    unknown = [issue for issue in pending if keys[issue.pk] not in known]
+    if unknown:
+        tops = triage_suggest_many([r.description for r in unknown], places=[r.grid for r in unknown], limit=1)
+        fresh = {keys[issue.pk]: (top[0] if top else None) for issue, top in zip(unknown, tops, strict=True)}
+        _cache_call(cache.set_many, fresh, SUGGESTION_CACHE_SECONDS)
+        known |= fresh
+    for issue in pending:
+        issue.suggestion = known[keys[issue.pk]]
+
+
+def _render_rows(request: HttpRequest, rows, *, bulk: bool) -> None:
+    """Set each row's HTML (`row_html`) and its suggestion's accept form (`accept_html`), remembered by content.
+
+    A queue page is fifty rows of a dozen tags each: most of its time went to the template engine. Each row is
+    rendered once for what it shows (every value desk/_row.html and the triage includes read, the language and the
+    time zone: _row_key) and remembered for ROW_CACHE_SECONDS; a page reads them all in one cache call. The accept
+    forms are remembered with a stand-in for the CSRF token, put back for the request.
+    """
+    now = timezone.now()
+    language, zone = get_language(), timezone.get_current_timezone_name()
+    for row in rows:
+        row.due_in = timeuntil(row.running_due_at, now) if row.running_due_at and not row.overdue else ""
+    keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk) for row in rows}
+    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    fresh = {}
+    for row in rows:
+        if keys[row.pk] not in known:
+            fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
+    if fresh:
+        _cache_call(cache.set_many, fresh, ROW_CACHE_SECONDS)
+        known |= fresh
+    token = get_token(request)
+    for row in rows:
+        row_html, accept_html = known[keys[row.pk]]
+        row.row_html = mark_safe(row_html)  # noqa: S308 — rendered by desk/_row.html, which escapes
+        row.accept_html = mark_safe(accept_html.replace(CSRF_STAND_IN, token))  # noqa: S308 — the same
+
+
+def _row_key(row, *, language: str, zone: str, bulk: bool) -> str:
+    """Return the cache key of a row's HTML: a digest of every value desk/_row.html and the triage includes show."""
+    suggestion, extension = row.suggestion, row.pending_extension
+    values = (
+        language,
+        zone,
+        bulk,
+        row.pk,
+        row.number,
+        row.version,
+        row.status,
+        row.urgent,
+        row.supervised,
+        row.overdue,
+        row.late_days,
+        row.late_hours,
+        row.due_in,
+        row.running_due_at,
+        row.title,
+        row.description,
+        row.category.name if row.category_id else None,
+        row.channel,
+        row.grid.name,
+        row.escalation_level,
+        row.created_at,
+        [d.number for d in row.likely_duplicates or ()],
+        (extension.workdays, extension.department.name if extension.department else None) if extension else None,
+        (suggestion.category.code, suggestion.category.name, suggestion.kind, suggestion.score) if suggestion else None,
+    )
+    return "desk:row:" + hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+
+
+def _row_render(row, *, bulk: bool) -> tuple[str, str]:
+    context = {"issue": row, "bulk_form": bulk, "csrf_token": CSRF_STAND_IN}
+    row_html = get_template("desk/_row.html").render(context)
+    accept_html = ""
+    if row.suggestion:
+        accept_html = get_template("triage/_accept_form.html").render({**context, "suggestion": row.suggestion})
+    return row_html, accept_html
+
+
+def _cache_call(method, *args):
+    """Call a cache method; a shared cache that does not answer costs the work, not the page."""
+    try:
+        return method(*args)
+    except (RedisError, OSError):
+        logger.warning("desk: the cache does not answer; ranking the page's suggestions again", exc_info=True)
+        return None
 
 
 def category_groups(choices: list) -> list[tuple[str, list]]:

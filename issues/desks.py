@@ -15,8 +15,22 @@ from datetime import datetime, timedelta
 
 import django_filters
 from django.conf import settings
-from django.db.models import Case, Count, DateTimeField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
@@ -134,16 +148,37 @@ def _base(user) -> QuerySet:
     return issue_list_for_user(user=user).select_related("grid").annotate(deadline=running_deadline())
 
 
-def _mark(rows: list[Issue], *, now: datetime, supervised: set) -> None:
-    """Set on each row what the queue shows: overdue, how late, supervised."""
+def issue_page_urls():
+    """Return a function of an issue number to its page's URL: one reverse() for a whole page of rows."""
+    marker = "GD-0"
+    pattern = reverse("issue-detail", kwargs={"number": marker})
+    return lambda number: pattern.replace(marker, number, 1)
+
+
+def _labels(field: str) -> dict:
+    """Return {value: label} of an Issue field's choices in the active language, once per page (a row's
+    get_FOO_display() flattens the choices again on every call)."""
+    return {value: str(label) for value, label in Issue._meta.get_field(field).flatchoices}
+
+
+def _mark(rows: list[Issue], *, now: datetime, supervised: set | None = None) -> None:
+    """Set on each row what the queue shows: overdue, how late, supervised, its page and its labels."""
+    url = issue_page_urls()
+    statuses, channels, levels = _labels("status"), _labels("channel"), _labels("escalation_level")
     for issue in rows:
+        issue.page_url = url(issue.number)
+        issue.status_label = statuses.get(issue.status, issue.status)
+        issue.channel_label = channels.get(issue.channel, issue.channel)
+        issue.level_label = levels.get(issue.escalation_level, issue.escalation_level)
+        # Read by the row of every queue: set, so the template finds it instead of searching the model for it.
+        issue.pending_extension = issue.likely_duplicates = issue.suggestion = None
         due = issue.deadline if issue.deadline != NO_DEADLINE else None
         issue.running_due_at = due
         issue.overdue = due is not None and due < now
         issue.late_by = (now - due) if issue.overdue else None
         late_hours = int(issue.late_by.total_seconds() // 3600) if issue.late_by else 0
         issue.late_days, issue.late_hours = divmod(late_hours, 24)
-        issue.supervised = issue.pk in supervised
+        issue.supervised = issue.supervised_open if supervised is None else issue.pk in supervised
 
 
 def _supervised_ids(rows: list[Issue]) -> set:
@@ -169,18 +204,24 @@ def desk_triage(*, user, tab: str = "new", params=None, cursor=None, size=PAGE_S
     now = now or timezone.now()
     tab = tab if tab in TRIAGE_TABS else "new"
     params = {k: v for k, v in (params or {}).items() if k != "ordering"}
-    queryset = _filtered(_base(user), params)
+    # The queue shows none of the rows' dispatches, photos or ratings: no prefetch (three queries a page).
+    queryset = _filtered(_base(user).prefetch_related(None), params)
     # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
     counts = queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
         **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
     )
-    rows, next_cursor = _page(
-        queryset.filter(TRIAGE_TABS[tab]), key="created_at", descending=True, cursor=cursor, size=size
+    # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
+    in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(
+        supervised_open=ExpressionWrapper(supervision_open_q(), output_field=BooleanField())
     )
-    _mark(rows, now=now, supervised=_supervised_ids(rows))
+    rows, next_cursor = _page(in_tab, key="created_at", descending=True, cursor=cursor, size=size)
+    _mark(rows, now=now)
     duplicates = _page_duplicates(user=user, rows=[r for r in rows if r.status == S.SUBMITTED], now=now)
+    url = issue_page_urls()
     for row in rows:
         row.likely_duplicates = duplicates.get(row.pk, [])
+        for duplicate in row.likely_duplicates:
+            duplicate.page_url = url(duplicate.number)
     return QueuePage(tab=tab, rows=rows, counts=counts, next_cursor=next_cursor, duplicates=duplicates)
 
 
@@ -221,15 +262,24 @@ def _page_duplicates(*, user, rows: list[Issue], now: datetime) -> dict:
         .only("id", "number", "status", "lat", "lng", "category_id", "created_at")
         .order_by("-created_at")[:500]
     )
+    # Candidates by cell of the box's size: a row's box lies within the 3 × 3 cells around its own, so each row
+    # compares with its neighbours only, not with every candidate of the page (50 × 500 distances in Python).
+    cells: dict[tuple[int, int], list[tuple[int, Issue]]] = {}
+    for order, candidate in enumerate(candidates):
+        cells.setdefault((math.floor(candidate.lat / dlat), math.floor(candidate.lng / dlng)), []).append(
+            (order, candidate)
+        )
     found: dict = {}
     for row in rows:
         point = points.get(row.pk)
         if point is None:
             continue
         lat, lng = point
+        i, j = math.floor(lat / dlat), math.floor(lng / dlng)
+        around = sorted(pair for di in (-1, 0, 1) for dj in (-1, 0, 1) for pair in cells.get((i + di, j + dj), ()))
         near = [
             c
-            for c in candidates
+            for _order, c in around  # newest first, as the candidates were read
             if abs(c.lat - lat) <= dlat  # the box first: the exact distance only for the few inside it
             and abs(c.lng - lng) <= dlng
             and c.pk != row.pk

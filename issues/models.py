@@ -237,6 +237,15 @@ class Issue(models.Model):
             models.Index(fields=["reporter_user", "-created_at"], name="issue_reporter"),
             # Status filters and per-status counts.
             models.Index(fields=["status", "created_at"], name="issue_status_created"),
+            # The desks' tab counts over a scope's open issues (Issue.OPEN_STATUSES): read from this index alone
+            # (path, status, and what the visibility rule and COUNT read), never from the rows.
+            models.Index(
+                fields=["area_path", "status"],
+                name="issue_open_area",
+                opclasses=["varchar_pattern_ops", ""],
+                include=["reporter_user", "id"],
+                condition=Q(status__in=["submitted", "classified", "dispatched", "in_progress"]),
+            ),
             # Escalation sweep, response deadline: only issues still waiting for acceptance.
             models.Index(
                 fields=["response_due_at"],

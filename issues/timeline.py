@@ -41,12 +41,14 @@ ACTION_LABELS = {
 
 
 def issue_page_queryset():
-    """Return issues with everything the page reads, in a constant number of queries whatever their history."""
+    """Return issues with everything the page reads, in a constant number of queries whatever their history.
+
+    Not the ratings: the page shows a rating through its event, and no action it offers reads them.
+    """
     return Issue.objects.select_related("category", "category__department", "grid", "building").prefetch_related(
         Prefetch("dispatches", queryset=Dispatch.objects.select_related("department")),
         Prefetch("events", queryset=Event.objects.select_related("actor").order_by("at", "id")),
         Prefetch("photos", queryset=Photo.objects.order_by("created_at", "id")),
-        "ratings",
     )
 
 

@@ -387,6 +387,11 @@ else:
 # 0: read on every request. Only a cache shared by every process may hold them (a local one cannot hear a revocation
 # made in another process), so it is off by default without CACHE_URL / REDIS_URL.
 GRIDDESK_AUTH_CACHE_SECONDS = env.int("GRIDDESK_AUTH_CACHE_SECONDS", default=300 if _cache_url else 0)
+# A signed-in page read its session row on every request: with a shared cache, sessions are read from it and
+# written through to the database (a logout or a password change deletes both). Not with a process-local cache,
+# which could not hear a logout made in another process.
+if _cache_url:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "GridDesk API",
