@@ -38,7 +38,8 @@ class StatsReportView(ScopedIssueMixin, APIView):
         description="issue_stats of the period plus `previous` (the period of the same length just before), `deltas`"
         " (rates in percentage points), `by_kind`, `trend` (weeks from Monday: `intake`, `resolved`), `departments`"
         " and `rankings` (per rate: `areas` and `departments`, each row with `rank` (null: under `min_volume`) and"
-        " `mark` (`top` red list, `bottom` yellow list)), `empty_children`.",
+        " `mark` (`top` red list, `bottom` yellow list)), `empty_children`, and `hotspots` (the hot-spot alerts raised"
+        " in the period: `raised`, `closed`, `open`, `median_hours_to_close`, null when none closed).",
         parameters=[
             OpenApiParameter("area", str, required=True, description="A territory node code inside your scope."),
             OpenApiParameter(
