@@ -17,17 +17,14 @@ under `area` created from `date_from` 00:00 to the end of `date_to`, local time 
   *due*, *resolved on time* and its *ratings* / *satisfied*, with issue_stats' definitions. Its rates: response =
   accepted on time / dispatched, resolution = resolved / accepted, on-time resolution = resolved on time / due,
   satisfaction = satisfied / ratings.
-- `hotspots`: the hot-spot alerts raised in the period at or under the node (triage.hotspot_stats: raised, closed,
-  open, median hours from raised to closed).
 - `rankings` (红黄榜): issue_stats' child areas and the departments ordered by each rate (`rank_rows`). A row whose
   rate stands on fewer than `min_volume` cases (the rate's denominator) is listed but not ranked; the top
   `marked` ranks are the red list (红榜), the bottom ones the yellow list (黄榜). Child areas without a single
   issue in the period are not rows: they are named together in `empty_children`.
 
-Queries: issue_stats twice (four each), two for the kinds and the trend, two for the departments, one for the hot
-spots: thirteen whatever the data size. The kinds and the trend are read from the rollup's trend rows
-(issues.rollups) for a community, a street or a district; the departments are still counted live over the
-population's dispatches and ratings.
+Queries: issue_stats twice (four each), two for the kinds and the trend, two for the departments: twelve whatever
+the data size. The kinds and the trend are read from the rollup's trend rows (issues.rollups) for a community, a
+street or a district; the departments are still counted live over the population's dispatches and ratings.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -42,7 +39,6 @@ from issues.models import Dispatch, Issue, Kind, Rating, StatsRollup
 from issues.rollups import TREND_LEVELS
 from issues.sla import LOCAL_TZ
 from issues.stats import issue_stats
-from triage.hotspot_stats import hotspot_stats
 
 S = Issue.Status
 RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
@@ -295,5 +291,4 @@ def stats_report(
         "empty_children": [{"code": c["code"], "name": c["name"]} for c in empty_children],
         "min_volume": min_volume,
         "marked": marked,
-        "hotspots": hotspot_stats(area=area, date_from=date_from, date_to=date_to),
     }

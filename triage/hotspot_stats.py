@@ -1,10 +1,11 @@
 """Hot spots in statistics: how many alerts a node had over a period and how fast they were handled.
 
-Kept apart from issues.stats_report (which calls `hotspot_stats` for its `hotspots` key) so the report's own
-rollups change without touching this. The population: the alerts raised from `date_from` 00:00 to the end of
-`date_to` (local time) whose grid or building is at or under the node. Of those: `raised`, `closed` (all their
-issues ended), `open` (still open), and `median_hours_to_close`, the median time from raised to closed of the closed
-ones (null when none has closed). One query; alerts are few (one per burst), so the median is taken here.
+The statistics page (issues.stats_views) and `/api/v1/stats/report/` (issues.api.stats_report) add it to the
+report as `hotspots`; issues.stats_report, in the issue core, never imports triage (tests/test_layers.py). The
+population: the alerts raised from `date_from` 00:00 to the end of `date_to` (local time) whose grid or building is
+at or under the node. Of those: `raised`, `closed` (all their issues ended), `open` (still open), and
+`median_hours_to_close`, the median time from raised to closed of the closed ones (null when none has closed). One
+query; alerts are few (one per burst), so the median is taken here.
 """
 
 from datetime import date, datetime, time, timedelta

@@ -120,8 +120,8 @@ def test_the_report_costs_the_same_queries_whatever_the_number_of_issues(world):
             # The previous period (Sep 17 to Oct 31) has issues too: issue_stats' four queries each time.
             stats_report(area=district, date_from=date(2026, 11, 1), date_to=date(2026, 12, 15), now=now)
         counts.append(len(queries))
-    # issue_stats twice (four each), the kinds and the trend (two), the departments (two), the hot spots (one).
-    assert counts == [13, 13]
+    # issue_stats twice (four each), the kinds and the trend (two), the departments (two).
+    assert counts == [12, 12]
     # Neither of the kinds-and-trend queries reads the issues table.
     kinds_queries = [q["sql"] for q in queries.captured_queries if "'trend'" in q["sql"]]
     assert len(kinds_queries) == 2 and not any('"issues_issue"' in q for q in kinds_queries)
