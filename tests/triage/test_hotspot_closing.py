@@ -108,3 +108,21 @@ def test_a_closed_alerts_place_raises_a_new_one_for_a_new_burst(territory, repor
     for i in range(hotspots.MIN_COUNT):
         report(territory["grid"], ago=timedelta(minutes=10 - i))
     assert list(HotSpot.objects.order_by("pk").values_list("status", flat=True)) == ["closed", "open"]
+
+
+def test_a_partner_subscribes_to_both_hot_spot_events_beside_the_issue_events(territory, partner_endpoint):
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    from notifications.models import WebhookEndpoint
+    from orgs.models import ApiKey
+
+    cache.clear()
+    _, raw = ApiKey.issue(partner=partner_endpoint.partner)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    every = list(WebhookEndpoint.EVENTS)
+    answer = client.post("/api/v1/webhooks/", {"url": "https://hot.example/all", "events": every}, format="json")
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["events"] == every
+    assert {"hotspot.raised", "hotspot.closed"} <= set(every)

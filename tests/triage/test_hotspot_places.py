@@ -142,3 +142,16 @@ def test_a_report_seen_at_submission_is_counted_when_classified(territory, repor
     hotspots.hotspot_detect(issue_id=issue.pk)
     hotspots.hotspot_detect(issue_id=issue.pk)
     assert PlaceDayCount.objects.get(place_code=territory["grid"].code).count == 1
+
+
+def test_dispatching_a_text_alert_refuses_the_reports_with_no_category_and_changes_nothing(
+    territory, report, street_officer
+):
+    from triage.hotspot_actions import hotspot_dispatch
+
+    burst = [report(territory["grid"], text=text, category=None) for text in RETYPED[: hotspots.MIN_COUNT]]
+    spot = HotSpot.objects.get()
+    done, refused = hotspot_dispatch(spot=spot, actor=street_officer)
+    assert done == [] and len(refused) == len(burst)
+    assert all("classify it first" in line for line in refused)
+    assert set(Issue.objects.filter(hotspots=spot).values_list("status", flat=True)) == {Issue.Status.SUBMITTED}
