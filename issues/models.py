@@ -456,6 +456,7 @@ class WebhookType(StrEnum):
     STATUS_CHANGED = "issue.status_changed"
     ESCALATED = "issue.escalated"
     HOTSPOT_RAISED = "hotspot.raised"  # a burst of similar reports in one grid (triage.hotspots), once per alert
+    HOTSPOT_CLOSED = "hotspot.closed"  # all the issues of a hot spot have ended (triage.hotspots), once per alert
 
 
 class Rating(models.Model):

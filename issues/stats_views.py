@@ -32,6 +32,7 @@ from issues.sla import LOCAL_TZ
 from issues.stats_report import DEPARTMENT_RATES, RATE_KEYS, RATES, previous_period, stats_report
 from orgs.models import NODE_ROLES
 from orgs.scoping import scope_for_user
+from triage.hotspot_stats import hotspot_stats
 
 CATEGORIES_SHOWN = 8  # the largest categories get a bar each; the rest share one
 
@@ -234,6 +235,8 @@ class StatsPageView(LoginRequiredMixin, ScopedIssueMixin, View):
             start, end = form.cleaned_data["from"], form.cleaned_data["to"]
             with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
                 report = stats_report(area=area, date_from=start, date_to=end)
+                # Hot spots sit above the issue core (tests/test_layers.py): added here and by the API.
+                report["hotspots"] = hotspot_stats(area=area, date_from=start, date_to=end)
             query = {"area": area.code, "from": start.isoformat(), "to": end.isoformat()}
             context.update(_report_context(report, query=query, rank=rank, labels=labels))
         return render(request, "issues/stats.html", context)

@@ -40,14 +40,17 @@ def hotspot_link_duplicates(*, spot: HotSpot, actor) -> tuple[Issue | None, list
 
 def hotspot_dispatch(*, spot: HotSpot, actor) -> tuple[list[str], list[str]]:
     """Dispatch every new or classified issue of `spot` the actor sees to its category's department (classifying a
-    new one with the hot spot's category first); return (numbers done, refusals "number: message")."""
+    new one with the hot spot's category first, if it has one); return (numbers done, refusals "number: message")."""
     done, refused = [], []
     for issue in _cluster(spot=spot, actor=actor):
         if issue.status not in LINKABLE:
             continue
         try:
             if issue.status == Issue.Status.SUBMITTED:
-                issue = workflow.issue_classify(issue=issue, actor=actor, category=issue.category or spot.category)
+                category = issue.category or spot.category  # a near-duplicate text alert has none to give
+                if category is None:
+                    raise ValidationFailed.on("category", gettext_noop("No category yet: classify it first."))
+                issue = workflow.issue_classify(issue=issue, actor=actor, category=category)
             department = issue.category.department
             if department is None:
                 raise ValidationFailed.on("category", gettext_noop("The category names no department."))

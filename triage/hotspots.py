@@ -1,34 +1,43 @@
-"""Hot spots: a burst of reports of one category in one grid, far above that place's own baseline, raises ONE alert.
+"""Hot spots: a burst of similar reports in one grid or one building, far above that place's own baseline, raises ONE
+alert; the alert closes when its issues have all ended.
 
 Run in Celery after each submission or classification commits (issues.events queues `hotspot_detect_task`), and
-after an issue ends (closed or rejected) to close the alerts whose issues have all ended. Cost per new issue is a
-constant number of small queries, whatever the number of issues:
+after an issue ends (resolved, closed, or rejected — a duplicate merged into another included) to close the alerts
+whose issues have all ended; a beat sweep (`hotspots_close_sweep_task`) closes any an event missed. Cost per new
+issue is a constant number of small queries, whatever the number of issues:
 
-- the issue is counted once (CountedIssue) into its place's day (PlaceDayCount: grid × category × local day);
-- the window: its place's issues of the last WINDOW (the category-created index, bounded by the burst);
-- the baseline: that place's daily counts over the BASELINE_DAYS before the window (at most that many rows);
-- the rule: at least MIN_COUNT reports in the window, and a Poisson tail P(X >= observed | expected) below
-  P_THRESHOLD, where expected = the place's daily rate (floored at RATE_FLOOR) × the window in days;
-- an open alert of the same place whose last report is within the window takes the new issue (no second alert);
-  otherwise a new alert links the window's issues and tells the street officers (inbox) and partner apps
-  (`hotspot.raised` webhook), once.
+- one detection per grid at a time (the grid's row is locked), so two reports of one burst never both raise;
+- the issue is seen once (SeenIssue: its grid, building and time copied) and counted once, when it has a category,
+  into its places' days (PlaceDayCount: grid × category × local day, and building × category × local day);
+- the window: the newest WINDOW_LIMIT reports of its grid in the last WINDOW (SeenIssue's grid-and-time index), with
+  the open alert each is in; "similar" means the same category, or a near-duplicate description (character 2–3-gram
+  cosine at least NEAR_DUPLICATE: the same report retyped or forwarded, whatever category it was given, if any);
+- an open alert holding a similar report of its building, else of its grid, takes the new issue (no second alert);
+- otherwise the rule, for its building first (when it names one), then its grid, counting the similar reports of
+  that place in no open alert: at least MIN_COUNT, and a Poisson tail P(X >= observed | expected) below P_THRESHOLD,
+  expected = the place's daily rate of the category over the BASELINE_DAYS before the window (at most that many
+  rows; floored at RATE_FLOOR; a report with no category has no rate to compare with: the floor) × the window in
+  days. A building's burst raises its building's alert and not its grid's: an issue is in one open alert at most.
+  A new alert links those reports and tells the street officers (inbox) and partner apps (`hotspot.raised`), once.
 """
 
 import logging
 import math
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
+from sklearn.feature_extraction.text import HashingVectorizer
 
 from grids.models import Area
 from issues.models import Issue, Notice, WebhookType
 from notifications.outbox import outbox_write_alert
 from orgs.models import Role
 from orgs.scoping import node_staff_ids
-from triage.models import CountedIssue, HotSpot, PlaceDayCount
+from triage.models import HotSpot, PlaceDayCount, SeenIssue
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +47,16 @@ MIN_COUNT = 5
 P_THRESHOLD = 0.001
 # A place with no history is not "infinitely" surprised by its first reports: assume at least this many a day.
 RATE_FLOOR = 0.2
+# The newest reports of a grid's window read per new issue: bounds detection's cost whatever the burst (a window this
+# full is far above any grid's baseline already).
+WINDOW_LIMIT = 200
+# Cosine of character 2–3-grams from which two descriptions are near-duplicates: the same report retyped, shortened
+# or forwarded measured 0.5–0.9; two residents' own words about one problem 0–0.4 (tests/triage/test_hotspots.py).
+NEAR_DUPLICATE = 0.5
 ENDED = (Issue.Status.CLOSED, Issue.Status.REJECTED, Issue.Status.RESOLVED)
+
+# Hashed n-grams: nothing to fit or load, the same vector for a text in every process.
+_VECTORIZER = HashingVectorizer(analyzer="char", ngram_range=(2, 3), n_features=2**18, alternate_sign=False)
 
 
 def poisson_tail(observed: int, expected: float) -> float:
@@ -53,127 +71,271 @@ def poisson_tail(observed: int, expected: float) -> float:
     return max(0.0, 1.0 - below)
 
 
-def _street_path(area_path: str) -> str:
-    return "/".join(area_path.split("/")[:2])
+def text_similarities(text: str, others: list[str]) -> list[float]:
+    """Return the cosine similarity of `text` with each of `others` (character 2–3-grams)."""
+    if not others:
+        return []
+    matrix = _VECTORIZER.transform([text, *others])
+    return (matrix[1:] @ matrix[0].T).toarray().ravel().tolist()
 
 
-def hotspot_detect(*, issue_id: int) -> HotSpot | None:
-    """Count `issue` into its place's baseline and raise or grow the place's hot spot; return the alert it is in."""
-    issue = Issue.objects.filter(pk=issue_id).only("pk", "grid_code", "category_id", "created_at", "area_path").first()
-    if issue is None or not issue.category_id or not issue.grid_code:
-        return None
-    at = issue.created_at
-    day = timezone.localdate(at)
-    with transaction.atomic():
-        _, new = CountedIssue.objects.get_or_create(issue_id=issue.pk)
-        if new:
-            row, created = PlaceDayCount.objects.get_or_create(
-                grid_code=issue.grid_code, category_pk=issue.category_id, day=day, defaults={"count": 1}
-            )
-            if not created:
-                PlaceDayCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
-        place = {"grid_code": issue.grid_code, "category_id": issue.category_id}
-        spot = (
-            HotSpot.objects.select_for_update()
-            .filter(**place, status=HotSpot.Status.OPEN, last_at__gte=at - WINDOW)
-            .first()
+@dataclass(frozen=True)
+class _Report:
+    """A report of the window, with the open alert it is in (if any)."""
+
+    pk: object
+    created_at: datetime
+    building_code: str
+    category_id: int | None
+    description: str
+    spot_id: int | None
+    spot_category_id: int | None
+    spot_building_code: str | None
+
+
+def _window(issue: Issue) -> list[_Report]:
+    """Return the newest WINDOW_LIMIT reports of the issue's grid in the WINDOW up to it (itself included); one
+    query."""
+    open_spots = HotSpot.issues.through.objects.filter(
+        issue_id=OuterRef("issue_id"), hotspot__status=HotSpot.Status.OPEN
+    ).order_by("-hotspot_id")
+    rows = (
+        SeenIssue.objects.filter(
+            grid_code=issue.grid_code, created_at__gt=issue.created_at - WINDOW, created_at__lte=issue.created_at
         )
-        window = Issue.objects.filter(**place, created_at__gt=at - WINDOW, created_at__lte=at)
-        observed = window.count()
-        if spot is not None:
-            spot.issues.add(issue.pk)
-            HotSpot.objects.filter(pk=spot.pk).update(last_at=max(spot.last_at, at), observed=spot.issues.count())
-            return spot
+        .annotate(
+            spot_id=Subquery(open_spots.values("hotspot_id")[:1]),
+            spot_category_id=Subquery(open_spots.values("hotspot__category_id")[:1]),
+            spot_building_code=Subquery(open_spots.values("hotspot__building_code")[:1]),
+        )
+        .order_by("-created_at")
+        .values_list(
+            "issue_id",
+            "created_at",
+            "building_code",
+            "issue__category_id",
+            "issue__description",
+            "spot_id",
+            "spot_category_id",
+            "spot_building_code",
+        )[:WINDOW_LIMIT]
+    )
+    return [_Report(*row) for row in rows]
+
+
+def _count(issue: Issue) -> None:
+    """See the issue once, and count it once (when it has a category) into its grid's and its building's day."""
+    seen, _ = SeenIssue.objects.get_or_create(
+        issue_id=issue.pk,
+        defaults={"grid_code": issue.grid_code, "building_code": issue.building_code, "created_at": issue.created_at},
+    )
+    if not issue.category_id or seen.counted_category is not None:
+        return
+    SeenIssue.objects.filter(pk=issue.pk).update(counted_category=issue.category_id)
+    day = timezone.localdate(issue.created_at)
+    for code in filter(None, (issue.grid_code, issue.building_code)):
+        row, created = PlaceDayCount.objects.get_or_create(
+            place_code=code, category_pk=issue.category_id, day=day, defaults={"count": 1}
+        )
+        if not created:
+            PlaceDayCount.objects.filter(pk=row.pk).update(count=F("count") + 1)
+
+
+def _expected(*, place_code: str, category_id: int | None, at: datetime) -> float:
+    """Return how many similar reports the place usually has in a WINDOW (its own daily rate, floored)."""
+    baseline = 0
+    if category_id:
+        day = timezone.localdate(at)
         baseline = (
             PlaceDayCount.objects.filter(
-                grid_code=issue.grid_code,
-                category_pk=issue.category_id,
+                place_code=place_code,
+                category_pk=category_id,
                 day__gte=day - timedelta(days=BASELINE_DAYS + 1),
                 day__lt=day - timedelta(days=1),
             ).aggregate(n=Sum("count"))["n"]
             or 0
         )
-        expected = max(baseline / BASELINE_DAYS, RATE_FLOOR) * (WINDOW / timedelta(days=1))
-        p_value = poisson_tail(observed, expected)
-        if observed < MIN_COUNT or p_value >= P_THRESHOLD:
-            return None
-        grid = Area.objects.only("pk", "code", "name", "path").get(code=issue.grid_code)
-        members = list(window.order_by("created_at", "pk").values_list("pk", flat=True))
-        spot = HotSpot.objects.create(
-            street_code=grid.path.split("/")[1] if "/" in grid.path else "",
-            area=grid,
-            first_at=window.order_by("created_at").values_list("created_at", flat=True).first(),
-            last_at=at,
-            observed=observed,
-            expected=expected,
-            p_value=p_value,
-            **place,
-        )
-        spot.issues.add(*members)
-        _announce(spot, grid=grid, street_path=_street_path(grid.path))
-        return spot
+    return max(baseline / BASELINE_DAYS, RATE_FLOOR) * (WINDOW / timedelta(days=1))
 
 
-def _announce(spot: HotSpot, *, grid, street_path: str) -> None:
-    """Tell the street officers (inbox and their channels) and the partner apps (`hotspot.raised`), once."""
-    issues = list(spot.issues.select_related("category").order_by("created_at", "pk"))
-    first = issues[0]
-    payload = {
-        "number": first.number,
-        "summary": first.title or first.description[:60],
-        "count": spot.observed,
-        "expected": f"{spot.expected:.1f}",
-        "grid": grid.name,
-        "category": first.category.name,
-        "hotspot": spot.pk,
+def hotspot_detect(*, issue_id) -> HotSpot | None:
+    """See `issue` into its places' baselines and raise or grow its place's hot spot; return the alert it is in."""
+    issue = (
+        Issue.objects.filter(pk=issue_id)
+        .only("pk", "grid_code", "building_id", "building_code", "category_id", "created_at", "description")
+        .first()
+    )
+    if issue is None or not issue.grid_code:
+        return None
+    with transaction.atomic():
+        # One detection per grid at a time: the rule reads what the previous report of the burst wrote.
+        grid = Area.objects.select_for_update().only("pk", "code", "name", "path").get(code=issue.grid_code)
+        _count(issue)
+        window = _window(issue)
+        mine = next((r for r in window if r.pk == issue.pk), None)
+        if mine is not None and mine.spot_id is not None:
+            return HotSpot.objects.get(pk=mine.spot_id)  # already in an alert (seen at submission, now classified)
+        others = [r for r in window if r.pk != issue.pk]
+        scores = text_similarities(issue.description, [r.description for r in others])
+        near = {r.pk for r, score in zip(others, scores, strict=True) if score >= NEAR_DUPLICATE}
+
+        # An open alert holding a similar report takes it: its building's first, then its grid's.
+        def joins(r: _Report) -> bool:
+            same_category = issue.category_id is not None and r.spot_category_id == issue.category_id
+            return r.spot_building_code in ("", issue.building_code) and (r.pk in near or same_category)
+
+        held = sorted((r for r in others if r.spot_id is not None and joins(r)), key=lambda r: not r.spot_building_code)
+        for spot_id in dict.fromkeys(r.spot_id for r in held):
+            spot = _join(spot_id=spot_id, issue=issue)
+            if spot is not None:
+                return spot
+
+        free = [r for r in others if r.spot_id is None and (r.pk in near or r.category_id == issue.category_id)]
+        if issue.category_id is None:
+            free = [r for r in free if r.pk in near]
+        places = [(issue.building_code, issue.building_id)] if issue.building_code else []
+        for code, building_id in [*places, ("", None)]:
+            members = [r for r in free if not code or r.building_code == code]
+            observed = len(members) + 1
+            if observed < MIN_COUNT:
+                continue
+            expected = _expected(place_code=code or issue.grid_code, category_id=issue.category_id, at=issue.created_at)
+            p_value = poisson_tail(observed, expected)
+            if p_value >= P_THRESHOLD:
+                continue
+            spot = HotSpot.objects.create(
+                street_code=grid.ancestor_code("street") or "",
+                grid_code=issue.grid_code,
+                area=grid,
+                building_id=building_id,
+                building_code=code,
+                category_id=issue.category_id,
+                first_at=min([r.created_at for r in members] + [issue.created_at]),
+                last_at=issue.created_at,
+                observed=observed,
+                expected=expected,
+                p_value=p_value,
+            )
+            spot.issues.add(issue.pk, *(r.pk for r in members))
+            _announce(spot, grid=grid)
+            return spot
+        return None
+
+
+def _join(*, spot_id: int, issue: Issue) -> HotSpot | None:
+    """Add `issue` to the open alert `spot_id` (nothing is sent again); None if it closed meanwhile."""
+    spot = HotSpot.objects.select_for_update().filter(pk=spot_id, status=HotSpot.Status.OPEN).first()
+    if spot is None:
+        return None
+    spot.issues.add(issue.pk)
+    HotSpot.objects.filter(pk=spot.pk).update(last_at=max(spot.last_at, issue.created_at), observed=F("observed") + 1)
+    return spot
+
+
+def _webhook_data(spot: HotSpot, *, visible: list[Issue], category_code: str | None) -> dict:
+    return {
+        "hotspot": {
+            "id": spot.pk,
+            "grid": spot.grid_code,
+            "building": spot.building_code or None,
+            "street": spot.street_code,
+            "category": category_code,  # null: near-duplicate reports with no category
+            "observed": spot.observed,
+            "expected": round(spot.expected, 2),
+            "first_at": spot.first_at,
+            "raised_at": spot.created_at,
+            "closed_at": spot.closed_at,
+            "issues": [issue.number for issue in visible],  # only those this partner may see
+        }
     }
 
-    def webhook_data(*, visible) -> dict:
-        return {
-            "hotspot": {
-                "id": spot.pk,
-                "grid": grid.code,
-                "street": spot.street_code,
-                "category": first.category.code,
-                "observed": spot.observed,
-                "expected": round(spot.expected, 2),
-                "first_at": spot.first_at,
-                "issues": [issue.number for issue in visible],  # only those this partner may see
-            }
-        }
 
+def _announce(spot: HotSpot, *, grid: Area) -> None:
+    """Tell the street officers (inbox and their channels) and the partner apps (`hotspot.raised`), once."""
+    issues = list(spot.issues.select_related("category", "building").order_by("created_at", "pk"))
+    first = issues[0]
+    summary = first.title or first.description[:60]
+    category = spot.category if spot.category_id else None
+    place = grid.name if not spot.building_code else f"{grid.name} · {first.building.name if first.building else ''}"
+    payload = {
+        "number": first.number,
+        "summary": summary,
+        "count": spot.observed,
+        "expected": f"{spot.expected:.1f}",
+        "grid": place,
+        "category": category.name if category else f"“{summary[:20]}”",
+        "hotspot": spot.pk,
+    }
     outbox_write_alert(
         kind=Notice.HOTSPOT_RAISED,
-        recipients=node_staff_ids(path=street_path, roles=[Role.STREET_OFFICER]),
+        recipients=node_staff_ids(path=_street_path(grid.path), roles=[Role.STREET_OFFICER]),
         issues=issues,
         payload=payload,
         webhook_type=WebhookType.HOTSPOT_RAISED,
-        webhook_data=webhook_data,
+        webhook_data=lambda *, visible: _webhook_data(spot, visible=visible, category_code=_code(category)),
         at=spot.created_at,
     )
 
 
-def hotspots_close_ended(*, issue_ids: list[int]) -> int:
-    """Close the open alerts of these issues whose issues have all ended (resolved, closed or rejected); return how
-    many."""
+def _code(category) -> str | None:
+    return category.code if category is not None else None
+
+
+def _street_path(area_path: str) -> str:
+    return "/".join(area_path.split("/")[:2])
+
+
+def hotspots_close_ended(*, issue_ids: list | None = None) -> int:
+    """Close the open alerts (of these issues; all of them for the sweep) whose issues have all ended, and tell the
+    partner apps (`hotspot.closed`), once; return how many closed."""
+    spots = HotSpot.objects.filter(status=HotSpot.Status.OPEN)
+    if issue_ids is not None:
+        spots = spots.filter(issues__in=issue_ids)
+    ending = list(spots.exclude(issues__status__in=Issue.OPEN_STATUSES).values_list("pk", flat=True).distinct())
     closed = 0
-    for spot in HotSpot.objects.filter(issues__in=issue_ids, status=HotSpot.Status.OPEN).distinct():
-        if not spot.issues.exclude(status__in=ENDED).exists():
-            closed += HotSpot.objects.filter(pk=spot.pk, status=HotSpot.Status.OPEN).update(
-                status=HotSpot.Status.CLOSED, closed_at=timezone.now()
-            )
+    for pk in ending:
+        with transaction.atomic():
+            # A report may join, or an issue reopen, meanwhile: lock, then check again.
+            spot = HotSpot.objects.select_for_update(skip_locked=True).filter(pk=pk, status=HotSpot.Status.OPEN).first()
+            if spot is None or spot.issues.filter(status__in=Issue.OPEN_STATUSES).exists():
+                continue
+            spot.status, spot.closed_at = HotSpot.Status.CLOSED, timezone.now()
+            spot.save(update_fields=["status", "closed_at"])
+            _announce_closed(spot)
+            closed += 1
     return closed
 
 
+def _announce_closed(spot: HotSpot) -> None:
+    """Tell the partner apps that saw it raised (`hotspot.closed`); the street officers see it leave their desk."""
+    issues = list(spot.issues.order_by("created_at", "pk"))
+    category = spot.category if spot.category_id else None
+    outbox_write_alert(
+        kind=WebhookType.HOTSPOT_CLOSED,
+        recipients=[],
+        issues=issues,
+        payload={},
+        webhook_type=WebhookType.HOTSPOT_CLOSED,
+        webhook_data=lambda *, visible: _webhook_data(spot, visible=visible, category_code=_code(category)),
+        at=spot.closed_at,
+    )
+
+
 @shared_task(name="triage.hotspot_detect")
-def hotspot_detect_task(issue_id: int) -> int | None:
+def hotspot_detect_task(issue_id) -> int | None:
     spot = hotspot_detect(issue_id=issue_id)
     return spot.pk if spot else None
 
 
 @shared_task(name="triage.hotspots_close_ended")
-def hotspots_close_ended_task(issue_ids: list[int]) -> int:
+def hotspots_close_ended_task(issue_ids: list) -> int:
     return hotspots_close_ended(issue_ids=issue_ids)
+
+
+@shared_task(name="triage.hotspots_close_sweep")
+def hotspots_close_sweep_task() -> int:
+    """Close every open alert whose issues have all ended (Celery beat): what a lost closing check left open."""
+    return hotspots_close_ended(issue_ids=None)
 
 
 DETECT_ACTIONS = ("submit", "classify")
@@ -190,7 +352,7 @@ def hotspot_events_hook(*, events) -> None:
         transaction.on_commit(lambda: hotspot_queue(issue_ids=ended, detect=False))
 
 
-def hotspot_queue(*, issue_ids: list[int], detect: bool) -> None:
+def hotspot_queue(*, issue_ids: list, detect: bool) -> None:
     """Queue detection of one new issue (or the closing check of ended ones); a broker outage is logged, never
     raised, so a submission never fails for it."""
     try:
@@ -209,7 +371,7 @@ def hotspots_open_for(*, user, limit: int = 20, only: int | None = None) -> list
     spots = HotSpot.objects.filter(status=HotSpot.Status.OPEN, issues__in=visible)
     if only is not None:
         spots = spots.filter(pk=only)
-    spots = list(spots.distinct().select_related("area", "category").order_by("-last_at", "-pk")[:limit])
+    spots = list(spots.distinct().select_related("area", "building", "category").order_by("-last_at", "-pk")[:limit])
     shown: dict[int, list] = {spot.pk: [] for spot in spots}
     through = HotSpot.issues.through
     rows = (

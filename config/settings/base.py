@@ -275,6 +275,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Learn the day's classify decisions (triage/training.py).
     "triage-train": {"task": "triage.train", "schedule": crontab(hour=2, minute=40)},
+    # Close the hot spots whose issues have all ended that a lost after-commit check left open (triage/hotspots.py).
+    "hotspots-close-sweep": {"task": "triage.hotspots_close_sweep", "schedule": crontab(minute="7,37")},
 }
 
 # --- Notifications ---------------------------------------------------------------------------------

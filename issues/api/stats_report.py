@@ -21,6 +21,7 @@ from issues.api import serializers as s
 from issues.api.views import _errors
 from issues.sla import LOCAL_TZ
 from issues.stats_report import stats_report
+from triage.hotspot_stats import hotspot_stats
 
 
 def report_json(report: dict) -> dict:
@@ -38,7 +39,8 @@ class StatsReportView(ScopedIssueMixin, APIView):
         description="issue_stats of the period plus `previous` (the period of the same length just before), `deltas`"
         " (rates in percentage points), `by_kind`, `trend` (weeks from Monday: `intake`, `resolved`), `departments`"
         " and `rankings` (per rate: `areas` and `departments`, each row with `rank` (null: under `min_volume`) and"
-        " `mark` (`top` red list, `bottom` yellow list)), `empty_children`.",
+        " `mark` (`top` red list, `bottom` yellow list)), `empty_children`, and `hotspots` (the hot-spot alerts raised"
+        " in the period: `raised`, `closed`, `open`, `median_hours_to_close`, null when none closed).",
         parameters=[
             OpenApiParameter("area", str, required=True, description="A territory node code inside your scope."),
             OpenApiParameter(
@@ -60,4 +62,6 @@ class StatsReportView(ScopedIssueMixin, APIView):
         date_to = max(date_to, date_from)  # `from` alone, after today: that one day
         with replica_reads(user=request.user):  # statistics may lag a moment (config/db_router.py)
             report = stats_report(area=area, date_from=date_from, date_to=date_to)
+            # Hot spots sit above the issue core (tests/test_layers.py): added here and on the page, not in the report.
+            report["hotspots"] = hotspot_stats(area=area, date_from=date_from, date_to=date_to)
         return Response(report_json(report))

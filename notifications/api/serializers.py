@@ -63,7 +63,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     """A partner's webhook endpoint; `secret` is written once into the creation answer and never shown again."""
 
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEndpoint.EVENTS), allow_empty=False, max_length=3
+        child=serializers.ChoiceField(choices=WebhookEndpoint.EVENTS),
+        allow_empty=False,
+        max_length=len(WebhookEndpoint.EVENTS),
     )
 
     class Meta:

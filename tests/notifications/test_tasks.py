@@ -24,6 +24,7 @@ def test_beat_schedule_runs_every_timer_and_every_task_exists():
         "issues.retention_sweep",
         "notifications.area_alerts_digest",
         "triage.train",
+        "triage.hotspots_close_sweep",
     }
     assert tasks <= set(celery_app.tasks)
     assert settings.CELERY_BEAT_SCHEDULE["escalation-sweep"]["schedule"] == 60
