@@ -13,7 +13,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
@@ -21,7 +21,8 @@ from config.api.permissions import IsTerritoryStaff
 from grids.maps import map_layer
 from grids.models import Area
 from issues.access import ScopedIssueMixin
-from issues.map_selectors import GridCounts, map_grid_counts_for_user
+from issues.desk_panel import desk_queues_for
+from issues.map_selectors import GridCounts, map_grid_counts_for_user, map_hotspots_for_user
 from orgs.models import NODE_ROLES
 from orgs.scoping import scope_for_user
 
@@ -63,7 +64,19 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
         rows = [(grid, counts.get(grid.code, empty), layer.names.get(grid.community, "")) for grid in layer.grids]
         rows.sort(key=lambda row: (-getattr(row[1], measure), -row[1].open, row[0].code))
         totals = {"open": sum(c.open for c in counts.values()), "overdue": sum(c.overdue for c in counts.values())}
+        # The open hot spots, listed too (the map outlines their grids): what a reader without the map still gets.
+        grid_names = {grid.code: grid.name for grid in layer.grids}
+        desk = reverse("desk-escalations") if "escalations" in desk_queues_for(request.user) else None
+        hotspots = [
+            {
+                **spot,
+                "grid_name": grid_names.get(spot["grid"], spot["grid"]),
+                "url": desk and f"{desk}#hotspot-{spot['id']}",
+            }
+            for spot in map_hotspots_for_user(user=request.user, area=area)
+        ]
         context = {
+            "hotspots": hotspots,
             "form": form,
             "area": area,
             "measure": measure,
@@ -93,6 +106,10 @@ def _js_labels() -> dict:
         "zoom_in": gettext("Zoom in"),
         "zoom_out": gettext("Zoom out"),
         "no_category": gettext("no category"),
+        "hotspot_legend": gettext("Open hot-spot alert"),
+        "hotspot_title": pgettext("desk", "Hot spots"),
+        "hotspot_text": gettext("%(n)s reports of %(category)s in %(grid)s (about %(expected)s expected)"),
+        "hotspot_link": gettext("Handle it on the escalation desk"),
     }
 
 

@@ -3,7 +3,8 @@
 Both stand on issues.access.ScopedIssueMixin (the node is read through `get_area`, out of scope answers 404) and
 on config.api.permissions.IsTerritoryStaff, as the statistics do; what they write is issues.map_selectors'.
 Answers carry an ETag of their body: a client that sends it back in If-None-Match gets 304 and no body. Both are
-gzip-compressed for clients that accept it (a street of 10,000 grids is mostly repeated keys).
+gzip-compressed for clients that accept it (a street of 10,000 grids is mostly repeated keys). Both take a `bbox`
+(the map's view): zoomed in, the page asks for what it shows, not for the whole node.
 """
 
 import hashlib
@@ -11,6 +12,7 @@ from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.middleware.gzip import GZipMiddleware
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -21,9 +23,11 @@ from config.api.permissions import IsTerritoryStaff
 from grids.maps import MAX_ZOOM, MIN_ZOOM, map_layer
 from issues.access import ScopedIssueMixin
 from issues.api.views import _errors
+from issues.desk_panel import desk_queues_for
 from issues.map_selectors import (
     map_grid_counts_for_user,
     map_grids_geojson,
+    map_hotspots_for_user,
     map_issue_points_for_user,
     map_issues_geojson,
 )
@@ -38,8 +42,28 @@ class GeoJSONRenderer(JSONRenderer):
     format = "geojson"
 
 
+class BBoxField(serializers.CharField):
+    """`west,south,east,north` in degrees (WGS 84), as Leaflet's LatLngBounds.toBBoxString() writes it."""
+
+    def to_internal_value(self, data) -> tuple[float, float, float, float]:
+        text = super().to_internal_value(data)
+        try:
+            west, south, east, north = (float(part) for part in text.split(","))
+        except ValueError:
+            raise serializers.ValidationError("Give four numbers: west,south,east,north.") from None
+        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+            raise serializers.ValidationError("Need -180 ≤ west ≤ east ≤ 180 and -90 ≤ south ≤ north ≤ 90.")
+        return west, south, east, north
+
+
 class MapAreaQuerySerializer(serializers.Serializer):
     area = serializers.CharField(max_length=24, help_text="A territory node code inside the caller's scope.")
+    bbox = BBoxField(
+        required=False,
+        max_length=100,
+        help_text="The map's view, `west,south,east,north` (degrees): only what meets it is written "
+        "(the totals and hot spots still cover the whole node).",
+    )
 
 
 class MapQuerySerializer(MapAreaQuerySerializer):
@@ -81,6 +105,15 @@ class MapTotalsSerializer(serializers.Serializer):
     overdue = serializers.IntegerField()
 
 
+class MapHotSpotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    grid = serializers.CharField(help_text="The code of its grid (highlighted on the map).")
+    category = serializers.CharField()
+    observed = serializers.IntegerField(help_text="Reports in its window.")
+    expected = serializers.FloatField(help_text="Reports the grid's own baseline expects in that window.")
+    url = serializers.CharField(allow_null=True, help_text="Its section of the escalation desk, if the caller has it.")
+
+
 class MapGridCollectionSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="`FeatureCollection`")
     zoom = serializers.IntegerField(help_text="The zoom the geometry was simplified for.")
@@ -89,7 +122,8 @@ class MapGridCollectionSerializer(serializers.Serializer):
     bbox = serializers.ListField(
         child=serializers.FloatField(), required=False, help_text="[west, south, east, north] of the grids drawn."
     )
-    features = MapFeatureSerializer(many=True, help_text="Every grid (kind grid), then the outlines.")
+    hotspots = MapHotSpotSerializer(many=True, help_text="Open hot-spot alerts under the node the caller sees.")
+    features = MapFeatureSerializer(many=True, help_text="Every grid (kind grid) in view, then the outlines.")
 
 
 class PointSerializer(serializers.Serializer):
@@ -164,7 +198,12 @@ class MapGridsView(MapBaseView):
         area = self.get_area(query["area"])
         layer = map_layer(area=area, zoom=query.get("zoom"))
         counts = map_grid_counts_for_user(user=request.user, area=area)
-        return _geojson_response(request, map_grids_geojson(layer=layer, counts=counts))
+        hotspots = map_hotspots_for_user(user=request.user, area=area)
+        desk = reverse("desk-escalations") if "escalations" in desk_queues_for(request.user) else None
+        body = map_grids_geojson(
+            layer=layer, counts=counts, bbox=query.get("bbox"), hotspots=hotspots, hotspot_url=desk
+        )
+        return _geojson_response(request, body)
 
 
 class MapIssuesView(MapBaseView):
@@ -182,6 +221,7 @@ class MapIssuesView(MapBaseView):
         },
     )
     def get(self, request):
-        area = self.get_area(self.query(request)["area"])
-        rows, truncated = map_issue_points_for_user(user=request.user, area=area)
+        query = self.query(request)
+        area = self.get_area(query["area"])
+        rows, truncated = map_issue_points_for_user(user=request.user, area=area, bbox=query.get("bbox"))
         return _geojson_response(request, map_issues_geojson(rows=rows, truncated=truncated))
