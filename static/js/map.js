@@ -31,12 +31,6 @@
   var HOTSPOT = "#c2185b";
   var hotspots = {};  // grid code → the open alerts there (from the grids' answer)
 
-  function styleOf(feature) {
-    var style = gridStyle(feature);
-    if (hotspots[feature.properties.code]) { style.color = HOTSPOT; style.weight = 3.5; style.opacity = 1; }
-    return style;
-  }
-
   function outlineStyle(feature) {
     var street = feature.properties.kind === "street";
     return { color: street ? "#1f2933" : "#3e4c59", weight: street ? 3 : 1.6, opacity: 1, interactive: false };
@@ -48,8 +42,8 @@
     var bounds = [0].concat(BREAKS);
     for (var i = 0; i < COLOURS.length; i++) {
       var lo = bounds[i], hi = i + 1 < bounds.length ? bounds[i + 1] - 1 : null;
-      var text = hi === null ? lo + "+" : lo === hi ? String(lo) : lo + "–" + hi;
-      parts.push('<span class="swatch" style="background:' + COLOURS[i] + '"></span>' + text);
+      var range = hi === null ? lo + "+" : lo === hi ? String(lo) : lo + "–" + hi;
+      parts.push('<span class="swatch" style="background:' + COLOURS[i] + '"></span>' + range);
     }
     legend.innerHTML = parts.join(" ");
     if (Object.keys(hotspots).length) {
@@ -140,7 +134,7 @@
   // Geometry comes simplified to the zoom it was asked for (the server's nearest tier at or above it). The whole node
   // is drawn at the tier that fits it; past that tier, the map asks for its view (padded by half, so that small moves
   // need nothing new) at the finer zoom, and again when a move leaves what it holds.
-  var fitZoom = null, whole = null, held = null, asked = 0, outlines = null;
+  var fitZoom = null, whole = null, held = null, asked = 0, outlines = null, spots = null;
 
   function gridsAt(zoom, bounds) {
     var url = el.dataset.gridsUrl + (zoom === null ? "" : "&zoom=" + zoom);
@@ -153,6 +147,7 @@
     var picked = selected && selected.feature ? selected.feature.properties.code : null;
     if (grids) map.removeLayer(grids);
     if (outlines) map.removeLayer(outlines);
+    if (spots) map.removeLayer(spots);
     selected = null;
     hotspots = {};
     (fc.hotspots || []).forEach(function (spot) { (hotspots[spot.grid] = hotspots[spot.grid] || []).push(spot); });
@@ -160,7 +155,7 @@
     var renderer = drawn > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
     grids = L.geoJSON(fc, {
       renderer: renderer,
-      style: styleOf,
+      style: gridStyle,
       filter: function (f) { return f.properties.kind === "grid"; },
       onEachFeature: function (feature, layer) {
         var hot = !!hotspots[feature.properties.code];
@@ -170,7 +165,6 @@
           var path = layer.getElement && layer.getElement();
           if (!path) return;
           path.setAttribute("data-grid", feature.properties.code);
-          if (hot) path.classList.add("hotspot-grid");
         });
         if (feature.properties.code === picked) {
           selected = layer;
@@ -183,6 +177,20 @@
       style: outlineStyle,
       interactive: false,
       filter: function (f) { return f.properties.kind !== "grid"; },
+    }).addTo(map);
+    // Hot spots over everything (the outlines would hide their edges): a thick outline that pulses in SVG.
+    spots = L.geoJSON(fc, {
+      renderer: renderer,
+      interactive: false,
+      className: "hotspot-grid",
+      style: { color: HOTSPOT, weight: 4, opacity: 1, fill: false },
+      filter: function (f) { return f.properties.kind === "grid" && !!hotspots[f.properties.code]; },
+      onEachFeature: function (feature, layer) {
+        layer.on("add", function () {
+          var path = layer.getElement && layer.getElement();
+          if (path) path.setAttribute("data-hotspot", feature.properties.code);
+        });
+      },
     }).addTo(map);
     drawLegend();
     el.dataset.zoom = String(fc.zoom);
@@ -269,7 +277,7 @@
     input.addEventListener("change", function () {
       measure = input.value;
       el.dataset.measure = measure;
-      if (grids) grids.setStyle(styleOf);
+      if (grids) grids.setStyle(gridStyle);
       if (selected) selected.setStyle({ color: "#1565c0", weight: 3 });
       drawLegend();
     });
