@@ -5,14 +5,25 @@ Follows bench/run.py's contract. On the fresh PostgreSQL database: the routing b
 communities, 10,000 grids made by `generate_grids` tiling a 1° × 1° box), then issues written by INSERT … SELECT,
 each at a point inside its grid: half closed, half open, a fifth of the open ones past their resolution deadline.
 A street officer and a community's staff read the map in-process (the test Client, signed in by session): for each
-request the SQL queries, the time of the first call (the layer is built: grids read, simplified, outlined) and the
-median of the next calls (the layer is kept; the counts are read each time), and the bytes written, raw and gzipped.
+request the SQL queries, the time of the first call in a process (the layer is assembled from the drawings stored
+when the grids were generated) and the median of the next calls (the layer is kept; the counts are read each time),
+and the bytes written, raw and gzipped. Zoomed-in views (bbox=) are measured as the page asks for them: the view of
+a 600 × 600 px map at zoom 12 and 15 at the street's centre, padded by half on each side. Apart: the time to draw
+the whole street's drawings from nothing (what generate_grids adds to write them).
 """
 
 import statistics
 import time
 
-from bench.bench_routing import COMMUNITIES, GRIDS_PER_COMMUNITY, SEED, STREET, _territory, generate_bench_grids
+from bench.bench_routing import (
+    BBOX,
+    COMMUNITIES,
+    GRIDS_PER_COMMUNITY,
+    SEED,
+    STREET,
+    _territory,
+    generate_bench_grids,
+)
 
 TITLE = "the map over 10,000 grids and 20,000 open issues: GeoJSON endpoints and the /map/ page, in-process"
 ISSUES = 40_000
@@ -26,9 +37,25 @@ NOTES = {
     "open_issues": "of them open (submitted, classified, dispatched, in progress)",
     "overdue_issues": "of the open ones past their resolution deadline",
 }
+
+
+def _view(zoom: int, pixels: int = 600) -> str:
+    """Return the bbox the page asks for at `zoom` centred on the street: its view padded by half on each side."""
+    import math
+
+    lat_min, lat_max, lng_min, lng_max = BBOX
+    lat, lng = (lat_min + lat_max) / 2, (lng_min + lng_max) / 2
+    width = pixels * 360 / (256 * 2**zoom)  # degrees of longitude
+    height = width * math.cos(math.radians(lat))  # Web Mercator near the centre
+    return f"{lng - width:.5f},{lat - height:.5f},{lng + width:.5f},{lat + height:.5f}"
+
+
 REQUESTS = {
     "street_grids": ("street", "/api/v1/map/grids/?area={street}"),
+    "street_grids_z12": ("street", "/api/v1/map/grids/?area={street}&zoom=12&bbox=" + _view(12)),
+    "street_grids_z15": ("street", "/api/v1/map/grids/?area={street}&zoom=15&bbox=" + _view(15)),
     "street_issues": ("street", "/api/v1/map/issues/?area={street}"),
+    "street_issues_z12": ("street", "/api/v1/map/issues/?area={street}&bbox=" + _view(12)),
     "street_page": ("street", "/map/"),
     "community_grids": ("community", "/api/v1/map/grids/?area={community}"),
     "community_issues": ("community", "/api/v1/map/issues/?area={community}"),
@@ -36,10 +63,14 @@ REQUESTS = {
 }
 for _name, (_who, _url) in REQUESTS.items():
     NOTES[f"{_name}_queries"] = f"SQL queries of GET {_url} as the {_who} officer, the layer kept (warm)"
-    NOTES[f"{_name}_first_ms"] = "the first call: the layer is built (grids read, simplified, outlined), ms"
+    NOTES[f"{_name}_first_ms"] = "the first call in the process: the layer assembled from the stored drawings, ms"
     NOTES[f"{_name}_ms"] = f"median of {WARM_CALLS} calls after it (the layer kept, the counts read each time), ms"
     NOTES[f"{_name}_kb"] = "bytes of the answer, KiB (no gzip)"
     NOTES[f"{_name}_gzip_kb"] = "bytes of the answer gzipped as sent to a browser (Accept-Encoding: gzip), KiB"
+NOTES["street_grids_z12_features"] = "features of the street's view at zoom 12 (grids meeting it, and outlines)"
+NOTES["street_grids_z15_features"] = "features of the street's view at zoom 15"
+NOTES["street_issues_z12_points"] = "points in the street's view at zoom 12"
+NOTES["street_drawings_s"] = "drawing the street's 10,000 grids at 5 tiers and its 101 outlines from nothing, s"
 NOTES["street_grids_per_s_vs_bare_view"] = "warm street_grids calls per second ÷ bare view calls/s"
 NOTES["street_grids_features"] = "features of the street's answer: 10,000 grids, 100 community outlines, 1 street"
 NOTES["street_issues_points"] = "points written for the street (newest first, capped at POINTS_MAX; counts are not)"
@@ -146,6 +177,18 @@ def _measure(client, url: str) -> dict:
     }
 
 
+def _redraw_street() -> float:
+    """Drop every stored drawing and time drawing the street's again (as generate_grids does after writing grids)."""
+    from grids.maps import map_drawings_refresh, map_layers_forget
+    from grids.models import Area, MapDrawing
+
+    MapDrawing.objects.all().delete()
+    map_layers_forget()
+    started = time.perf_counter()
+    map_drawings_refresh(area=Area.objects.get(code=STREET))
+    return round(time.perf_counter() - started, 2)
+
+
 def _browser(street_officer) -> dict:
     """Load /map/ in headless Chromium, served by a live server thread over the bench database, and time the drawing."""
     import os
@@ -243,10 +286,16 @@ def run(ctx) -> dict:
             collection = json.loads(body)
             figures["street_grids_features"] = len(collection["features"])
             figures["street_grids_zoom"] = collection["zoom"]
+        if name in ("street_grids_z12", "street_grids_z15"):
+            figures[f"{name}_features"] = len(json.loads(body)["features"])
         if name == "street_issues":
             figures["street_issues_points"] = len(json.loads(body)["features"])
+        if name == "street_issues_z12":
+            figures["street_issues_z12_points"] = len(json.loads(body)["features"])
         ctx.log(f"{name}: {measured}")
     figures["street_grids_per_s_vs_bare_view"] = ctx.ratio(1000 / figures["street_grids_ms"])
+    figures["street_drawings_s"] = _redraw_street()
+    ctx.log(f"street drawn from nothing in {figures['street_drawings_s']} s")
     figures.update(_browser(street_officer))
     ctx.log(
         f"browser: {figures.get('browser_street_grids_drawn_ms')} ms grids, "
