@@ -322,16 +322,19 @@ def _map_section(entry: dict | None) -> list[str]:
         f" {entry['bare_view_calls_per_s']:.0f} calls/s. Each grid's drawing at five zoom tiers and each community's"
         " and street's outline are stored when the grids are written (grids.MapDrawing, redrawn when those grids"
         ' change). "First call" is a process\'s first: it assembles the layer from the stored drawings and keeps it'
-        " until the grids under the node change; the next calls read the counts and the hot spots. A view (bbox=) is"
+        " until the grids under the node change; the next calls read the counts and the hot spots, and answer the kept"
+        ' body when they have not changed (each process keeps its last 8 answers by ETag); "counts changed" drops'
+        " the kept answers before each call, so the answer is written and gzipped again. A view (bbox=) is"
         " what the page asks for when zoomed in: its 600 × 600 px view padded by half on each side.",
         "",
-        "| request | queries | first call, ms | next calls, ms (median) | answer, KiB | gzipped, KiB |",
-        "|---|---|---|---|---|---|",
+        "| request | queries | first call, ms | next calls, ms (median) | counts changed, ms (median) | answer, KiB |"
+        " gzipped, KiB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, what in MAP_ROWS:
         lines.append(
-            f"| {what} | {f[f'{key}_queries']} | {f[f'{key}_first_ms']:,} | {f[f'{key}_ms']:,} | {f[f'{key}_kb']:,} |"
-            f" {f[f'{key}_gzip_kb']:,} |"
+            f"| {what} | {f[f'{key}_queries']} | {f[f'{key}_first_ms']:,} | {f[f'{key}_ms']:,} |"
+            f" {f.get(f'{key}_written_ms', '—')} | {f[f'{key}_kb']:,} | {f[f'{key}_gzip_kb']:,} |"
         )
     lines += [
         "",

@@ -110,6 +110,7 @@ class MapLayer:
     names: dict[str, str]  # the names of the communities and streets outlined, by code
     grid_bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
     outline_bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
+    key: tuple = ()  # what it was built for: (node path, level, tier asked, state of its grids)
 
     def in_view(self, bbox: tuple[float, float, float, float] | None) -> tuple[list[GridShape], list[str]]:
         """Return the grids and outlines whose bounds meet `bbox` (west, south, east, north); all of them for None."""
@@ -375,7 +376,7 @@ def map_drawings_refresh(*, area: Area) -> None:
 # --- the layer: assembled from stored drawings, kept per process ----------------------------------------------------
 
 
-def _build(area: Area, tier: int | None) -> MapLayer:
+def _build(area: Area, tier: int | None, key: tuple) -> MapLayer:
     rows = _fresh_grid_rows(area, tier)
     if tier is None:  # the tier of the zoom that fits the node, from the bounds just read; then its texts
         drawn = np.array([row.bounds for row in rows if not row.no_boundary and row.bounds[0] is not None], dtype=float)
@@ -416,6 +417,7 @@ def _build(area: Area, tier: int | None) -> MapLayer:
         names=names,
         grid_bounds=grid_array,
         outline_bounds=np.array([b for _, _, b, _ in outline_rows], dtype=float).reshape(-1, 4),
+        key=key,
     )
 
 
@@ -439,7 +441,7 @@ def map_layer(*, area: Area, zoom: int | None = None) -> MapLayer:
         if layer is not None:
             _layers.move_to_end(key)
             return layer
-    layer = _build(area, tier)
+    layer = _build(area, tier, key)
     with _lock:
         _layers[key] = layer
         while len(_layers) > LAYERS_KEPT:

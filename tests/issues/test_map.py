@@ -22,6 +22,8 @@ from grids.maps import (
     zoom_to_fit,
 )
 from grids.models import Area
+from issues.api import map as map_api
+from issues.api.map import map_answers_forget
 from issues.models import Issue
 from tests.factories import AreaFactory, issue_in_status
 from triage.models import HotSpot
@@ -32,8 +34,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh_layers():
     map_layers_forget()
+    map_answers_forget()
     yield
     map_layers_forget()
+    map_answers_forget()
 
 
 def api(user) -> APIClient:
@@ -480,3 +484,18 @@ def test_open_hot_spots_come_with_the_grids_scoped_as_their_issues(
     assert grids_of(other_community_staff, other_territory["community"])["hotspots"] == []
     # The street's view of the other community only: the alert is not under it.
     assert grids_of(street_officer, other_territory["community"])["hotspots"] == []
+
+
+def test_a_kept_answer_serves_the_same_state_and_a_new_hot_spot_changes_it(territory, make, category, street_officer):
+    issues = [make("submitted") for _ in range(3)]
+    client, query = api(street_officer), {"area": territory["street"].code}
+    first = client.get("/api/v1/map/grids/", query)
+    again = client.get("/api/v1/map/grids/", query)
+    assert again["ETag"] == first["ETag"] and again.content == first.content
+    assert len(map_api._answers) == 1  # written once
+
+    spot = hotspot_of(issues, territory["grid"], category)  # no count moves, the answer still changes
+    moved = client.get("/api/v1/map/grids/", query)
+    assert moved["ETag"] != first["ETag"]
+    assert [s["id"] for s in json.loads(moved.content)["hotspots"]] == [spot.pk]
+    assert len(map_api._answers) == 2

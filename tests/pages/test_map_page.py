@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from grids.maps import map_layers_forget
 from issues import map_views
+from issues.api.map import map_answers_forget
 from tests.factories import issue_in_status
 from tests.issues.test_map import add_grid, hotspot_of, overdue
 
@@ -21,8 +22,10 @@ MAP = "/map/"
 @pytest.fixture(autouse=True)
 def _fresh_layers():
     map_layers_forget()
+    map_answers_forget()
     yield
     map_layers_forget()
+    map_answers_forget()
 
 
 def signed_in(user) -> Client:
