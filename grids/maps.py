@@ -79,6 +79,19 @@ def _feature(feature_id: str, geometry: str, properties: dict) -> str:
     return f'{{"type":"Feature","id":{_json(feature_id)},"geometry":{geometry},"properties":{_json(properties)}}}'
 
 
+def _grid_feature(code: str, name: str, community: str, geometry: str) -> str:
+    """Return a grid's Feature as text, open at the end of its properties (see GridShape).
+
+    Codes are digits (grids.services checks them), so only the name needs encoding: one call per grid, not two.
+    """
+    if not (code.isdigit() and community.isdigit()):
+        return _feature(code, geometry, {"kind": "grid", "code": code, "name": name, "community": community})[:-2]
+    return (
+        f'{{"type":"Feature","id":"{code}","geometry":{geometry},"properties":{{"kind":"grid","code":"{code}",'
+        f'"name":{_json(name)},"community":"{community}"'
+    )
+
+
 @dataclass(frozen=True)
 class GridShape:
     """One grid as drawn: its code, name and community code, and its Feature as GeoJSON text.
@@ -259,7 +272,7 @@ def _state(rows, depth: int) -> dict[str, tuple[int, object]]:
     return {code: (n, latest) for code, (n, latest) in states.items()}
 
 
-@dataclass
+@dataclass(slots=True)
 class _GridRow:
     pk: int
     code: str
@@ -393,8 +406,7 @@ def _build(area: Area, tier: int | None, key: tuple) -> MapLayer:
         if row.no_boundary or row.text is None:
             continue
         community = row.path.split(PATH_SEPARATOR)[community_depth]
-        properties = {"kind": "grid", "code": row.code, "name": row.name, "community": community}
-        feature = _feature(row.code, row.text, properties)[:-2]
+        feature = _grid_feature(row.code, row.name, community, row.text)
         grids.append(GridShape(code=row.code, name=row.name, community=community, feature=feature))
         grid_bounds.append(row.bounds)
     outline_rows, names = _outline_rows(area, rows, tier)
