@@ -125,3 +125,15 @@ def test_a_grid_retired_by_generation_is_no_longer_drawn(communities):  # noqa: 
     )  # one grid fewer per community: the fourth loses its boundary
     layer = map_layer(area=street)
     assert len(layer.grids) == 9 and layer.without_boundary == 3
+
+
+def test_draw_map_draws_what_a_load_around_the_services_left_undrawn(communities):  # noqa: F811
+    from django.core.management import call_command
+
+    generate(*(c.code for c in communities), grids=2, buildings=0)
+    MapDrawing.objects.all().delete()  # as after the migration, or an SQL load
+    call_command("draw_map", verbosity=0)
+    assert MapDrawing.objects.count() == 6 + 3 + 1  # the grids, the communities, the street
+    with CaptureQueriesContext(connection) as queries:
+        map_layer(area=Area.objects.get(level=Area.Level.STREET))
+    assert writes(queries) == []
