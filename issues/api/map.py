@@ -244,7 +244,8 @@ class MapGridsView(MapBaseView):
         hotspots = map_hotspots_for_user(user=request.user, area=area)
         desk = reverse("desk-escalations") if "escalations" in desk_queues_for(request.user) else None
         bbox = query.get("bbox")
-        state = ("grids", layer.key, bbox, sorted(counts.items()), hotspots, desk)
+        # Plain tuples: their repr (the ETag's input) is written in C, a street's 10,000 in a few ms.
+        state = ("grids", layer.key, bbox, sorted((code, *c) for code, c in counts.items()), hotspots, desk)
         return _geojson_response(
             request,
             state=state,
