@@ -17,6 +17,7 @@ This module knows the territory only; the issue counts and who may see which nod
 (issues/map_selectors.py, behind orgs.scoping).
 """
 
+import functools
 import json
 import math
 import threading
@@ -124,6 +125,11 @@ class MapLayer:
     grid_bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
     outline_bounds: np.ndarray = field(default_factory=lambda: np.empty((0, 4)))
     key: tuple = ()  # what it was built for: (node path, level, tier asked, state of its grids)
+
+    @functools.cached_property
+    def index(self) -> dict[str, GridShape]:
+        """Return the grids by code (built once per kept layer)."""
+        return {grid.code: grid for grid in self.grids}
 
     def in_view(self, bbox: tuple[float, float, float, float] | None) -> tuple[list[GridShape], list[str]]:
         """Return the grids and outlines whose bounds meet `bbox` (west, south, east, north); all of them for None."""

@@ -57,8 +57,8 @@ def map_grid_counts_for_user(*, user, area: Area, now=None) -> dict[str, GridCou
 
 
 def map_hotspots_for_user(*, user, area: Area) -> list[dict]:
-    """Return the open hot spots under `area` with an issue `user` sees, newest burst first: {id, grid, category,
-    observed, expected}. One query, driven by the few open alerts of the node (not by its many issues)."""
+    """Return the open hot spots under `area` with an issue `user` sees, newest burst first: {id, grid, grid_name,
+    category, observed, expected}. One query, driven by the few open alerts of the node (not by its many issues)."""
     seen = HotSpot.issues.through.objects.filter(
         hotspot_id=OuterRef("pk"), issue__in=Issue.objects.visible_to(user).under(area)
     )
@@ -66,11 +66,18 @@ def map_hotspots_for_user(*, user, area: Area) -> list[dict]:
         HotSpot.objects.filter(subtree_q("area__path", area.path), status=HotSpot.Status.OPEN)
         .filter(Exists(seen))
         .order_by("-last_at", "-pk")
-        .values_list("pk", "grid_code", "category__name", "observed", "expected")
+        .values_list("pk", "grid_code", "area__name", "category__name", "observed", "expected")
     )
     return [
-        {"id": pk, "grid": grid, "category": category, "observed": observed, "expected": round(expected, 1)}
-        for pk, grid, category, observed, expected in rows
+        {
+            "id": pk,
+            "grid": grid,
+            "grid_name": grid_name,
+            "category": category,
+            "observed": observed,
+            "expected": round(expected, 1),
+        }
+        for pk, grid, grid_name, category, observed, expected in rows
     ]
 
 

@@ -114,6 +114,7 @@ class MapTotalsSerializer(serializers.Serializer):
 class MapHotSpotSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     grid = serializers.CharField(help_text="The code of its grid (highlighted on the map).")
+    grid_name = serializers.CharField()
     category = serializers.CharField()
     observed = serializers.IntegerField(help_text="Reports in its window.")
     expected = serializers.FloatField(help_text="Reports the grid's own baseline expects in that window.")

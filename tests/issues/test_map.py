@@ -473,6 +473,7 @@ def test_open_hot_spots_come_with_the_grids_scoped_as_their_issues(
         {
             "id": spot.pk,
             "grid": territory["grid"].code,
+            "grid_name": territory["grid"].name,
             "category": category.name,
             "observed": 3,
             "expected": 0.4,
