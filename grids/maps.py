@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, TextField
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q, TextField
 from django.db.models.functions import Cast
 
 from grids.models import PATH_SEPARATOR, Area, MapDrawing
@@ -213,10 +213,24 @@ def _store(drawings: list[MapDrawing]) -> None:
 
 def _draw_grids(pks: list[int]) -> dict[int, MapDrawing]:
     """Draw the grids `pks` from their boundaries and store the drawings; return them by grid pk. One read, one write
-    per thousand."""
-    rows = list(Area.objects.filter(pk__in=pks).values_list("pk", "updated_at", Cast("boundary", TextField())))
-    geoms = _geometries([row[2] for row in rows])
-    drawings = _drawings([row[0] for row in rows], geoms, [(1, row[1]) for row in rows])
+    per thousand.
+
+    A grid's drawing at a tier is its whole Feature up to its properties' last member (see GridShape), so that a read
+    only appends the counts: its name and community change with the grid's updated_at, which redraws it."""
+    rows = list(
+        Area.objects.filter(pk__in=pks).values_list(
+            "pk", "code", "name", "path", "updated_at", Cast("boundary", TextField())
+        )
+    )
+    geoms = _geometries([row[5] for row in rows])
+    drawings = _drawings([row[0] for row in rows], geoms, [(1, row[4]) for row in rows])
+    community_depth = Area.DEPTH[Area.Level.COMMUNITY]
+    for (_, code, name, path, _, _), drawing in zip(rows, drawings, strict=True):
+        community = path.split(PATH_SEPARATOR)[community_depth]
+        for tier in ZOOM_TIERS:
+            geometry = getattr(drawing, f"zoom_{tier}")
+            if geometry is not None:
+                setattr(drawing, f"zoom_{tier}", _grid_feature(code, name, community, geometry))
     _store(drawings)
     return {d.area_id: d for d in drawings}
 
@@ -395,9 +409,24 @@ def map_drawings_refresh(*, area: Area) -> None:
 # --- the layer: assembled from stored drawings, kept per process ----------------------------------------------------
 
 
+def _fitting_tier(area: Area) -> int | None:
+    """Return the tier of the zoom that fits `area`, from its own stored outline (a district: its streets'), or None
+    when it has none yet. One small query."""
+    if area.level == Area.Level.DISTRICT:
+        drawings = MapDrawing.objects.filter(area__parent=area, area__level=Area.Level.STREET)
+    else:
+        drawings = MapDrawing.objects.filter(area=area)
+    b = drawings.aggregate(west=Min("west"), south=Min("south"), east=Max("east"), north=Max("north"))
+    if b["west"] is None:
+        return None
+    return tier_for_zoom(zoom_to_fit((b["west"], b["south"], b["east"], b["north"])))
+
+
 def _build(area: Area, tier: int | None, key: tuple) -> MapLayer:
+    if tier is None:
+        tier = _fitting_tier(area)
     rows = _fresh_grid_rows(area, tier)
-    if tier is None:  # the tier of the zoom that fits the node, from the bounds just read; then its texts
+    if tier is None:  # nothing drawn of the node yet: the tier that fits the bounds just read (drawn), then its texts
         drawn = np.array([row.bounds for row in rows if not row.no_boundary and row.bounds[0] is not None], dtype=float)
         fit = zoom_to_fit((*drawn[:, :2].min(axis=0), *drawn[:, 2:].max(axis=0))) if len(drawn) else MIN_ZOOM
         tier = tier_for_zoom(fit)
@@ -412,8 +441,7 @@ def _build(area: Area, tier: int | None, key: tuple) -> MapLayer:
         if row.no_boundary or row.text is None:
             continue
         community = row.path.split(PATH_SEPARATOR)[community_depth]
-        feature = _grid_feature(row.code, row.name, community, row.text)
-        grids.append(GridShape(code=row.code, name=row.name, community=community, feature=feature))
+        grids.append(GridShape(code=row.code, name=row.name, community=community, feature=row.text))
         grid_bounds.append(row.bounds)
     outline_rows, names = _outline_rows(area, rows, tier)
     outlines = [
@@ -450,7 +478,8 @@ def map_layer(*, area: Area, zoom: int | None = None) -> MapLayer:
     change.
 
     Queries: one for the signature when the layer is kept; on a rebuild, one for the grids' drawings and one for the
-    outlines and names (plus the fitting zoom's bounds when no zoom is named, and a few to redraw what is stale).
+    outlines and names, plus one for the node's own bounds when no zoom is named (the zoom that fits it), and a few
+    to redraw what is stale.
     """
     tier = tier_for_zoom(zoom) if zoom is not None else None
     key = (area.path, area.level, tier, map_layer_signature(area))

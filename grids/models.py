@@ -114,7 +114,8 @@ class MapDrawing(models.Model):
     north = models.FloatField(null=True)
     # Outlines: the unioned area at full precision (GeoJSON), to union a street from its communities; grids: empty.
     shape = models.TextField(blank=True)
-    # GeoJSON geometry text simplified for each zoom tier (grids.maps.ZOOM_TIERS); null when nothing is drawn.
+    # What is drawn at each zoom tier (grids.maps.ZOOM_TIERS), simplified to it; null when nothing is. A grid: its
+    # GeoJSON Feature up to its properties' last member (a read appends the counts); an outline: its geometry.
     zoom_6 = models.TextField(null=True)
     zoom_9 = models.TextField(null=True)
     zoom_12 = models.TextField(null=True)

@@ -50,14 +50,22 @@ def test_generated_grids_and_their_outlines_are_drawn_at_every_tier_when_written
         d = drawings[grid.pk]
         assert (d.grids, d.latest) == (1, grid.updated_at)
         assert all(getattr(d, f"zoom_{tier}") for tier in ZOOM_TIERS)
-        assert shapely.from_geojson(d.zoom_19).equals_exact(shapely.geometry.shape(grid.boundary), 1e-6)
+        feature = json.loads(d.zoom_19 + "}}")  # a Feature up to its properties' last member
+        assert feature["properties"] == {
+            "kind": "grid",
+            "code": grid.code,
+            "name": grid.name,
+            "community": grid.parent.code,
+        }
+        shape = shapely.geometry.shape(feature["geometry"])
+        assert shape.equals_exact(shapely.geometry.shape(grid.boundary), 1e-6)
     assert drawings[street.pk].grids == 12 and drawings[street.pk].shape  # its area, to union from
 
     with CaptureQueriesContext(connection) as queries:
         layer = map_layer(area=street)
     assert writes(queries) == []  # the first read draws nothing: it was all drawn at generation
     assert len(layer.grids) == 12 and len(layer.outlines) == 4
-    assert len(queries) == 4  # the signature, the grids' drawings, their texts at the fitting tier, the outlines
+    assert len(queries) == 4  # the signature, the street's own bounds (its tier), the grids' drawings, the outlines
 
 
 def test_a_grid_created_through_the_service_is_drawn_at_once(communities):  # noqa: F811

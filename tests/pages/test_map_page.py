@@ -9,6 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from grids.maps import map_layers_forget
+from grids.models import MapDrawing
 from issues import map_views
 from issues.api.map import map_answers_forget
 from tests.factories import issue_in_status
@@ -120,6 +121,7 @@ def test_the_table_is_cut_to_the_busiest_grids_and_says_so(territory, make, stre
 def test_the_page_s_queries_do_not_grow_with_grids_and_issues(territory, make, street_officer, community_staff):
     def page_queries():
         map_layers_forget()
+        MapDrawing.objects.all().delete()  # the same state each time: nothing drawn yet
         client = signed_in(street_officer)
         with CaptureQueriesContext(connection) as queries:
             assert client.get(MAP).status_code == HTTPStatus.OK
