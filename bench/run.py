@@ -297,7 +297,10 @@ def _statspage_lines(entry: dict | None) -> list[str]:
 # The map benchmark's requests (bench/bench_map.py REQUESTS), as docs/benchmarks.md names them.
 MAP_ROWS = [
     ("street_grids", "`GET /api/v1/map/grids/?area=<street>`: 10,000 grids, 100 community outlines, the street"),
+    ("street_grids_z12", "`…/map/grids/?area=<street>&zoom=12&bbox=<view>`: the page's view at zoom 12"),
+    ("street_grids_z15", "`…/map/grids/?area=<street>&zoom=15&bbox=<view>`: the page's view at zoom 15"),
     ("street_issues", "`GET /api/v1/map/issues/?area=<street>`: the newest 5,000 open issues as points"),
+    ("street_issues_z12", "`…/map/issues/?area=<street>&bbox=<view>`: the open issues in the view at zoom 12"),
     ("street_page", "`GET /map/` as the street officer (the table: the 200 busiest grids)"),
     ("community_grids", "`GET /api/v1/map/grids/?area=<community>`: 100 grids and the outline"),
     ("community_issues", "`GET /api/v1/map/issues/?area=<community>`"),
@@ -319,24 +322,33 @@ def _map_section(entry: dict | None) -> list[str]:
         f" signed in): {entry['measured_at']}, {f['grids']:,} grids (the routing benchmark's), {f['issues']:,} issues"
         f" of which {f['open_issues']:,} open ({f['overdue_issues']:,} overdue); {entry['machine']['cpus']} CPUs, load"
         f" average {entry['machine']['load_average_1m_at_start']} at start, bare view"
-        f' {entry["bare_view_calls_per_s"]:.0f} calls/s. "First call" builds the layer (grids read, simplified to the'
-        " zoom, community and street outlines unioned), which a process keeps until the grids under the node change;"
-        " the next calls only read the counts (one aggregate query).",
+        f" {entry['bare_view_calls_per_s']:.0f} calls/s. Each grid's drawing at five zoom tiers and each community's"
+        " and street's outline are stored when the grids are written (grids.MapDrawing, redrawn when those grids"
+        ' change). "First call" is a process\'s first: it assembles the layer from the stored drawings and keeps it'
+        " until the grids under the node change; the next calls read the counts and the hot spots, and answer the kept"
+        ' body when they have not changed (each process keeps its last 8 answers by ETag); "counts changed" drops'
+        " the kept answers before each call, so the answer is written and gzipped again. A view (bbox=) is"
+        " what the page asks for when zoomed in: its 600 × 600 px view padded by half on each side.",
         "",
-        "| request | queries | first call, ms | next calls, ms (median) | answer, KiB | gzipped, KiB |",
-        "|---|---|---|---|---|---|",
+        "| request | queries | first call, ms | next calls, ms (median) | counts changed, ms (median) | answer, KiB |"
+        " gzipped, KiB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, what in MAP_ROWS:
         lines.append(
-            f"| {what} | {f[f'{key}_queries']} | {f[f'{key}_first_ms']:,} | {f[f'{key}_ms']:,} | {f[f'{key}_kb']:,} |"
-            f" {f[f'{key}_gzip_kb']:,} |"
+            f"| {what} | {f[f'{key}_queries']} | {f[f'{key}_first_ms']:,} | {f[f'{key}_ms']:,} |"
+            f" {f.get(f'{key}_written_ms', '—')} | {f[f'{key}_kb']:,} | {f[f'{key}_gzip_kb']:,} |"
         )
     lines += [
         "",
         f"The street's geometry is simplified for zoom {f['street_grids_zoom']} (one pixel: about"
         f" {360 / (256 * 2 ** f['street_grids_zoom']) * 111_320:,.0f} m at the equator) and rounded"
         f" to match; {f['street_grids_features']:,} features. The street's points stop at"
-        f" {f['street_issues_points']:,} (newest first; the colours count every open issue).",
+        f" {f['street_issues_points']:,} (newest first; the colours count every open issue). The view at zoom 12 has"
+        f" {f.get('street_grids_z12_features', '—'):,} features and {f.get('street_issues_z12_points', '—'):,} points;"
+        f" at zoom 15, {f.get('street_grids_z15_features', '—'):,} features. Drawing the street's 10,000 grids at"
+        f" five tiers and its 101 outlines from nothing (what generate_grids adds) takes"
+        f" {f.get('street_drawings_s', '—')} s.",
         "",
     ]
     if "browser_street_grids_drawn_ms" in f:

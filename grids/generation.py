@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from grids.maps import map_drawings_refresh
 from grids.models import Area
 from grids.routing import routing_invalidate
 from grids.services import area_path_for, area_validate
@@ -194,6 +195,9 @@ def grids_generate(
             )
         transaction.on_commit(routing_invalidate)
     routing_invalidate()
+    # The map's drawings of the grids and outlines just written (grids.maps), so that no read has to draw them.
+    for street in Area.objects.filter(code__in={c.ancestor_code(Area.Level.STREET) for c in communities}):
+        map_drawings_refresh(area=street)
     return result
 
 

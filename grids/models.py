@@ -94,3 +94,37 @@ class Area(models.Model):
         depth = self.DEPTH[level]
         codes = self.path_codes
         return codes[depth] if depth < len(codes) else None
+
+
+class MapDrawing(models.Model):
+    """Keep what the map draws of one node, precomputed (grids.maps): a grid's boundary, or a community's or street's
+    outline, simplified at each of the map's zoom tiers. A cache: it is rebuilt whenever the grids it was drawn from
+    differ from `grids` and `latest`, so a request never simplifies or unions what did not change."""
+
+    area = models.OneToOneField(
+        Area, on_delete=models.CASCADE, primary_key=True, related_name="drawing", verbose_name=_("area")
+    )
+    # The state of the grids it was drawn from: how many and their latest change (a grid: 1 and its own updated_at).
+    grids = models.PositiveIntegerField(_("grids drawn from"))
+    latest = models.DateTimeField(_("latest grid change"), null=True)
+    # Bounds of what is drawn (WGS 84); null when nothing is (no boundary, or one that cannot be drawn).
+    west = models.FloatField(null=True)
+    south = models.FloatField(null=True)
+    east = models.FloatField(null=True)
+    north = models.FloatField(null=True)
+    # Outlines: the unioned area at full precision (GeoJSON), to union a street from its communities; grids: empty.
+    shape = models.TextField(blank=True)
+    # What is drawn at each zoom tier (grids.maps.ZOOM_TIERS), simplified to it; null when nothing is. A grid: its
+    # GeoJSON Feature up to its properties' last member (a read appends the counts); an outline: its geometry.
+    zoom_6 = models.TextField(null=True)
+    zoom_9 = models.TextField(null=True)
+    zoom_12 = models.TextField(null=True)
+    zoom_15 = models.TextField(null=True)
+    zoom_19 = models.TextField(null=True)
+
+    class Meta:
+        verbose_name = _("map drawing")
+        verbose_name_plural = _("map drawings")
+
+    def __str__(self):
+        return f"drawing of {self.area_id}"

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError
 
+from grids.maps import map_drawings_refresh
 from grids.models import PATH_SEPARATOR, Area
 
 LEVEL_ORDER = [Area.Level.DISTRICT, Area.Level.STREET, Area.Level.COMMUNITY, Area.Level.GRID, Area.Level.BUILDING]
@@ -38,6 +39,9 @@ def area_validate(*, code: str, level: str, parent: Area | None) -> None:
 def area_create(*, code: str, name: str, level: str, parent: Area | None = None, **fields) -> Area:
     """Create a node after checking it fits the tree, with its path."""
     area_validate(code=code, level=level, parent=parent)
-    return Area.objects.create(
+    area = Area.objects.create(
         code=code, name=name, level=level, parent=parent, path=area_path_for(code=code, parent=parent), **fields
     )
+    if level == Area.Level.GRID and area.boundary is not None:
+        map_drawings_refresh(area=area)  # drawn once here, not at the map's first read
+    return area

@@ -6,6 +6,8 @@ stands on the same two. The page also writes the same counts as a table: what a 
 browser without JavaScript reads instead of the map.
 """
 
+import heapq
+import itertools
 from http import HTTPStatus
 
 from django import forms
@@ -13,15 +15,16 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from config.api.permissions import IsTerritoryStaff
-from grids.maps import map_layer
+from grids.maps import MapLayer, map_layer
 from grids.models import Area
 from issues.access import ScopedIssueMixin
-from issues.map_selectors import GridCounts, map_grid_counts_for_user
+from issues.desk_panel import desk_queues_for
+from issues.map_selectors import GridCounts, map_grid_counts_for_user, map_hotspots_for_user
 from orgs.models import NODE_ROLES
 from orgs.scoping import scope_for_user
 
@@ -59,18 +62,23 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
 
         layer = map_layer(area=area)
         counts = map_grid_counts_for_user(user=request.user, area=area)
-        empty = GridCounts()
-        rows = [(grid, counts.get(grid.code, empty), layer.names.get(grid.community, "")) for grid in layer.grids]
-        rows.sort(key=lambda row: (-getattr(row[1], measure), -row[1].open, row[0].code))
+        rows = _busiest(layer, counts, measure)
         totals = {"open": sum(c.open for c in counts.values()), "overdue": sum(c.overdue for c in counts.values())}
+        # The open hot spots, listed too (the map outlines their grids): what a reader without the map still gets.
+        desk = reverse("desk-escalations") if "escalations" in desk_queues_for(request.user) else None
+        hotspots = [
+            {**spot, "url": desk and f"{desk}#hotspot-{spot['id']}"}
+            for spot in map_hotspots_for_user(user=request.user, area=area)
+        ]
         context = {
+            "hotspots": hotspots,
             "form": form,
             "area": area,
             "measure": measure,
             "measures": MEASURES,
             "rows": rows[:TABLE_ROWS],
             "with_community": bool(layer.names),
-            "grid_total": len(rows),
+            "grid_total": len(layer.grids),
             "totals": totals,
             "without_boundary": layer.without_boundary,
             "grids_url": f"{reverse('map-grids')}?area={area.code}",
@@ -78,6 +86,23 @@ class MapView(LoginRequiredMixin, ScopedIssueMixin, View):
             "labels": _js_labels(),
         }
         return render(request, "map/map.html", context)
+
+
+def _busiest(layer: MapLayer, counts: dict[str, GridCounts], measure: str) -> list[tuple]:
+    """Return the table's rows (grid, counts, community name): the TABLE_ROWS drawn grids with the most `measure`
+    (then open issues, then code), without sorting a street's 10,000 grids: a grid with no open issue has no counts,
+    so those with counts come first (a heap of them), then the others in code order."""
+    index = layer.index
+    busy = heapq.nsmallest(
+        TABLE_ROWS,
+        ((index[code], c) for code, c in counts.items() if code in index),
+        key=lambda item: (-getattr(item[1], measure), -item[1].open, item[0].code),
+    )
+    if len(busy) < TABLE_ROWS:
+        empty = GridCounts()
+        quiet = (grid for grid in layer.grids if grid.code not in counts)
+        busy += [(grid, empty) for grid in itertools.islice(quiet, TABLE_ROWS - len(busy))]
+    return [(grid, c, layer.names.get(grid.community, "")) for grid, c in busy]
 
 
 def _js_labels() -> dict:
@@ -93,6 +118,10 @@ def _js_labels() -> dict:
         "zoom_in": gettext("Zoom in"),
         "zoom_out": gettext("Zoom out"),
         "no_category": gettext("no category"),
+        "hotspot_legend": gettext("Open hot-spot alert"),
+        "hotspot_title": pgettext("desk", "Hot spots"),
+        "hotspot_text": gettext("%(n)s reports of %(category)s in %(grid)s (about %(expected)s expected)"),
+        "hotspot_link": gettext("Handle it on the escalation desk"),
     }
 
 

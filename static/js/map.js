@@ -1,7 +1,10 @@
 /* The map of /map/: grids from /api/v1/map/grids/ coloured by open or overdue issues, the community and street
    outlines on a plain background (no tiles, no fonts from elsewhere), the open issues from /api/v1/map/issues/ as
    clustered points. Click a grid for its numbers and open issues, an issue for its page. The page's table holds
-   the same numbers for anyone who cannot use the map. */
+   the same numbers for anyone who cannot use the map.
+   Zoomed in past the node's own zoom, the map asks for what it shows (bbox=) at the finer zoom, again after each
+   move that leaves what it holds; zoomed back out, it draws the whole node it kept. A grid with an open hot-spot
+   alert is outlined (and pulses); its popup names the alert with a link to the escalation desk. */
 (function () {
   "use strict";
   var el = document.getElementById("map");
@@ -25,6 +28,9 @@
     };
   }
 
+  var HOTSPOT = "#c2185b";
+  var hotspots = {};  // grid code → the open alerts there (from the grids' answer)
+
   function outlineStyle(feature) {
     var street = feature.properties.kind === "street";
     return { color: street ? "#1f2933" : "#3e4c59", weight: street ? 3 : 1.6, opacity: 1, interactive: false };
@@ -36,10 +42,15 @@
     var bounds = [0].concat(BREAKS);
     for (var i = 0; i < COLOURS.length; i++) {
       var lo = bounds[i], hi = i + 1 < bounds.length ? bounds[i + 1] - 1 : null;
-      var text = hi === null ? lo + "+" : lo === hi ? String(lo) : lo + "–" + hi;
-      parts.push('<span class="swatch" style="background:' + COLOURS[i] + '"></span>' + text);
+      var range = hi === null ? lo + "+" : lo === hi ? String(lo) : lo + "–" + hi;
+      parts.push('<span class="swatch" style="background:' + COLOURS[i] + '"></span>' + range);
     }
     legend.innerHTML = parts.join(" ");
+    if (Object.keys(hotspots).length) {
+      var entry = text("span", labels.hotspot_legend, "hotspot-legend");
+      entry.prepend(text("span", "", "swatch hotspot-swatch"));
+      legend.appendChild(entry);
+    }
   }
 
   var map = L.map(el, { minZoom: 3, maxZoom: 19, zoomSnap: 0.25, zoomDelta: 1, attributionControl: false, zoomControl: false });
@@ -61,7 +72,7 @@
 
   function showGrid(feature, layer) {
     var p = feature.properties;
-    if (selected) grids.resetStyle(selected);
+    if (selected && grids.hasLayer(selected)) grids.resetStyle(selected);
     selected = layer;
     layer.setStyle({ color: "#1565c0", weight: 3 });
     layer.bringToFront();
@@ -95,12 +106,39 @@
     el.parentNode.insertBefore(note, el);
   }
 
-  // Geometry comes simplified to the zoom it was asked for; zoomed in by ZOOM_STEP or more past it, the grids are
-  // asked again at the finer zoom (in steps, so a few zooms serve everyone and the server keeps each drawn once).
-  var ZOOM_STEP = 3, fitZoom = null, drawnZoom = null, outlines = null, loading = false;
+  function format(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (_, key) { return values[key]; });
+  }
 
-  function gridsAt(zoom) {
+  // The popup of a grid with open alerts: each named, with its section of the escalation desk when the caller has it.
+  function hotspotPopup(feature) {
+    var box = document.createElement("div");
+    box.className = "hotspot-popup";
+    box.appendChild(text("strong", labels.hotspot_title));
+    hotspots[feature.properties.code].forEach(function (spot) {
+      var line = document.createElement("p");
+      line.appendChild(text("span", format(labels.hotspot_text, {
+        n: spot.observed, category: spot.category, grid: feature.properties.name, expected: spot.expected,
+      })));
+      if (spot.url) {
+        line.appendChild(document.createElement("br"));
+        var link = text("a", labels.hotspot_link);
+        link.href = spot.url;
+        line.appendChild(link);
+      }
+      box.appendChild(line);
+    });
+    return box;
+  }
+
+  // Geometry comes simplified to the zoom it was asked for (the server's nearest tier at or above it). The whole node
+  // is drawn at the tier that fits it; past that tier, the map asks for its view (padded by half, so that small moves
+  // need nothing new) at the finer zoom, and again when a move leaves what it holds.
+  var fitZoom = null, whole = null, held = null, asked = 0, outlines = null, spots = null;
+
+  function gridsAt(zoom, bounds) {
     var url = el.dataset.gridsUrl + (zoom === null ? "" : "&zoom=" + zoom);
+    if (bounds) url += "&bbox=" + bounds.toBBoxString();
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
   }
@@ -109,17 +147,24 @@
     var picked = selected && selected.feature ? selected.feature.properties.code : null;
     if (grids) map.removeLayer(grids);
     if (outlines) map.removeLayer(outlines);
+    if (spots) map.removeLayer(spots);
     selected = null;
-    var renderer = fc.features.length > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
+    hotspots = {};
+    (fc.hotspots || []).forEach(function (spot) { (hotspots[spot.grid] = hotspots[spot.grid] || []).push(spot); });
+    var drawn = fc.features.filter(function (f) { return f.properties.kind === "grid"; }).length;
+    var renderer = drawn > CANVAS_FROM ? L.canvas({ padding: 0.2 }) : L.svg({ padding: 0.2 });
     grids = L.geoJSON(fc, {
       renderer: renderer,
       style: gridStyle,
       filter: function (f) { return f.properties.kind === "grid"; },
       onEachFeature: function (feature, layer) {
+        var hot = !!hotspots[feature.properties.code];
         layer.on("click", function () { showGrid(feature, layer); });
+        if (hot) layer.bindPopup(function () { return hotspotPopup(feature); }, { maxWidth: 280 });
         layer.on("add", function () {
           var path = layer.getElement && layer.getElement();
-          if (path) path.setAttribute("data-grid", feature.properties.code);
+          if (!path) return;
+          path.setAttribute("data-grid", feature.properties.code);
         });
         if (feature.properties.code === picked) {
           selected = layer;
@@ -133,53 +178,99 @@
       interactive: false,
       filter: function (f) { return f.properties.kind !== "grid"; },
     }).addTo(map);
-    drawnZoom = fc.zoom;
+    // Hot spots over everything (the outlines would hide their edges): a thick outline that pulses in SVG.
+    spots = L.geoJSON(fc, {
+      renderer: renderer,
+      interactive: false,
+      className: "hotspot-grid",
+      style: { color: HOTSPOT, weight: 4, opacity: 1, fill: false },
+      filter: function (f) { return f.properties.kind === "grid" && !!hotspots[f.properties.code]; },
+      onEachFeature: function (feature, layer) {
+        layer.on("add", function () {
+          var path = layer.getElement && layer.getElement();
+          if (path) path.setAttribute("data-hotspot", feature.properties.code);
+        });
+      },
+    }).addTo(map);
+    drawLegend();
+    el.dataset.zoom = String(fc.zoom);
+    el.dataset.grids = String(drawn);
+    el.dataset.hotspots = String(Object.keys(hotspots).length);
+  }
+
+  var points = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, chunkedLoading: true });
+  map.addLayer(points);
+
+  function loadPoints(bounds) {
+    var url = el.dataset.issuesUrl + "?area=" + encodeURIComponent(el.dataset.area);
+    if (bounds) url += "&bbox=" + bounds.toBBoxString();
+    var ask = asked;
+    return fetch(url, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (fc) {
+        if (ask !== asked) return;  // the map moved on: a newer answer is coming
+        var markers = [];
+        fc.features.forEach(function (f) {
+          if (!f.geometry) return;
+          var q = f.properties;
+          var marker = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {
+            title: q.number + " · " + q.status_label,
+            alt: q.number,
+            icon: L.divIcon({ className: "issue-point" + (q.overdue ? " overdue" : ""), iconSize: [14, 14] }),
+          });
+          marker.on("click", function () { window.location.href = q.url; });
+          markers.push(marker);
+        });
+        points.clearLayers();
+        points.addLayers(markers);
+        var note = document.getElementById("map-truncated");
+        if (fc.truncated && !note) {
+          note = text("p", labels.truncated, "muted");
+          note.id = "map-truncated";
+          el.parentNode.insertBefore(note, el);
+        } else if (!fc.truncated && note) {
+          note.remove();
+        }
+        el.dataset.points = String(markers.length);
+      });
   }
 
   gridsAt(null)
     .then(function (fc) {
       fitZoom = fc.zoom;
+      whole = fc;
       draw(fc);
       if (fc.bbox) map.fitBounds([[fc.bbox[1], fc.bbox[0]], [fc.bbox[3], fc.bbox[2]]], { padding: [8, 8] });
       el.dataset.loaded = "grids";
+      map.on("moveend", follow);
     })
     .catch(fail);
+  loadPoints(null).catch(fail);
 
-  map.on("zoomend", function () {
+  // After each move or zoom: the whole node when the map is out at its own zoom, else the view at the finer zoom.
+  function follow() {
     el.dataset.view = String(map.getZoom());  // where the map is: read by the browser tests
-    if (fitZoom === null || loading) return;
     var zoom = Math.round(map.getZoom());
-    var wanted = zoom < fitZoom + ZOOM_STEP ? fitZoom : Math.min(19, fitZoom + ZOOM_STEP * Math.floor((zoom - fitZoom) / ZOOM_STEP));
-    if (wanted <= drawnZoom) return;
-    loading = true;
-    gridsAt(wanted)
-      .then(function (fc) { draw(fc); el.dataset.zoom = String(fc.zoom); })
-      .catch(function () {})
-      .then(function () { loading = false; });
-  });
-
-  var points = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, chunkedLoading: true });
-  map.addLayer(points);
-  fetch(el.dataset.issuesUrl + "?area=" + encodeURIComponent(el.dataset.area), { credentials: "same-origin" })
-    .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-    .then(function (fc) {
-      var markers = [];
-      fc.features.forEach(function (f) {
-        if (!f.geometry) return;
-        var q = f.properties;
-        var marker = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], {
-          title: q.number + " · " + q.status_label,
-          alt: q.number,
-          icon: L.divIcon({ className: "issue-point" + (q.overdue ? " overdue" : ""), iconSize: [14, 14] }),
-        });
-        marker.on("click", function () { window.location.href = q.url; });
-        markers.push(marker);
-      });
-      points.addLayers(markers);
-      if (fc.truncated) el.parentNode.insertBefore(text("p", labels.truncated, "muted"), el);
-      el.dataset.points = String(markers.length);
-    })
-    .catch(fail);
+    var wanted = zoom <= fitZoom ? fitZoom : Math.min(19, zoom);
+    if (wanted === fitZoom) {
+      if (held !== null) {
+        held = null;
+        asked++;
+        draw(whole);
+        loadPoints(null).catch(function () {});
+      }
+      return;
+    }
+    var view = map.getBounds();
+    if (held !== null && held.zoom >= wanted && held.bounds.contains(view)) return;
+    var bounds = view.pad(0.5);
+    var ask = ++asked;
+    held = { zoom: wanted, bounds: bounds };
+    gridsAt(wanted, bounds)
+      .then(function (fc) { if (ask === asked) draw(fc); })
+      .catch(function () {});
+    loadPoints(bounds).catch(function () {});
+  }
 
   drawLegend();
   document.querySelectorAll('input[name="measure"]').forEach(function (input) {

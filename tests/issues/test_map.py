@@ -13,10 +13,20 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from grids.maps import decimals_for_tolerance, map_layers_forget, tolerance_for_zoom, zoom_to_fit
-from grids.models import Area
+from grids.maps import (
+    decimals_for_tolerance,
+    map_drawings_refresh,
+    map_layers_forget,
+    tier_for_zoom,
+    tolerance_for_zoom,
+    zoom_to_fit,
+)
+from grids.models import Area, MapDrawing
+from issues.api import map as map_api
+from issues.api.map import map_answers_forget
 from issues.models import Issue
 from tests.factories import AreaFactory, issue_in_status
+from triage.models import HotSpot
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +34,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fresh_layers():
     map_layers_forget()
+    map_answers_forget()
     yield
     map_layers_forget()
+    map_answers_forget()
 
 
 def api(user) -> APIClient:
@@ -41,8 +53,8 @@ def grids_of(user, area: Area, **params) -> dict:
     return json.loads(response.content)
 
 
-def issues_of(user, area: Area) -> dict:
-    response = api(user).get("/api/v1/map/issues/", {"area": area.code})
+def issues_of(user, area: Area, **params) -> dict:
+    response = api(user).get("/api/v1/map/issues/", {"area": area.code, **params})
     assert response.status_code == HTTPStatus.OK, response.content
     return json.loads(response.content)
 
@@ -265,38 +277,55 @@ def test_the_zoom_that_fits_a_node_and_the_rounding_it_needs():
     assert decimals_for_tolerance(tolerance_for_zoom(15)) == 5
 
 
+def _count_queries(user, path, area, **params):
+    """Return the queries of a cold call (the layer is built) and of a warm one (it is kept)."""
+    map_layers_forget()
+    counted = []
+    for _ in range(2):
+        # A fresh user object each time, as each request has: its scope is read, not cached from before.
+        client = api(type(user).objects.get(pk=user.pk))
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path, {"area": area.code, **params}).status_code == HTTPStatus.OK
+        counted.append(len(queries))
+    return tuple(counted)
+
+
+PATHS = ("/api/v1/map/grids/", "/api/v1/map/issues/")
+
+
 def test_queries_stay_constant_whatever_the_number_of_grids_and_issues(
     territory, make, street_officer, community_staff, settings
 ):
     settings.GRIDDESK_AUTH_CACHE_SECONDS = 0  # each request reads the caller's scope, as without orgs.auth_cache
 
-    def count_queries(user, path, area):
-        map_layers_forget()
-        counted = []
-        for _ in range(2):  # cold (the layer is built), then warm (it is kept)
-            # A fresh user object each time, as each request has: its scope is read, not cached from before.
-            client = api(type(user).objects.get(pk=user.pk))
-            with CaptureQueriesContext(connection) as queries:
-                assert client.get(path, {"area": area.code}).status_code == HTTPStatus.OK
-            counted.append(len(queries))
-        return tuple(counted)
+    def count(**params):
+        map_drawings_refresh(area=territory["district"])  # as grids.generation and grids.services leave them
+        return {p: _count_queries(street_officer, p, territory["street"], **params) for p in PATHS}
 
     make("submitted")
-    small = {
-        p: count_queries(street_officer, p, territory["street"]) for p in ("/api/v1/map/grids/", "/api/v1/map/issues/")
-    }
+    small, small_view = count(), count(bbox="114.0,25.0,116.0,26.0", zoom=15)
     for seq in range(2, 22):
         grid = add_grid(territory["community"], seq, lng=114.96 + 0.01 * seq)
         issue_in_status("submitted", reporter=street_officer, place=grid, description="井盖缺失，夜里危险。")
-    large = {
-        p: count_queries(street_officer, p, territory["street"]) for p in ("/api/v1/map/grids/", "/api/v1/map/issues/")
-    }
+    large, large_view = count(), count(bbox="114.0,25.0,116.0,26.0", zoom=15)
 
-    assert small == large
-    # The caller's scope (memberships, partner app), the node, the layer's signature, then the layer (grids, names)
-    # when it is built, and the counts.
-    assert large["/api/v1/map/grids/"] == (7, 5)
-    assert large["/api/v1/map/issues/"] == (4, 4)  # the scope (2), the node, the points
+    assert small == large and small_view == large_view
+    # The caller's scope (memberships, partner app), the node, the layer's signature, then the layer when it is
+    # built (the grids' drawings and their texts at the fitting tier, the outlines with their names), the counts and
+    # the hot spots.
+    assert large["/api/v1/map/grids/"] == (9, 6)
+    assert large_view["/api/v1/map/grids/"] == (8, 6)  # a named zoom: its tier's texts come with the grids
+    assert large["/api/v1/map/issues/"] == (4, 4) == large_view["/api/v1/map/issues/"]  # scope (2), node, points
+
+
+def test_grids_drawn_at_their_first_read_cost_the_same_queries_for_one_or_twenty(territory, street_officer, settings):
+    """Grids written around grids.services (factories, SQL) are drawn in batches by the read that finds them."""
+    settings.GRIDDESK_AUTH_CACHE_SECONDS = 0
+    small = _count_queries(street_officer, PATHS[0], territory["street"])
+    for seq in range(2, 22):
+        add_grid(territory["community"], seq, lng=114.96 + 0.01 * seq)
+    MapDrawing.objects.all().delete()  # nothing drawn, as for the first count
+    assert _count_queries(street_officer, PATHS[0], territory["street"]) == small
 
 
 def test_an_unchanged_answer_is_304_by_its_etag_and_a_changed_one_is_not(territory, make, community_staff):
@@ -342,4 +371,132 @@ def test_the_schema_documents_both_endpoints_as_geojson(client):
         content = paths[path]["get"]["responses"]["200"]["content"]
         assert "application/geo+json" in content, path
     grids = paths["/api/v1/map/grids/"]["get"]
-    assert {"area", "zoom"} <= {p["name"] for p in grids["parameters"]}
+    assert {"area", "zoom", "bbox"} <= {p["name"] for p in grids["parameters"]}
+    assert "bbox" in {p["name"] for p in paths["/api/v1/map/issues/"]["get"]["parameters"]}
+
+
+# --- views (bbox) and zoom tiers ------------------------------------------------------------------------------------
+
+
+def test_a_bbox_writes_only_the_grids_outlines_and_points_in_view_and_the_totals_of_the_whole_node(
+    territory, other_territory, make, street_officer
+):
+    # A row of grids going east in the first community; the other community's grid is 0.5° further east.
+    row = [add_grid(territory["community"], seq, lng=114.95 + 0.01 * (seq - 1)) for seq in range(2, 6)]
+    Area.objects.filter(pk=other_territory["grid"].pk).update(
+        boundary={
+            "type": "Polygon",
+            "coordinates": [[[115.5, 25.82], [115.51, 25.82], [115.51, 25.83], [115.5, 25.82]]],
+        }
+    )
+    near = issue_in_status(
+        "submitted", reporter=street_officer, place=row[1], description="路灯不亮。", lat=25.825, lng=114.975
+    )
+    far = issue_in_status(
+        "submitted",
+        reporter=street_officer,
+        place=other_territory["grid"],
+        description="井盖缺失。",
+        lat=25.822,
+        lng=115.505,
+    )
+    view = "114.965,25.81,114.985,25.84"  # meets the grids at 114.96–114.97, 114.97–114.98 and 114.98–114.99
+
+    whole = grids_of(street_officer, territory["street"], zoom=15)
+    seen = grids_of(street_officer, territory["street"], zoom=15, bbox=view)
+
+    assert set(grid_features(seen)) == {row[0].code, row[1].code, row[2].code}
+    outlines = {f["id"] for f in seen["features"] if f["properties"]["kind"] != "grid"}
+    assert outlines == {f"community-{territory['community'].code}", f"street-{territory['street'].code}"}
+    assert seen["totals"] == whole["totals"] == {"open": 2, "overdue": 0}  # the node's, whatever the view
+    assert seen["bbox"] == whole["bbox"]  # the node's extent, to fit the map to
+    assert grid_features(seen)[row[2].code] == grid_features(whole)[row[2].code]  # the same drawing
+    points = issues_of(street_officer, territory["street"], bbox=view)
+    assert [f["id"] for f in points["features"]] == [near.number]
+    assert {f["id"] for f in issues_of(street_officer, territory["street"])["features"]} == {near.number, far.number}
+
+
+def test_a_bbox_never_widens_the_scope(territory, other_territory, make, community_staff):
+    make("submitted")
+    everywhere = "-180,-90,180,90"
+    collection = grids_of(community_staff, territory["community"], bbox=everywhere)
+    assert set(grid_features(collection)) == {territory["grid"].code}
+    points = issues_of(community_staff, territory["community"], bbox=everywhere)
+    assert {f["properties"]["grid"] for f in points["features"]} == {territory["grid"].code}
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "10,0,5,1", "0,80,1,95", "1,2,3,4,5"])
+def test_a_bad_bbox_is_a_validation_error(territory, community_staff, bbox):
+    for path in PATHS:
+        response = api(community_staff).get(path, {"area": territory["community"].code, "bbox": bbox})
+        assert response.status_code == HTTPStatus.BAD_REQUEST, (path, bbox)
+        assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_a_zoom_is_served_by_the_nearest_tier_at_or_above_it(territory, community_staff):
+    assert [tier_for_zoom(z) for z in (3, 6, 7, 9, 10, 13, 15, 16, 19)] == [6, 6, 9, 9, 12, 15, 15, 19, 19]
+    assert grids_of(community_staff, territory["community"], zoom=13)["zoom"] == 15
+    assert grids_of(community_staff, territory["community"])["zoom"] == tier_for_zoom(
+        zoom_to_fit((114.95, 25.82, 114.96, 25.83))
+    )
+
+
+# --- hot spots ------------------------------------------------------------------------------------------------------
+
+
+def hotspot_of(issues: list[Issue], grid: Area, category) -> HotSpot:
+    now = timezone.now()
+    spot = HotSpot.objects.create(
+        street_code=grid.ancestor_code(Area.Level.STREET),
+        grid_code=grid.code,
+        area=grid,
+        category=category,
+        first_at=now - timedelta(hours=3),
+        last_at=now,
+        observed=len(issues),
+        expected=0.42,
+        p_value=1e-6,
+    )
+    spot.issues.add(*issues)
+    return spot
+
+
+def test_open_hot_spots_come_with_the_grids_scoped_as_their_issues(
+    territory, other_territory, make, category, street_officer, community_staff, other_community_staff
+):
+    spot = hotspot_of([make("submitted") for _ in range(3)], territory["grid"], category)
+    closed = hotspot_of([make("submitted")], territory["grid"], category)
+    HotSpot.objects.filter(pk=closed.pk).update(status=HotSpot.Status.CLOSED)
+
+    street = grids_of(street_officer, territory["street"])
+    assert street["hotspots"] == [
+        {
+            "id": spot.pk,
+            "grid": territory["grid"].code,
+            "grid_name": territory["grid"].name,
+            "category": category.name,
+            "observed": 3,
+            "expected": 0.4,
+            "url": f"/desk/escalations/#hotspot-{spot.pk}",  # the street officer's escalation desk
+        }
+    ]
+    mine = grids_of(community_staff, territory["community"])
+    assert [(s["id"], s["url"]) for s in mine["hotspots"]] == [(spot.pk, None)]  # no escalation desk of theirs
+    assert grids_of(other_community_staff, other_territory["community"])["hotspots"] == []
+    # The street's view of the other community only: the alert is not under it.
+    assert grids_of(street_officer, other_territory["community"])["hotspots"] == []
+
+
+def test_a_kept_answer_serves_the_same_state_and_a_new_hot_spot_changes_it(territory, make, category, street_officer):
+    issues = [make("submitted") for _ in range(3)]
+    client, query = api(street_officer), {"area": territory["street"].code}
+    first = client.get("/api/v1/map/grids/", query)
+    again = client.get("/api/v1/map/grids/", query)
+    assert again["ETag"] == first["ETag"] and again.content == first.content
+    assert len(map_api._answers) == 1  # written once
+
+    spot = hotspot_of(issues, territory["grid"], category)  # no count moves, the answer still changes
+    moved = client.get("/api/v1/map/grids/", query)
+    assert moved["ETag"] != first["ETag"]
+    assert [s["id"] for s in json.loads(moved.content)["hotspots"]] == [spot.pk]
+    assert len(map_api._answers) == 2

@@ -9,9 +9,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from grids.maps import map_layers_forget
+from grids.models import MapDrawing
 from issues import map_views
+from issues.api.map import map_answers_forget
 from tests.factories import issue_in_status
-from tests.issues.test_map import add_grid, overdue
+from tests.issues.test_map import add_grid, hotspot_of, overdue
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +23,10 @@ MAP = "/map/"
 @pytest.fixture(autouse=True)
 def _fresh_layers():
     map_layers_forget()
+    map_answers_forget()
     yield
     map_layers_forget()
+    map_answers_forget()
 
 
 def signed_in(user) -> Client:
@@ -117,6 +121,7 @@ def test_the_table_is_cut_to_the_busiest_grids_and_says_so(territory, make, stre
 def test_the_page_s_queries_do_not_grow_with_grids_and_issues(territory, make, street_officer, community_staff):
     def page_queries():
         map_layers_forget()
+        MapDrawing.objects.all().delete()  # the same state each time: nothing drawn yet
         client = signed_in(street_officer)
         with CaptureQueriesContext(connection) as queries:
             assert client.get(MAP).status_code == HTTPStatus.OK
@@ -128,3 +133,17 @@ def test_the_page_s_queries_do_not_grow_with_grids_and_issues(territory, make, s
         grid = add_grid(territory["community"], seq, lng=114.96 + 0.01 * seq)
         issue_in_status("submitted", reporter=community_staff, place=grid, description="路面塌陷，需要尽快处理。")
     assert page_queries() == small
+
+
+def test_open_hot_spots_are_listed_under_the_map_with_the_escalation_desk_for_the_street(
+    territory, other_territory, make, category, street_officer, community_staff, other_community_staff
+):
+    spot = hotspot_of([make("submitted") for _ in range(3)], territory["grid"], category)
+
+    html = signed_in(street_officer).get(MAP).content.decode()
+    item = re.search(rf'<li id="map-hotspot-{spot.pk}">(.*?)</li>', html, re.S).group(1)
+    assert "第1网格：3 条“楼道堆物”（平时预期约 0.4 条）" in item
+    assert f'href="/desk/escalations/#hotspot-{spot.pk}"' in item
+    mine = signed_in(community_staff).get(MAP).content.decode()
+    assert f'id="map-hotspot-{spot.pk}"' in mine and "/desk/escalations/" not in mine  # theirs, without a desk link
+    assert 'id="map-hotspots"' not in signed_in(other_community_staff).get(MAP).content.decode()
