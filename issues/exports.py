@@ -438,7 +438,9 @@ def _xlsx_rows(rows: Iterator[list], *, first: int, date_style: int) -> Iterator
                 if not value:
                     cells.append(f'<c r="{letter}{n}" t="inlineStr" />')
                 else:
-                    space = "" if value == value.strip() else ' xml:space="preserve"'
+                    # openpyxl.xml.functions.whitespace: kept as written when stripping would change it, if not blank.
+                    stripped = value.strip()
+                    space = ' xml:space="preserve"' if stripped and stripped != value else ""
                     cells.append(f'<c r="{letter}{n}" t="inlineStr"><is><t{space}>{xml_escape(value)}</t></is></c>')
             elif value is None:
                 continue
