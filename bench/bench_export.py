@@ -38,6 +38,7 @@ NOTES = {
 }
 for _name, _ in RUNS:
     NOTES[f"{_name}_job_s"] = f"{_name}: wall time of issue_export_task (the job, as a worker runs it), s"
+    NOTES[f"{_name}_cpu_s"] = f"{_name}: CPU time of this process during the job (PostgreSQL's not included), s"
     NOTES[f"{_name}_rows_per_s"] = f"{_name}: rows written per second of the job"
     NOTES[f"{_name}_rows_per_s_vs_bare_view"] = f"{_name}: rows/s ÷ the bare view's calls/s in this run"
     NOTES[f"{_name}_peak_rss_mb"] = f"{_name}: the process's peak resident memory while the job ran, MiB"
@@ -84,9 +85,9 @@ def _export(ctx, client, params: dict, name: str) -> dict:
     before = _rss_kib("VmRSS")
     peak_known = _reset_peak()
     with CaptureQueriesContext(connection) as queries:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         status = issue_export_task(job_id)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = _rss_kib("VmHWM") if peak_known else None
     job = ExportJob.objects.get(pk=job_id)
     if status != ExportJob.Status.DONE:
@@ -104,6 +105,7 @@ def _export(ctx, client, params: dict, name: str) -> dict:
     rate = job.rows_done / seconds
     figures = {
         f"{name}_job_s": round(seconds, 2),
+        f"{name}_cpu_s": round(cpu, 2),
         f"{name}_rows_per_s": round(rate),
         f"{name}_rows_per_s_vs_bare_view": ctx.ratio(rate),
         f"{name}_rss_before_mb": round(before / 1024, 1) if before else "unknown",

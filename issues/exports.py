@@ -4,10 +4,11 @@ The rows are the issue list's: the same scoping (issues.selectors.issue_list_for
 (issues.filters.IssueFilterSet). The reporter is masked unless the caller asked `unmasked=true` and may
 (issues.personal_data.export_reporter). Times are in Asia/Shanghai. Every export is recorded (issues.ExportJob).
 
-Memory stays flat however many rows there are: the issues are read with `.iterator(chunk_size=EXPORT_CHUNK_SIZE)`
-(prefetches run once per chunk, so the number of queries does not grow with the rows), CSV is streamed row by row,
-and XLSX is written by openpyxl's write-only workbook to a temporary file that is then streamed. At most
-EXPORT_MAX_ROWS rows: beyond that the answer is 400 validation_error, asking to narrow the filters.
+Memory stays flat however many rows there are: the issues are read in one query through a server-side cursor
+(`.iterator(chunk_size=EXPORT_CHUNK_SIZE)`; per chunk at most one query for names not met yet, so the number of
+queries does not grow with the rows), CSV is written as the rows come, and XLSX rows are streamed into the workbook
+openpyxl writes, to a temporary file that is then streamed. At most EXPORT_MAX_ROWS rows: beyond that the answer is
+400 validation_error, asking to narrow the filters. 100,000 rows take seconds (docs/benchmarks.md, bench_export.py).
 """
 
 import csv
@@ -40,7 +41,7 @@ from grids.models import Area
 from issues.api.lean import IssueFacts
 from issues.filters import IssueFilterSet
 from issues.models import Dispatch, ExportJob, Issue, Kind, Rating
-from issues.personal_data import export_reporter, mask_name, mask_phone
+from issues.personal_data import export_reporter
 from issues.selectors import issue_list_for_user
 from orgs.models import Department
 
@@ -256,20 +257,17 @@ def _rows_of(chunk, grids, departments, statuses, kinds, *, viewer, unmasked) ->
             resolved_at, closed_at, reporter_name, reporter_phone, grid_id, reporter_user_id, area_path, lead_id,
             rating, *unmasked_only,
         ) = values  # fmt: skip
-        if unmasked:
-            dispatches, pk = unmasked_only
-            facts = IssueFacts(
-                pk=pk,
-                reporter_user_id=reporter_user_id,
-                reporter_name=reporter_name,
-                reporter_phone=reporter_phone,
-                area_path=area_path,
-                dispatches=_json_pairs(dispatches),
-            )
-            reporter = export_reporter(viewer, facts, unmasked=True)
-            reporter_name, reporter_phone = reporter["name"], reporter["phone"]
-        else:
-            reporter_name, reporter_phone = mask_name(reporter_name), mask_phone(reporter_phone)
+        # Masked, the rules read only the name and phone: the dispatches and the id are read unmasked only.
+        dispatches, pk = unmasked_only or (None, None)
+        facts = IssueFacts(
+            pk=pk,
+            reporter_user_id=reporter_user_id,
+            reporter_name=reporter_name,
+            reporter_phone=reporter_phone,
+            area_path=area_path,
+            dispatches=_json_pairs(dispatches),
+        )
+        reporter = export_reporter(viewer, facts, unmasked=unmasked)
         grid_name, community_name, street_name, district_name = grids[grid_id]
         lead = departments[lead_id]
         yield [
@@ -300,8 +298,8 @@ def _rows_of(chunk, grids, departments, statuses, kinds, *, viewer, unmasked) ->
             "" if lead is None else lead[0],
             "" if lead is None else lead[1],
             rating,
-            reporter_name,
-            reporter_phone,
+            reporter["name"],
+            reporter["phone"],
         ]
 
 
