@@ -366,8 +366,8 @@ def csv_write(*, rows: Iterator[list], lang: str, out) -> None:
     text.detach()
 
 
-# The worksheet openpyxl writes for a workbook's first sheet, and the compression of its rows (zlib level 1: three
-# times faster than the default 6 on 150 MB of XML, for a file about a third larger).
+# The worksheet openpyxl writes for a workbook's first sheet, and the compression of its rows (zlib level 1: the
+# 149 MiB worksheet of 100,000 rows in 0.5 s of CPU to 20.3 MiB, against 1.5 s to 15.1 MiB at the default 6).
 XLSX_SHEET = "xl/worksheets/sheet1.xml"
 XLSX_COMPRESSION = 1
 # Rows per write of the worksheet's XML.
