@@ -366,9 +366,9 @@ def csv_write(*, rows: Iterator[list], lang: str, out) -> None:
     text.detach()
 
 
-# The worksheet openpyxl writes for a workbook's first sheet, and the compression of its rows (zlib level 1: the
-# 149 MiB worksheet of 100,000 rows in 0.5 s of CPU to 20.3 MiB, against 1.5 s to 15.1 MiB at the default 6).
-XLSX_SHEET = "xl/worksheets/sheet1.xml"
+# The worksheet and styles openpyxl writes for a workbook of one sheet, and the compression of the rows (zlib level
+# 1: the 149 MiB worksheet of 100,000 rows in 0.5 s of CPU to 20.3 MiB, against 1.5 s to 15.1 MiB at the default 6).
+XLSX_SHEET, XLSX_STYLES = "xl/worksheets/sheet1.xml", "xl/styles.xml"
 XLSX_COMPRESSION = 1
 # Rows per write of the worksheet's XML.
 XLSX_ROWS_PER_WRITE = 1_000
@@ -377,38 +377,53 @@ XLSX_ROWS_PER_WRITE = 1_000
 def xlsx_write(*, rows: Iterator[list], lang: str, out) -> None:
     """Write the XLSX to the binary file `out`, rows never all in memory.
 
-    openpyxl writes the workbook (a write-only sheet holding the headers, the date style registered), and the rows
-    are then streamed into its worksheet, serialized as openpyxl's write-only mode serializes them (_xlsx_rows):
-    openpyxl spent 2 s per 10,000 rows building and serializing a cell object per value, more than all the rest of
-    an export. tests/issues/test_export_rows.py reads the cells back against openpyxl's own writing.
+    openpyxl writes the workbook (a write-only sheet holding the headers), and the rows are then streamed into its
+    worksheet, serialized as openpyxl's write-only mode serializes them (_xlsx_rows): openpyxl spent 2 s per 10,000
+    rows building and serializing a cell object per value, more than all the rest of an export. The workbook is
+    written twice, with and without the date style, and its styles taken from the one the rows needed (a workbook
+    without dates has none, as openpyxl writes it). tests/issues/test_export_identical.py compares every part.
     """
+    plain, _ = _xlsx_template(lang=lang, dates=False)
+    dated, date_style = _xlsx_template(lang=lang, dates=True)
+    with (
+        zipfile.ZipFile(plain) as source,
+        zipfile.ZipFile(dated) as source_with_dates,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=XLSX_COMPRESSION) as target,
+    ):
+        names = source.namelist()
+        if XLSX_SHEET not in names or XLSX_STYLES not in names or names.index(XLSX_STYLES) < names.index(XLSX_SHEET):
+            raise ValueError(f"openpyxl wrote no {XLSX_SHEET} followed by {XLSX_STYLES}")
+        dates = [False]  # whether a row held a datetime, known once the worksheet is written
+        for info in source.infolist():
+            if info.filename == XLSX_STYLES:
+                target.writestr(info, (source_with_dates if dates[0] else source).read(info.filename))
+            elif info.filename != XLSX_SHEET:
+                target.writestr(info, source.read(info))
+            else:
+                head, end, tail = source.read(info).decode().partition("</sheetData>")
+                if not end:
+                    raise ValueError(f"openpyxl wrote no sheetData in {XLSX_SHEET}")
+                with target.open(XLSX_SHEET, "w") as xml:
+                    xml.write(head.encode())
+                    batch = []
+                    for line in _xlsx_rows(rows, first=2, date_style=date_style, dates=dates):
+                        batch.append(line)
+                        if len(batch) == XLSX_ROWS_PER_WRITE:
+                            xml.write("".join(batch).encode())
+                            batch = []
+                    xml.write(("".join(batch) + end + tail).encode())
+
+
+def _xlsx_template(*, lang: str, dates: bool) -> tuple[io.BytesIO, int | None]:
+    """Return the workbook openpyxl writes with the headers only (and the style of a datetime cell, if `dates`)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("issues" if lang == "en" else "诉求")
     sheet.append(export_headers(lang=lang))
     # The style openpyxl gives a datetime cell (its default date-time format), registered in the workbook.
-    date_style = WriteOnlyCell(sheet, value=datetime(2000, 1, 1)).style_id
+    date_style = WriteOnlyCell(sheet, value=datetime(2000, 1, 1)).style_id if dates else None
     template = io.BytesIO()
     workbook.save(template)
-    with (
-        zipfile.ZipFile(template) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=XLSX_COMPRESSION) as target,
-    ):
-        for info in source.infolist():
-            if info.filename != XLSX_SHEET:
-                target.writestr(info, source.read(info))
-                continue
-            head, end, tail = source.read(info).decode().partition("</sheetData>")
-            if not end:
-                raise ValueError(f"openpyxl wrote no sheetData in {XLSX_SHEET}")
-            with target.open(XLSX_SHEET, "w") as xml:
-                xml.write(head.encode())
-                batch = []
-                for line in _xlsx_rows(rows, first=2, date_style=date_style):
-                    batch.append(line)
-                    if len(batch) == XLSX_ROWS_PER_WRITE:
-                        xml.write("".join(batch).encode())
-                        batch = []
-                xml.write(("".join(batch) + end + tail).encode())
+    return template, date_style
 
 
 def xlsx_file(*, rows: Iterator[list], lang: str):
@@ -419,12 +434,12 @@ def xlsx_file(*, rows: Iterator[list], lang: str):
     return out
 
 
-def _xlsx_rows(rows: Iterator[list], *, first: int, date_style: int) -> Iterator[str]:
+def _xlsx_rows(rows: Iterator[list], *, first: int, date_style: int, dates: list[bool]) -> Iterator[str]:
     """Yield each row as openpyxl's write-only worksheet writes it (openpyxl.cell._writer, without lxml).
 
     Text is an inline string (characters XML forbids removed, at most 32,767 kept, kept as text even when it starts
     with "=", as the export always wrote it), booleans and numbers typed, datetimes Excel serials in the date style;
-    None is no cell.
+    None is no cell. `dates[0]` is set once a datetime is written.
     """
     letters = [get_column_letter(n) for n in range(1, len(COLUMNS) + 1)]
     for n, row in enumerate(rows, first):
@@ -443,6 +458,7 @@ def _xlsx_rows(rows: Iterator[list], *, first: int, date_style: int) -> Iterator
             elif value is None:
                 continue
             elif kind is datetime:
+                dates[0] = True
                 cells.append(f'<c r="{letter}{n}" s="{date_style}" t="n"><v>{safe_string(to_excel(value))}</v></c>')
             elif kind is bool:
                 cells.append(f'<c r="{letter}{n}" t="b"><v>{int(value)}</v></c>')

@@ -101,6 +101,16 @@ def test_the_fast_export_writes_the_bytes_the_previous_one_wrote(
     assert xlsx_cells(after) == xlsx_cells(before)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_empty_export_is_the_headers_as_before(lang):
+    before, after = io.BytesIO(), io.BytesIO()
+    reference.xlsx_write(rows=iter([]), lang=lang, out=before)
+    exports.xlsx_write(rows=iter([]), lang=lang, out=after)
+    assert xlsx_parts(after) == xlsx_parts(before)
+    assert xlsx_cells(after) == [tuple(exports.export_headers(lang=lang))]
+    assert b"".join(exports.csv_stream(rows=iter([]), lang=lang)) == reference.csv_bytes(rows=[], lang=lang)
+
+
 def xlsx_parts(out: io.BytesIO) -> dict[str, bytes]:
     """Return every part of the workbook but docProps/core.xml, which holds the time it was written."""
     with zipfile.ZipFile(io.BytesIO(out.getvalue())) as archive:
