@@ -78,8 +78,8 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
     (config.bulk.rows_insert: columns, not a model instance each), one read of the staff above all their issues, then
     the outbox rows of all of them (notifications.outbox).
     """
-    for record in records:
-        _known_action(record["action"])
+    for action in {record["action"] for record in records}:
+        _known_action(action)
     if not records:
         return []
     with transaction.atomic(savepoint=False):
@@ -104,7 +104,7 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
             if record.get("actor") is not None:
                 event._state.fields_cache["actor"] = record["actor"]
             events.append(event)
-        node_staff = node_staff_lookup(paths=[event.issue.area_path for event in events])
+        node_staff = _remembered(node_staff_lookup(paths=[event.issue.area_path for event in events]))
         writes = []
         for event in events:
             audience = audience_for(event, node_staff=node_staff)
@@ -121,6 +121,19 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
         rollup_refresh([event.issue_id for event in events])
         _hooks_call(events)
     return events
+
+
+def _remembered(lookup):
+    """Return `lookup(path=…, roles=…)` answering each (node, roles) once: a sweep's issues share few nodes."""
+    answers: dict[tuple, list[int]] = {}
+
+    def remembered(*, path: str, roles) -> list[int]:
+        key = (path, tuple(roles))
+        if key not in answers:
+            answers[key] = lookup(path=path, roles=roles)
+        return answers[key]
+
+    return remembered
 
 
 def _pk(actor):
