@@ -36,6 +36,22 @@ NOTES = {
 }
 
 
+def _partner_webhook(subscribed: bool) -> None:
+    """Subscribe the demo partner (its district holds the dataset) to escalations, or remove that subscription: with
+    it, every escalation also writes a webhook row whose body is the issue as the partner sees it."""
+    from notifications.models import WebhookEndpoint
+    from notifications.webhooks import webhook_secret_new
+    from orgs.models import PartnerApp
+
+    url = "https://partner.example/bench-sweep"
+    WebhookEndpoint.objects.filter(url=url).delete()
+    if subscribed:
+        partner = PartnerApp.objects.get(slug="demo-partner")
+        WebhookEndpoint.objects.create(
+            partner=partner, url=url, events=["issue.escalated"], secret=webhook_secret_new(), is_active=True
+        )
+
+
 def _prepare(total: int) -> None:
     from django.db import connection
 
@@ -208,6 +224,7 @@ def main() -> None:
     parser.add_argument("--scale", default="1m", choices=SCALES)
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
+    parser.add_argument("--partner-webhook", action="store_true", help="the demo partner hears of escalations")
     args = parser.parse_args()
     if args.load:
         admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
@@ -237,7 +254,8 @@ def main() -> None:
         _bulk_load(SCALES[args.scale])
         Ctx.log(f"loaded in {time.perf_counter() - started:.0f} s")
     _prepare(SCALES[args.scale])
-    figures = _sweep(Ctx)
+    _partner_webhook(args.partner_webhook)
+    figures = {"partner_webhook": args.partner_webhook, **_sweep(Ctx)}
     from django.test.utils import override_settings
 
     if not args.sweep_only:

@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from issues.audience import partner_issue_data, partner_issues_data
 from issues.escalation import escalation_sweep
 from issues.models import Event, Issue, StatsEntry, StatsRollup
 from issues.workflow import issue_escalate, issue_escalate_overdue
@@ -131,3 +132,11 @@ def test_the_set_based_sweep_writes_what_one_at_a_time_writes_on_a_random_city(
     # And a second sweep finds nothing more to do.
     assert escalation_sweep(now=now) == []
     assert _state() == expected
+
+
+def test_partner_bodies_rendered_together_are_each_issue_s_own(city, make, territory):
+    issues = [make("dispatched"), make("in_progress"), make("classified", place=territory["grid"])]
+
+    together = partner_issues_data(issues=issues, viewer=city)
+
+    assert together == {issue.pk: partner_issue_data(issue=issue, viewer=city) for issue in issues}
