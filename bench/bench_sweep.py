@@ -125,7 +125,7 @@ def _sweep(ctx) -> dict:
     load_before = round(os.getloadavg()[0], 2)
     started = time.perf_counter()
     with _QueryCounter() as captured:
-        done = escalation_sweep()
+        done = escalation_sweep(now=now)
     first = time.perf_counter() - started
     figures = {
         "sweep_load_average_1m_before": load_before,
@@ -137,7 +137,7 @@ def _sweep(ctx) -> dict:
     ctx.log(f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries (load {load_before})")
     started = time.perf_counter()
     with _QueryCounter() as captured:
-        again = escalation_sweep()
+        again = escalation_sweep(now=now)  # the same moment: deadlines passing meanwhile are the next run's
     figures["sweep_second_s"] = round(time.perf_counter() - started, 3)
     figures["sweep_second_queries"] = len(captured)
     figures["sweep_second_escalated"] = len(again)
