@@ -7,7 +7,7 @@ workflow (through guards._record), the reminders and the retention sweep all rec
 creates events.
 """
 
-from django.db import transaction
+from django.db import router, transaction
 
 from config.bulk import rows_insert
 from issues.audience import audience_for, partner_issues_data
@@ -94,12 +94,13 @@ def events_record_many(*, records: list[dict]) -> list[Event]:
             "data": [r.get("data") or {} for r in records],
         }
         written = rows_insert(model=Event, columns=columns, returning=("id", "at"))
+        db = router.db_for_write(Event)
         events = []
         for i, (record, (pk, at)) in enumerate(zip(records, written, strict=True)):
             row = {"id": pk, "at": at, **{name: values[i] for name, values in columns.items()}}
             # Built as the row reads back, positionally (a fraction of keyword construction's cost).
             event = Event(*(row[name] for name in EVENT_FIELDS))
-            event._state.adding = False
+            event._state.adding, event._state.db = False, db
             event._state.fields_cache["issue"] = record["issue"]
             if record.get("actor") is not None:
                 event._state.fields_cache["actor"] = record["actor"]
