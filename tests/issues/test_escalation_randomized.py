@@ -33,7 +33,8 @@ def city(territory, other_territory, resident, community_staff, street_officer, 
     member(second, Role.STREET_OFFICER, area=other_territory["street"])
     preferences_set(user=second, channels={"sms": True, "email": False}, phone="13900000002")
     preferences_set(user=district_admin, channels={"sms": True}, phone="13900000003")
-    UserFactory(username="retired_officer", is_active=False)  # inactive: hears nothing
+    # An inactive account still holding the role: among the recipients, but it hears nothing.
+    member(UserFactory(username="retired_officer", is_active=False), Role.STREET_OFFICER, area=territory["street"])
     partner = PartnerApp.objects.create(
         slug="p", name="P", user=UserFactory(username="partner_service"), area=territory["district"]
     )
