@@ -22,15 +22,47 @@ TITLE = "escalation sweep and export jobs at city scale"
 OVERDUE = 10_000
 NOTES = {
     "sweep_first_s": f"wall time of the sweep that escalates {OVERDUE:,} overdue issues (one run)",
-    "sweep_first_queries": "SQL queries of that sweep (a constant number per chunk of 1,000 issues)",
+    "sweep_first_queries": "SQL statements of that sweep, BEGIN/COMMIT not counted (constant per chunk of 1,000)",
+    "sweep_first_python_cpu_s": "CPU time of the Python process in that sweep (the rest of the wall time: the database,"
+    " and waiting for a CPU on a shared machine)",
     "sweep_escalated": "escalations done by the first sweep",
     "sweep_notifications": "outbox rows the first sweep wrote",
     "sweep_second_s": "wall time of the next sweep, which must escalate nothing",
     "sweep_second_escalated": "escalations of the second sweep (0)",
+    "sweep_second_queries": "SQL queries of the second sweep (the two candidate reads)",
+    "sweep_load_average_1m_before": "1-minute load average just before the first sweep (2 CPUs shared with other work)",
+    "sweep_load_average_1m_after": "1-minute load average just after the second sweep",
     "export_csv_s": "export job, 100,000 rows, CSV, masked, Chinese",
     "export_xlsx_s": "export job, 100,000 rows, XLSX, masked, Chinese",
     "export_csv_instances_s": "the same CSV rows through the model-instance path with prefetches (before)",
 }
+
+
+def _partner_webhook(subscribed: bool) -> None:
+    """Subscribe the demo partner to escalations (and make it the reporter of a tenth of the overdue issues), or remove
+    that subscription: with it, those escalations also write a webhook row whose body is the issue as the partner sees
+    it."""
+    from django.db import connection
+
+    from notifications.models import WebhookEndpoint
+    from notifications.webhooks import webhook_secret_new
+    from orgs.models import PartnerApp
+
+    url = "https://partner.example/bench-sweep"
+    WebhookEndpoint.objects.filter(url=url).delete()
+    if subscribed:
+        partner = PartnerApp.objects.get(slug="demo-partner")
+        WebhookEndpoint.objects.create(
+            partner=partner, url=url, events=["issue.escalated"], secret=webhook_secret_new(), is_active=True
+        )
+        # A partner sees what it reported: one overdue issue in ten came through its app.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE issues_issue SET reporter_user_id = %s WHERE id IN (SELECT id FROM issues_issue"
+                " WHERE resolution_escalated_for IS NULL AND resolution_due_at < now()"
+                " AND status IN ('classified', 'dispatched', 'in_progress') ORDER BY number LIMIT %s)",
+                [partner.user_id, OVERDUE // 10],
+            )
 
 
 def _prepare(total: int) -> None:
@@ -43,11 +75,12 @@ def _prepare(total: int) -> None:
                 f"UPDATE issues_issue SET {deadline}_escalated_for = {deadline}_due_at"
                 f" WHERE {deadline}_due_at < now() AND {deadline}_escalated_for IS DISTINCT FROM {deadline}_due_at"
             )
-        # Exactly OVERDUE open issues whose resolution deadline passed within the last day, not escalated yet.
+        # Exactly OVERDUE open issues whose resolution deadline passed within the last day, not escalated yet (still at
+        # the community: each run escalates them to the street and their rollup rows change, as on a first run).
         cursor.execute(
             """
             UPDATE issues_issue SET resolution_due_at = now() - interval '1 hour' - random() * interval '1 day',
-                                    resolution_escalated_for = NULL
+                                    resolution_escalated_for = NULL, escalation_level = 0
             WHERE id IN (SELECT id FROM issues_issue WHERE status IN ('classified', 'dispatched', 'in_progress')
                          AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
             """,
@@ -60,9 +93,32 @@ def _prepare(total: int) -> None:
         cursor.execute("VACUUM ANALYZE issues_issue")
 
 
+class _QueryCounter:
+    """Count the queries run inside it (an execute wrapper: unlike CaptureQueriesContext it keeps no SQL text, whose
+    rendering of a sweep's arrays of thousands of ids would be timed with the sweep)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def __len__(self):
+        return self.count
+
+    def __enter__(self):
+        from django.db import connection
+
+        self._wrapped = connection.execute_wrapper(self)
+        self._wrapped.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._wrapped.__exit__(*exc)
+
+
 def _sweep(ctx) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from issues.escalation import ESCALATION_LIMIT, escalation_due_q, escalation_sweep
@@ -79,22 +135,29 @@ def _sweep(ctx) -> dict:
     plans = ["-- before the first sweep (the overdue issues due)"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     before = Notification.objects.count()
-    started = time.perf_counter()
-    with CaptureQueriesContext(connection) as captured:
-        done = escalation_sweep()
+    load_before = round(os.getloadavg()[0], 2)
+    started, cpu = time.perf_counter(), time.process_time()
+    with _QueryCounter() as captured:
+        done = escalation_sweep(now=now)
     first = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     figures = {
+        "sweep_load_average_1m_before": load_before,
         "sweep_first_s": round(first, 3),
         "sweep_first_queries": len(captured),
+        "sweep_first_python_cpu_s": round(cpu, 3),
         "sweep_escalated": len(done),
         "sweep_notifications": Notification.objects.count() - before,
     }
-    ctx.log(f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries")
+    ctx.log(f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries (load {load_before})")
     started = time.perf_counter()
-    again = escalation_sweep()
+    with _QueryCounter() as captured:
+        again = escalation_sweep(now=now)  # the same moment: deadlines passing meanwhile are the next run's
     figures["sweep_second_s"] = round(time.perf_counter() - started, 3)
+    figures["sweep_second_queries"] = len(captured)
     figures["sweep_second_escalated"] = len(again)
-    ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s")
+    figures["sweep_load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s, {len(captured)} queries")
     # The plans of the candidate reads, after the sweep (what every later run reads).
     plans += ["-- after it (every later run: nothing due)"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
@@ -176,6 +239,7 @@ def main() -> None:
     parser.add_argument("--scale", default="1m", choices=SCALES)
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
+    parser.add_argument("--partner-webhook", action="store_true", help="the demo partner hears of escalations")
     args = parser.parse_args()
     if args.load:
         admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
@@ -205,7 +269,8 @@ def main() -> None:
         _bulk_load(SCALES[args.scale])
         Ctx.log(f"loaded in {time.perf_counter() - started:.0f} s")
     _prepare(SCALES[args.scale])
-    figures = _sweep(Ctx)
+    _partner_webhook(args.partner_webhook)
+    figures = {"partner_webhook": args.partner_webhook, **_sweep(Ctx)}
     from django.test.utils import override_settings
 
     if not args.sweep_only:

@@ -10,9 +10,9 @@ class IssuesConfig(AppConfig):
         # Bind the shared tasks (issues.tasks, notifications.tasks) to GridDesk's Celery app in every Django
         # process (web, shell, commands), after the entrypoint chose the settings (config/__init__.py).
         import config.celery_app  # noqa: F401
-        from issues.api.serializers import partner_representation
+        from issues.api.serializers import partner_representation, partner_representations
         from issues.audience import partner_representation_set
 
         # Partners' webhooks carry the issue as the API shows it; the API hands its representation down to the
         # audience (which sits below the API and must not import it).
-        partner_representation_set(partner_representation)
+        partner_representation_set(partner_representation, many=partner_representations)

@@ -173,12 +173,15 @@ def webhook_type_for(event: Event) -> str | None:
 # ready (issues.apps.IssuesConfig.ready → partner_representation_set), so this module, below the API, imports nothing
 # of it.
 _partner_representation: Callable[..., dict] | None = None
+_partner_representations: Callable[..., list[dict]] | None = None
 
 
-def partner_representation_set(representation: Callable[..., dict]) -> None:
-    """Set the function `(issue, viewer) -> dict` that renders an issue as the partner app `viewer` sees it."""
-    global _partner_representation
+def partner_representation_set(representation: Callable[..., dict], *, many: Callable | None = None) -> None:
+    """Set the function `(issue, viewer) -> dict` that renders an issue as the partner app `viewer` sees it, and
+    `many(issues, viewer) -> [dict, …]` that renders many at once the same way (default: one at a time)."""
+    global _partner_representation, _partner_representations
     _partner_representation = representation
+    _partner_representations = many or (lambda issues, viewer: [representation(issue, viewer) for issue in issues])
 
 
 def partner_issue_data(*, issue: Issue, viewer) -> dict:
@@ -199,14 +202,15 @@ def partner_issue_data(*, issue: Issue, viewer) -> dict:
 
 def partner_issues_data(*, issues, viewer) -> dict:
     """Return {issue pk: partner_issue_data(issue=…, viewer=…)} for many issues, read afresh in one go (a sweep's)."""
-    if _partner_representation is None:
+    if _partner_representations is None:
         raise RuntimeError("issues.api has not handed in the partner representation (IssuesConfig.ready)")
-    fresh = (
+    fresh = list(
         Issue.objects.select_related("category")
         .prefetch_related("dispatches__department", "ratings", "photos")
         .filter(pk__in=[issue.pk for issue in issues])
     )
-    return {issue.pk: {**_partner_representation(issue, viewer), "external_id": issue.external_id} for issue in fresh}
+    bodies = _partner_representations(fresh, viewer)
+    return {issue.pk: {**body, "external_id": issue.external_id} for issue, body in zip(fresh, bodies, strict=True)}
 
 
 def _duplicate_reporters(issue: Issue, *, already: set) -> dict[int, Issue]:

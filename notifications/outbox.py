@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
+from config.bulk import rows_insert
 from issues.models import Issue, issue_visibility_q
 from notifications.alerts import area_alert_rows
 from notifications.channels import channels_for_user
@@ -21,9 +22,12 @@ from notifications.webhooks import webhook_body, webhook_event_body
 from orgs.scoping import scopes_prefetch
 
 
-def _payload(event, issue=None) -> dict:
-    """Capture what the message templates need, as it was when the change happened (about `issue`, default its own)."""
+def _payload(event, issue=None, tz=None) -> dict:
+    """Capture what the message templates need, as it was when the change happened (about `issue`, default its own).
+
+    `tz`: the current time zone, read once by a caller writing many (reading it costs more than the rest)."""
     issue, data = issue or event.issue, event.data or {}
+    tz = tz or timezone.get_current_timezone()
     summary = issue.title or issue.description[:60]
     due = data.get("due_at")
     return {
@@ -33,13 +37,13 @@ def _payload(event, issue=None) -> dict:
         "level": data.get("to_level", issue.escalation_level),
         "reason": issue.reject_reason,
         "workdays": data.get("workdays", ""),
-        "due": timezone.localtime(datetime.fromisoformat(due)).strftime("%Y-%m-%d %H:%M") if due else "",
-        "response_due": _local(issue.response_due_at),
+        "due": _local(datetime.fromisoformat(due), tz) if due else "",
+        "response_due": _local(issue.response_due_at, tz),
     }
 
 
-def _local(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+def _local(value, tz) -> str:
+    return timezone.localtime(value, tz).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
@@ -115,21 +119,33 @@ def outbox_write(
     return _save(rows)
 
 
-def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict] | None = None) -> list[Notification]:
+def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict] | None = None) -> list[str]:
     """Write what outbox_write writes for each of many events (a sweep's), in a number of queries that does not grow
-    with them; queue their delivery after commit.
+    with them; queue their delivery after commit; return the rows' ids.
 
     `writes`: one dict of outbox_write's keyword arguments per event (`event`, `recipients`, `about`,
     `webhook_type`, `area_alert`). `partner_issues(issues=…, viewer=…)` returns {issue pk: body data} for many
-    issues at once, as `partner_issue` would for each.
+    issues at once, as `partner_issue` would for each. The rows go in as columns (config.bulk.rows_insert: one
+    INSERT … SELECT FROM unnest(…) on PostgreSQL), never as a model instance each.
     """
     users = _users_for({uid for write in writes for uid in write["recipients"]})
-    rows: list[Notification] = []
+    tz = timezone.get_current_timezone()
+    columns: dict[str, list] = {name: [] for name in ROW_COLUMNS}
+
+    def add(row: tuple) -> None:
+        for values, value in zip(columns.values(), row, strict=True):
+            values.append(value)
+
     for write in writes:
-        rows += _person_rows(write["event"], write["recipients"], write.get("about") or {}, users)
+        event = write["event"]
+        for kind, channel, user, issue, payload in _person_messages(
+            event, write["recipients"], write.get("about") or {}, users, tz
+        ):
+            add((kind, channel, user.pk, None, issue.pk, event.pk, payload))
         if write.get("area_alert"):
             kind, payload = write["area_alert"]
-            rows += area_alert_rows(event=write["event"], kind=kind, payload=payload)
+            for row in area_alert_rows(event=event, kind=kind, payload=payload):
+                add(tuple(getattr(row, name) for name in ROW_COLUMNS))
     typed = [write for write in writes if write.get("webhook_type")]
     if typed:
         endpoints = _subscribed_endpoints({write["webhook_type"] for write in typed})
@@ -144,10 +160,13 @@ def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict]
         for write in typed:
             event, webhook_type = write["event"], write["webhook_type"]
             mine = [e for e in endpoints if webhook_type in e.events and e.partner_id in seen.get(event.issue.pk, ())]
-            rows += _webhook_rows(
+            for endpoint, payload in _webhook_messages(
                 event, webhook_type, mine, lambda endpoint, e=event: data[endpoint.partner_id, e.issue.pk]
-            )
-    return _save(rows)
+            ):
+                add((webhook_type, Channel.WEBHOOK, None, endpoint.pk, event.issue.pk, event.pk, payload))
+    ids = [str(pk) for (pk,) in rows_insert(model=Notification, columns=columns, returning=("id",))]
+    notifications_queue_on_commit(ids=ids)
+    return ids
 
 
 def outbox_write_alert(
@@ -197,48 +216,54 @@ def _users_for(recipient_ids) -> dict:
     return {user.pk: (user, channels_for_user(user)) for user in users}
 
 
-def _person_rows(event, recipients: dict[int, str], about: dict, users: dict) -> list[Notification]:
+# The columns outbox_write_many writes of each row (the rest take their defaults: pending, no attempt yet).
+ROW_COLUMNS = ("kind", "channel", "recipient_id", "webhook_id", "issue_id", "event_id", "payload")
+
+
+def _person_messages(event, recipients: dict[int, str], about: dict, users: dict, tz=None):
+    """Yield (kind, channel, user, issue, payload) of each person's row about `event`: one per recipient and channel,
+    about the issue `about` names for them (told without the event's note) or the event's own."""
     issue = event.issue
-    rows: list[Notification] = []
-    payloads = {None: _payload(event)}
+    payloads = {None: _payload(event, tz=tz)}
     for user, channels in (users[uid] for uid in sorted(recipients) if uid in users):
         subject = about.get(user.pk)
         if subject is not None and subject.pk not in payloads:
-            payloads[subject.pk] = {**_payload(event, subject), "note": ""}
+            payloads[subject.pk] = {**_payload(event, subject, tz), "note": ""}
         payload = payloads[subject.pk if subject is not None else None]
         for channel in channels:
-            rows.append(
-                Notification(
-                    kind=recipients[user.pk],
-                    channel=channel,
-                    recipient=user,
-                    issue=subject or issue,
-                    event=event,
-                    payload=payload,
-                )
-            )
-    return rows
+            yield recipients[user.pk], channel, user, subject or issue, payload
 
 
-def _webhook_rows(event, webhook_type: str, endpoints, body_data: Callable) -> list[Notification]:
+def _person_rows(event, recipients: dict[int, str], about: dict, users: dict) -> list[Notification]:
+    return [
+        Notification(kind=kind, channel=channel, recipient=user, issue=issue, event=event, payload=payload)
+        for kind, channel, user, issue, payload in _person_messages(event, recipients, about, users)
+    ]
+
+
+def _webhook_messages(event, webhook_type: str, endpoints, body_data: Callable):
+    """Yield (endpoint, payload) of each partner endpoint's row about `event`: one body per partner, what it may see."""
     at = event.at or timezone.now()
-    bodies: dict[int, str] = {}  # one body per partner: what it may see of the issue
-    rows = []
+    bodies: dict[int, str] = {}
     for endpoint in endpoints:
         if endpoint.partner_id not in bodies:
             data = body_data(endpoint)
             bodies[endpoint.partner_id] = webhook_body(event_type=webhook_type, at=at, issue_data=data)
-        rows.append(
-            Notification(
-                kind=webhook_type,
-                channel=Channel.WEBHOOK,
-                webhook=endpoint,
-                issue=event.issue,
-                event=event,
-                payload={"body": bodies[endpoint.partner_id]},
-            )
+        yield endpoint, {"body": bodies[endpoint.partner_id]}
+
+
+def _webhook_rows(event, webhook_type: str, endpoints, body_data: Callable) -> list[Notification]:
+    return [
+        Notification(
+            kind=webhook_type,
+            channel=Channel.WEBHOOK,
+            webhook=endpoint,
+            issue=event.issue,
+            event=event,
+            payload=payload,
         )
-    return rows
+        for endpoint, payload in _webhook_messages(event, webhook_type, endpoints, body_data)
+    ]
 
 
 def _save(rows: list[Notification]) -> list[Notification]:
