@@ -18,7 +18,14 @@ from notifications.channels import channels_for_user
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.tasks import notifications_queue_on_commit
 from notifications.webhooks import webhook_body, webhook_event_body
+from orgs import auth_cache
 from orgs.scoping import scopes_prefetch
+
+# The webhook types any active endpoint of an active partner app subscribes to, remembered in the shared cache by
+# orgs.auth_cache's rules (only when the cache is shared; forgotten at once and at commit by notifications.signals
+# when an endpoint or a partner app is saved or deleted), so that an event no partner subscribed to (a submission,
+# usually) costs no query for endpoints.
+SUBSCRIBED_TYPES_KEY = "webhooks:subscribed-types"
 
 
 def _payload(event, issue=None) -> dict:
@@ -57,6 +64,17 @@ def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
     return endpoints
 
 
+def subscribed_webhook_types() -> frozenset[str]:
+    """Return the webhook types some active endpoint of an active partner app subscribes to (SUBSCRIBED_TYPES_KEY)."""
+    remembered = auth_cache.remembered(SUBSCRIBED_TYPES_KEY)
+    if isinstance(remembered, frozenset):
+        return remembered
+    rows = WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).values_list("events", flat=True)
+    types = frozenset(event_type for events in rows for event_type in events)
+    auth_cache.remember(SUBSCRIBED_TYPES_KEY, types)
+    return types
+
+
 def _partners_seeing(issues, endpoints) -> dict:
     """Return {issue pk: set of partner ids that may see it} (issue_visibility_q), in one query for all issues."""
     users = {endpoint.partner_id: endpoint.partner.user for endpoint in endpoints}
@@ -76,8 +94,10 @@ def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
     """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (issue_visibility_q).
 
     Three queries whatever the number of partners: the endpoints, the partners' memberships, and one read of the
-    issue with each partner's visibility filter as a column.
+    issue with each partner's visibility filter as a column; none while nobody subscribes to `webhook_type`.
     """
+    if webhook_type not in subscribed_webhook_types():
+        return []
     endpoints = _subscribed_endpoints([webhook_type])
     seen = _partners_seeing([issue], endpoints).get(issue.pk, set())
     return [endpoint for endpoint in endpoints if endpoint.partner_id in seen]
