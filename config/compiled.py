@@ -25,9 +25,11 @@ MAX_SHAPES = 16
 class CompiledValues:
     """Run `build(keys)`, a values() queryset of `model` filtered by primary key, compiled once per shape."""
 
-    def __init__(self, model: type[Model], build: Callable[[Sequence], QuerySet]):
+    def __init__(self, model: type[Model], build: Callable[[Sequence], QuerySet], *, for_write: bool = False):
         self.model = model
         self.build = build
+        # Routed as the queryset would be: a read by db_for_read, a locking read (select_for_update) by db_for_write.
+        self.for_write = for_write
         self._shapes: dict[tuple[str, int], tuple[str, tuple, list[int]] | None] = {}
         self._lock = threading.Lock()
 
@@ -36,7 +38,7 @@ class CompiledValues:
         keys = list(keys)
         if not keys:
             return list(self.build(keys))
-        alias = router.db_for_read(self.model)
+        alias = (router.db_for_write if self.for_write else router.db_for_read)(self.model)
         shape = self._shapes.get((alias, len(keys)), False)
         if shape is False:
             shape = self._compile(alias, len(keys))

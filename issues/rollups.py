@@ -105,7 +105,9 @@ def _refresh_rows(ids):
 # Compiled once per process (config.compiled): issue_flags and _resolved_on read no clock and no setting.
 _REFRESH_ROWS = CompiledValues(Issue, _refresh_rows)
 _LOCK_ROWS = CompiledValues(
-    Issue, lambda ids: Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values("pk")
+    Issue,
+    lambda ids: Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values("pk"),
+    for_write=True,
 )
 
 

@@ -63,3 +63,24 @@ def test_the_query_is_compiled_once_per_shape_and_keys_are_parameters(world, mon
     assert builds == [1]  # the second call built nothing
     assert [_plain(row)["pk"] for row in rows] == [second.pk]
     assert len(queries) == 1 and str(first.pk.hex) not in queries[0]["sql"].replace("-", "")
+
+
+def test_a_locking_read_is_routed_as_a_write_and_a_read_as_a_read(world, monkeypatch):  # noqa: F811
+    import config.compiled
+
+    issue = _random_issue(random.Random(9), world["places"], world["categories"], world["resident"])
+    asked = []
+
+    class Router:
+        def db_for_read(self, model):
+            asked.append("read")
+            return "default"
+
+        def db_for_write(self, model):
+            asked.append("write")
+            return "default"
+
+    monkeypatch.setattr(config.compiled, "router", Router())
+    CompiledValues(Issue, lambda ids: Issue.objects.filter(pk__in=ids).values("pk"), for_write=True).rows([issue.pk])
+    CompiledValues(Issue, lambda ids: Issue.objects.filter(pk__in=ids).values("pk")).rows([issue.pk])
+    assert asked == ["write", "read"]
