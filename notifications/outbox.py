@@ -52,27 +52,23 @@ def _local(value) -> str:
 def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
     """Return the active endpoints of active partners subscribed to any of `webhook_types`, with their partner's
     user (the users' scopes read in one query)."""
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
+    active = list(
+        WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
             "partner__user", "partner__area"
         )
-        if set(endpoint.events) & set(webhook_types)
-    ]
+    )
+    auth_cache.remember(SUBSCRIBED_TYPES_KEY, frozenset(t for endpoint in active for t in endpoint.events))
+    endpoints = [endpoint for endpoint in active if set(endpoint.events) & set(webhook_types)]
     if endpoints:
         scopes_prefetch([endpoint.partner.user for endpoint in endpoints])  # every instance: one per endpoint row
     return endpoints
 
 
-def subscribed_webhook_types() -> frozenset[str]:
-    """Return the webhook types some active endpoint of an active partner app subscribes to (SUBSCRIBED_TYPES_KEY)."""
+def _nobody_subscribes(webhook_type: str) -> bool:
+    """Return whether no partner subscribes to `webhook_type`, as remembered (SUBSCRIBED_TYPES_KEY); False when
+    nothing is remembered (the endpoints are read, and remembered by _subscribed_endpoints)."""
     remembered = auth_cache.remembered(SUBSCRIBED_TYPES_KEY)
-    if isinstance(remembered, frozenset):
-        return remembered
-    rows = WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).values_list("events", flat=True)
-    types = frozenset(event_type for events in rows for event_type in events)
-    auth_cache.remember(SUBSCRIBED_TYPES_KEY, types)
-    return types
+    return isinstance(remembered, frozenset) and webhook_type not in remembered
 
 
 def _partners_seeing(issues, endpoints) -> dict:
@@ -96,7 +92,7 @@ def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
     Three queries whatever the number of partners: the endpoints, the partners' memberships, and one read of the
     issue with each partner's visibility filter as a column; none while nobody subscribes to `webhook_type`.
     """
-    if webhook_type not in subscribed_webhook_types():
+    if _nobody_subscribes(webhook_type):
         return []
     endpoints = _subscribed_endpoints([webhook_type])
     seen = _partners_seeing([issue], endpoints).get(issue.pk, set())
