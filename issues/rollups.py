@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
+from config.compiled import CompiledValues
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
@@ -89,6 +90,27 @@ def _resolved_on():
     )
 
 
+def _refresh_rows(ids):
+    """Return the query of rollup_refresh: each issue's leaf row and counts now, and what its StatsEntry says."""
+    old = "stats_entry__"
+    return _vectors(Issue.objects.filter(pk__in=ids)).values(
+        "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
+        "rating_count", "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}kind",
+        f"{old}resolved_on", f"{old}rollup__period",
+        f"{old}rollup__area_path", *(f"{old}rollup__{c}" for c in CODE_COLUMNS), f"{old}rollup__category_pk",
+        f"{old}rollup__channel",
+    )  # fmt: skip
+
+
+# Compiled once per process (config.compiled): issue_flags and _resolved_on read no clock and no setting.
+_REFRESH_ROWS = CompiledValues(Issue, _refresh_rows)
+_LOCK_ROWS = CompiledValues(
+    Issue,
+    lambda ids: Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values("pk"),
+    for_write=True,
+)
+
+
 def _counts(flags: int, ratings: int, satisfied: int, sign: int = 1) -> list[int]:
     """Return the counts (COUNTS order) one issue adds to a row, times `sign`."""
     bits = [sign if flags & (1 << bit) else 0 for bit in range(len(FLAG_KEYS))]
@@ -128,17 +150,11 @@ def rollup_refresh(issue_ids: Iterable) -> None:
         return
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            list(Issue.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk").values_list("pk"))
-        old = "stats_entry__"
-        rows = _vectors(Issue.objects.filter(pk__in=ids)).values(
-            "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
-            "rating_count", "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}kind",
-            f"{old}resolved_on", f"{old}rollup__period",
-            f"{old}rollup__area_path", *(f"{old}rollup__{c}" for c in CODE_COLUMNS), f"{old}rollup__category_pk",
-            f"{old}rollup__channel",
-        )  # fmt: skip
+            _LOCK_ROWS.rows(ids)
+        rows = _REFRESH_ROWS.rows(ids)
         deltas: dict[tuple, list[int]] = {}
         entries = []
+        old = "stats_entry__"
         for row in rows:
             new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
             new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))

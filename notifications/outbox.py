@@ -19,7 +19,14 @@ from notifications.channels import channels_for_user
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.tasks import notifications_queue_on_commit
 from notifications.webhooks import webhook_body, webhook_event_body
+from orgs import auth_cache
 from orgs.scoping import scopes_prefetch
+
+# The webhook types any active endpoint of an active partner app subscribes to, remembered in the shared cache by
+# orgs.auth_cache's rules (only when the cache is shared; forgotten at once and at commit by notifications.signals
+# when an endpoint or a partner app is saved or deleted), so that an event no partner subscribed to (a submission,
+# usually) costs no query for endpoints.
+SUBSCRIBED_TYPES_KEY = "webhooks:subscribed-types"
 
 
 def _payload(event, issue=None, tz=None) -> dict:
@@ -49,16 +56,23 @@ def _local(value, tz) -> str:
 def _subscribed_endpoints(webhook_types) -> list[WebhookEndpoint]:
     """Return the active endpoints of active partners subscribed to any of `webhook_types`, with their partner's
     user (the users' scopes read in one query)."""
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
+    active = list(
+        WebhookEndpoint.objects.filter(is_active=True, partner__is_active=True).select_related(
             "partner__user", "partner__area"
         )
-        if set(endpoint.events) & set(webhook_types)
-    ]
+    )
+    auth_cache.remember(SUBSCRIBED_TYPES_KEY, frozenset(t for endpoint in active for t in endpoint.events))
+    endpoints = [endpoint for endpoint in active if set(endpoint.events) & set(webhook_types)]
     if endpoints:
         scopes_prefetch([endpoint.partner.user for endpoint in endpoints])  # every instance: one per endpoint row
     return endpoints
+
+
+def _nobody_subscribes(webhook_type: str) -> bool:
+    """Return whether no partner subscribes to `webhook_type`, as remembered (SUBSCRIBED_TYPES_KEY); False when
+    nothing is remembered (the endpoints are read, and remembered by _subscribed_endpoints)."""
+    remembered = auth_cache.remembered(SUBSCRIBED_TYPES_KEY)
+    return isinstance(remembered, frozenset) and webhook_type not in remembered
 
 
 def _partners_seeing(issues, endpoints) -> dict:
@@ -80,8 +94,10 @@ def _partner_endpoints(issue, webhook_type: str) -> list[WebhookEndpoint]:
     """Return the active endpoints subscribed to `webhook_type` whose partner may see `issue` (issue_visibility_q).
 
     Three queries whatever the number of partners: the endpoints, the partners' memberships, and one read of the
-    issue with each partner's visibility filter as a column.
+    issue with each partner's visibility filter as a column; none while nobody subscribes to `webhook_type`.
     """
+    if _nobody_subscribes(webhook_type):
+        return []
     endpoints = _subscribed_endpoints([webhook_type])
     seen = _partners_seeing([issue], endpoints).get(issue.pk, set())
     return [endpoint for endpoint in endpoints if endpoint.partner_id in seen]

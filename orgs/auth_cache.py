@@ -13,19 +13,31 @@ A process-local cache cannot hear what another process forgets: the cache is use
 turns it on). While Redis does not answer, callers are read from the database (never from a local copy) and a
 forget that failed is bounded by the entries' lifetime. Moving a territory node (its path) is not heard: scopes
 under it are right again within the lifetime.
+
+What is kept of a user is what requests read of `request.user` (USER_FIELDS: never the password hash, nor the last
+login): the cache holds plain values, and the user is rebuilt from them with the rest deferred, so code that reads
+the password (a password check, the token revocation on a password change) reads it from the database, and a
+`save()` of a rebuilt user writes only the fields it holds. A partner key is kept the same way: its row without its
+hash, its partner app, the app's area and its service user (USER_FIELDS again).
 """
 
 import hashlib
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Model
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = "auth:"
+# The user's fields kept between requests: who they are and what they may do; no secret.
+USER_FIELDS = ("id", "username", "first_name", "last_name", "email", "is_staff", "is_superuser", "is_active")
+# A partner key's fields kept: not its hash (the cache key is derived from it already).
+API_KEY_FIELDS = ("id", "partner_id", "name", "prefix", "created_at", "last_used_at", "revoked_at")
 
 
 def enabled() -> bool:
@@ -83,3 +95,50 @@ def _forget(keys) -> None:
             settings.GRIDDESK_AUTH_CACHE_SECONDS,
             exc_info=True,
         )
+
+
+# --- What is kept: plain values, rebuilt into model instances --------------------------------------------------
+
+
+def _values(instance: Model, fields) -> dict:
+    return {name: getattr(instance, name) for name in fields}
+
+
+def _instance(model: type[Model], values: dict) -> Model:
+    """Return a `model` instance as the database would load it with only `values`' fields (the rest deferred)."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(DEFAULT_DB_ALIAS, names, [values[name] for name in names])
+
+
+def user_values(user) -> dict:
+    """Return what is kept of `user` (USER_FIELDS)."""
+    return _values(user, USER_FIELDS)
+
+
+def user_from(values: dict):
+    """Return the user rebuilt from user_values (password and the rest deferred)."""
+    return _instance(get_user_model(), values)
+
+
+def api_key_values(key) -> dict:
+    """Return what is kept of a partner key read with its partner app, the app's area and service user."""
+    partner = key.partner
+    return {
+        "key": _values(key, API_KEY_FIELDS),
+        "partner": _values(partner, [f.attname for f in partner._meta.concrete_fields]),
+        # Not its boundary: large, and read from the database by the few who draw it.
+        "area": _values(partner.area, [f.attname for f in partner.area._meta.concrete_fields if f.name != "boundary"]),
+        "user": user_values(partner.user),
+    }
+
+
+def api_key_from(values: dict):
+    """Return the key rebuilt from api_key_values, with its partner app, area and service user attached."""
+    from orgs.models import ApiKey, PartnerApp
+
+    key = _instance(ApiKey, values["key"])
+    partner = _instance(PartnerApp, values["partner"])
+    partner.area = _instance(partner._meta.get_field("area").related_model, values["area"])
+    partner.user = user_from(values["user"])  # also sets the user's `partner_app` (a one-to-one)
+    key.partner = partner
+    return key

@@ -57,17 +57,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed(gettext_noop("Invalid Api-Key header.")) from exc
         cache_key = auth_cache.api_key_key(_hash_key(raw))
-        key = auth_cache.remembered(cache_key)
-        if not isinstance(key, ApiKey):
+        remembered = auth_cache.remembered(cache_key)
+        if isinstance(remembered, dict) and "key" in remembered:
+            key = auth_cache.api_key_from(remembered)
+        else:
             key = ApiKey.find(raw)
             if key is None:
                 raise exceptions.AuthenticationFailed(gettext_noop("Unknown or revoked API key."))
-            auth_cache.remember(cache_key, key)
+            auth_cache.remember(cache_key, auth_cache.api_key_values(key))
         user = key.partner.user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(gettext_noop("This partner app's user is inactive."))
         if api_key_touch(key=key):
-            auth_cache.remember(cache_key, key)
+            auth_cache.remember(cache_key, auth_cache.api_key_values(key))
         return user, key
 
     def authenticate_header(self, request):
@@ -104,7 +106,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     """Authenticate a person by `Authorization: Token <token>` (refusing keys sent in the URL, like Api-Key).
 
     A token lives GRIDDESK_TOKEN_TTL_HOURS; a password change deletes it (orgs.signals). Its user is remembered
-    between requests (orgs.auth_cache), forgotten when the token is deleted or the user saved.
+    between requests without secrets (orgs.auth_cache), forgotten when the token is deleted or the user saved.
     """
 
     def authenticate(self, request):
@@ -114,12 +116,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         cache_key = auth_cache.token_key(key)
         remembered = auth_cache.remembered(cache_key)
-        if remembered is not None:
-            user, created = remembered
-            token = Token(key=key, user=user, created=created)
+        if isinstance(remembered, dict) and "user" in remembered:
+            user = auth_cache.user_from(remembered["user"])
+            token = Token(key=key, user=user, created=remembered["created"])
         else:
             user, token = super().authenticate_credentials(key)
-            auth_cache.remember(cache_key, (user, token.created))
+            auth_cache.remember(cache_key, {"user": auth_cache.user_values(user), "created": token.created})
         if token_expired(token):
             raise exceptions.AuthenticationFailed(gettext_noop("This token has expired; obtain a new one."))
         return user, token

@@ -214,7 +214,8 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         anonymous = not request.user.is_authenticated
         key = None if anonymous else idempotency_key_of(request)
         serializer = s.IssueSubmitSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
+        if serializer.validated_plainly() is None:
+            serializer.is_valid(raise_exception=True)
         # Decode and re-encode the photos before the submit transaction, which holds the issue-number row lock.
         files = serializer.validated_data.get("photos")
         photos = photos_clean(files=files) if files else []

@@ -1,0 +1,89 @@
+"""orgs.auth_cache keeps what requests read of a caller and nothing secret: no password hash, no key hash.
+
+The cached values are plain data; the caller is rebuilt from them with the rest deferred, and what is remembered is
+still forgotten when it must be (membership, key revocation, password change, deactivation: tests/api/test_lean.py;
+the admin's bulk key revocation here).
+"""
+
+import pickle
+from http import HTTPStatus
+
+import pytest
+from django.contrib.admin.sites import site
+from django.core.cache import cache
+from django.test import RequestFactory
+from rest_framework.test import APIClient
+
+from orgs import auth_cache
+from orgs.admin import ApiKeyAdmin, PartnerAppAdmin
+from orgs.models import ApiKey, PartnerApp, _hash_key
+from tests.api.test_issues_support import make_partner
+from tests.api.test_lean import token_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _key_client(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return client
+
+
+def test_the_remembered_token_holds_no_password_hash(resident):
+    client = token_client(resident)
+    assert client.get("/api/v1/issues/").status_code == HTTPStatus.OK
+    remembered = cache.get(auth_cache.token_key(resident.auth_token.key))
+    assert set(remembered["user"]) == set(auth_cache.USER_FIELDS)
+    assert "password" not in remembered["user"]
+    stored = pickle.dumps(remembered)
+    assert resident.password.encode() not in stored
+    assert b"pbkdf2" not in stored and b"argon2" not in stored
+    assert client.get("/api/v1/issues/").status_code == HTTPStatus.OK  # and it serves the next request
+
+
+def test_the_remembered_partner_key_holds_no_password_nor_key_hash(territory):
+    partner, raw = make_partner(area=territory["district"])
+    assert _key_client(raw).get("/api/v1/issues/").status_code == HTTPStatus.OK
+    remembered = cache.get(auth_cache.api_key_key(_hash_key(raw)))
+    stored = pickle.dumps(remembered)
+    assert partner.user.password.encode() not in stored
+    assert _hash_key(raw).encode() not in stored
+    assert raw.encode() not in stored
+    assert "password" not in remembered["user"] and "key_hash" not in remembered["key"]
+
+
+def test_a_rebuilt_user_reads_its_password_from_the_database_and_saving_it_keeps_it(resident):
+    token_client(resident).get("/api/v1/issues/")
+    user = auth_cache.user_from(cache.get(auth_cache.token_key(resident.auth_token.key))["user"])
+    assert user.username == "resident" and user.is_active and user.pk == resident.pk
+    user.first_name = "洋"
+    user.save()  # writes the fields it holds: the password is left as it is
+    resident.refresh_from_db()
+    assert resident.first_name == "洋"
+    assert resident.check_password("pw-for-tests-2026")
+    assert user.check_password("pw-for-tests-2026")  # deferred: read from the database when asked
+
+
+def test_a_partner_key_rebuilt_from_the_cache_serves_as_the_database_row_did(territory):
+    partner, raw = make_partner(area=territory["district"])
+    client = _key_client(raw)
+    first = client.get("/api/v1/issues/")
+    again = client.get("/api/v1/issues/")  # from the cache
+    assert again.status_code == HTTPStatus.OK and again.content == first.content
+    key = auth_cache.api_key_from(cache.get(auth_cache.api_key_key(_hash_key(raw))))
+    assert key.partner.user.partner_app.area.path == territory["district"].path
+    assert key.pk == ApiKey.objects.get(partner=partner).pk
+
+
+@pytest.mark.parametrize("admin_action", ["partner", "key"])
+def test_keys_revoked_in_bulk_by_the_admin_are_refused_at_once(territory, admin_action):
+    partner, raw = make_partner(area=territory["district"])
+    client = _key_client(raw)
+    assert client.get("/api/v1/issues/").status_code == HTTPStatus.OK
+    request = RequestFactory().post("/admin/")
+    request._messages = type("Messages", (), {"add": lambda *args, **kwargs: None})()
+    if admin_action == "partner":
+        PartnerAppAdmin(PartnerApp, site).revoke_keys(request, PartnerApp.objects.filter(pk=partner.pk))
+    else:
+        ApiKeyAdmin(ApiKey, site).revoke_keys(request, ApiKey.objects.filter(partner=partner))
+    assert client.get("/api/v1/issues/").status_code == HTTPStatus.UNAUTHORIZED
