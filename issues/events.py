@@ -65,7 +65,8 @@ def event_record(
             partner_issue=audience.partner_issue,
             area_alert=audience.area_alert,
         )
-        rollup_refresh([issue.pk])
+        # A submission's issue is new: no dispatch, nothing to count for a department yet.
+        rollup_refresh([issue.pk], departments=action != Event.Action.SUBMIT)
         _hooks_call([event])
     return event
 

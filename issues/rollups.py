@@ -143,8 +143,11 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_refresh(issue_ids: Iterable) -> None:
-    """Bring the rollup rows of these issues up to date with the database (module docstring)."""
+def rollup_refresh(issue_ids: Iterable, *, departments: bool = True) -> None:
+    """Bring the rollup rows of these issues up to date with the database (module docstring).
+
+    `departments=False` skips the department rows: for a submission, whose issue has no dispatch yet.
+    """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
         return
@@ -173,7 +176,8 @@ def rollup_refresh(issue_ids: Iterable) -> None:
         if entries:
             leaf_ids = _upsert(deltas, leaves={new for _, new, _ in entries})
             _write_entries(entries, leaf_ids)
-        _department_refresh(ids)
+        if departments:
+            _department_refresh(ids)
 
 
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
