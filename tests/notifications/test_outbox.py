@@ -186,3 +186,14 @@ def test_a_partner_hears_through_its_webhooks_not_as_a_person(partner, endpoint_
     assert not Notification.objects.filter(recipient=partner.user).exists()
     kinds = sorted(Notification.objects.filter(issue=issue, channel=Channel.WEBHOOK).values_list("kind", flat=True))
     assert kinds == ["issue.created", "issue.status_changed"]
+
+
+@pytest.mark.django_db
+def test_a_notification_row_has_one_index_led_by_its_recipient():
+    """The inbox index leads with the recipient; a second one would be a write per outbox row for nothing."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Notification._meta.db_table)
+    led = sorted(name for name, c in constraints.items() if c["index"] and c["columns"][:1] == ["recipient_id"])
+    assert led == ["notification_inbox"]
