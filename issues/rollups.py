@@ -207,40 +207,54 @@ def _upsert(deltas: dict, *, leaves: set) -> dict:
     if not rows:
         return {}
     table = connection.ops.quote_name(StatsRollup._meta.db_table)
-    columns = [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], *COUNTS]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-    params = []
+    values = []
     for row in rows:
         grain, level, period, path, codes, category, channel, kind, resolved_on = row
-        params += [str(grain), str(level), period, path, *codes, category, channel, kind, resolved_on, *deltas[row]]
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COUNTS)
+        values.append(
+            [str(grain), str(level), period, path, *codes, category, channel, kind, resolved_on, *deltas[row]]
+        )
+    returned = _insert_or_update(
+        table,
+        [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], *COUNTS],
+        values,
+        conflict=KEY_COLUMNS,
+        updates=_added(table, COUNTS),
+        returning=f"id, {', '.join(KEY_COLUMNS)}",
+    )
+    return {key: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
+
+
+def _insert_or_update(table: str, columns, rows: list, *, conflict, updates: str, returning: str = "") -> list:
+    """Write `rows` (a list of values per row) in one INSERT; on a conflict over `conflict`, SET `updates`."""
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
-        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates} RETURNING id, {', '.join(KEY_COLUMNS)}"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}"
+        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = cursor.fetchall()
-    return {key: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
+        cursor.execute(sql + (f" RETURNING {returning}" if returning else ""), [v for row in rows for v in row])
+        return cursor.fetchall() if returning else []
+
+
+def _added(table: str, counts) -> str:
+    """SET clause of a rollup row: its counts plus the new row's (deltas add up)."""
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counts)
+
+
+def _replaced(columns) -> str:
+    """SET clause of an entry: the new row's values replace the old."""
+    return ", ".join(f"{c} = excluded.{c}" for c in columns)
 
 
 def _write_entries(entries: list, leaf_ids: dict) -> None:
     table = connection.ops.quote_name(StatsEntry._meta.db_table)
     issue_field = StatsEntry._meta.get_field("issue").target_field
-    params = []
-    for issue_id, leaf, (flags, ratings, satisfied) in entries:
-        issue = issue_field.get_db_prep_value(issue_id, connection)
-        params += [issue, leaf_ids[_leaf_key(leaf)], flags, ratings, satisfied, leaf[5], leaf[6]]
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(entries))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (issue_id, rollup_id, flags, ratings, satisfied, kind, resolved_on)"
-            f" VALUES {placeholders} "
-            "ON CONFLICT (issue_id) DO UPDATE SET rollup_id = excluded.rollup_id, flags = excluded.flags, "
-            "ratings = excluded.ratings, satisfied = excluded.satisfied, kind = excluded.kind, "
-            "resolved_on = excluded.resolved_on",
-            params,
-        )
+    columns = ["issue_id", "rollup_id", "flags", "ratings", "satisfied", "kind", "resolved_on"]
+    values = [
+        [issue_field.get_db_prep_value(issue_id, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
+        for issue_id, leaf, vector in entries
+    ]
+    _insert_or_update(table, columns, values, conflict=["issue_id"], updates=_replaced(columns[1:]))
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------
@@ -544,33 +558,29 @@ def _department_upsert(deltas: dict) -> None:
     )
     if not rows:
         return
-    columns = ["grain", "level", "period", "area_path", "department_id", *DEPARTMENT_CODES, *DEPARTMENT_COUNTS]
-    params = []
-    for key in rows:
-        grain, level, period, path, department, codes = key
-        params += [grain, level, period, path, department, *codes, *deltas[key]]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-    updates = ", ".join(f"{c} = {DEPARTMENT_ROLLUP}.{c} + excluded.{c}" for c in DEPARTMENT_COUNTS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {DEPARTMENT_ROLLUP} ({', '.join(columns)}) VALUES {placeholders}"
-            f" ON CONFLICT (grain, level, period, area_path, department_id) DO UPDATE SET {updates}",
-            params,
-        )
+    key_columns = ["grain", "level", "period", "area_path", "department_id"]
+    values = [[*key[:5], *key[5], *deltas[key]] for key in rows]
+    _insert_or_update(
+        DEPARTMENT_ROLLUP,
+        [*key_columns, *DEPARTMENT_CODES, *DEPARTMENT_COUNTS],
+        values,
+        conflict=key_columns,
+        updates=_added(DEPARTMENT_ROLLUP, DEPARTMENT_COUNTS),
+    )
 
 
 def _department_write_entries(written: list) -> None:
-    params = []
-    for (issue_id, department_id), ((day, path, codes), counts) in written:
-        params += [issue_id, department_id, day, path, *codes, *counts]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(ENTRY_COLUMNS)) + ")"] * len(written))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in ENTRY_COLUMNS[2:])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {DEPARTMENT_ENTRY} ({', '.join(ENTRY_COLUMNS)}) VALUES {placeholders}"
-            f" ON CONFLICT (issue_id, department_id) DO UPDATE SET {updates}",
-            params,
-        )
+    values = [
+        [issue_id, department_id, day, path, *codes, *counts]
+        for (issue_id, department_id), ((day, path, codes), counts) in written
+    ]
+    _insert_or_update(
+        DEPARTMENT_ENTRY,
+        ENTRY_COLUMNS,
+        values,
+        conflict=["issue_id", "department_id"],
+        updates=_replaced(ENTRY_COLUMNS[2:]),
+    )
 
 
 def _rebuild_department_month(month: date) -> None:
