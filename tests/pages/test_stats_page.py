@@ -269,7 +269,9 @@ def test_the_weekly_trend_counts_new_and_resolved_issues_per_week_with_its_table
     # The chart reads the same figures (json_script), drawn by the vendored ECharts, no CDN.
     assert 'id="trend-data"' in html and '"intake": [' in html
     assert "/static/vendor/echarts-6.1.0/echarts.min.js" in html
-    assert "cdn" not in html.lower()
+    # Every script and stylesheet comes from this site (a page-relative or root path, never a host).
+    loaded = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]*)"', html)
+    assert loaded and all(url.startswith("/") and not url.startswith("//") for url in loaded), loaded
 
 
 # --- Rankings -----------------------------------------------------------------------------------------------------
