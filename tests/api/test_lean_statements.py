@@ -98,3 +98,40 @@ def test_statements_kept_are_bounded(issues, community_staff, monkeypatch, compi
 
     assert len(lean.Statement._kept) == 2
     assert len(compiled) == 4  # page_size=1 was dropped by then, and compiled again
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+
+
+@postgresql_only
+def test_on_postgresql_a_statement_is_prepared_once_per_connection_with_its_first_run(
+    issues, community_staff, compiled
+):
+    client = token_client(community_staff)
+    client.get("/api/v1/issues/")  # the token and scope remembered
+    url = f"/api/v1/issues/{issues[0].pk}/"
+
+    first, prepared = _get(client, url)
+    second, executed = _get(client, url)
+
+    statement = list(lean.Statement._kept.values())[-1]  # the detail's (after the list's)
+    assert len(prepared) == 1  # PREPARE and EXECUTE in one round trip
+    assert prepared.captured_queries[0]["sql"].startswith(f"PREPARE {statement.name} AS SELECT ")
+    assert prepared.captured_queries[0]["sql"].endswith(f"EXECUTE {statement.name}('{issues[0].pk}'::uuid)")
+    assert len(executed) == 1 and executed.captured_queries[0]["sql"].startswith("EXECUTE griddesk_lean_")
+    assert first.content == second.content
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_new_connection_prepares_its_statements_again(issues, community_staff, compiled):
+    client = token_client(community_staff)
+    url = "/api/v1/issues/?page_size=2"
+    before = client.get(url).content
+    client.get(url)
+
+    connection.close()  # CONN_MAX_AGE, or a failed health check: a new session, without the statements
+
+    again, queries = _get(client, url)
+    assert again.content == before
+    assert queries.captured_queries[-1]["sql"].startswith("PREPARE griddesk_lean_")
