@@ -73,11 +73,24 @@ class DegradingCache:
         self.down_until = 0.0
 
 
+def _client(cache: RedisCache):
+    """Return a client of `cache`'s connection pool, made once: RedisCache makes a new one on every call, whose
+    constructor fills its ~170 response callbacks (a tenth of a millisecond)."""
+    pool = cache._cache._get_connection_pool(True)
+    client = _clients.get(pool)
+    if client is None:
+        client = _clients[pool] = cache._cache._client(connection_pool=pool)
+    return client
+
+
+_clients: dict = {}
+
+
 def _count(cache, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
     if isinstance(cache, RedisCache):
         # One round trip; INCR is atomic across processes, EXPIRE keeps an idle caller's counter from staying.
         key, previous_key = cache.make_and_validate_key(key), cache.make_and_validate_key(previous_key)
-        with cache._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
+        with _client(cache).pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, timeout)
             pipe.get(previous_key)
@@ -95,7 +108,7 @@ def _count(cache, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
 def _uncount(cache, key: str) -> None:
     if isinstance(cache, RedisCache):
         key = cache.make_and_validate_key(key)
-        cache._cache.get_client(key, write=True).decr(key)
+        _client(cache).decr(key)
         return
     try:
         cache.decr(key)
