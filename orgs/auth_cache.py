@@ -30,12 +30,15 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Model
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+cache = default_cache
 
 _PREFIX = "auth:"
 # The user's fields kept between requests: who they are and what they may do; no secret.
@@ -83,7 +86,7 @@ def remembered_token(raw: str):
     if user_id is None or not enabled():
         return remembered(key), None
     try:
-        found = cache.get_many([key, scope_key(user_id)])
+        found = _get_many([key, scope_key(user_id)])
     except (RedisError, OSError):
         logger.warning("auth cache: the shared cache does not answer; reading the database", exc_info=True)
         return None, None
@@ -92,6 +95,29 @@ def remembered_token(raw: str):
     if not isinstance(user, dict) or user.get("id") != user_id:
         scope = None
     return values, scope
+
+
+def _get_many(keys: list[str]) -> dict:
+    """Return cache.get_many(keys); from Redis through a kept client (redis_client), in one MGET."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if cache is not default_cache or not isinstance(backend, RedisCache):
+        return cache.get_many(keys)
+    values = redis_client(backend).mget([backend.make_and_validate_key(key) for key in keys])
+    loads = backend._cache._serializer.loads
+    return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+
+
+def redis_client(backend: RedisCache):
+    """Return a client of the Redis cache `backend`'s connection pool, made once: RedisCache makes a new client for
+    every call, whose constructor fills its ~170 response callbacks (a tenth of a millisecond each time)."""
+    pool = backend._cache._get_connection_pool(True)
+    client = _redis_clients.get(pool)
+    if client is None:
+        client = _redis_clients[pool] = backend._cache._client(connection_pool=pool)
+    return client
+
+
+_redis_clients: dict = {}
 
 
 def token_user_seen(raw: str, user_id) -> None:

@@ -127,3 +127,40 @@ def test_a_token_of_another_user_than_this_process_noted_discards_the_scope_read
     rows = client.get("/api/v1/issues/?page_size=100").json()["results"]
 
     assert Issue.objects.count() == 1 and rows == []  # the resident's own scope: they reported nothing
+
+
+@pytest.fixture
+def shared_redis(settings):
+    """The default cache on the local Redis (as deployed), with a key prefix of this test's own."""
+    import os
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/3",
+            "KEY_PREFIX": f"griddesk-auth-test-{os.getpid()}-{os.urandom(4).hex()}",
+        }
+    }
+    yield
+    cache.clear()
+
+
+def test_with_redis_a_known_token_reads_its_scope_in_the_same_mget_and_hears_a_membership_change(
+    shared_redis, street_officer, territory, monkeypatch
+):
+    from django.core.cache.backends.redis import RedisCache
+
+    from orgs.models import Membership
+    from tests.factories import issue_in_status
+
+    issue_in_status("submitted", reporter=None, place=territory["grid"], reporter_phone="13800138000")
+    client = token_client(street_officer)
+    assert len(client.get("/api/v1/issues/").json()["results"]) == 1
+    assert cache.get(auth_cache.scope_key(street_officer.pk)) is not None  # in Redis
+
+    # Token and scope by one MGET, on a kept client (not through RedisCache.get_many, which makes a client per call).
+    monkeypatch.setattr(RedisCache, "get_many", None)
+    assert len(client.get("/api/v1/issues/").json()["results"]) == 1
+    Membership.objects.filter(user=street_officer).delete()
+
+    assert client.get("/api/v1/issues/").json()["results"] == []
