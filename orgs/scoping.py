@@ -74,6 +74,12 @@ def scope_for_user(user) -> Scope:
     return scope
 
 
+def scope_given(user, scope) -> None:
+    """Take `scope`, read from the shared cache along with the caller's token (orgs.auth_cache), as `user`'s scope."""
+    if isinstance(scope, Scope) and scope.user_id == user.pk:
+        setattr(user, _CACHE_ATTR, scope)
+
+
 def scopes_prefetch(users) -> None:
     """Read the scopes of many users in one query and cache each on its user (an event's partner apps, say).
 

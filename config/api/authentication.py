@@ -27,6 +27,7 @@ from rest_framework.authtoken.models import Token
 from config.api.exceptions import error_response, is_api_path
 from orgs import auth_cache
 from orgs.models import ApiKey, _hash_key
+from orgs.scoping import scope_given
 
 # Query-string names under which clients (and Open311 habits) put keys; refused under /api/.
 QUERY_KEY_NAMES = ("api_key", "apikey", "key")
@@ -114,14 +115,17 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return super().authenticate(request)
 
     def authenticate_credentials(self, key):
-        cache_key = auth_cache.token_key(key)
-        remembered = auth_cache.remembered(cache_key)
+        remembered, scope = auth_cache.remembered_token(key)
         if isinstance(remembered, dict) and "user" in remembered:
             user = auth_cache.user_from(remembered["user"])
             token = Token(key=key, user=user, created=remembered["created"])
+            if scope is not None:
+                scope_given(user, scope)
         else:
             user, token = super().authenticate_credentials(key)
-            auth_cache.remember(cache_key, {"user": auth_cache.user_values(user), "created": token.created})
+            remembered = {"user": auth_cache.user_values(user), "created": token.created}
+            auth_cache.remember(auth_cache.token_key(key), remembered)
+        auth_cache.token_user_seen(key, user.pk)
         if token_expired(token):
             raise exceptions.AuthenticationFailed(gettext_noop("This token has expired; obtain a new one."))
         return user, token

@@ -5,6 +5,13 @@ request (not frozen at import like DRF's THROTTLE_RATES), so `override_settings`
 Counters live in the default cache: in production that must be a shared cache (Redis), or each process
 counts on its own. When that cache does not answer, each process counts in its own memory until it answers again
 (`DegradingCache`): a Redis outage loosens the limits for a while, it never refuses a resident's submission.
+
+A caller's calls are counted per window of the rate's duration, and the limit applies to a sliding estimate: this
+window's count plus the last window's, weighted by how much of it still lies within the duration (the "sliding
+window counter"). One round trip (INCR, EXPIRE, GET in a pipeline) and two integers per caller, whatever the rate.
+DRF's SimpleRateThrottle kept each caller's timestamps of the last duration in one list, read and written whole
+(pickled) on every call: at 1,200/min a partner app's 1,200 floats, and at a benchmark's unlimited rate tens of
+thousands, milliseconds per request. A refused call is not counted (its increment is taken back).
 """
 
 import logging
@@ -12,11 +19,13 @@ import time
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from config.client_ip import client_ip
+from orgs.auth_cache import redis_client
 from orgs.models import ApiKey
 from orgs.scoping import scope_for_user
 
@@ -42,25 +51,57 @@ class DegradingCache:
         self.local = LocMemCache("griddesk-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
         self.down_until = 0.0
 
-    def _call(self, method: str, *args):
+    def _call(self, function, *args):
         if time.monotonic() >= self.down_until:
             try:
-                return getattr(caches[self.alias], method)(*args)
+                return function(caches[self.alias], *args)
             except (RedisError, OSError):
                 logger.warning("throttling: the shared cache does not answer; counting in this process", exc_info=True)
                 self.down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
-        return getattr(self.local, method)(*args)
+        return function(self.local, *args)
 
-    def get(self, key, default=None):
-        return self._call("get", key, default)
+    def count(self, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+        """Add one to the counter `key` (kept `timeout` seconds); return it and the counter `previous_key`."""
+        return self._call(_count, key, previous_key, timeout)
 
-    def set(self, key, value, timeout=None):
-        return self._call("set", key, value, timeout)
+    def uncount(self, key: str) -> None:
+        """Take back one from the counter `key` (a refused call)."""
+        self._call(_uncount, key)
 
     def clear_local(self) -> None:
         """Forget the fallback counts and try the shared cache at once (tests)."""
         self.local.clear()
         self.down_until = 0.0
+
+
+def _count(cache, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+    if isinstance(cache, RedisCache):
+        # One round trip; INCR is atomic across processes, EXPIRE keeps an idle caller's counter from staying.
+        key, previous_key = cache.make_and_validate_key(key), cache.make_and_validate_key(previous_key)
+        with redis_client(cache).pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, timeout)
+            pipe.get(previous_key)
+            count, _, previous = pipe.execute()
+        return count, int(previous or 0)
+    cache.add(key, 0, timeout)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired in between
+        cache.set(key, 1, timeout)
+        count = 1
+    return count, int(cache.get(previous_key) or 0)
+
+
+def _uncount(cache, key: str) -> None:
+    if isinstance(cache, RedisCache):
+        key = cache.make_and_validate_key(key)
+        redis_client(cache).decr(key)
+        return
+    try:
+        cache.decr(key)
+    except ValueError:  # expired in between: nothing to take back
+        pass
 
 
 throttle_cache = DegradingCache()
@@ -79,14 +120,16 @@ def caller_kind(request) -> str:
     return RESIDENT
 
 
-class RuntimeRateThrottle(SimpleRateThrottle):
-    """A SimpleRateThrottle whose rate is looked up per request from the current settings."""
+class RuntimeRateThrottle(BaseThrottle):
+    """Limit calls at a rate looked up per request from the current settings, by a sliding window counter."""
 
     cache = throttle_cache
+    cache_format = "throttle_%(scope)s_%(ident)s"
+    scope: str | None = None
 
     def __init__(self):
         # The scope (and so the rate) is only known once the caller is; see allow_request.
-        pass
+        self.wait_seconds = None
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
@@ -99,8 +142,20 @@ class RuntimeRateThrottle(SimpleRateThrottle):
         self.rate = self.get_rate() if self.scope else None
         if self.rate is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        limit, duration = parse_rate(self.rate)
+        now = time.time()
+        window, elapsed = divmod(now, duration)
+        key = self.get_cache_key(request, view)
+        count, previous = self.cache.count(f"{key}:{int(window)}", f"{key}:{int(window) - 1}", 2 * duration)
+        # The last window's calls still inside the duration, assuming they were spread evenly over it.
+        if previous * (duration - elapsed) / duration + count <= limit:
+            return True
+        self.cache.uncount(f"{key}:{int(window)}")
+        self.wait_seconds = _wait(limit, duration, elapsed, count - 1, previous)
+        return False
+
+    def wait(self):
+        return self.wait_seconds
 
     def get_ident(self, request):
         """Return the client's address by the one trusted-proxy rule (config.client_ip), not DRF's NUM_PROXIES."""
@@ -110,6 +165,30 @@ class RuntimeRateThrottle(SimpleRateThrottle):
         user = request.user
         ident = f"user-{user.pk}" if user and user.is_authenticated else f"ip-{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """Return (calls, seconds) of a rate written as DRF writes it: "600/min", "10/hour", "5/s", "100/day"."""
+    calls, period = rate.split("/")
+    return int(calls), {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+
+
+def _wait(limit: int, duration: int, elapsed: float, count: int, previous: int) -> float:
+    """Return the seconds until one more call fits if none is made meanwhile (`count` calls in this window so far).
+
+    At most the duration: the estimate could say up to twice that for a tiny limit (1/hour), and a caller must
+    never be told to wait longer than the rate's own period.
+    """
+    left = duration - elapsed
+    if previous and count < limit:
+        # Within this window: the last window's weight fades until previous * (left - t) / duration + count + 1 fits.
+        wait = left - (limit - count - 1) * duration / previous
+    elif count:
+        # In the next window this one is the last: count * (duration - t) / duration + 1 fits.
+        wait = left + duration * (1 - (limit - 1) / count)
+    else:
+        wait = left
+    return min(max(wait, 1.0), duration)
 
 
 class CallerKindThrottle(RuntimeRateThrottle):

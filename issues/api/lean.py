@@ -11,10 +11,21 @@ Nothing here decides who sees what: the rows come from the caller's scoped query
 reporter and internal notes are masked by issues.personal_data, asked of a small stand-in (`IssueFacts`) with the
 fields it reads. tests/api/test_lean.py compares every answer with IssueSerializer's over varied data; a field
 added to the serializer must be added here (that test fails until it is).
+
+Building that queryset and compiling it cost more than running it (a millisecond of ORM work per request): the list
+page and the detail of an unfiltered request run a statement compiled once per shape (the caller's scope, the
+ordering, the cursor's direction, the slice) and kept in this process (`Statement`), with the page's position or the
+issue's id put in its placeholder. The scope is part of the shape: a changed membership is a different statement.
 """
 
+import itertools
+import threading
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+
 import orjson
-from django.db import connections
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -22,6 +33,7 @@ from django.utils import timezone
 from issues.models import Dispatch, Event, Issue, Photo, Rating
 from issues.personal_data import can_see_reporter, handles_issue, reporter_for
 from orgs.models import Department
+from orgs.scoping import scope_for_user
 
 # The issue's own columns a representation reads (plus what masking reads: reporter account, area path).
 COLUMNS = (
@@ -54,13 +66,17 @@ COLUMNS = (
     "reporter_phone",
     "area_path",
 )
-DISPATCHES, PHOTOS, RATING = "lean_dispatches", "lean_photos", "lean_rating"
+DISPATCHES, PHOTOS, RATING, EVENTS = "lean_dispatches", "lean_photos", "lean_rating", "lean_events"
 
 
-def _aggregates(vendor: str) -> dict[str, str]:
-    """Return the SQL of the three correlated subqueries, for the database `vendor`."""
+def _aggregates(vendor: str, *, events: bool = False) -> dict[str, str]:
+    """Return the SQL of the correlated subqueries (the issue's events too if `events`), for the database `vendor`.
+
+    The arrays come back as JSON text, parsed by orjson (psycopg2 would parse json with the slower json module).
+    """
     issue, dispatch, department = Issue._meta.db_table, Dispatch._meta.db_table, Department._meta.db_table
-    photo, rating = Photo._meta.db_table, Rating._meta.db_table
+    photo, rating, event = Photo._meta.db_table, Rating._meta.db_table, Event._meta.db_table
+    user = Event._meta.get_field("actor").related_model._meta.db_table
     outer = f'"{issue}"."id"'
     # Dispatch.Meta.ordering, Photo.Meta.ordering; the latest rating is the last in Rating.Meta.ordering.
     dispatch_rows = (
@@ -74,25 +90,42 @@ def _aggregates(vendor: str) -> dict[str, str]:
     latest_rating = (
         f"SELECT r.score FROM {rating} r WHERE r.issue_id = {outer} ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
     )
+    # IssueDetailSerializer's events: in time order, with the actor's username.
+    event_rows = (
+        f"SELECT e.at AS at, e.actor_id AS actor_id, u.username AS username, e.action AS action,"
+        f" e.from_status AS from_status, e.to_status AS to_status, e.note AS note, e.internal AS internal"
+        f" FROM {event} e LEFT JOIN {user} u ON u.id = e.actor_id WHERE e.issue_id = {outer}"
+    )
+    event_order = "e.at, e.id"
+    event_array = "x.at, x.actor_id, x.username, x.action, x.from_status, x.to_status, x.note, x.internal"
     if vendor == "postgresql":
-        return {
-            DISPATCHES: f"SELECT json_agg(json_build_array(x.code, x.lead, x.status, x.active, x.department_id))"
+        sql = {
+            DISPATCHES: f"SELECT json_agg(json_build_array(x.code, x.lead, x.status, x.active, x.department_id))::text"
             f" FROM ({dispatch_rows} ORDER BY {dispatch_order}) x",
-            PHOTOS: f"SELECT json_agg(x.image) FROM ({photo_rows} ORDER BY {photo_order}) x",
+            PHOTOS: f"SELECT json_agg(x.image)::text FROM ({photo_rows} ORDER BY {photo_order}) x",
             RATING: latest_rating,
         }
+        if events:
+            sql[EVENTS] = (
+                f"SELECT json_agg(json_build_array({event_array}))::text FROM ({event_rows} ORDER BY {event_order}) x"
+            )
+        return sql
     # SQLite (3.40 has no ORDER BY inside an aggregate): aggregate an ordered subquery, which it reads in order.
-    return {
+    sql = {
         DISPATCHES: f"SELECT json_group_array(json_array(x.code, x.lead, x.status, x.active, x.department_id))"
         f" FROM ({dispatch_rows} ORDER BY {dispatch_order}) x",
         PHOTOS: f"SELECT json_group_array(x.image) FROM ({photo_rows} ORDER BY {photo_order}) x",
         RATING: latest_rating,
     }
+    if events:
+        sql[EVENTS] = f"SELECT json_group_array(json_array({event_array})) FROM ({event_rows} ORDER BY {event_order}) x"
+    return sql
 
 
-def lean_queryset(queryset: QuerySet[Issue]) -> QuerySet:
-    """Return `queryset` (scoped, filtered) as the values a representation needs, in one query per page."""
-    sql = _aggregates(connections[queryset.db].vendor)
+def lean_queryset(queryset: QuerySet[Issue], *, events: bool = False) -> QuerySet:
+    """Return `queryset` (scoped, filtered) as the values a representation needs (and its events if `events`), in
+    one query per page."""
+    sql = _aggregates(connections[queryset.db].vendor, events=events)
     return (
         queryset.prefetch_related(None)
         .values(*COLUMNS)
@@ -236,16 +269,22 @@ class Representer:
             "version": values["version"],
         }
 
-    def events(self, facts: IssueFacts) -> list[dict]:
-        """Return IssueDetailSerializer's `events` of the issue behind `facts`: one query."""
+    def events(self, facts: IssueFacts, rows=None) -> list[dict]:
+        """Return IssueDetailSerializer's `events` of the issue behind `facts`: from `rows` (the lean row's event
+        array: at as ISO text, actor id, username, action, from, to, note, internal), else read in one query."""
         viewer = self.viewer
         handles = handles_issue(viewer, facts)
         sees_reporter = can_see_reporter(viewer, facts)
-        rows = (
-            Event.objects.filter(issue_id=facts.pk)
-            .order_by("at", "id")
-            .values_list("at", "actor_id", "actor__username", "action", "from_status", "to_status", "note", "internal")
-        )
+        if rows is None:
+            rows = (
+                Event.objects.filter(issue_id=facts.pk)
+                .order_by("at", "id")
+                .values_list(
+                    "at", "actor_id", "actor__username", "action", "from_status", "to_status", "note", "internal"
+                )
+            )
+        else:
+            rows = [(_moment_of_json(row[0]), *row[1:]) for row in rows]
         events = []
         for at, actor_id, username, action, from_status, to_status, note, internal in rows:
             if internal and not handles:
@@ -273,13 +312,29 @@ def issue_rows(rows, *, request) -> list[dict]:
 
 
 def issue_detail(queryset: QuerySet[Issue], pk, *, request) -> dict | None:
-    """Return IssueDetailSerializer's answer for issue `pk` of `queryset` (scoped), or None: two queries."""
-    values = lean_queryset(queryset.filter(pk=pk)).first()
-    if values is None:
-        return None
+    """Return IssueDetailSerializer's answer for issue `pk` of `queryset` (scoped), or None: one query."""
+    values = lean_queryset(queryset.filter(pk=pk), events=True).first()
+    return None if values is None else _detail(values, request)
+
+
+def issue_detail_for_user(*, user, pk, request) -> dict | None:
+    """Return IssueDetailSerializer's answer for issue `pk` if `user` may see it, or None: one query, whose SQL is
+    compiled once per scope (`Statement`)."""
+    statement = Statement.of(("detail", scope_for_user(user)), _detail_query(user), ISSUE_ID)
+    rows = statement.run(pk)
+    return _detail(rows[0], request) if rows else None
+
+
+def _detail_query(user):
+    from issues.selectors import issue_list_for_user
+
+    return lambda pk: lean_queryset(issue_list_for_user(user=user).filter(pk=pk), events=True)[:1]
+
+
+def _detail(values: dict, request) -> dict:
     representer = Representer(request)
     data = representer.row(values)
-    data["events"] = representer.events(_facts_of(values, _json(values[DISPATCHES])))
+    data["events"] = representer.events(_facts_of(values, _json(values[DISPATCHES])), _json(values[EVENTS]))
     return data
 
 
@@ -307,3 +362,199 @@ def _json(value) -> list:
     if isinstance(value, (str, bytes)):
         return orjson.loads(value)
     return value
+
+
+def _moment_of_json(text: str) -> datetime:
+    """Return a timestamp of an aggregated array (PostgreSQL: ISO 8601 with its offset; SQLite: UTC, no offset)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --- Statements compiled once per shape ------------------------------------------------------------------------
+
+
+class Placeholder:
+    """A value of a statement that changes between requests of one shape: a stand-in while it is compiled, and the
+    way the ORM turns the request's value into a parameter (`field`'s get_db_prep_value)."""
+
+    def __init__(self, stand_in, field):
+        self.stand_in = stand_in
+        self.field = field
+
+    def prepare(self, value, connection):
+        return self.field.get_db_prep_value(value, connection, prepared=False)
+
+
+# An issue's id; a cursor's position (a moment: created_at, or a coalesced resolution deadline, both DateTimeFields).
+ISSUE_ID = Placeholder(uuid.UUID("5e5e5e5e-0000-4000-8000-5e5e5e5e5e5e"), Issue._meta.pk)
+POSITION = Placeholder("1000-01-01T00:00:00.000001+00:00", Issue._meta.get_field("created_at"))
+# Statements kept per process, least recently used first: shapes × callers seen lately.
+STATEMENTS_KEPT = 2048
+_kept_lock = threading.Lock()
+
+
+class Statement:
+    """The SQL of a queryset compiled once and run again with other values in its one placeholder.
+
+    `Statement.of(shape, build, placeholder)` compiles `build(placeholder.stand_in)` the first time `shape` is seen
+    (on the database the router reads Issue from) and finds the stand-in among the parameters; `run(value)` executes
+    it with `value` there and returns the rows as `values()` would (the ORM's converters applied). `shape` must name
+    everything else the SQL depends on (the caller's scope, the ordering, the slice).
+
+    On PostgreSQL the statement is also prepared on each connection that runs it (PREPARE, with every parameter but
+    the placeholder written into it, then EXECUTE): planning these queries (three correlated subqueries, the events
+    for a detail) took 0.6–1 ms, longer than running them, and a prepared statement is planned once or a few times.
+    The first run on a connection sends PREPARE and EXECUTE together, in one round trip.
+    """
+
+    __slots__ = ("alias", "sql", "params", "slot", "placeholder", "names", "converters", "name", "prepared_sql")
+    _kept: OrderedDict = OrderedDict()
+
+    @classmethod
+    def of(cls, shape, build, placeholder: Placeholder | None) -> "Statement":
+        alias = router.db_for_read(Issue)
+        key = (alias, shape)
+        statement = cls._kept.get(key)
+        if statement is None:
+            statement = cls(alias, build, placeholder)
+        with _kept_lock:  # threaded servers: the OrderedDict's moves are not atomic
+            cls._kept[key] = statement
+            cls._kept.move_to_end(key)
+            while len(cls._kept) > STATEMENTS_KEPT:
+                cls._kept.popitem(last=False)
+        return statement
+
+    def __init__(self, alias, build, placeholder):
+        connection = connections[alias]
+        queryset = build(placeholder.stand_in) if placeholder else build(None)
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        self.alias, self.sql, self.params, self.placeholder = alias, sql, list(params), placeholder
+        self.slot = None
+        if placeholder is not None:
+            stand_in = placeholder.prepare(placeholder.stand_in, connection)
+            slots = [n for n, param in enumerate(self.params) if param == stand_in]
+            if len(slots) != 1:
+                raise ValueError(f"the placeholder is {len(slots)} parameters of {sql}")
+            self.slot = slots[0]
+        query = queryset.query
+        self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        self.converters = list(compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]]).items())
+        self.name = self.prepared_sql = None
+        if connection.vendor == "postgresql":
+            params = self.params.copy()
+            if self.slot is not None:
+                params[self.slot] = _FirstParameter()
+            with connection.cursor() as cursor:
+                self.prepared_sql = cursor.mogrify(sql, params).decode()
+            self.name = f"griddesk_lean_{next(_statement_numbers)}"
+
+    def run(self, value=None) -> list[dict]:
+        connection = connections[self.alias]
+        params = self.params
+        if self.slot is not None:
+            params = params.copy()
+            params[self.slot] = self.placeholder.prepare(value, connection)
+        if self.name is None:
+            sql = self.sql
+        else:
+            sql = f"EXECUTE {self.name}(%s)" if self.slot is not None else f"EXECUTE {self.name}"
+            params = [params[self.slot]] if self.slot is not None else None
+            if not _prepared(connection, self.name):
+                # PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
+                sql = f"PREPARE {self.name} AS {self.prepared_sql.replace('%', '%%')}; {sql}"
+                params = params or []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        names, converters = self.names, self.converters
+        if converters:
+            rows = [list(row) for row in rows]
+            for row in rows:
+                for position, (functions, expression) in converters:
+                    value = row[position]
+                    for function in functions:
+                        value = function(value, expression, connection)
+                    row[position] = value
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+_statement_numbers = itertools.count(1)
+
+
+class _FirstParameter:
+    """Written by psycopg2 as the prepared statement's first parameter, `$1`."""
+
+    def __conform__(self, protocol):
+        return self
+
+    def getquoted(self) -> bytes:
+        return b"$1"
+
+
+def _prepared(connection, name: str) -> bool:
+    """Return whether `name` is prepared on `connection`'s session now; note that it will be, if not.
+
+    A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the statements of the last one.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    session = (id(raw), raw.info.backend_pid)
+    known = getattr(connection, "griddesk_prepared", None)
+    if known is None or known[0] != session:
+        known = connection.griddesk_prepared = (session, set())
+    if name in known[1]:
+        return True
+    known[1].add(name)
+    return False
+
+
+class PageQuery:
+    """The unfiltered lean list of a caller as CursorPagination uses a queryset: `order_by`, `annotate` (a sort key),
+    one position `filter`, one slice; iterating it runs the Statement of that shape with the page's position."""
+
+    def __init__(self, user, ops=(), position=None):
+        self.user, self.ops, self.position = user, ops, position
+
+    def _with(self, op, **changes) -> "PageQuery":
+        return PageQuery(self.user, (*self.ops, op), changes.get("position", self.position))
+
+    def order_by(self, *fields) -> "PageQuery":
+        return self._with(("order_by", fields))
+
+    def annotate(self, **expressions) -> "PageQuery":
+        # The pagination's sort keys are constant expressions of their name (IssueCursorPagination).
+        return self._with(("annotate", tuple(expressions.items())))
+
+    def filter(self, **lookups) -> "PageQuery":
+        ((lookup, position),) = lookups.items()
+        return self._with(("filter", lookup), position=position)
+
+    def __getitem__(self, window: slice) -> "PageQuery":
+        return self._with(("slice", window.start, window.stop))
+
+    def __iter__(self):
+        shape = ("list", scope_for_user(self.user), tuple(_op_shape(op) for op in self.ops))
+        has_position = any(op[0] == "filter" for op in self.ops)
+        statement = Statement.of(shape, self._build, POSITION if has_position else None)
+        return iter(statement.run(self.position))
+
+    def _build(self, position):
+        from issues.selectors import issue_list_for_user
+
+        queryset = lean_queryset(issue_list_for_user(user=self.user))
+        for op in self.ops:
+            if op[0] == "order_by":
+                queryset = queryset.order_by(*op[1])
+            elif op[0] == "annotate":
+                queryset = queryset.annotate(**dict(op[1]))
+            elif op[0] == "filter":
+                queryset = queryset.filter(**{op[1]: position})
+            else:
+                queryset = queryset[op[1] : op[2]]
+        return queryset
+
+
+def _op_shape(op) -> tuple:
+    """Return what of a PageQuery operation shapes the SQL: an annotation by its name (constant per name)."""
+    return ("annotate", tuple(name for name, _ in op[1])) if op[0] == "annotate" else op

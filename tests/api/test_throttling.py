@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from http import HTTPStatus
 
 import pytest
@@ -202,3 +203,79 @@ def test_a_cache_outage_does_not_stop_a_signed_in_submission(rates, cache_down, 
     response = client.post("/api/v1/issues/", body, format="json")
 
     assert response.status_code == HTTPStatus.CREATED, response.content
+
+
+# --- The counter: one pipeline and two integers per caller, whatever the rate ---------------------------------
+
+
+@pytest.fixture
+def redis_cache(settings, db):
+    """The default cache on the local Redis, with a key prefix of this test's own."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/3",
+            "KEY_PREFIX": f"griddesk-throttle-test-{os.getpid()}-{os.urandom(4).hex()}",
+        }
+    }
+    from django.core.cache import cache
+
+    yield cache
+    cache.clear()
+
+
+def test_counters_in_redis_limit_and_take_back_refused_calls(rates, redis_cache, resident):
+    rates(resident="3/min")
+    client = APIClient()
+    client.force_authenticate(resident)
+
+    assert calls(client, 5) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
+
+    window = int(time.time() // 60)
+    # Two refused calls were not counted: the counter says the three that went through.
+    assert redis_cache.get(f"throttle_resident_user-{resident.pk}:{window}") == 3
+
+
+def test_a_call_is_one_counter_of_a_few_bytes_however_many_calls_came_before(rates, redis_cache, resident):
+    rates(resident="1000000/min")
+    client = APIClient()
+    client.force_authenticate(resident)
+    calls(client, 50)
+
+    window = int(time.time() // 60)
+    key = redis_cache.make_and_validate_key(f"throttle_resident_user-{resident.pk}:{window}")
+    client_ = redis_cache._cache.get_client(key)
+    assert redis_cache.get(f"throttle_resident_user-{resident.pk}:{window}") == 50
+    assert client_.strlen(key) <= 2
+    assert 0 < client_.ttl(key) <= 120
+
+
+def test_the_last_windows_calls_count_while_they_lie_within_the_duration(rates, resident, monkeypatch):
+    rates(resident="4/min")
+    client = APIClient()
+    client.force_authenticate(resident)
+    start = 1_000_000 * 60 + 50.0  # ten seconds before a minute ends
+    monkeypatch.setattr(time, "time", lambda: start)
+    assert calls(client, 4) == [HTTPStatus.OK] * 4
+
+    # Twenty seconds later (a new minute): the last window's 4 calls weigh 4 × 40/60 ≈ 2.7, so one more fits.
+    monkeypatch.setattr(time, "time", lambda: start + 30)
+    assert calls(client, 2) == [HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+    # The next minute starts with the last window's one call at full weight: three more fit.
+    monkeypatch.setattr(time, "time", lambda: start + 70)
+    assert calls(client, 4) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
+
+
+@pytest.mark.parametrize(
+    ("limit", "duration", "elapsed", "count", "previous", "expected"),
+    [
+        (4, 60, 40.0, 4, 0, 20.0 + 60 * (1 - 3 / 4)),  # used up in this window: next window, once the weight fades
+        (1, 3600, 0.0, 1, 0, 3600),  # never longer than the period itself
+        (4, 60, 30.0, 1, 6, 30.0 - 2 * 60 / 6),  # within this window, as the last window's weight fades
+        (600, 60, 59.99, 600, 0, 1.0),  # never less than a second
+    ],
+)
+def test_retry_after_says_when_one_more_call_fits(limit, duration, elapsed, count, previous, expected):
+    from config.api.throttling import _wait
+
+    assert _wait(limit, duration, elapsed, count, previous) == pytest.approx(expected)

@@ -87,3 +87,80 @@ def test_keys_revoked_in_bulk_by_the_admin_are_refused_at_once(territory, admin_
     else:
         ApiKeyAdmin(ApiKey, site).revoke_keys(request, ApiKey.objects.filter(partner=partner))
     assert client.get("/api/v1/issues/").status_code == HTTPStatus.UNAUTHORIZED
+
+
+class _Spy:
+    """The default cache, noting which of its methods each request calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        self.calls.append(name)
+        return getattr(cache, name)
+
+
+def test_a_known_token_and_its_users_scope_are_read_in_one_round_trip(street_officer, monkeypatch):
+    client = token_client(street_officer)
+    client.get("/api/v1/issues/")
+    spy = _Spy()
+    monkeypatch.setattr(auth_cache, "cache", spy)
+
+    assert client.get("/api/v1/issues/").status_code == HTTPStatus.OK
+
+    assert spy.calls == ["get_many"]
+
+
+def test_a_token_of_another_user_than_this_process_noted_discards_the_scope_read_with_it(
+    street_officer, resident, territory
+):
+    from issues.models import Issue
+    from tests.factories import issue_in_status
+
+    issue_in_status("submitted", reporter=None, place=territory["grid"], reporter_phone="13800138000")
+    client = token_client(resident)
+    client.get("/api/v1/issues/")
+    token_client(street_officer).get("/api/v1/issues/")  # the street officer's scope is remembered
+    # As if this process had noted the resident's token as the street officer's: their scope is read along with it.
+    auth_cache.token_user_seen(resident.auth_token.key, street_officer.pk)
+
+    rows = client.get("/api/v1/issues/?page_size=100").json()["results"]
+
+    assert Issue.objects.count() == 1 and rows == []  # the resident's own scope: they reported nothing
+
+
+@pytest.fixture
+def shared_redis(settings):
+    """The default cache on the local Redis (as deployed), with a key prefix of this test's own."""
+    import os
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/3",
+            "KEY_PREFIX": f"griddesk-auth-test-{os.getpid()}-{os.urandom(4).hex()}",
+        }
+    }
+    yield
+    cache.clear()
+
+
+def test_with_redis_a_known_token_reads_its_scope_in_the_same_mget_and_hears_a_membership_change(
+    shared_redis, street_officer, territory, monkeypatch
+):
+    from django.core.cache.backends.redis import RedisCache
+
+    from orgs.models import Membership
+    from tests.factories import issue_in_status
+
+    issue_in_status("submitted", reporter=None, place=territory["grid"], reporter_phone="13800138000")
+    client = token_client(street_officer)
+    assert len(client.get("/api/v1/issues/").json()["results"]) == 1
+    assert cache.get(auth_cache.scope_key(street_officer.pk)) is not None  # in Redis
+
+    # Token and scope by one MGET, on a kept client (not through RedisCache.get_many, which makes a client per call).
+    monkeypatch.setattr(RedisCache, "get_many", None)
+    assert len(client.get("/api/v1/issues/").json()["results"]) == 1
+    Membership.objects.filter(user=street_officer).delete()
+
+    assert client.get("/api/v1/issues/").json()["results"] == []
