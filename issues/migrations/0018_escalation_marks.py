@@ -32,8 +32,9 @@ def columns_from_marks(apps, schema_editor):
         column = quote(f"{deadline}_escalated_for")
         schema_editor.execute(
             f"UPDATE issues_issue SET {column} = (SELECT max(m.due_at) FROM issues_escalationmark m"
-            f" WHERE m.issue_id = issues_issue.id AND m.deadline = %s)",
-            [deadline],
+            f" WHERE m.issue_id = issues_issue.id AND m.deadline = %s)"
+            f" WHERE id IN (SELECT issue_id FROM issues_escalationmark WHERE deadline = %s)",  # only rows with a mark
+            [deadline, deadline],
         )
 
 
