@@ -127,7 +127,8 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
                 continue
             # What _escalation did to each row in memory, done to all of them by the database (they are locked).
             changes = {"escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL))}
-            _record_many(records=records, changes=changes)
+            # An overdue escalation summons nobody (no dispatch changes): no department count moves.
+            _record_many(records=records, changes=changes, departments=False)
             _marks_write([r["issue"] for r in records], deadline)
             done += [{"issue_id": str(r["issue"].pk), "number": r["issue"].number, **r["data"]} for r in records]
     return done
