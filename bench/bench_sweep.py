@@ -27,6 +27,8 @@ NOTES = {
     " and waiting for a CPU on a shared machine)",
     "sweep_escalated": "escalations done by the first sweep",
     "sweep_notifications": "outbox rows the first sweep wrote",
+    "sweep_issue_updates": "rows of issues_issue the first sweep updated (pg_stat_user_tables.n_tup_upd)",
+    "sweep_issue_hot_updates": "of those, HOT updates (n_tup_hot_upd): rewritten in place, no index entry written",
     "sweep_second_s": "wall time of the next sweep, which must escalate nothing",
     "sweep_second_escalated": "escalations of the second sweep (0)",
     "sweep_second_queries": "SQL queries of the second sweep (the two candidate reads)",
@@ -58,39 +60,103 @@ def _partner_webhook(subscribed: bool) -> None:
         # A partner sees what it reported: one overdue issue in ten came through its app.
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE issues_issue SET reporter_user_id = %s WHERE id IN (SELECT id FROM issues_issue"
-                " WHERE resolution_escalated_for IS NULL AND resolution_due_at < now()"
-                " AND status IN ('classified', 'dispatched', 'in_progress') ORDER BY number LIMIT %s)",
+                "UPDATE issues_issue SET reporter_user_id = %s WHERE id IN (SELECT id FROM issues_issue i"
+                " WHERE resolution_due_at < now() AND status IN ('classified', 'dispatched', 'in_progress')"
+                " AND NOT EXISTS (SELECT FROM issues_escalationmark m WHERE m.issue_id = i.id"
+                " AND m.deadline = 'resolution' AND m.due_at = i.resolution_due_at) ORDER BY number LIMIT %s)",
                 [partner.user_id, OVERDUE // 10],
             )
+
+
+# The running deadlines (issues.models.escalation_running_q) as SQL, for preparing the dataset.
+RUNNING = {
+    "response": "status IN ('classified', 'dispatched') AND accepted_at IS NULL",
+    "resolution": "status IN ('classified', 'dispatched', 'in_progress')",
+}
 
 
 def _prepare(total: int) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        # Every deadline that passed has escalated already: the sweep starts from a quiet city.
-        for deadline in ("response", "resolution"):
-            cursor.execute(
-                f"UPDATE issues_issue SET {deadline}_escalated_for = {deadline}_due_at"
-                f" WHERE {deadline}_due_at < now() AND {deadline}_escalated_for IS DISTINCT FROM {deadline}_due_at"
-            )
         # Exactly OVERDUE open issues whose resolution deadline passed within the last day, not escalated yet (still at
-        # the community: each run escalates them to the street and their rollup rows change, as on a first run).
+        # the community: each run escalates them to the street and their rollup rows change, as on a first run). The
+        # rows are rewritten (a non-HOT update: the deadline is indexed), as a deadline change in production rewrites
+        # them, so they land on pages filled to the table's fillfactor.
         cursor.execute(
             """
             UPDATE issues_issue SET resolution_due_at = now() - interval '1 hour' - random() * interval '1 day',
-                                    resolution_escalated_for = NULL, escalation_level = 0
+                                    escalation_level = 0
             WHERE id IN (SELECT id FROM issues_issue WHERE status IN ('classified', 'dispatched', 'in_progress')
                          AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
             """,
             [OVERDUE],
         )
+        # Their earlier runs' resolution marks go (each run is a first run: one mark per deadline, as in production).
         cursor.execute(
-            "UPDATE issues_issue SET response_escalated_for = response_due_at"
-            " WHERE response_due_at < now() AND response_escalated_for IS DISTINCT FROM response_due_at"
+            """
+            DELETE FROM issues_escalationmark WHERE deadline = 'resolution' AND issue_id IN (SELECT id FROM issues_issue
+                WHERE status IN ('classified', 'dispatched', 'in_progress') AND response_due_at IS NOT NULL
+                ORDER BY number LIMIT %s)
+            """,
+            [OVERDUE],
         )
+        # Every other deadline that passed while it ran has escalated already: the sweep starts from a quiet city.
+        for deadline in ("response", "resolution"):
+            cursor.execute(
+                f"""
+                INSERT INTO issues_escalationmark (issue_id, deadline, due_at)
+                SELECT id, %s, {deadline}_due_at FROM issues_issue
+                WHERE {RUNNING[deadline]} AND {deadline}_due_at < now()
+                      AND id NOT IN (SELECT id FROM issues_issue WHERE status IN ('classified', 'dispatched',
+                                     'in_progress') AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
+                ON CONFLICT DO NOTHING
+                """,
+                [deadline, OVERDUE],
+            )
+        cursor.execute(
+            """
+            INSERT INTO issues_escalationmark (issue_id, deadline, due_at)
+            SELECT id, 'response', response_due_at FROM issues_issue
+            WHERE response_due_at < now() AND id IN (SELECT id FROM issues_issue WHERE status IN ('classified',
+                  'dispatched', 'in_progress') AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
+            ON CONFLICT DO NOTHING
+            """,
+            [OVERDUE],
+        )
+    _rollups_refresh()
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE issues_issue")
+        cursor.execute("VACUUM ANALYZE issues_escalationmark")
+
+
+def _rollups_refresh() -> None:
+    """Bring the statistics rollups of the re-marked issues up to date, as the workflow does when it moves a deadline,
+    so the sweep's rollup refresh counts the escalations alone (not the new deadlines and levels written above)."""
+    from django.db import transaction
+
+    from issues.models import Issue
+    from issues.rollups import rollup_refresh
+
+    ids = list(
+        Issue.objects.filter(status__in=["classified", "dispatched", "in_progress"], response_due_at__isnull=False)
+        .order_by("number")
+        .values_list("pk", flat=True)[:OVERDUE]
+    )
+    for start in range(0, len(ids), 1000):
+        with transaction.atomic():
+            rollup_refresh(ids[start : start + 1000])
+
+
+def _issue_updates() -> tuple[int, int]:
+    """Return issues_issue's (updated, HOT-updated) row counts so far, this backend's pending counts flushed first."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:  # a statement later: the flush happens when the previous one ends
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'issues_issue'")
+        return cursor.fetchone()
 
 
 class _QueryCounter:
@@ -135,6 +201,7 @@ def _sweep(ctx) -> dict:
     plans = ["-- before the first sweep (the overdue issues due)"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     before = Notification.objects.count()
+    updates_before = _issue_updates()
     load_before = round(os.getloadavg()[0], 2)
     started, cpu = time.perf_counter(), time.process_time()
     with _QueryCounter() as captured:
@@ -149,7 +216,13 @@ def _sweep(ctx) -> dict:
         "sweep_escalated": len(done),
         "sweep_notifications": Notification.objects.count() - before,
     }
-    ctx.log(f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries (load {load_before})")
+    updates = _issue_updates()
+    figures["sweep_issue_updates"] = updates[0] - updates_before[0]
+    figures["sweep_issue_hot_updates"] = updates[1] - updates_before[1]
+    ctx.log(
+        f"sweep: {len(done)} escalations in {first:.2f} s, {len(captured)} queries (load {load_before}),"
+        f" {figures['sweep_issue_hot_updates']} of {figures['sweep_issue_updates']} issue updates HOT"
+    )
     started = time.perf_counter()
     with _QueryCounter() as captured:
         again = escalation_sweep(now=now)  # the same moment: deadlines passing meanwhile are the next run's

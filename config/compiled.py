@@ -62,9 +62,16 @@ class CompiledValues:
         sql, params = queryset.query.get_compiler(using=alias).as_sql()
         pk = self.model._meta.pk
         prepared = [pk.get_db_prep_value(key, connection) for key in stand_ins]
+        # Where each parameter value sits, in one pass (a sweep's chunk has a thousand keys among its parameters).
+        positions: dict = {}
+        for i, param in enumerate(params):
+            try:
+                positions.setdefault(param, []).append(i)
+            except TypeError:  # unhashable (a list): never a stand-in key
+                continue
         slots = []
         for value in prepared:
-            found = [i for i, param in enumerate(params) if param == value]
+            found = positions.get(value, ())
             if len(found) != 1:
                 slots = None
                 break

@@ -4,20 +4,23 @@ Both may run in several workers at the same moment. They only find the candidate
 on Issue); the workflow then handles them in short transactions that lock the rows with SKIP LOCKED and re-check
 the condition after locking, so a deadline escalates once and an issue closes once.
 
-Escalation reads its candidates through the partial indexes `issue_<deadline>_escalation`, whose condition holds
-"not escalated for this deadline yet" (issues.models.escalation_pending_q): a run reads only the issues it will
-escalate. It hands them to issues.workflow.issues_escalate_overdue CHUNK at a time (one transaction and a constant
-number of queries each); a chunk that fails is retried one issue at a time, so one broken issue holds up nobody.
+Escalation reads its candidates through the partial indexes `issue_<deadline>_escalation` (the deadline still runs,
+issues.models.escalation_running_q), from the oldest deadline to now, anti-joined with the EscalationMark rows
+("escalated for this deadline value already"): one index-only range scan and a primary-key probe per running overdue
+issue. The marks live in their own table so that an escalation changes no indexed column of the issue row: its
+update is HOT (no index entry written), where a marker on the row cost an entry in each of two dozen indexes. It hands
+the candidates to issues.workflow.issues_escalate_overdue CHUNK at a time (one transaction and a constant number of
+queries each); a chunk that fails is retried one issue at a time, so one broken issue holds up nobody.
 """
 
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from issues.models import Issue, escalation_pending_q
+from issues.models import EscalationMark, Issue, escalation_running_q
 from issues.workflow import issue_auto_close, issue_escalate_overdue, issues_escalate_overdue
 
 BATCH = 500  # auto-close: issues per run
@@ -29,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 def escalation_due_q(deadline: str, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` passed, still running, before `now` and not escalated for yet."""
-    return escalation_pending_q(deadline) & Q(**{f"{deadline}_due_at__lt": now})
+    due = f"{deadline}_due_at"
+    marked = EscalationMark.objects.filter(issue=OuterRef("pk"), deadline=deadline, due_at=OuterRef(due))
+    return escalation_running_q(deadline) & Q(**{f"{due}__lt": now}) & ~Exists(marked)
 
 
 def escalation_sweep(*, now: datetime | None = None, limit: int = ESCALATION_LIMIT, chunk: int = CHUNK) -> list[dict]:

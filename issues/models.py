@@ -8,7 +8,7 @@ from operator import or_
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from grids.models import subtree_q
@@ -102,19 +102,19 @@ DEADLINE_STATUSES = {
 DEADLINE_ENDED_BY = {"response": "accepted_at"}
 
 
-def escalation_pending_q(deadline: str) -> Q:
-    """Return the filter for issues whose `deadline` still runs and has not escalated for its current value.
+def escalation_running_q(deadline: str) -> Q:
+    """Return the filter for issues whose `deadline` still runs (its status; for the response deadline, no acceptance).
 
-    The escalation sweep's candidates, minus "due before now" (which an index condition cannot hold): the partial
-    indexes `issue_<deadline>_escalation` carry exactly this condition, so a sweep reads only issues it may escalate,
-    never the ones already escalated for their current deadline (which stay running until they are handled).
+    The escalation sweep's candidates, minus "due before now" (which an index condition cannot hold) and minus "not
+    escalated for this value yet" (EscalationMark, anti-joined): the partial indexes `issue_<deadline>_escalation` carry
+    exactly this condition. Nothing the sweep changes on the issue row (escalation_level, version, updated_at) is in
+    any index, so its updates are HOT: they write no index entry.
     """
-    due, done = f"{deadline}_due_at", f"{deadline}_escalated_for"
     q = Q(status__in=list(DEADLINE_STATUSES[deadline]))
     ended_by = DEADLINE_ENDED_BY.get(deadline)
     if ended_by:
         q &= Q(**{f"{ended_by}__isnull": True})
-    return q & (Q(**{f"{done}__isnull": True}) | ~Q(**{done: F(due)}))
+    return q
 
 
 class Issue(models.Model):
@@ -197,9 +197,6 @@ class Issue(models.Model):
     )
     response_due_at = models.DateTimeField(_("response deadline"), null=True, blank=True)
     resolution_due_at = models.DateTimeField(_("resolution deadline"), null=True, blank=True)
-    # The deadline value that last caused an escalation: a deadline escalates once, however many sweeps run.
-    response_escalated_for = models.DateTimeField(null=True, blank=True, editable=False)
-    resolution_escalated_for = models.DateTimeField(null=True, blank=True, editable=False)
 
     duplicate_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates")
     reject_reason = models.CharField(max_length=12, choices=RejectReason.choices, blank=True)
@@ -258,15 +255,20 @@ class Issue(models.Model):
                 name="issue_resolution_due_open",
                 condition=Q(status__in=list(DEADLINE_STATUSES["resolution"])),
             ),
-            # Escalation sweep: issues it may still escalate, by deadline (escalation_pending_q); an escalated issue
-            # leaves the index, so a run reads the overdue issues it will escalate and nothing else.
+            # Escalation sweep: issues whose deadline still runs (escalation_running_q), with their id so the
+            # candidate read, anti-joined with EscalationMark, reads the index alone. Nothing an escalation changes
+            # is in the condition (the marks live in their own table): escalations are HOT updates.
             models.Index(
-                fields=["response_due_at"], name="issue_response_escalation", condition=escalation_pending_q("response")
+                fields=["response_due_at"],
+                name="issue_response_escalation",
+                include=["id"],
+                condition=escalation_running_q("response"),
             ),
             models.Index(
                 fields=["resolution_due_at"],
                 name="issue_resolution_escalation",
-                condition=escalation_pending_q("resolution"),
+                include=["id"],
+                condition=escalation_running_q("resolution"),
             ),
             # Statistics' live part (issues.stats.due_running_q): a resolution deadline that passed in the other open
             # statuses (issues.stats.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_due_open.
@@ -291,6 +293,31 @@ class Issue(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class EscalationMark(models.Model):
+    """Remember a deadline value an issue escalated for: a deadline escalates once per value, however many sweeps run.
+
+    Kept out of the issue row on purpose: a marker there sat in the sweep's partial index conditions, so every
+    escalation was a non-HOT update writing an entry into each of the issue table's two dozen indexes. A changed
+    deadline (an extension, a reopening) has a new value, so it escalates again. Only issues.workflow writes marks.
+    """
+
+    class Deadline(models.TextChoices):
+        RESPONSE = "response", _("response deadline")
+        RESOLUTION = "resolution", _("resolution deadline")
+
+    pk = models.CompositePrimaryKey("issue_id", "deadline", "due_at")
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="escalation_marks")
+    deadline = models.CharField(max_length=10, choices=Deadline.choices)
+    due_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("escalation mark")
+        verbose_name_plural = _("escalation marks")
+
+    def __str__(self):
+        return f"{self.issue_id} {self.deadline} {self.due_at.isoformat()}"
 
 
 class IssueCounter(models.Model):

@@ -8,8 +8,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
+from config.bulk import rows_insert
 from issues.arguments import issue_pk
-from issues.models import Issue
+from issues.models import EscalationMark, Issue
 from issues.workflow.guards import _iso, _record, _record_many
 from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS, A
 
@@ -22,23 +23,37 @@ def _has_ended(issue: Issue, deadline: str) -> bool:
     return field is not None and getattr(issue, field) is not None
 
 
-def _is_overdue(issue: Issue, deadline: str, now: datetime) -> bool:
+def _locked_with_marks(pks: list) -> tuple[list[Issue], set[tuple]]:
+    """Lock the issues of `pks` another sweep does not hold (SKIP LOCKED); return them and their escalation marks.
+
+    The marks are read after the lock, in their own statement: it sees what a sweep that held a row before us
+    committed (a subquery of the locking statement would see its snapshot, from before that commit).
+    """
+    locked = list(Issue.objects.select_for_update(skip_locked=True).filter(pk__in=pks).order_by("pk"))
+    if not locked:
+        return [], set()
+    marks = EscalationMark.objects.filter(issue_id__in=[issue.pk for issue in locked])
+    return locked, set(marks.values_list("issue_id", "deadline", "due_at"))
+
+
+def _is_overdue(issue: Issue, deadline: str, now: datetime, marks: set[tuple]) -> bool:
     due = getattr(issue, f"{deadline}_due_at")
     return (
         issue.status in Issue.DEADLINE_STATUSES[deadline]
         and due is not None
         and due < now
-        and getattr(issue, f"{deadline}_escalated_for") != due
+        and (issue.pk, deadline, due) not in marks
         and not _has_ended(issue, deadline)
     )
 
 
-def _escalation(issue: Issue, deadline: str, now: datetime) -> dict | None:
-    """Escalate the locked `issue` one level in memory for `deadline` if overdue; return the event data or None."""
-    if not _is_overdue(issue, deadline, now):
+def _escalation(issue: Issue, deadline: str, now: datetime, marks: set[tuple]) -> dict | None:
+    """Escalate the locked `issue` one level in memory for `deadline` if overdue (adding its mark to `marks`, which
+    the caller writes); return the event data or None."""
+    if not _is_overdue(issue, deadline, now, marks):
         return None
     due = getattr(issue, f"{deadline}_due_at")
-    setattr(issue, f"{deadline}_escalated_for", due)
+    marks.add((issue.pk, deadline, due))
     from_level = issue.escalation_level
     issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
     return {
@@ -50,25 +65,40 @@ def _escalation(issue: Issue, deadline: str, now: datetime) -> dict | None:
     }
 
 
+def _marks_write(issues: list[Issue], deadline: str) -> None:
+    """Write the marks of `deadline` for the escalated `issues`, one statement (the primary key refuses a second)."""
+    rows_insert(
+        model=EscalationMark,
+        columns={
+            "issue_id": [issue.pk for issue in issues],
+            "deadline": [deadline] * len(issues),
+            "due_at": [getattr(issue, f"{deadline}_due_at") for issue in issues],
+        },
+    )
+
+
 def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
     """Escalate an issue one level for each of its deadlines that passed and has not escalated yet (system).
 
-    A deadline escalates exactly once: the row is locked with SKIP LOCKED (a row another sweep holds is left to it)
-    and the condition re-checked after locking (`*_escalated_for` remembers the deadline already escalated).
-    An issue already at the district stays there; the passed deadline is still recorded and the district told.
-    Return one dict per escalation: {"issue_id", "number", "deadline", "due_at", "from_level", "to_level"}.
+    A deadline escalates exactly once per value: the row is locked with SKIP LOCKED (a row another sweep holds is left
+    to it) and the condition re-checked after locking against the issue's EscalationMark rows, and the escalation
+    writes its mark. An issue already at the district stays there; the passed deadline is still recorded and the
+    district told. Return one dict per escalation: {"issue_id", "number", "deadline", "due_at", "from_level",
+    "to_level"}.
     """
     now = now or timezone.now()
     done = []
     with transaction.atomic():
-        issue = Issue.objects.select_for_update(skip_locked=True).filter(pk=issue_pk(issue)).first()
-        if issue is None:
+        locked, marks = _locked_with_marks([issue_pk(issue)])
+        if not locked:
             return done
+        [issue] = locked
         for deadline in Issue.DEADLINE_STATUSES:
-            data = _escalation(issue, deadline, now)
+            data = _escalation(issue, deadline, now, marks)
             if data is None:
                 continue
             _record(issue=issue, actor=None, action=A.ESCALATE, from_status=issue.status, data=data)
+            _marks_write([issue], deadline)
             done.append({"issue_id": str(issue.pk), "number": issue.number, **data})
     return done
 
@@ -76,34 +106,30 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
 def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict]:
     """Escalate many issues as issue_escalate_overdue escalates each, in one transaction and a few queries (system).
 
-    The same rule, row locks and re-check (SKIP LOCKED: rows another sweep holds are left to it), the same events
-    and outbox rows; one deadline at a time, so an issue passing both is recorded exactly as the one-at-a-time path
-    records it (response first, each event seeing the issue as that step left it). The issue rows change in one
-    UPDATE per deadline, the events and their outbox rows are written in bulk (issues.events.events_record_many).
+    The same rule, row locks and re-check (SKIP LOCKED: rows another sweep holds are left to it), the same events,
+    outbox rows and marks; one deadline at a time, so an issue passing both is recorded exactly as the one-at-a-time
+    path records it (response first, each event seeing the issue as that step left it). Per deadline, the issue rows
+    change in one UPDATE (escalation_level, version, updated_at: no indexed column, so HOT), the marks in one insert,
+    the events and their outbox rows in bulk (issues.events.events_record_many).
     Return one dict per escalation, as issue_escalate_overdue does.
     """
     now = now or timezone.now()
     done = []
     with transaction.atomic():
-        locked = list(
-            Issue.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=[issue_pk(issue) for issue in issues])
-            .order_by("pk")
-        )
+        locked, marks = _locked_with_marks([issue_pk(issue) for issue in issues])
         for deadline in Issue.DEADLINE_STATUSES:
             records = []
             for issue in locked:
-                data = _escalation(issue, deadline, now)
+                data = _escalation(issue, deadline, now, marks)
                 if data is not None:
                     records.append({"issue": issue, "actor": None, "action": A.ESCALATE, "data": data})
             if not records:
                 continue
             # What _escalation did to each row in memory, done to all of them by the database (they are locked).
-            changes = {
-                f"{deadline}_escalated_for": F(f"{deadline}_due_at"),
-                "escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL)),
-            }
-            _record_many(records=records, changes=changes)
+            changes = {"escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL))}
+            # An overdue escalation summons nobody (no dispatch changes): no department count moves.
+            _record_many(records=records, changes=changes, departments=False)
+            _marks_write([r["issue"] for r in records], deadline)
             done += [{"issue_id": str(r["issue"].pk), "number": r["issue"].number, **r["data"]} for r in records]
     return done
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from issues import events, workflow
 from issues.escalation import ESCALATION_LIMIT, auto_close_sweep, escalation_due_q, escalation_sweep
-from issues.models import Event, Issue, Rating
+from issues.models import EscalationMark, Event, Issue, Rating
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +21,11 @@ def escalations(issue) -> list[Event]:
     return list(Event.objects.filter(issue=issue, action="escalate").order_by("at", "id"))
 
 
+def marks(issue) -> list[tuple]:
+    """Return the deadline values the issue escalated for, as (deadline, due_at)."""
+    return sorted(EscalationMark.objects.filter(issue=issue).values_list("deadline", "due_at"))
+
+
 def test_a_passed_response_deadline_escalates_to_the_street_once(make, street_officer):
     issue = make("dispatched")
     now = issue.response_due_at + MINUTE
@@ -29,7 +34,7 @@ def test_a_passed_response_deadline_escalates_to_the_street_once(make, street_of
 
     issue.refresh_from_db()
     assert issue.escalation_level == Issue.EscalationLevel.STREET
-    assert issue.response_escalated_for == issue.response_due_at
+    assert marks(issue) == [("response", issue.response_due_at)]
     assert issue.status == Issue.Status.DISPATCHED
     [event] = escalations(issue)
     assert (event.actor, event.from_status, event.to_status) == (None, "dispatched", "dispatched")
@@ -59,8 +64,7 @@ def test_an_accepted_issue_escalates_on_its_resolution_deadline_only(make):
 
     issue.refresh_from_db()
     assert (done["deadline"], issue.escalation_level) == ("resolution", 1)
-    assert issue.resolution_escalated_for == issue.resolution_due_at
-    assert issue.response_escalated_for is None
+    assert marks(issue) == [("resolution", issue.resolution_due_at)]
 
 
 def test_both_deadlines_passed_escalate_once_each(make, district_admin):

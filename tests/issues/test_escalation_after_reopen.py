@@ -46,7 +46,7 @@ def test_reopen_after_a_met_response_deadline_does_not_escalate_for_it(
 
     issue.refresh_from_db()
     assert issue.escalation_level == Issue.EscalationLevel.COMMUNITY
-    assert issue.response_escalated_for is None
+    assert not issue.escalation_marks.exists()
     assert not Event.objects.filter(issue=issue, action="escalate").exists()
     assert not Notification.objects.filter(issue=issue, kind="issue.escalated").exists()
 

@@ -1,0 +1,132 @@
+"""Escalation marks: once per deadline value, kept off the issue row (HOT updates), moved there by a migration."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from issues.escalation import escalation_sweep
+from issues.models import EscalationMark, Event, Issue
+from issues.workflow import issue_escalate_overdue
+
+pytestmark = pytest.mark.django_db
+
+MINUTE = timedelta(minutes=1)
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statistics and catalog")
+
+
+def marks(issue) -> list[tuple]:
+    return sorted(EscalationMark.objects.filter(issue=issue).values_list("deadline", "due_at"))
+
+
+def test_a_deadline_moved_to_another_passed_value_escalates_again_once(make):
+    issue = make("in_progress")
+    first = issue.resolution_due_at
+    now = first + timedelta(days=1)
+    [done] = escalation_sweep(now=now)
+    assert escalation_sweep(now=now) == []
+
+    # An earlier value, already passed (staff corrected it): a new value, so one more escalation, then none.
+    Issue.objects.filter(pk=issue.pk).update(resolution_due_at=first - timedelta(hours=1))
+    [again] = escalation_sweep(now=now)
+    assert escalation_sweep(now=now) == []
+
+    assert (done["to_level"], again["to_level"]) == (1, 2)
+    assert marks(issue) == [("resolution", first - timedelta(hours=1)), ("resolution", first)]
+    assert Event.objects.filter(issue=issue, action="escalate").count() == 2
+
+
+def test_a_deadline_moved_back_to_a_value_it_escalated_for_does_not_escalate_again(make):
+    issue = make("in_progress")
+    first = issue.resolution_due_at
+    now = first + timedelta(days=1)
+    escalation_sweep(now=now)
+    Issue.objects.filter(pk=issue.pk).update(resolution_due_at=first - timedelta(hours=1))
+    escalation_sweep(now=now)
+
+    Issue.objects.filter(pk=issue.pk).update(resolution_due_at=first)
+
+    assert escalation_sweep(now=now) == []
+    assert issue_escalate_overdue(issue=issue, now=now) == []
+    assert Issue.objects.get(pk=issue.pk).escalation_level == 2
+
+
+def test_the_one_at_a_time_path_writes_the_mark_and_respects_the_batch_ones(make):
+    one, other = make("in_progress"), make("in_progress")
+    now = max(one.resolution_due_at, other.resolution_due_at) + MINUTE
+
+    [done] = issue_escalate_overdue(issue=one, now=now)
+
+    assert marks(one) == [("resolution", one.resolution_due_at)]
+    assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(other.pk)]
+    assert issue_escalate_overdue(issue=other, now=now) == []
+    assert done["to_level"] == 1
+
+
+@postgresql_only
+def test_an_escalation_updates_the_issue_row_without_writing_an_index_entry(make):
+    """The sweep's UPDATE changes no indexed column, so PostgreSQL updates the rows in place (HOT)."""
+    issues = [make("dispatched") for _ in range(3)]
+    now = max(issue.resolution_due_at for issue in issues) + MINUTE
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'issues_issue'"
+            )
+            return cursor.fetchone()
+
+    before = updates()
+    done = escalation_sweep(now=now)
+    after = updates()
+
+    assert len(done) == 6  # both deadlines of each: two UPDATEs of three rows
+    assert (after[0] - before[0], after[1] - before[1]) == (6, 6)
+
+
+@postgresql_only
+def test_no_index_of_the_issue_table_reads_a_column_an_escalation_writes():
+    """An index on escalation_level (or version, updated_at) would make every escalation write into all indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'issues_issue'")
+        definitions = dict(cursor.fetchall())
+    written = ("escalation_level", "version", "updated_at")
+    assert {name for name, sql in definitions.items() if any(column in sql for column in written)} == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_the_markers_so_a_sweep_escalates_only_changed_deadlines(territory):
+    executor = MigrationExecutor(connection)
+    marks_migration = next(
+        key for key in executor.loader.disk_migrations if key[0] == "issues" and key[1].endswith("_escalation_marks")
+    )
+    before = [dep for dep in executor.loader.get_migration(*marks_migration).dependencies if dep[0] == "issues"]
+    executor.migrate(before)
+    executor.loader.build_graph()
+    OldIssue = executor.loader.project_state(before).apps.get_model("issues", "Issue")
+    grid = territory["grid"]
+    now = timezone.now()
+    passed = now - timedelta(hours=3)
+    common = {"description": "Boxes block the stairwell.", "grid_id": grid.pk, "area_path": grid.path,
+              "district_code": "360702", "street_code": "360702091", "community_code": "360702091005",
+              "grid_code": grid.code, "status": "in_progress", "response_due_at": passed - timedelta(days=1),
+              "accepted_at": passed - timedelta(days=2), "resolution_due_at": passed}  # fmt: skip
+    # Escalated for its current deadline; escalated for an earlier value (then extended); never escalated.
+    OldIssue.objects.create(number="GD-OLD-1", escalation_level=1, resolution_escalated_for=passed, **common)
+    OldIssue.objects.create(
+        number="GD-OLD-2", escalation_level=1, resolution_escalated_for=passed - timedelta(days=3), **common
+    )
+    OldIssue.objects.create(number="GD-OLD-3", **common)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert sorted(EscalationMark.objects.values_list("issue__number", "deadline", "due_at")) == [
+        ("GD-OLD-1", "resolution", passed),
+        ("GD-OLD-2", "resolution", passed - timedelta(days=3)),
+    ]
+    done = escalation_sweep(now=now)
+    assert sorted((d["number"], d["to_level"]) for d in done) == [("GD-OLD-2", 2), ("GD-OLD-3", 1)]
+    assert escalation_sweep(now=now) == []
