@@ -242,8 +242,6 @@ def _bulk_load(total: int) -> None:
         "resolution_due_at": "CASE WHEN st NOT IN ('submitted', 'rejected') THEN"
         " CASE WHEN overdue THEN least(now() - interval '1 hour', created + interval '2 days')"
         " ELSE created + interval '7 days' END END",
-        "resolution_escalated_for": "CASE WHEN overdue AND g %% 2 = 0 THEN"
-        " least(now() - interval '1 hour', created + interval '2 days') END",
         "reject_reason": "CASE WHEN st = 'rejected' THEN 'invalid' ELSE '' END",
         "closed_how": "CASE WHEN st = 'closed' THEN"
         " CASE WHEN g %% 10 = 0 THEN 'auto_closed' ELSE 'rated' END ELSE '' END",
@@ -301,6 +299,14 @@ def _bulk_load(total: int) -> None:
             ORDER BY created
             """,
             params,
+        )
+        # Half the overdue issues escalated once already: their resolution deadline's mark, as the sweep writes it.
+        cursor.execute(
+            """
+            INSERT INTO issues_escalationmark (issue_id, deadline, due_at)
+            SELECT id, 'resolution', resolution_due_at FROM issues_issue
+            WHERE number LIKE 'BK-%' AND escalation_level = 1 AND resolution_due_at IS NOT NULL
+            """
         )
         cursor.execute(
             """
@@ -405,18 +411,30 @@ def _in_process(ctx, *, tokens: dict[str, str], hot: dict) -> dict:
     return figures, seq_scans
 
 
+PREPARED = re.compile(r"EXECUTE (\w+)(?:\(.*\))?$", re.S)
+
+
 def _explain(name: str, statements: list[str]) -> list[str]:
     """Write the plans of `statements` that read the hot tables; return the sequential scans of those tables."""
     from django.db import connection
 
     found, out = [], []
     for sql in statements:
-        if not sql.lstrip().upper().startswith("SELECT") or not HOT_TABLES.search(sql):
+        # The lean paths run prepared statements (issues/api/lean.py): read the text a name stands for.
+        executed = PREPARED.search(sql)
+        text = sql
+        if executed:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [executed.group(1)])
+                row = cursor.fetchone()
+            text = row[0] if row else ""
+            sql = executed.group(0)
+        if not text.lstrip().upper().startswith(("SELECT", "PREPARE")) or not HOT_TABLES.search(text):
             continue
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        out.append(f"-- {sql}\n{plan}\n")
+        out.append(f"-- {text}\n-- {sql}\n{plan}\n" if executed else f"-- {sql}\n{plan}\n")
         found += [f"{name}: {m.group(0)}" for m in SEQ_SCAN.finditer(plan)]
     (PLANS_DIR / f"{name}.txt").write_text("\n".join(out), encoding="utf-8")
     return found
