@@ -40,6 +40,15 @@ def _fresh_calendar_overrides():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_triage_model():
+    """Start every test asking for the newest triage model: a rolled-back model sends no signal to drop it."""
+    from triage.suggest import model_forget
+
+    model_forget()
+    yield
+
+
 @pytest.fixture
 def territory(db):
     """Return a dict of district, street, community, grid and building nodes."""

@@ -33,6 +33,7 @@ from issues.desks import (
     DEPARTMENT_TABS,
     ESCALATION_TABS,
     TRIAGE_TABS,
+    desk_category_choices,
     desk_department,
     desk_escalations,
     desk_triage,
@@ -121,7 +122,7 @@ def _queue_view(name: str):
             page = None
             context["error"] = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.fields.items()) or error.message
         query = urlencode(params)
-        choices = f.category_choices()
+        choices = desk_category_choices()
         groups = category_groups(choices)
         context.update(
             page=page,
@@ -141,10 +142,10 @@ def _queue_view(name: str):
             if name == "triage" and page
             else None,
         )
-        if name == "triage" and page:
-            _attach_suggestions(page.rows)
         if page:
-            _render_rows(request, page.rows, bulk=bool(context["bulk_form"]))
+            # The triage queue suggests a category for new issues: a row's HTML depends on the model that ranks it.
+            model_id = current_model()[0] if name == "triage" else None
+            _render_rows(request, page.rows, bulk=bool(context["bulk_form"]), model_id=model_id)
         if name == "escalations":
             context["hotspots"] = hotspots_open_for(user=request.user)
         status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
@@ -182,24 +183,29 @@ def _attach_suggestions(rows) -> None:
         issue.suggestion = known[keys[issue.pk]]
 
 
-def _render_rows(request: HttpRequest, rows, *, bulk: bool) -> None:
+def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None = None) -> None:
     """Set each row's HTML (`row_html`) and its suggestion's accept form (`accept_html`), remembered by content.
 
     A queue page is fifty rows of a dozen tags each: most of its time went to the template engine. Each row is
     rendered once for what it shows (every value desk/_row.html and the triage includes read, the language and the
     time zone: _row_key) and remembered for ROW_CACHE_SECONDS; a page reads them all in one cache call. The accept
     forms are remembered with a stand-in for the CSRF token, put back for the request.
+
+    A new issue's suggestion is a function of the triage model (`model_id`) and the issue's version (both in the key),
+    remembered as long as its row (_attach_suggestions): it is ranked only for the rows rendered afresh.
     """
     now = timezone.now()
     language, zone = get_language(), timezone.get_current_timezone_name()
     for row in rows:
         row.due_in = timeuntil(row.running_due_at, now) if row.running_due_at and not row.overdue else ""
-    keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk) for row in rows}
+    keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk, model_id=model_id) for row in rows}
     known = _cache_call(cache.get_many, list(keys.values())) or {}
+    missing = [row for row in rows if keys[row.pk] not in known]
+    if missing and model_id is not None:
+        _attach_suggestions(missing)
     fresh = {}
-    for row in rows:
-        if keys[row.pk] not in known:
-            fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
+    for row in missing:
+        fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
     if fresh:
         _cache_call(cache.set_many, fresh, ROW_CACHE_SECONDS)
         known |= fresh
@@ -210,9 +216,11 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool) -> None:
         row.accept_html = mark_safe(accept_html.replace(CSRF_STAND_IN, token))  # noqa: S308 — the same
 
 
-def _row_key(row, *, language: str, zone: str, bulk: bool) -> str:
-    """Return the cache key of a row's HTML: a digest of every value desk/_row.html and the triage includes show."""
-    suggestion, extension = row.suggestion, row.pending_extension
+def _row_key(row, *, language: str, zone: str, bulk: bool, model_id: int | None) -> str:
+    """Return the cache key of a row's HTML: a digest of every value desk/_row.html and the triage includes show
+    (a new issue's suggestion through the model that ranks it and the issue's version)."""
+    extension = row.pending_extension
+    suggests = model_id if row.status == Issue.Status.SUBMITTED and row.category_id is None else None
     values = (
         language,
         zone,
@@ -237,7 +245,7 @@ def _row_key(row, *, language: str, zone: str, bulk: bool) -> str:
         row.created_at,
         [d.number for d in row.likely_duplicates or ()],
         (extension.workdays, extension.department.name if extension.department else None) if extension else None,
-        (suggestion.category.code, suggestion.category.name, suggestion.kind, suggestion.score) if suggestion else None,
+        suggests,
     )
     return "desk:row:" + hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
 

@@ -9,12 +9,15 @@ so a deep page costs what the first one does.
 
 import base64
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import django_filters
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -30,21 +33,29 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
+from redis.exceptions import RedisError
 
 from config.errors import ValidationFailed
+from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
-from issues.models import Dispatch, Event, ExtensionRequest, Issue
+from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue
 from issues.selectors import EARTH_RADIUS_M, issue_list_for_user
 from issues.sla import deadline_passed_q, overdue_q
 from issues.workflow.rules import SUPERVISION_HANDLED_BY
-from orgs.models import Role
+from orgs.models import Department, Role
 from orgs.scoping import scope_for_user
 
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
+# The category choices of the desks' filters, remembered between pages (desk_category_choices).
+CATEGORY_CHOICES_KEY = "desk:category-choices"
+CATEGORY_CHOICES_SECONDS = 300
 MAX_PAGE_SIZE = 200
 # A deadline that does not run sorts after every running one.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.get_fixed_timezone(0))
@@ -69,6 +80,43 @@ class QueuePage:
     counts: dict[str, int]
     next_cursor: str | None
     duplicates: dict = field(default_factory=dict)  # issue pk → [likely duplicate issues] (triage, new issues)
+
+
+# --- the category choices -----------------------------------------------------------------------------------------
+
+
+def desk_category_choices() -> list:
+    """Return desk_forms.category_choices, remembered between pages for CATEGORY_CHOICES_SECONDS.
+
+    Forgotten when a category or a department (its name is in the labels) is saved or deleted; a change that sends no
+    signal (a bulk update) shows within the lifetime. A cache that does not answer costs the query, not the page.
+    """
+    choices = _quietly(cache.get, CATEGORY_CHOICES_KEY)
+    if choices is None:
+        choices = category_choices()
+        _quietly(cache.set, CATEGORY_CHOICES_KEY, choices, CATEGORY_CHOICES_SECONDS)
+    return choices
+
+
+@receiver(post_save, sender=Category, dispatch_uid="desks.category_saved")
+@receiver(post_delete, sender=Category, dispatch_uid="desks.category_deleted")
+@receiver(post_save, sender=Department, dispatch_uid="desks.department_saved")
+@receiver(post_delete, sender=Department, dispatch_uid="desks.department_deleted")
+def desk_category_choices_forget(sender, raw=False, **kwargs) -> None:
+    """A category or a department changed: the desks read the category choices again (now and after the commit)."""
+    if raw:
+        return
+    _quietly(cache.delete, CATEGORY_CHOICES_KEY)
+    transaction.on_commit(lambda: _quietly(cache.delete, CATEGORY_CHOICES_KEY))
+
+
+def _quietly(method, *args):
+    """Call a cache method; None when the shared cache does not answer."""
+    try:
+        return method(*args)
+    except (RedisError, OSError):
+        logger.warning("desks: the cache does not answer", exc_info=True)
+        return None
 
 
 # --- the running deadline -----------------------------------------------------------------------------------------
@@ -135,6 +183,8 @@ def _page(queryset: QuerySet, *, key: str, descending: bool, cursor: str | None,
 
 
 def _filtered(queryset: QuerySet, params) -> QuerySet:
+    if not params:  # the queue as it opens: no filter to build (a FilterSet and its form cost a millisecond)
+        return queryset
     filters = DeskFilterSet(data=params or {}, queryset=queryset)
     if not filters.is_valid():
         raise ValidationFailed(

@@ -7,10 +7,14 @@ triage.
 """
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Count
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from grids.models import Area
@@ -26,8 +30,12 @@ LIMIT = 3
 PLACE_DAYS = 180
 PLACE_SMOOTHING = 20.0
 
+# How long a process trusts the newest model it read before asking again (a queue page asked on every load); a model
+# stored in this process is heard at once (model_stored).
+MODEL_CHECK_SECONDS = 10.0
+
 _lock = threading.Lock()
-_cache: dict = {"key": None, "fitted": None}
+_cache: dict = {"key": None, "fitted": None, "checked": None}
 
 
 @dataclass(frozen=True)
@@ -43,11 +51,17 @@ class Suggestion:
 
 
 def current_model() -> tuple[int | None, engine.Fitted | None]:
-    """The newest stored model, loaded once per process and reloaded when a newer one is stored (one indexed query).
+    """The newest stored model, loaded once per process and reloaded when a newer one is stored (one indexed query,
+    at most every MODEL_CHECK_SECONDS; at once after a model is stored or deleted in this process).
 
     Keyed by id and training time: an id a rolled-back transaction handed out again is not mistaken for the old one.
     """
-    newest = TriageModel.objects.order_by("-id").values_list("id", "created_at").first()
+    checked = _cache["checked"]
+    if checked is not None and time.monotonic() - checked[0] < MODEL_CHECK_SECONDS:
+        newest = checked[1]
+    else:
+        newest = TriageModel.objects.order_by("-id").values_list("id", "created_at").first()
+        _cache["checked"] = (time.monotonic(), newest)
     if newest is None:
         return None, None
     with _lock:
@@ -55,6 +69,19 @@ def current_model() -> tuple[int | None, engine.Fitted | None]:
             blob = TriageModel.objects.values_list("blob", flat=True).get(pk=newest[0])
             _cache.update(key=newest, fitted=engine.loads(bytes(blob)))
         return newest[0], _cache["fitted"]
+
+
+@receiver(post_save, sender=TriageModel, dispatch_uid="triage.suggest.model_stored")
+@receiver(post_delete, sender=TriageModel, dispatch_uid="triage.suggest.model_deleted")
+def model_stored(sender, **kwargs) -> None:
+    """A model stored or deleted: the next suggestion asks which model is the newest (and again after the commit)."""
+    model_forget()
+    transaction.on_commit(model_forget)
+
+
+def model_forget() -> None:
+    """Ask the database for the newest model next time (a rolled-back model sends no signal: tests call this)."""
+    _cache["checked"] = None
 
 
 def triage_suggest(description: str, *, place: Area | None = None, limit: int = LIMIT) -> list[Suggestion]:
