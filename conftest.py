@@ -42,10 +42,13 @@ def _fresh_calendar_overrides():
 
 @pytest.fixture(autouse=True)
 def _fresh_triage_model():
-    """Start every test asking for the newest triage model: a rolled-back model sends no signal to drop it."""
+    """Start every test asking for the newest triage model, with no fragment rendered in this process: a rolled-back
+    model or row sends no signal to drop it."""
+    from config.fragments import fragments_clear
     from triage.suggest import model_forget
 
     model_forget()
+    fragments_clear()
     yield
 
 

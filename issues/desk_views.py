@@ -6,7 +6,6 @@ meanwhile, the page shows it as it is now with "changed meanwhile by …" at the
 kept, and nothing of the refused action applied.
 """
 
-import hashlib
 import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
+from config.fragments import LocalFragments, digest
 from issues import desk_forms as f
 from issues import workflow
 from issues.desk_panel import ACTION_BUTTONS, desk_queues_for, desk_url_for, staff_form
@@ -49,6 +49,8 @@ from triage.suggest import current_model, triage_suggest_many
 logger = logging.getLogger(__name__)
 # How long a rendered row is remembered (see _render_rows); its key changes with anything it shows.
 ROW_CACHE_SECONDS = 600
+# Rows kept in this process besides the shared cache (see _render_rows): a few busy queues' pages in every language.
+_local_rows = LocalFragments(size=4000, seconds=120)
 # Stands for the request's CSRF token in a remembered accept form (never a valid token: it has a space).
 CSRF_STAND_IN = "csrf token stand-in"
 # How long a new issue's triage suggestion is remembered for the queue (see _attach_suggestions).
@@ -191,6 +193,9 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
     time zone: _row_key) and remembered for ROW_CACHE_SECONDS; a page reads them all in one cache call. The accept
     forms are remembered with a stand-in for the CSRF token, put back for the request.
 
+    Each process also keeps the rows it read or rendered last (config.fragments: a key is a digest of the row's
+    content, so a local copy is never wrong), for LOCAL_ROW_SECONDS: most pages then read no cache at all.
+
     A new issue's suggestion is a function of the triage model (`model_id`) and the issue's version (both in the key),
     remembered as long as its row (_attach_suggestions): it is ranked only for the rows rendered afresh.
     """
@@ -199,7 +204,11 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
     for row in rows:
         row.due_in = timeuntil(row.running_due_at, now) if row.running_due_at and not row.overdue else ""
     keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk, model_id=model_id) for row in rows}
-    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    known = _local_rows.get_many(keys.values())
+    if len(known) < len(keys):
+        shared = _cache_call(cache.get_many, [key for key in keys.values() if key not in known]) or {}
+        _local_rows.set_many(shared)
+        known |= shared
     missing = [row for row in rows if keys[row.pk] not in known]
     if missing and model_id is not None:
         _attach_suggestions(missing)
@@ -208,6 +217,7 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
         fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
     if fresh:
         _cache_call(cache.set_many, fresh, ROW_CACHE_SECONDS)
+        _local_rows.set_many(fresh)
         known |= fresh
     token = get_token(request)
     for row in rows:
@@ -247,7 +257,7 @@ def _row_key(row, *, language: str, zone: str, bulk: bool, model_id: int | None)
         (extension.workdays, extension.department.name if extension.department else None) if extension else None,
         suggests,
     )
-    return "desk:row:" + hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+    return "desk:row:" + digest(values)
 
 
 def _row_render(row, *, bulk: bool) -> tuple[str, str]:

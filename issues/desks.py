@@ -195,7 +195,13 @@ def _filtered(queryset: QuerySet, params) -> QuerySet:
 
 
 def _base(user) -> QuerySet:
-    return issue_list_for_user(user=user).select_related("grid").annotate(deadline=running_deadline())
+    # Not the grid's boundary: a polygon decoded for every row, which no queue shows.
+    return (
+        issue_list_for_user(user=user)
+        .select_related("grid")
+        .defer("grid__boundary")
+        .annotate(deadline=running_deadline())
+    )
 
 
 def issue_page_urls():
