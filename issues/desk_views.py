@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 ROW_CACHE_SECONDS = 600
 # Rows kept in this process besides the shared cache (see _render_rows): a few busy queues' pages in every language.
 _local_rows = LocalFragments(size=4000, seconds=120)
+# A queue's heading and filters, and the bulk form's category (see _fragment).
+_local_fragments = LocalFragments(size=500, seconds=600)
 # Stands for the request's CSRF token in a remembered accept form (never a valid token: it has a space).
 CSRF_STAND_IN = "csrf token stand-in"
 # How long a new issue's triage suggestion is remembered for the queue (see _attach_suggestions).
@@ -144,6 +146,13 @@ def _queue_view(name: str):
             if name == "triage" and page
             else None,
         )
+        # The heading, the filters and the bulk form's category: the same for every page of a queue with these filters.
+        choices_digest = digest(choices)
+        context["head_html"] = _fragment(
+            "desk/_head.html", context, (name, tuple(queues), tab, tuple(shown.items()), choices_digest)
+        )
+        if context["bulk_form"] and page.rows:
+            context["bulk_html"] = _fragment("desk/_bulk.html", context, (choices_digest,))
         if page:
             # The triage queue suggests a category for new issues: a row's HTML depends on the model that ranks it.
             model_id = current_model()[0] if name == "triage" else None
@@ -155,6 +164,17 @@ def _queue_view(name: str):
 
     view.__name__ = f"desk_{name}"
     return view
+
+
+def _fragment(template_name: str, context: dict, values: tuple) -> str:
+    """Render `template_name` with `context`, or return it as this process rendered it for the same `values` (all
+    that the template reads of the context) in the same language."""
+    key = digest((template_name, get_language(), values))
+    html = _local_fragments.get(key)
+    if html is None:
+        html = get_template(template_name).render(context)
+        _local_fragments.set(key, html)
+    return mark_safe(html)  # noqa: S308 — rendered by the template, which escapes
 
 
 def _attach_suggestions(rows) -> None:

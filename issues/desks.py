@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import math
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +43,7 @@ from django.utils.translation import gettext_noop
 from redis.exceptions import RedisError
 
 from config.errors import ValidationFailed
+from config.fragments import digest
 from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
 from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue
@@ -56,6 +58,8 @@ PAGE_SIZE = 50
 # The category choices of the desks' filters, remembered between pages (desk_category_choices).
 CATEGORY_CHOICES_KEY = "desk:category-choices"
 CATEGORY_CHOICES_SECONDS = 300
+# How long a scope's triage counts are kept at most (_remembered_counts): bumps forget them before that.
+TRIAGE_COUNTS_SECONDS = 60
 MAX_PAGE_SIZE = 200
 # A deadline that does not run sorts after every running one.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.get_fixed_timezone(0))
@@ -117,6 +121,67 @@ def _quietly(method, *args):
     except (RedisError, OSError):
         logger.warning("desks: the cache does not answer", exc_info=True)
         return None
+
+
+# --- the triage counts ----------------------------------------------------------------------------------------------
+
+
+# Bumped whenever an issue is saved or deleted (issue_changed): the triage counts kept before are not read again.
+ISSUES_GENERATION_KEY = "desk:issues-generation"
+
+
+def _remembered_counts(user, params, count) -> dict:
+    """Return the triage tabs' counts: `count()`, remembered until an issue changes.
+
+    Counting a street's open issues reads some twenty thousand rows at a million issues: most of a queue page's
+    time. The counts are kept in the shared cache with the issues' generation (ISSUES_GENERATION_KEY), which saving
+    or deleting any issue changes, now and when its transaction commits (issue_changed): counts read meanwhile are
+    never kept, and an issue moved from one scope to another is counted again in both. What changes issues without
+    saving them one by one (the sweep's UPDATE) changes no status, hence no count; anything else is counted again
+    within TRIAGE_COUNTS_SECONDS. Scopes with departments (dispatches decide what they see) are always counted.
+    """
+    scope = scope_for_user(user)
+    if scope.department_ids or scope.user_id is None:
+        return count()
+    key = "desk:triage-counts:" + digest((scope.user_id, scope.node_roles, sorted(params.items())))
+    found = _quietly(cache.get_many, [ISSUES_GENERATION_KEY, key])
+    if found is None:
+        return count()
+    current = found.get(ISSUES_GENERATION_KEY)
+    if current is None:  # never set, or evicted: start one, so no count is ever kept under an absent generation
+        start = secrets.token_hex(8)
+        current = start if _quietly(cache.add, ISSUES_GENERATION_KEY, start, None) else None
+        current = current or _quietly(cache.get, ISSUES_GENERATION_KEY)
+        if current is None:
+            return count()
+    entry = found.get(key)
+    if entry is not None and entry[0] == current:
+        return entry[1]
+    counts = count()
+    _quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS)
+    return counts
+
+
+@receiver(post_save, sender=Issue, dispatch_uid="desks.issue_saved")
+@receiver(post_delete, sender=Issue, dispatch_uid="desks.issue_deleted")
+def issue_changed(sender, instance, raw=False, **kwargs) -> None:
+    """An issue saved or deleted: every scope's triage counts are counted again (now and after the commit)."""
+    if raw:
+        return
+    desk_counts_forget()
+
+
+def desk_counts_forget() -> None:
+    """Count every scope's triage tabs again, now and when the transaction commits: whatever writes issues without
+    saving them one by one (a bulk insert, an UPDATE that changes a status) calls this."""
+    _bump()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_bump)
+
+
+def _bump() -> None:
+    """Give the issues' generation a new random value: no count kept under an earlier one is read again."""
+    _quietly(cache.set, ISSUES_GENERATION_KEY, secrets.token_hex(8), None)
 
 
 # --- the running deadline -----------------------------------------------------------------------------------------
@@ -263,8 +328,12 @@ def desk_triage(*, user, tab: str = "new", params=None, cursor=None, size=PAGE_S
     # The queue shows none of the rows' dispatches, photos or ratings: no prefetch (three queries a page).
     queryset = _filtered(_base(user).prefetch_related(None), params)
     # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
-    counts = queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
-        **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
+    counts = _remembered_counts(
+        user,
+        params,
+        lambda: queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
+            **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
+        ),
     )
     # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
     in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(

@@ -18,11 +18,11 @@ from triage.training import triage_train
 pytestmark = pytest.mark.django_db
 
 ELEVATOR = "您好，我们单元的电梯又坏了，停在五楼不动，老人下不了楼"
-# The session, the tab counts, the rows (their open supervision with them), the likely duplicates and the header's
-# unread count. The user and the header's memberships come with the session (accounts.session_user), the category
-# choices and the triage model are remembered (issues.desks, triage.suggest); the place priors and the suggested
-# categories are read only for issues the queue has not shown yet.
-TRIAGE_QUERIES = 5
+# The session, the rows (their open supervision with them), the likely duplicates and the header's unread count. The
+# user and the header's memberships come with the session (accounts.session_user); the tab counts (until an issue
+# changes), the category choices and the triage model are remembered (issues.desks, triage.suggest); the place priors
+# and the suggested categories are read only for issues the queue has not shown yet.
+TRIAGE_QUERIES = 4
 
 
 @pytest.fixture
@@ -121,3 +121,29 @@ def test_a_new_triage_model_ranks_the_next_page(trained, territory, resident, co
     assert f'id="suggestion-{issue.number}"' in client.get("/desk/triage/").content.decode()
     TriageModel.objects.all().delete()
     assert f'id="suggestion-{issue.number}"' not in client.get("/desk/triage/").content.decode()
+
+
+def tab_count(html: str, tab: str) -> int:
+    return int(re.search(rf'id="tab-{tab}".*?<span class="count">(\d+)</span>', html, re.S).group(1))
+
+
+def test_remembered_tab_counts_follow_every_change(trained, territory, resident, community_staff, category):
+    issues = submit(territory, resident, 2)
+    client = signed_in(community_staff)
+    html = client.get("/desk/triage/").content.decode()
+    assert (tab_count(html, "new"), tab_count(html, "open")) == (2, 2)
+    submit(territory, resident, 1)
+    html = client.get("/desk/triage/").content.decode()
+    assert (tab_count(html, "new"), tab_count(html, "open")) == (3, 3)
+    workflow.issue_classify(issue=issues[0], actor=community_staff, category=category)
+    html = client.get("/desk/triage/").content.decode()
+    assert (tab_count(html, "new"), tab_count(html, "open")) == (2, 3)
+
+
+def test_a_second_page_does_not_count_the_tabs_again(trained, territory, resident, community_staff):
+    submit(territory, resident, 2)
+    client = signed_in(community_staff)
+    client.get("/desk/triage/")
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/desk/triage/")
+    assert not [q for q in captured.captured_queries if 'COUNT("issues_issue"."id") FILTER' in q["sql"]]
