@@ -8,6 +8,7 @@ so a deep page costs what the first one does.
 """
 
 import base64
+import copy
 import json
 import logging
 import math
@@ -43,7 +44,8 @@ from django.utils.translation import gettext_noop
 from redis.exceptions import RedisError
 
 from config.errors import ValidationFailed
-from config.fragments import digest
+from config.fragments import LocalFragments, digest
+from grids.models import Area
 from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
 from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue
@@ -128,44 +130,61 @@ def _quietly(method, *args):
 
 # Bumped whenever an issue is saved or deleted (issue_changed): the triage counts kept before are not read again.
 ISSUES_GENERATION_KEY = "desk:issues-generation"
+# The triage pages read in this process under a generation (_triage_remembered).
+_local_pages = LocalFragments(size=200, seconds=TRIAGE_COUNTS_SECONDS)
 
 
-def _remembered_counts(user, params, count) -> dict:
-    """Return the triage tabs' counts: `count()`, remembered until an issue changes.
+def _triage_remembered(user, page: tuple, *, count, read) -> tuple[dict, tuple]:
+    """Return the triage tabs' counts (`count()`) and a page's rows (`read()`), remembered until an issue changes.
 
-    Counting a street's open issues reads some twenty thousand rows at a million issues: most of a queue page's
-    time. The counts are kept in the shared cache with the issues' generation (ISSUES_GENERATION_KEY), which saving
-    or deleting any issue changes, now and when its transaction commits (issue_changed): counts read meanwhile are
-    never kept, and an issue moved from one scope to another is counted again in both. What changes issues without
-    saving them one by one (the sweep's UPDATE) changes no status, hence no count; anything else is counted again
-    within TRIAGE_COUNTS_SECONDS. Scopes with departments (dispatches decide what they see) are always counted.
+    Counting a street's open issues reads some twenty thousand rows at a million issues, and reading and building a
+    page's fifty rows costs more than the rest of the page: both are kept with the issues' generation
+    (ISSUES_GENERATION_KEY), which saving or deleting any issue, or a category or a place, changes, now and when its
+    transaction commits (issue_changed): what was read meanwhile is never kept, and an issue moved from one scope to
+    another is read again in both. Whatever writes issues without saving them one by one calls desk_counts_forget
+    (the sweep's UPDATE does). The counts are kept in the shared cache for TRIAGE_COUNTS_SECONDS at most; the rows in
+    this process (they are model instances: each request gets copies to mark). Scopes with departments (dispatches
+    decide what they see) are always read.
     """
     scope = scope_for_user(user)
     if scope.department_ids or scope.user_id is None:
-        return count()
-    key = "desk:triage-counts:" + digest((scope.user_id, scope.node_roles, sorted(params.items())))
+        return count(), read()
+    who = (scope.user_id, scope.node_roles)
+    key = "desk:triage-counts:" + digest((who, page[1]))
     found = _quietly(cache.get_many, [ISSUES_GENERATION_KEY, key])
     if found is None:
-        return count()
+        return count(), read()
     current = found.get(ISSUES_GENERATION_KEY)
-    if current is None:  # never set, or evicted: start one, so no count is ever kept under an absent generation
+    if current is None:  # never set, or evicted: start one, so nothing is ever kept under an absent generation
         start = secrets.token_hex(8)
         current = start if _quietly(cache.add, ISSUES_GENERATION_KEY, start, None) else None
         current = current or _quietly(cache.get, ISSUES_GENERATION_KEY)
         if current is None:
-            return count()
+            return count(), read()
     entry = found.get(key)
     if entry is not None and entry[0] == current:
-        return entry[1]
-    counts = count()
-    _quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS)
-    return counts
+        counts = entry[1]
+    else:
+        counts = count()
+        _quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS)
+    page_key = digest((who, page, current))
+    kept = _local_pages.get(page_key)
+    if kept is None:
+        kept = read()
+        _local_pages.set(page_key, kept)
+    rows, next_cursor, duplicates = kept
+    return counts, ([copy.copy(row) for row in rows], next_cursor, duplicates)
 
 
 @receiver(post_save, sender=Issue, dispatch_uid="desks.issue_saved")
 @receiver(post_delete, sender=Issue, dispatch_uid="desks.issue_deleted")
+@receiver(post_save, sender=Category, dispatch_uid="desks.category_saved_for_rows")
+@receiver(post_delete, sender=Category, dispatch_uid="desks.category_deleted_for_rows")
+@receiver(post_save, sender=Area, dispatch_uid="desks.area_saved_for_rows")
+@receiver(post_delete, sender=Area, dispatch_uid="desks.area_deleted_for_rows")
 def issue_changed(sender, instance, raw=False, **kwargs) -> None:
-    """An issue saved or deleted: every scope's triage counts are counted again (now and after the commit)."""
+    """An issue saved or deleted, or a category or a place (their names are on the rows): every scope's triage counts
+    and rows are read again (now and after the commit)."""
     if raw:
         return
     desk_counts_forget()
@@ -321,27 +340,35 @@ def desk_triage(*, user, tab: str = "new", params=None, cursor=None, size=PAGE_S
 
     Tabs: `new` (submitted, waiting for triage) and `open` (every open state). Beside each new issue, its likely
     duplicates among the issues the viewer may see (issues.selectors' rule, read for the whole page at once).
+
+    The counts, the page's rows and their duplicates are read once per issues' generation (_triage_remembered):
+    what depends on the time of reading (overdue, how late) is worked out again for every request (_mark).
     """
     now = now or timezone.now()
     tab = tab if tab in TRIAGE_TABS else "new"
     params = {k: v for k, v in (params or {}).items() if k != "ordering"}
     # The queue shows none of the rows' dispatches, photos or ratings: no prefetch (three queries a page).
     queryset = _filtered(_base(user).prefetch_related(None), params)
-    # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
-    counts = _remembered_counts(
-        user,
-        params,
-        lambda: queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
+
+    def count() -> dict:
+        # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
+        return queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
             **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
-        ),
+        )
+
+    def read() -> tuple[list, str | None, dict]:
+        # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
+        in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(
+            supervised_open=ExpressionWrapper(supervision_open_q(), output_field=BooleanField())
+        )
+        rows, next_cursor = _page(in_tab, key="created_at", descending=True, cursor=cursor, size=size)
+        duplicates = _page_duplicates(user=user, rows=[r for r in rows if r.status == S.SUBMITTED], now=now)
+        return rows, next_cursor, duplicates
+
+    counts, (rows, next_cursor, duplicates) = _triage_remembered(
+        user, (tab, sorted(params.items()), cursor, size), count=count, read=read
     )
-    # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
-    in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(
-        supervised_open=ExpressionWrapper(supervision_open_q(), output_field=BooleanField())
-    )
-    rows, next_cursor = _page(in_tab, key="created_at", descending=True, cursor=cursor, size=size)
     _mark(rows, now=now)
-    duplicates = _page_duplicates(user=user, rows=[r for r in rows if r.status == S.SUBMITTED], now=now)
     url = issue_page_urls()
     for row in rows:
         row.likely_duplicates = duplicates.get(row.pk, [])

@@ -120,6 +120,9 @@ def _record_many(*, records: list[dict], changes: dict) -> list[Event]:
     for issue in issues:
         issue.version += 1
         issue.updated_at = at
+    from issues.desks import desk_counts_forget  # the UPDATE sends no signal: the desks read these issues again
+
+    desk_counts_forget()
     return events_record_many(
         records=[
             {**record, "from_status": record["issue"].status, "to_status": record["issue"].status} for record in records

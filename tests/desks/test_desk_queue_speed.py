@@ -2,6 +2,7 @@
 suggestions), and the rows it remembers (issues.desk_views._render_rows) change with what they show."""
 
 import re
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
@@ -11,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from issues import workflow
 from issues.demo import demo_categories, demo_departments
+from issues.escalation import escalation_sweep
 from issues.models import Category, Issue
 from triage.models import TriageModel
 from triage.training import triage_train
@@ -147,3 +149,15 @@ def test_a_second_page_does_not_count_the_tabs_again(trained, territory, residen
     with CaptureQueriesContext(connection) as captured:
         client.get("/desk/triage/")
     assert not [q for q in captured.captured_queries if 'COUNT("issues_issue"."id") FILTER' in q["sql"]]
+
+
+def test_a_remembered_page_shows_what_the_sweep_escalated(make, street_officer):
+    issue = make("dispatched")
+    client = signed_in(street_officer)
+    row = re.compile(rf'<tr id="row-{issue.number}".*?</tr>', re.S)
+    before = row.search(client.get("/desk/triage/?tab=open").content.decode()).group(0)
+    assert escalation_sweep(now=issue.response_due_at + timedelta(minutes=1))
+    after = row.search(client.get("/desk/triage/?tab=open").content.decode()).group(0)
+    issue.refresh_from_db()
+    assert issue.escalation_level == Issue.EscalationLevel.STREET and after != before
+    assert str(Issue.EscalationLevel.STREET.label) in after
