@@ -214,7 +214,7 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
     forms are remembered with a stand-in for the CSRF token, put back for the request.
 
     Each process also keeps the rows it read or rendered last (config.fragments: a key is a digest of the row's
-    content, so a local copy is never wrong), for LOCAL_ROW_SECONDS: most pages then read no cache at all.
+    content, so a local copy is never wrong) for two minutes: most pages then read no cache at all.
 
     A new issue's suggestion is a function of the triage model (`model_id`) and the issue's version (both in the key),
     remembered as long as its row (_attach_suggestions): it is ranked only for the rows rendered afresh.
