@@ -40,6 +40,18 @@ def _fresh_calendar_overrides():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_triage_model():
+    """Start every test asking for the newest triage model, with no fragment rendered in this process: a rolled-back
+    model or row sends no signal to drop it."""
+    from config.fragments import fragments_clear
+    from triage.suggest import model_forget
+
+    model_forget()
+    fragments_clear()
+    yield
+
+
 @pytest.fixture
 def territory(db):
     """Return a dict of district, street, community, grid and building nodes."""

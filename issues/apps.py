@@ -16,3 +16,5 @@ class IssuesConfig(AppConfig):
         # Partners' webhooks carry the issue as the API shows it; the API hands its representation down to the
         # audience (which sits below the API and must not import it).
         partner_representation_set(partner_representation, many=partner_representations)
+        # Its receivers forget the desks' remembered category choices when a category or department changes.
+        from issues import desks  # noqa: F401

@@ -6,7 +6,6 @@ meanwhile, the page shows it as it is now with "changed meanwhile by …" at the
 kept, and nothing of the refused action applied.
 """
 
-import hashlib
 import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
+from config.fragments import LocalFragments, digest
 from issues import desk_forms as f
 from issues import workflow
 from issues.desk_panel import ACTION_BUTTONS, desk_queues_for, desk_url_for, staff_form
@@ -33,6 +33,7 @@ from issues.desks import (
     DEPARTMENT_TABS,
     ESCALATION_TABS,
     TRIAGE_TABS,
+    desk_category_choices,
     desk_department,
     desk_escalations,
     desk_triage,
@@ -48,6 +49,10 @@ from triage.suggest import current_model, triage_suggest_many
 logger = logging.getLogger(__name__)
 # How long a rendered row is remembered (see _render_rows); its key changes with anything it shows.
 ROW_CACHE_SECONDS = 600
+# Rows kept in this process besides the shared cache (see _render_rows): a few busy queues' pages in every language.
+_local_rows = LocalFragments(size=4000, seconds=120)
+# A queue's heading and filters, and the bulk form's category (see _fragment).
+_local_fragments = LocalFragments(size=500, seconds=600)
 # Stands for the request's CSRF token in a remembered accept form (never a valid token: it has a space).
 CSRF_STAND_IN = "csrf token stand-in"
 # How long a new issue's triage suggestion is remembered for the queue (see _attach_suggestions).
@@ -121,7 +126,7 @@ def _queue_view(name: str):
             page = None
             context["error"] = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.fields.items()) or error.message
         query = urlencode(params)
-        choices = f.category_choices()
+        choices = desk_category_choices()
         groups = category_groups(choices)
         context.update(
             page=page,
@@ -141,10 +146,17 @@ def _queue_view(name: str):
             if name == "triage" and page
             else None,
         )
-        if name == "triage" and page:
-            _attach_suggestions(page.rows)
+        # The heading, the filters and the bulk form's category: the same for every page of a queue with these filters.
+        choices_digest = digest(choices)
+        context["head_html"] = _fragment(
+            "desk/_head.html", context, (name, tuple(queues), tab, tuple(shown.items()), choices_digest)
+        )
+        if context["bulk_form"] and page.rows:
+            context["bulk_html"] = _fragment("desk/_bulk.html", context, (choices_digest,))
         if page:
-            _render_rows(request, page.rows, bulk=bool(context["bulk_form"]))
+            # The triage queue suggests a category for new issues: a row's HTML depends on the model that ranks it.
+            model_id = current_model()[0] if name == "triage" else None
+            _render_rows(request, page.rows, bulk=bool(context["bulk_form"]), model_id=model_id)
         if name == "escalations":
             context["hotspots"] = hotspots_open_for(user=request.user)
         status = HTTPStatus.BAD_REQUEST if context["error"] else HTTPStatus.OK
@@ -152,6 +164,17 @@ def _queue_view(name: str):
 
     view.__name__ = f"desk_{name}"
     return view
+
+
+def _fragment(template_name: str, context: dict, values: tuple) -> str:
+    """Render `template_name` with `context`, or return it as this process rendered it for the same `values` (all
+    that the template reads of the context) in the same language."""
+    key = digest((template_name, get_language(), values))
+    html = _local_fragments.get(key)
+    if html is None:
+        html = get_template(template_name).render(context)
+        _local_fragments.set(key, html)
+    return mark_safe(html)  # noqa: S308 — rendered by the template, which escapes
 
 
 def _attach_suggestions(rows) -> None:
@@ -182,26 +205,39 @@ def _attach_suggestions(rows) -> None:
         issue.suggestion = known[keys[issue.pk]]
 
 
-def _render_rows(request: HttpRequest, rows, *, bulk: bool) -> None:
+def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None = None) -> None:
     """Set each row's HTML (`row_html`) and its suggestion's accept form (`accept_html`), remembered by content.
 
     A queue page is fifty rows of a dozen tags each: most of its time went to the template engine. Each row is
     rendered once for what it shows (every value desk/_row.html and the triage includes read, the language and the
     time zone: _row_key) and remembered for ROW_CACHE_SECONDS; a page reads them all in one cache call. The accept
     forms are remembered with a stand-in for the CSRF token, put back for the request.
+
+    Each process also keeps the rows it read or rendered last (config.fragments: a key is a digest of the row's
+    content, so a local copy is never wrong) for two minutes: most pages then read no cache at all.
+
+    A new issue's suggestion is a function of the triage model (`model_id`) and the issue's version (both in the key),
+    remembered as long as its row (_attach_suggestions): it is ranked only for the rows rendered afresh.
     """
     now = timezone.now()
     language, zone = get_language(), timezone.get_current_timezone_name()
     for row in rows:
         row.due_in = timeuntil(row.running_due_at, now) if row.running_due_at and not row.overdue else ""
-    keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk) for row in rows}
-    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk, model_id=model_id) for row in rows}
+    known = _local_rows.get_many(keys.values())
+    if len(known) < len(keys):
+        shared = _cache_call(cache.get_many, [key for key in keys.values() if key not in known]) or {}
+        _local_rows.set_many(shared)
+        known |= shared
+    missing = [row for row in rows if keys[row.pk] not in known]
+    if missing and model_id is not None:
+        _attach_suggestions(missing)
     fresh = {}
-    for row in rows:
-        if keys[row.pk] not in known:
-            fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
+    for row in missing:
+        fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
     if fresh:
         _cache_call(cache.set_many, fresh, ROW_CACHE_SECONDS)
+        _local_rows.set_many(fresh)
         known |= fresh
     token = get_token(request)
     for row in rows:
@@ -210,9 +246,11 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool) -> None:
         row.accept_html = mark_safe(accept_html.replace(CSRF_STAND_IN, token))  # noqa: S308 — the same
 
 
-def _row_key(row, *, language: str, zone: str, bulk: bool) -> str:
-    """Return the cache key of a row's HTML: a digest of every value desk/_row.html and the triage includes show."""
-    suggestion, extension = row.suggestion, row.pending_extension
+def _row_key(row, *, language: str, zone: str, bulk: bool, model_id: int | None) -> str:
+    """Return the cache key of a row's HTML: a digest of every value desk/_row.html and the triage includes show
+    (a new issue's suggestion through the model that ranks it and the issue's version)."""
+    extension = row.pending_extension
+    suggests = model_id if row.status == Issue.Status.SUBMITTED and row.category_id is None else None
     values = (
         language,
         zone,
@@ -237,9 +275,9 @@ def _row_key(row, *, language: str, zone: str, bulk: bool) -> str:
         row.created_at,
         [d.number for d in row.likely_duplicates or ()],
         (extension.workdays, extension.department.name if extension.department else None) if extension else None,
-        (suggestion.category.code, suggestion.category.name, suggestion.kind, suggestion.score) if suggestion else None,
+        suggests,
     )
-    return "desk:row:" + hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
+    return "desk:row:" + digest(values)
 
 
 def _row_render(row, *, bulk: bool) -> tuple[str, str]:

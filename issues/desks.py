@@ -8,13 +8,18 @@ so a deep page costs what the first one does.
 """
 
 import base64
+import copy
 import json
+import logging
 import math
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import django_filters
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -30,21 +35,33 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_noop
+from redis.exceptions import RedisError
 
 from config.errors import ValidationFailed
+from config.fragments import LocalFragments, digest
+from grids.models import Area
+from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
-from issues.models import Dispatch, Event, ExtensionRequest, Issue
+from issues.models import Category, Dispatch, Event, ExtensionRequest, Issue
 from issues.selectors import EARTH_RADIUS_M, issue_list_for_user
 from issues.sla import deadline_passed_q, overdue_q
 from issues.workflow.rules import SUPERVISION_HANDLED_BY
-from orgs.models import Role
+from orgs.models import Department, Role
 from orgs.scoping import scope_for_user
 
+logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
+# The category choices of the desks' filters, remembered between pages (desk_category_choices).
+CATEGORY_CHOICES_KEY = "desk:category-choices"
+CATEGORY_CHOICES_SECONDS = 300
+# How long a scope's triage counts are kept at most (_remembered_counts): bumps forget them before that.
+TRIAGE_COUNTS_SECONDS = 60
 MAX_PAGE_SIZE = 200
 # A deadline that does not run sorts after every running one.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=timezone.get_fixed_timezone(0))
@@ -69,6 +86,121 @@ class QueuePage:
     counts: dict[str, int]
     next_cursor: str | None
     duplicates: dict = field(default_factory=dict)  # issue pk → [likely duplicate issues] (triage, new issues)
+
+
+# --- the category choices -----------------------------------------------------------------------------------------
+
+
+def desk_category_choices() -> list:
+    """Return desk_forms.category_choices, remembered between pages for CATEGORY_CHOICES_SECONDS.
+
+    Forgotten when a category or a department (its name is in the labels) is saved or deleted; a change that sends no
+    signal (a bulk update) shows within the lifetime. A cache that does not answer costs the query, not the page.
+    """
+    choices = _quietly(cache.get, CATEGORY_CHOICES_KEY)
+    if choices is None:
+        choices = category_choices()
+        _quietly(cache.set, CATEGORY_CHOICES_KEY, choices, CATEGORY_CHOICES_SECONDS)
+    return choices
+
+
+@receiver(post_save, sender=Category, dispatch_uid="desks.category_saved")
+@receiver(post_delete, sender=Category, dispatch_uid="desks.category_deleted")
+@receiver(post_save, sender=Department, dispatch_uid="desks.department_saved")
+@receiver(post_delete, sender=Department, dispatch_uid="desks.department_deleted")
+def desk_category_choices_forget(sender, raw=False, **kwargs) -> None:
+    """A category or a department changed: the desks read the category choices again (now and after the commit)."""
+    if raw:
+        return
+    _quietly(cache.delete, CATEGORY_CHOICES_KEY)
+    transaction.on_commit(lambda: _quietly(cache.delete, CATEGORY_CHOICES_KEY))
+
+
+def _quietly(method, *args):
+    """Call a cache method; None when the shared cache does not answer."""
+    try:
+        return method(*args)
+    except (RedisError, OSError):
+        logger.warning("desks: the cache does not answer", exc_info=True)
+        return None
+
+
+# --- the triage counts ----------------------------------------------------------------------------------------------
+
+
+# Bumped whenever an issue is saved or deleted (issue_changed): the triage counts kept before are not read again.
+ISSUES_GENERATION_KEY = "desk:issues-generation"
+# The triage pages read in this process under a generation (_triage_remembered).
+_local_pages = LocalFragments(size=200, seconds=TRIAGE_COUNTS_SECONDS)
+
+
+def _triage_remembered(user, page: tuple, *, count, read) -> tuple[dict, tuple]:
+    """Return the triage tabs' counts (`count()`) and a page's rows (`read()`), remembered until an issue changes.
+
+    Counting a street's open issues reads some twenty thousand rows at a million issues, and reading and building a
+    page's fifty rows costs more than the rest of the page: both are kept with the issues' generation
+    (ISSUES_GENERATION_KEY), which saving or deleting any issue, or a category or a place, changes, now and when its
+    transaction commits (issue_changed): what was read meanwhile is never kept, and an issue moved from one scope to
+    another is read again in both. Whatever writes issues without saving them one by one calls desk_counts_forget
+    (the sweep's UPDATE does). The counts are kept in the shared cache for TRIAGE_COUNTS_SECONDS at most; the rows in
+    this process (they are model instances: each request gets copies to mark). Scopes with departments (dispatches
+    decide what they see) are always read.
+    """
+    scope = scope_for_user(user)
+    if scope.department_ids or scope.user_id is None:
+        return count(), read()
+    who = (scope.user_id, scope.node_roles)
+    key = "desk:triage-counts:" + digest((who, page[1]))
+    found = _quietly(cache.get_many, [ISSUES_GENERATION_KEY, key])
+    if found is None:
+        return count(), read()
+    current = found.get(ISSUES_GENERATION_KEY)
+    if current is None:  # never set, or evicted: start one, so nothing is ever kept under an absent generation
+        start = secrets.token_hex(8)
+        current = start if _quietly(cache.add, ISSUES_GENERATION_KEY, start, None) else None
+        current = current or _quietly(cache.get, ISSUES_GENERATION_KEY)
+        if current is None:
+            return count(), read()
+    entry = found.get(key)
+    if entry is not None and entry[0] == current:
+        counts = entry[1]
+    else:
+        counts = count()
+        _quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS)
+    page_key = digest((who, page, current))
+    kept = _local_pages.get(page_key)
+    if kept is None:
+        kept = read()
+        _local_pages.set(page_key, kept)
+    rows, next_cursor, duplicates = kept
+    return counts, ([copy.copy(row) for row in rows], next_cursor, duplicates)
+
+
+@receiver(post_save, sender=Issue, dispatch_uid="desks.issue_saved")
+@receiver(post_delete, sender=Issue, dispatch_uid="desks.issue_deleted")
+@receiver(post_save, sender=Category, dispatch_uid="desks.category_saved_for_rows")
+@receiver(post_delete, sender=Category, dispatch_uid="desks.category_deleted_for_rows")
+@receiver(post_save, sender=Area, dispatch_uid="desks.area_saved_for_rows")
+@receiver(post_delete, sender=Area, dispatch_uid="desks.area_deleted_for_rows")
+def issue_changed(sender, instance, raw=False, **kwargs) -> None:
+    """An issue saved or deleted, or a category or a place (their names are on the rows): every scope's triage counts
+    and rows are read again (now and after the commit)."""
+    if raw:
+        return
+    desk_counts_forget()
+
+
+def desk_counts_forget() -> None:
+    """Count every scope's triage tabs again, now and when the transaction commits: whatever writes issues without
+    saving them one by one (a bulk insert, an UPDATE that changes a status) calls this."""
+    _bump()
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(_bump)
+
+
+def _bump() -> None:
+    """Give the issues' generation a new random value: no count kept under an earlier one is read again."""
+    _quietly(cache.set, ISSUES_GENERATION_KEY, secrets.token_hex(8), None)
 
 
 # --- the running deadline -----------------------------------------------------------------------------------------
@@ -135,6 +267,8 @@ def _page(queryset: QuerySet, *, key: str, descending: bool, cursor: str | None,
 
 
 def _filtered(queryset: QuerySet, params) -> QuerySet:
+    if not params:  # the queue as it opens: no filter to build (a FilterSet and its form cost a millisecond)
+        return queryset
     filters = DeskFilterSet(data=params or {}, queryset=queryset)
     if not filters.is_valid():
         raise ValidationFailed(
@@ -145,7 +279,13 @@ def _filtered(queryset: QuerySet, params) -> QuerySet:
 
 
 def _base(user) -> QuerySet:
-    return issue_list_for_user(user=user).select_related("grid").annotate(deadline=running_deadline())
+    # Not the grid's boundary: a polygon decoded for every row, which no queue shows.
+    return (
+        issue_list_for_user(user=user)
+        .select_related("grid")
+        .defer("grid__boundary")
+        .annotate(deadline=running_deadline())
+    )
 
 
 def issue_page_urls():
@@ -200,23 +340,35 @@ def desk_triage(*, user, tab: str = "new", params=None, cursor=None, size=PAGE_S
 
     Tabs: `new` (submitted, waiting for triage) and `open` (every open state). Beside each new issue, its likely
     duplicates among the issues the viewer may see (issues.selectors' rule, read for the whole page at once).
+
+    The counts, the page's rows and their duplicates are read once per issues' generation (_triage_remembered):
+    what depends on the time of reading (overdue, how late) is worked out again for every request (_mark).
     """
     now = now or timezone.now()
     tab = tab if tab in TRIAGE_TABS else "new"
     params = {k: v for k, v in (params or {}).items() if k != "ordering"}
     # The queue shows none of the rows' dispatches, photos or ratings: no prefetch (three queries a page).
     queryset = _filtered(_base(user).prefetch_related(None), params)
-    # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
-    counts = queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
-        **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
+
+    def count() -> dict:
+        # Every tab holds open issues only: counting those alone lets the status index narrow a street's scan.
+        return queryset.filter(status__in=Issue.OPEN_STATUSES).aggregate(
+            **{name: Count("pk", filter=q) for name, q in TRIAGE_TABS.items()}
+        )
+
+    def read() -> tuple[list, str | None, dict]:
+        # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
+        in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(
+            supervised_open=ExpressionWrapper(supervision_open_q(), output_field=BooleanField())
+        )
+        rows, next_cursor = _page(in_tab, key="created_at", descending=True, cursor=cursor, size=size)
+        duplicates = _page_duplicates(user=user, rows=[r for r in rows if r.status == S.SUBMITTED], now=now)
+        return rows, next_cursor, duplicates
+
+    counts, (rows, next_cursor, duplicates) = _triage_remembered(
+        user, (tab, sorted(params.items()), cursor, size), count=count, read=read
     )
-    # Whether each row's supervision is open, read with the rows (an EXISTS per row of the page, not a query).
-    in_tab = queryset.filter(TRIAGE_TABS[tab]).annotate(
-        supervised_open=ExpressionWrapper(supervision_open_q(), output_field=BooleanField())
-    )
-    rows, next_cursor = _page(in_tab, key="created_at", descending=True, cursor=cursor, size=size)
     _mark(rows, now=now)
-    duplicates = _page_duplicates(user=user, rows=[r for r in rows if r.status == S.SUBMITTED], now=now)
     url = issue_page_urls()
     for row in rows:
         row.likely_duplicates = duplicates.get(row.pk, [])

@@ -6,19 +6,26 @@ that does not exist; every change goes through issues.workflow, and a refusal la
 (config.pages.form_refuse).
 """
 
+import copy
 from http import HTTPStatus
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from config.errors import NotFound, WorkflowError
+from config.fragments import LocalFragments, digest
 from config.pages import PageForm, form_refuse
 from issues import workflow
 from issues.access import ScopedIssueMixin
@@ -26,7 +33,7 @@ from issues.api.photo_files import photo_file_response
 from issues.desk_panel import desk_url_for, staff_panel
 from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
 from issues.forms import CommentForm, FollowForm, RatingForm, ReturnVisitForm
-from issues.models import Issue, Photo
+from issues.models import Event, Issue, Photo
 from issues.personal_data import handles_issue
 from issues.selectors import issue_list_for_user
 from issues.timeline import (
@@ -146,6 +153,8 @@ class IssuePageView(ScopedIssueMixin, View):
             photos={stage: [(p, self.photo_url(p)) for p in shown] for stage, shown in photos_by_stage(issue).items()},
         )
         context.update(self.extra_context(issue))
+        if not forms and not context["is_staff_view"]:
+            context["article_html"] = article_html(self.request, context)
         return render(self.request, self.template_name, context, status=status)
 
     def page_options(self, issue: Issue) -> dict:
@@ -200,6 +209,62 @@ class IssueActionView(IssuePageView):
 
 class IssueDetailView(IssuePageView):
     """Show an issue to the reporter or the staff in scope, with the actions the viewer may take."""
+
+    def get(self, request: HttpRequest, number: str) -> HttpResponse:
+        viewer = self.viewer()
+        if scope_for_user(viewer).is_resident:
+            return self.render_page(issue_page_remembered(viewer=viewer, number=number))
+        return super().get(request, number)
+
+
+# A resident's issue as issue_page_queryset reads it, by what it is now (see issue_page_remembered).
+_issues = LocalFragments(size=2000, seconds=120)
+
+
+def issue_page_remembered(*, viewer, number: str) -> Issue:
+    """Return the issue `number` as issue_page_queryset reads it for `viewer`, remembered in the process while it
+    stays the same; 404 when the viewer may not see it.
+
+    One query reads, through the same visibility rule, what says whether the issue changed: its version and last
+    change (every action and every save move them), how many events it has and the last one's time (a comment adds
+    one and changes nothing else), how many photos, and the names shown with it (its category and department, grid,
+    building). While those are the same, the issue read before, with its dispatches, events and photos, is the
+    issue now: three queries and building their rows are saved on a resident's every look at their issue.
+    """
+    events = Event.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
+    photos = Photo.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
+    stamp = (
+        Issue.objects.visible_to(viewer)
+        .filter(number=number)
+        .annotate(
+            events_n=Subquery(events.annotate(n=Count("id")).values("n")),
+            events_last=Subquery(events.annotate(last=Max("at")).values("last")),
+            photos_n=Subquery(photos.annotate(n=Count("id")).values("n")),
+        )
+        .values_list(
+            "pk",
+            "version",
+            "updated_at",
+            "events_n",
+            "events_last",
+            "photos_n",
+            "category__name",
+            "category__department__name",
+            "grid__name",
+            "building__name",
+        )
+        .first()
+    )
+    if stamp is None:
+        raise Http404
+    key = digest(stamp)
+    issue = _issues.get(key)
+    if issue is None:
+        issue = issue_page_queryset().filter(pk=stamp[0]).first()
+        if issue is None:
+            raise Http404
+        _issues.set(key, issue)
+    return copy.copy(issue)
 
 
 class IssueRateView(IssueActionView):
@@ -283,6 +348,68 @@ def issue_page_context(
         "action_names": [(a, ACTION_NAMES[a]) for a in actions if a in ACTION_NAMES],
         **forms,
     }
+
+
+# --- the page's body, remembered -----------------------------------------------------------------------------------
+
+ARTICLE_TEMPLATE = "issues/_issue_article.html"
+# Stands for the request's CSRF token in a remembered body (never a valid token: it has spaces).
+CSRF_STAND_IN = "csrf token stand-in"
+_articles = LocalFragments(size=2000, seconds=300)
+
+
+def article_html(request: HttpRequest, context: dict) -> str:
+    """Return the issue page's body for `context`, rendered once for what it shows and remembered in the process.
+
+    Only a page of blank forms without the staff panel (a resident's, a follower's): its key is a digest of every
+    value issues/_issue_article.html reads (_article_values), the language and the time zone. The CSRF token is
+    rendered as a stand-in and put back for the request.
+    """
+    key = digest((get_language(), timezone.get_current_timezone_name(), _article_values(context)))
+    html = _articles.get(key)
+    if html is None:
+        html = get_template(ARTICLE_TEMPLATE).render({**context, "csrf_token": CSRF_STAND_IN}, request)
+        _articles.set(key, html)
+    return mark_safe(html.replace(CSRF_STAND_IN, get_token(request)))  # noqa: S308 — rendered by the template
+
+
+def _article_values(context: dict) -> tuple:
+    """Return what issues/_issue_article.html shows of `context` (blank forms: which, at which version)."""
+    issue = context["issue"]
+    forms = [name for name in ("rate_form", "return_visit_form", "comment_form") if context.get(name) is not None]
+    comment = context.get("comment_form")
+    photos = tuple(
+        (stage, tuple((p.pk, p.width, p.height, url) for p, url in shown)) for stage, shown in context["photos"].items()
+    )
+    return (
+        issue.pk,
+        issue.number,
+        issue.version,
+        issue.status,
+        issue.urgent,
+        issue.title,
+        issue.description,
+        issue.kind,
+        issue.category.name if issue.category_id else None,
+        issue.grid.name if issue.grid_id else None,
+        issue.building.name if issue.building_id else None,
+        issue.address,
+        issue.created_at,
+        issue.channel,
+        context.get("following", False),
+        context["is_reporter"],
+        tuple(context["reporter"].items()) if context.get("reporter") else None,
+        context["deadlines"],
+        context["timeline"],
+        context["resolution_note"],
+        tuple(context["actions"]),
+        tuple((a, str(name)) for a, name in context["action_names"]),
+        photos,
+        tuple(sorted(context["action_urls"].items())),
+        context["page_url"],
+        tuple(forms),
+        bool(comment is not None and "internal" in comment.fields),
+    )
 
 
 # --- following by number and phone ----------------------------------------------------------------------------------

@@ -2,25 +2,30 @@
 
 from django.utils.functional import SimpleLazyObject
 
-from orgs.models import TRIAGE_ROLES, Role
+from accounts.session_user import membership_rows
+from orgs.models import TRIAGE_ROLES, Membership, Role
 
 
 def memberships(request) -> dict:
-    """Return the user's memberships (one query, on first use) and the links they open in the header."""
+    """Return the links the user's memberships open in the header, and their roles' names.
+
+    The memberships come with the session's user (accounts.session_user: remembered between requests, forgotten when
+    a membership changes), else from one query on first use.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
 
     def read():
-        rows = list(user.memberships.all())
+        rows = membership_rows(user)
+        labels = dict(Membership._meta.get_field("role").flatchoices)
         return {
-            "all": rows,
-            "roles": sorted({m.get_role_display() for m in rows}, key=str),
-            "desk": any(m.role != Role.HOTLINE_OPERATOR for m in rows),
-            "hotline": any(m.role == Role.HOTLINE_OPERATOR for m in rows),
-            "territory": any(m.area_id and m.role != Role.HOTLINE_OPERATOR for m in rows),
+            "roles": sorted({str(labels.get(role, role)) for role, _ in rows}, key=str),
+            "desk": any(role != Role.HOTLINE_OPERATOR for role, _ in rows),
+            "hotline": any(role == Role.HOTLINE_OPERATOR for role, _ in rows),
+            "territory": any(has_area and role != Role.HOTLINE_OPERATOR for role, has_area in rows),
             # Community staff and up hold the weekly meeting (meetings.services.may_meet).
-            "meetings": any(m.role in TRIAGE_ROLES for m in rows),
+            "meetings": any(role in TRIAGE_ROLES for role, _ in rows),
         }
 
     return {"my_memberships": SimpleLazyObject(read)}

@@ -54,7 +54,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's AuthenticationMiddleware, the session's user remembered between requests (accounts/session_user.py).
+    "accounts.session_user.SessionUserMiddleware",
     # A user who just wrote reads dashboards and exports from the primary for a while (config/db_router.py).
     "config.db_router.ReplicaPinMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -121,6 +121,9 @@ def _record_many(*, records: list[dict], changes: dict, departments: bool = True
     for issue in issues:
         issue.version += 1
         issue.updated_at = at
+    from issues.desks import desk_counts_forget  # the UPDATE sends no signal: the desks read these issues again
+
+    desk_counts_forget()
     return events_record_many(
         departments=departments,
         records=[

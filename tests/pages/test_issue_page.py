@@ -226,6 +226,7 @@ def test_issue_page_queries_do_not_grow_with_events_or_actors(request, make, com
         )
         workflow.issue_comment(issue=issue, actor=actor, text=f"第{n}条")
         workflow.issue_comment(issue=issue, actor=community_staff, text=f"内部{n}", internal=True)
+    _queries_of(client, page(issue))  # a resident's changed issue is read in full once (issue_page_remembered)
     many = _queries_of(client, page(issue))
     assert many == few
 
@@ -282,6 +283,7 @@ def test_issue_page_queries_do_not_grow_with_photos(request, media_root, make, r
     _queries_of(client, page(issue))  # the viewer's scope is read once, then remembered (orgs.auth_cache)
     one = _queries_of(client, page(issue))
     photos_store(issue=issue, actor=resident, files=[_jpeg()] * 5)
+    _queries_of(client, page(issue))  # a resident's changed issue is read in full once (issue_page_remembered)
     assert _queries_of(client, page(issue)) == one
 
 
