@@ -66,7 +66,7 @@ def event_record(
             area_alert=audience.area_alert,
         )
         # A submission's issue was created in this transaction: nobody else sees it yet, it has no dispatch.
-        rollup_refresh([issue.pk], created=action == Event.Action.SUBMIT)
+        rollup_refresh([issue.pk], created=[issue] if action == Event.Action.SUBMIT else None)
         _hooks_call([event])
     return event
 

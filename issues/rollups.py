@@ -26,7 +26,7 @@ waits and then applies its delta against the rebuilt entry.
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import reduce
-from operator import add
+from operator import add, eq, ge, gt, le, lt
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
@@ -91,17 +91,78 @@ def _vectors(issues) -> "Iterable[dict]":
     )
 
 
+# Whether an issue has a resolution day (_resolved_on), read in SQL and in memory (_matches).
+HAS_RESOLUTION_DAY = Q(status__in=RESOLVED_STATUSES, resolved_at__isnull=False)
+
+
 def _resolved_on():
     """Return the expression of an issue's local resolution day while it is resolved or closed, else NO_DAY."""
     return Case(
-        When(
-            status__in=RESOLVED_STATUSES,
-            resolved_at__isnull=False,
-            then=TruncDate("resolved_at", tzinfo=LOCAL_TZ),
-        ),
+        When(HAS_RESOLUTION_DAY, then=TruncDate("resolved_at", tzinfo=LOCAL_TZ)),
         default=Value(NO_DAY),
         output_field=DateField(),
     )
+
+
+# --- an issue's row and counts from memory (a submission's: its row was just written from these very values) -----
+
+FLAG_QS = list(issue_flags().values())
+_COMPARE = {"exact": eq, "in": lambda value, values: value in values, "gt": gt, "gte": ge, "lt": lt, "lte": le}
+
+
+def _matches(q, issue: Issue) -> bool | None:
+    """Return whether `issue` as in memory matches the filter `q`, or None where memory cannot tell (a subquery, a
+    NULL compared, a lookup through a relation): then the database is asked."""
+    if not isinstance(q, Q):
+        return None
+    results = [_lookup(*child, issue) if isinstance(child, tuple) else _matches(child, issue) for child in q.children]
+    if q.connector == Q.AND:
+        result = False if False in results else (None if None in results else True)
+    else:
+        result = True if True in results else (None if None in results else False)
+    return result if result is None or not q.negated else not result
+
+
+def _lookup(lookup: str, value, issue: Issue) -> bool | None:
+    name, _, op = lookup.partition("__")
+    op = op or "exact"
+    if "__" in op or not hasattr(issue, name):
+        return None
+    current = getattr(issue, name)
+    if op == "isnull":
+        return (current is None) == bool(value)
+    if isinstance(value, F):
+        value = getattr(issue, value.name, None)
+    if current is None or value is None or op not in _COMPARE:
+        return None
+    return _COMPARE[op](current, value)
+
+
+def _local_day(moment) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def _created_rows(issues: list[Issue]) -> list[dict] | None:
+    """Return what _REFRESH_ROWS reads of issues created in this transaction, from memory (no entry yet, no rating
+    yet), or None when a flag cannot be told from memory."""
+    rows = []
+    for issue in issues:
+        bits = [_matches(q, issue) for q in FLAG_QS]
+        resolved = _matches(HAS_RESOLUTION_DAY, issue)
+        if None in bits or resolved is None:
+            return None
+        row = {c: getattr(issue, c) for c in ["pk", "area_path", *CODE_COLUMNS, "channel", "kind"]}
+        row |= {
+            "day": _local_day(issue.created_at),
+            "category_key": issue.category_id or 0,
+            "resolved_on": _local_day(issue.resolved_at) if resolved else NO_DAY,
+            "flag_bits": sum(1 << bit for bit, known in enumerate(bits) if known),
+            "rating_count": 0,
+            "satisfied_count": 0,
+            "stats_entry__flags": None,
+        }
+        rows.append(row)
+    return rows
 
 
 def _refresh_rows(ids):
@@ -157,11 +218,12 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_refresh(issue_ids: Iterable, *, created: bool = False) -> None:
+def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -> None:
     """Bring the rollup rows of these issues up to date with the database (module docstring).
 
-    `created`: the issues were created in this transaction (a submission): no other transaction can see their rows yet,
-    so there is nothing to lock, and they have no dispatch, so no department rows.
+    `created`: the issues (as saved) were created in this transaction, a submission: no other transaction can see
+    their rows yet, so there is nothing to lock; they have no dispatch, so no department rows; no entry and no rating,
+    so their counts come from memory (the same filters, issue_flags, read in memory: _matches).
     """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
@@ -169,7 +231,7 @@ def rollup_refresh(issue_ids: Iterable, *, created: bool = False) -> None:
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql" and not created:
             _LOCK_ROWS.rows(ids)
-        rows = _REFRESH_ROWS.rows(ids)
+        rows = (_created_rows(created) if created else None) or _REFRESH_ROWS.rows(ids)
         deltas: dict[tuple, list[int]] = {}
         entries = []
         old = "stats_entry__"
