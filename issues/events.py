@@ -65,8 +65,8 @@ def event_record(
             partner_issue=audience.partner_issue,
             area_alert=audience.area_alert,
         )
-        # A submission's issue is new: no dispatch, nothing to count for a department yet.
-        rollup_refresh([issue.pk], departments=action != Event.Action.SUBMIT)
+        # A submission's issue was created in this transaction: nobody else sees it yet, it has no dispatch.
+        rollup_refresh([issue.pk], created=[issue] if action == Event.Action.SUBMIT else None)
         _hooks_call([event])
     return event
 

@@ -715,6 +715,9 @@ class StatsRollup(models.Model):
     channel = models.CharField(max_length=10, blank=True)  # "" (ALL_CHANNELS): a row of every channel
     kind = models.CharField(max_length=12, blank=True, default="", db_default="")  # trend rows only
     resolved_on = models.DateField(default=NO_DAY, db_default=NO_DAY)  # trend rows only: the local resolution day
+    # One of SLOTS copies of each row (issues.rollups): concurrent changes add to different copies instead of waiting
+    # on one row's lock through each other's commit. Readers sum over them, as they sum over periods.
+    slot = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     total = _count()
     status_submitted = _count()
@@ -739,7 +742,10 @@ class StatsRollup(models.Model):
         verbose_name_plural = _("statistics rollups")
         constraints = [
             models.UniqueConstraint(
-                fields=["grain", "level", "period", "area_path", "category_pk", "channel", "kind", "resolved_on"],
+                fields=[
+                    *["grain", "level", "period", "area_path", "category_pk", "channel", "kind", "resolved_on"],
+                    "slot",
+                ],
                 name="rollup_key",
             )
         ]

@@ -9,9 +9,14 @@ and by month), in one upsert, then rewrites the entry. issues.events calls it fo
 the transaction of the change, after the change is written: the rollup commits or rolls back with the issue.
 
 Concurrency: the upsert only adds (`count = count + delta`), so two transactions changing different issues of one
-row both land, whatever their order; the row's lock is held to their commits. One issue's refreshes are serialized
-by its row lock (taken here too, so a caller outside the workflow is safe) and each reads the entry the previous one
-wrote. Rows are upserted in key order, so two refreshes never wait on each other in a cycle.
+row both land, whatever their order. The row's lock is held to the commit, through its disk flush, so every change
+of one day and place (every submission of the day in a community) would wait on the one before it: each row is kept
+as SLOTS copies (`slot`), a transaction adds to the copies of its slot (its transaction id modulo SLOTS: concurrent
+transactions have neighbouring ids, so different slots), and every reader sums over them as over periods. The rows
+are written in one statement (_write), late in the transaction. One issue's refreshes are serialized by its row lock
+(taken here too, so a caller outside the workflow is safe; not for an issue created in the same transaction, which
+nobody else sees) and each reads the entry the previous one wrote. Rows are upserted in key order, so two refreshes
+never wait on each other in a cycle.
 
 `rollup_rebuild()` (manage.py rebuild_stats_rollups) recomputes everything month by month with set-based SQL,
 each month in one transaction that (on PostgreSQL) locks both tables against writers, so a change made meanwhile
@@ -21,7 +26,7 @@ waits and then applies its delta against the rebuilt entry.
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import reduce
-from operator import add
+from operator import add, eq, ge, gt, le, lt
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
@@ -59,6 +64,15 @@ SHAPES = [
     ]
 ]
 CODES_KEPT = {L.COMMUNITY: 3, L.STREET: 2, L.DISTRICT: 1}
+# The copies of each row (module docstring): enough that two or three concurrent writers rarely share one, few
+# enough that a dashboard reads at most this many times its rows.
+SLOTS = 4
+
+
+def _slot_sql() -> str:
+    """Return the SQL of this transaction's slot: one for the whole transaction, so its row locks stay in key order."""
+    # SQLite has one writer at a time: nothing to spread.
+    return f"mod(txid_current(), {SLOTS})" if connection.vendor == "postgresql" else "0"
 
 
 def _vectors(issues) -> "Iterable[dict]":
@@ -77,17 +91,78 @@ def _vectors(issues) -> "Iterable[dict]":
     )
 
 
+# Whether an issue has a resolution day (_resolved_on), read in SQL and in memory (_matches).
+HAS_RESOLUTION_DAY = Q(status__in=RESOLVED_STATUSES, resolved_at__isnull=False)
+
+
 def _resolved_on():
     """Return the expression of an issue's local resolution day while it is resolved or closed, else NO_DAY."""
     return Case(
-        When(
-            status__in=RESOLVED_STATUSES,
-            resolved_at__isnull=False,
-            then=TruncDate("resolved_at", tzinfo=LOCAL_TZ),
-        ),
+        When(HAS_RESOLUTION_DAY, then=TruncDate("resolved_at", tzinfo=LOCAL_TZ)),
         default=Value(NO_DAY),
         output_field=DateField(),
     )
+
+
+# --- an issue's row and counts from memory (a submission's: its row was just written from these very values) -----
+
+FLAG_QS = list(issue_flags().values())
+_COMPARE = {"exact": eq, "in": lambda value, values: value in values, "gt": gt, "gte": ge, "lt": lt, "lte": le}
+
+
+def _matches(q, issue: Issue) -> bool | None:
+    """Return whether `issue` as in memory matches the filter `q`, or None where memory cannot tell (a subquery, a
+    NULL compared, a lookup through a relation): then the database is asked."""
+    if not isinstance(q, Q):
+        return None
+    results = [_lookup(*child, issue) if isinstance(child, tuple) else _matches(child, issue) for child in q.children]
+    if q.connector == Q.AND:
+        result = False if False in results else (None if None in results else True)
+    else:
+        result = True if True in results else (None if None in results else False)
+    return result if result is None or not q.negated else not result
+
+
+def _lookup(lookup: str, value, issue: Issue) -> bool | None:
+    name, _, op = lookup.partition("__")
+    op = op or "exact"
+    if "__" in op or not hasattr(issue, name):
+        return None
+    current = getattr(issue, name)
+    if op == "isnull":
+        return (current is None) == bool(value)
+    if isinstance(value, F):
+        value = getattr(issue, value.name, None)
+    if current is None or value is None or op not in _COMPARE:
+        return None
+    return _COMPARE[op](current, value)
+
+
+def _local_day(moment) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def _created_rows(issues: list[Issue]) -> list[dict] | None:
+    """Return what _REFRESH_ROWS reads of issues created in this transaction, from memory (no entry yet, no rating
+    yet), or None when a flag cannot be told from memory."""
+    rows = []
+    for issue in issues:
+        bits = [_matches(q, issue) for q in FLAG_QS]
+        resolved = _matches(HAS_RESOLUTION_DAY, issue)
+        if None in bits or resolved is None:
+            return None
+        row = {c: getattr(issue, c) for c in ["pk", "area_path", *CODE_COLUMNS, "channel", "kind"]}
+        row |= {
+            "day": _local_day(issue.created_at),
+            "category_key": issue.category_id or 0,
+            "resolved_on": _local_day(issue.resolved_at) if resolved else NO_DAY,
+            "flag_bits": sum(1 << bit for bit, known in enumerate(bits) if known),
+            "rating_count": 0,
+            "satisfied_count": 0,
+            "stats_entry__flags": None,
+        }
+        rows.append(row)
+    return rows
 
 
 def _refresh_rows(ids):
@@ -143,18 +218,20 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_refresh(issue_ids: Iterable, *, departments: bool = True) -> None:
+def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -> None:
     """Bring the rollup rows of these issues up to date with the database (module docstring).
 
-    `departments=False` skips the department rows: for a submission, whose issue has no dispatch yet.
+    `created`: the issues (as saved) were created in this transaction, a submission: no other transaction can see
+    their rows yet, so there is nothing to lock; they have no dispatch, so no department rows; no entry and no rating,
+    so their counts come from memory (the same filters, issue_flags, read in memory: _matches).
     """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
         return
     with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not created:
             _LOCK_ROWS.rows(ids)
-        rows = _REFRESH_ROWS.rows(ids)
+        rows = (_created_rows(created) if created else None) or _REFRESH_ROWS.rows(ids)
         deltas: dict[tuple, list[int]] = {}
         entries = []
         old = "stats_entry__"
@@ -174,9 +251,8 @@ def rollup_refresh(issue_ids: Iterable, *, departments: bool = True) -> None:
             _add(deltas, new, _counts(*vector))
             entries.append((row["pk"], new, vector))
         if entries:
-            leaf_ids = _upsert(deltas, leaves={new for _, new, _ in entries})
-            _write_entries(entries, leaf_ids)
-        if departments:
+            _write(deltas, entries)
+        if not created:
             _department_refresh(ids)
 
 
@@ -197,15 +273,14 @@ def _leaf_key(leaf: tuple) -> tuple:
     return _key(G.DAY, L.LEAF, leaf[0], leaf[1], leaf[3], leaf[4], ALL_KINDS, NO_DAY)
 
 
-def _upsert(deltas: dict, *, leaves: set) -> dict:
-    """Add the deltas to their rows (creating them) in key order; return {key: id} of the leaf day rows `leaves`."""
+def _upsert(deltas: dict, *, leaves: set) -> tuple[str, list]:
+    """Return the upsert adding the deltas to their rows (creating them, the leaf day rows of `leaves` even without a
+    count), in key order, returning each row's id and key: (sql, params)."""
     wanted = {_leaf_key(leaf) for leaf in leaves}
     rows = sorted(
         (row for row, counts in deltas.items() if any(counts) or _key(*row[:4], *row[5:]) in wanted),
         key=lambda row: _key(*row[:4], *row[5:]),
     )
-    if not rows:
-        return {}
     table = connection.ops.quote_name(StatsRollup._meta.db_table)
     values = []
     for row in rows:
@@ -213,26 +288,39 @@ def _upsert(deltas: dict, *, leaves: set) -> dict:
         values.append(
             [str(grain), str(level), period, path, *codes, category, channel, kind, resolved_on, *deltas[row]]
         )
-    returned = _insert_or_update(
+    return _insert_or_update_sql(
         table,
         [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], *COUNTS],
         values,
-        conflict=KEY_COLUMNS,
+        conflict=[*KEY_COLUMNS, "slot"],
         updates=_added(table, COUNTS),
         returning=f"id, {', '.join(KEY_COLUMNS)}",
+        computed={"slot": _slot_sql()},
     )
-    return {key: pk for pk, *rest in returned if (key := _key(*rest)) in wanted}
+
+
+def _insert_or_update_sql(
+    table: str, columns, rows: list, *, conflict, updates: str, returning: str = "", computed: dict | None = None
+) -> tuple[str, list]:
+    """Return the INSERT of `rows` (a list of values per row) that on a conflict over `conflict` SETs `updates`.
+
+    `computed`: {column: SQL expression} of columns every row takes from the database (not parameters).
+    """
+    computed = computed or {}
+    one = ", ".join(["%s"] * len(columns) + list(computed.values()))
+    placeholders = ", ".join([f"({one})"] * len(rows))
+    sql = (
+        f"INSERT INTO {table} ({', '.join([*columns, *computed])}) VALUES {placeholders}"
+        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+    )
+    return sql + (f" RETURNING {returning}" if returning else ""), [v for row in rows for v in row]
 
 
 def _insert_or_update(table: str, columns, rows: list, *, conflict, updates: str, returning: str = "") -> list:
     """Write `rows` (a list of values per row) in one INSERT; on a conflict over `conflict`, SET `updates`."""
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders}"
-        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
-    )
+    sql, params = _insert_or_update_sql(table, columns, rows, conflict=conflict, updates=updates, returning=returning)
     with connection.cursor() as cursor:
-        cursor.execute(sql + (f" RETURNING {returning}" if returning else ""), [v for row in rows for v in row])
+        cursor.execute(sql, params)
         return cursor.fetchall() if returning else []
 
 
@@ -246,15 +334,46 @@ def _replaced(columns) -> str:
     return ", ".join(f"{c} = excluded.{c}" for c in columns)
 
 
-def _write_entries(entries: list, leaf_ids: dict) -> None:
+STATS_ENTRY_COLUMNS = ["issue_id", "rollup_id", "flags", "ratings", "satisfied", "kind", "resolved_on"]
+
+
+def _write(deltas: dict, entries: list) -> None:
+    """Add the deltas to their rows and point each issue's StatsEntry at its leaf day row, with what it adds there.
+
+    On PostgreSQL in one statement (the entries join the upsert's returned rows): the shared rows' locks are taken
+    by the last statement before the commit, and held no longer than it.
+    """
+    upsert, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
     table = connection.ops.quote_name(StatsEntry._meta.db_table)
     issue_field = StatsEntry._meta.get_field("issue").target_field
-    columns = ["issue_id", "rollup_id", "flags", "ratings", "satisfied", "kind", "resolved_on"]
-    values = [
-        [issue_field.get_db_prep_value(issue_id, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
-        for issue_id, leaf, vector in entries
-    ]
-    _insert_or_update(table, columns, values, conflict=["issue_id"], updates=_replaced(columns[1:]))
+    updates = _replaced(STATS_ENTRY_COLUMNS[1:])
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(upsert, params)
+            leaf_ids = {_key(*rest): pk for pk, *rest in cursor.fetchall()}
+            values = [
+                [issue_field.get_db_prep_value(pk, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
+                for pk, leaf, vector in entries
+            ]
+            entry = _insert_or_update_sql(table, STATS_ENTRY_COLUMNS, values, conflict=["issue_id"], updates=updates)
+            cursor.execute(*entry)
+            return
+        one = "(%s::uuid, %s::date, %s, %s::integer, %s, %s::integer, %s::integer, %s::integer, %s, %s::date)"
+        values = [
+            [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
+        ]
+        cursor.execute(
+            f"WITH r AS ({upsert}) INSERT INTO {table} ({', '.join(STATS_ENTRY_COLUMNS)})"
+            " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on"
+            f" FROM (VALUES {', '.join([one] * len(values))})"
+            " AS e (issue_id, period, area_path, category_pk, channel, flags, ratings, satisfied, kind, resolved_on)"
+            " JOIN r ON r.grain = %s AND r.level = %s AND r.period = e.period AND r.area_path = e.area_path"
+            " AND r.category_pk = e.category_pk AND r.channel = e.channel AND r.kind = %s AND r.resolved_on = %s"
+            f" ON CONFLICT (issue_id) DO UPDATE SET {updates} RETURNING 1",
+            [*params, *(v for row in values for v in row), G.DAY.value, L.LEAF.value, ALL_KINDS, NO_DAY],
+        )
+        if len(cursor.fetchall()) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
+            raise RuntimeError("A statistics entry found no leaf rollup row.")
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------

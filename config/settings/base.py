@@ -374,7 +374,7 @@ _cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default=""
 if _cache_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.ReusedClientRedisCache",
             "LOCATION": _cache_url,
             "KEY_PREFIX": env.str("GRIDDESK_CACHE_KEY_PREFIX", default="griddesk"),
             # A Redis that hangs must not hold a request: throttles then count locally (config.api.throttling).

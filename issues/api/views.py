@@ -224,7 +224,7 @@ class IssueViewSet(ScopedIssueViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         serializer = s.IssueSubmitSerializer(data=request.data, context=self.get_serializer_context())
         if serializer.validated_plainly() is None:
             serializer.is_valid(raise_exception=True)
-        # Decode and re-encode the photos before the submit transaction, which holds the issue-number row lock.
+        # Decode and re-encode the photos before the submit transaction: never slow work inside it.
         files = serializer.validated_data.get("photos")
         photos = photos_clean(files=files) if files else []
         once = None

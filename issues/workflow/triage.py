@@ -89,7 +89,7 @@ def issue_submit(
     partner channel for a partner app and the web form for everyone else.
 
     `photos` come already checked and re-encoded (issues.photos.photos_clean): decoding is slow and must not run
-    while this transaction holds the issue-number row lock. They are stored before the event, so its outbox rows
+    inside this transaction. They are stored before the event, so its outbox rows
     (a partner's `issue.created` webhook) list them. With `idempotency`, a key the caller already used answers the
     first issue, with `replayed` set on it, and creates nothing. This function owns its transaction (durable):
     callers compose nothing around it.
@@ -118,6 +118,8 @@ def issue_submit(
     if channel in REPORTED_FOR_OTHERS and not reporter_phone:
         raise ValidationFailed.on("reporter_phone", gettext_noop("Give the phone of the person you report for."))
     photos = _checked_photos(photos)
+    # Taken and committed before the transaction (issues.numbering): the day's counter row is not held through it.
+    number = issue_number_next()
 
     stored: list = []
     try:
@@ -129,7 +131,7 @@ def issue_submit(
                     earlier.replayed = True
                     return earlier
             issue = Issue(
-                number=issue_number_next(),
+                number=number,
                 status=TRANSITIONS[A.SUBMIT].target,
                 kind=kind or (category.kind if category else Kind.COMPLAINT),
                 category=category,

@@ -129,15 +129,14 @@ def test_an_unusable_key_is_400_naming_the_header(territory, resident, key):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: concurrent writers on one table")
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_with_one_key_create_one_issue(territory, resident, monkeypatch):
-    number_next = triage.issue_number_next
+    place = triage._place
 
-    def slow_number_next():
+    def slow_place(*args, **kwargs):
         # Hold the first submit transaction open (its key claimed) so that the second request arrives while it runs.
-        number = number_next()
+        place(*args, **kwargs)
         time.sleep(0.3)
-        return number
 
-    monkeypatch.setattr(triage, "issue_number_next", slow_number_next)
+    monkeypatch.setattr(triage, "_place", slow_place)
     start = threading.Barrier(2)
     responses = [None, None]
 

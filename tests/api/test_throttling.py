@@ -151,8 +151,8 @@ def test_signed_in_callers_are_not_counted_as_anonymous_creators(rates, resident
     ("env", "backend"),
     [
         ({}, "django.core.cache.backends.locmem.LocMemCache"),
-        ({"REDIS_URL": "redis://127.0.0.1:6379/1"}, "django.core.cache.backends.redis.RedisCache"),
-        ({"CACHE_URL": "redis://127.0.0.1:6379/2"}, "django.core.cache.backends.redis.RedisCache"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/1"}, "config.redis_cache.ReusedClientRedisCache"),
+        ({"CACHE_URL": "redis://127.0.0.1:6379/2"}, "config.redis_cache.ReusedClientRedisCache"),
     ],
 )
 def test_throttle_counters_use_redis_when_configured_else_process_memory(env, backend):

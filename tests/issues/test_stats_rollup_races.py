@@ -6,16 +6,18 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import IntegerField, Sum
 from django.utils import timezone
 
 from issues import workflow
 from issues.models import DepartmentRollup, StatsRollup
-from issues.rollups import rollup_rebuild
+from issues.rollups import COUNTS, rollup_rebuild
 from issues.stats import issue_stats
 from issues.stats_report import department_stats
 from tests.issues.stats_department_reference import live_department_stats
 from tests.issues.stats_reference import live_issue_stats
 from tests.issues.test_concurrency import race
+from tests.issues.test_workflow_submit import DESCRIPTION
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
@@ -24,11 +26,24 @@ pytestmark = [
 
 
 def _table() -> list[tuple]:
-    fields = [f.name for f in StatsRollup._meta.concrete_fields if f.name != "id"]
+    """Return the rollup rows with counts as comparable tuples: each row's slots (issues.rollups.SLOTS) summed."""
+    counts = [f.name for f in StatsRollup._meta.concrete_fields if isinstance(f, IntegerField) and f.name in COUNTS]
+    keys = [f.name for f in StatsRollup._meta.concrete_fields if f.name not in {"id", "slot", *counts}]
+    summed = StatsRollup.objects.values(*keys).order_by().annotate(**{f"sum_{c}": Sum(c) for c in counts})
+    rows = [tuple(row.values()) for row in summed.filter(sum_total__gt=0)]
     departments = [f.attname for f in DepartmentRollup._meta.concrete_fields if f.name != "id"]
-    return sorted(StatsRollup.objects.filter(total__gt=0).values_list(*fields)) + sorted(
-        DepartmentRollup.objects.filter(dispatched__gt=0).values_list(*departments)
-    )
+    return sorted(rows) + sorted(DepartmentRollup.objects.filter(dispatched__gt=0).values_list(*departments))
+
+
+def test_concurrent_submissions_in_one_place_add_to_different_slots_and_the_sums_stay_exact(territory, resident):
+    grid = territory["grid"].code
+    submit = lambda: workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=grid)  # noqa: E731
+    outcomes = race(*[submit] * 6)
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    leaf = StatsRollup.objects.filter(level=StatsRollup.Level.LEAF)
+    assert sum(leaf.values_list("total", flat=True)) == 6
+    assert leaf.values("slot").distinct().count() > 1  # otherwise each waited on the other's commit
+    _assert_consistent(territory)
 
 
 def _assert_consistent(territory):

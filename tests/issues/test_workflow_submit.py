@@ -1,10 +1,12 @@
 """issue_submit: who may report, routing to a grid, the copied codes, the number, the event and who hears."""
 
 import re
+import threading
 from datetime import date
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 
 from config.errors import ValidationFailed
 from issues import workflow
@@ -170,6 +172,51 @@ def test_numbers_follow_a_daily_sequence(territory, resident):
     assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00001"
     assert issue_number_next(day=date(2026, 10, 1)) == "GD-20261001-00002"
     assert IssueCounter.objects.get(day=date(2026, 10, 1)).last == 2
+
+
+def test_a_submission_that_fails_after_its_number_leaves_that_number_unused(territory, resident, monkeypatch):
+    first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+
+    def failing_place(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(triage, "_place", failing_place)
+        with pytest.raises(RuntimeError):
+            workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    third = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    # Numbers are unique, not gapless (issues.numbering): the failed one took its number outside its transaction.
+    assert int(third.number[-5:]) == int(first.number[-5:]) + 2
+    assert Issue.objects.count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_does_not_hold_the_day_counter_while_its_transaction_runs(territory, resident, monkeypatch):
+    taken = {}
+    place = triage._place
+
+    def take_a_number():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+            taken["number"] = issue_number_next()
+        except Exception as exc:  # noqa: BLE001 — what the test looks at
+            taken["error"] = exc
+        finally:
+            connection.close()
+
+    def place_then_number_elsewhere(*args, **kwargs):
+        place(*args, **kwargs)
+        # Inside the submission's transaction: another connection numbers an issue without waiting for it.
+        other = threading.Thread(target=take_a_number)
+        other.start()
+        other.join()
+
+    monkeypatch.setattr(triage, "_place", place_then_number_elsewhere)
+    issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    assert "error" not in taken, taken
+    assert int(taken["number"][-5:]) == int(issue.number[-5:]) + 1
 
 
 def test_submit_stores_the_cleaned_photos_before_its_event(territory, resident, settings, tmp_path):
