@@ -108,16 +108,11 @@ def _get_many(keys: list[str]) -> dict:
 
 
 def redis_client(backend: RedisCache):
-    """Return a client of the Redis cache `backend`'s connection pool, made once: RedisCache makes a new client for
-    every call, whose constructor fills its ~170 response callbacks (a tenth of a millisecond each time)."""
-    pool = backend._cache._get_connection_pool(True)
-    client = _redis_clients.get(pool)
-    if client is None:
-        client = _redis_clients[pool] = backend._cache._client(connection_pool=pool)
-    return client
+    """Return the client of the Redis cache `backend` for commands the cache API lacks (MGET, pipelines).
 
-
-_redis_clients: dict = {}
+    The configured backend (config.redis_cache) keeps one client per connection pool, so this builds nothing.
+    """
+    return backend._cache.get_client(write=True)
 
 
 def token_user_seen(raw: str, user_id) -> None:
