@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.errors import ValidationFailed
 from issues import workflow
-from issues.desks import desk_department, desk_escalations, desk_triage
+from issues.desks import desk_counts_forget, desk_department, desk_escalations, desk_triage
 from issues.models import Issue
 
 pytestmark = pytest.mark.django_db
@@ -121,10 +121,15 @@ def test_each_queue_reads_a_page_in_the_same_number_of_queries_whatever_its_size
         issue = make(status, place=territory["grid"], lat=25.825, lng=114.955)
         if queue is desk_escalations:
             workflow.issue_escalate(issue=issue, actor=community_staff, note="Stuck.")
+    # Each read as after a change (the triage queue keeps a page until the issues change): the reads compared.
+    desk_counts_forget()
     small = queries(lambda: queue(user=fresh(user), size=2))
+    desk_counts_forget()
     assert len(queue(user=fresh(user), size=6).rows) == 6
+    desk_counts_forget()
     with django_assert_num_queries(small):
         queue(user=fresh(user), size=6)
     cursor = queue(user=fresh(user), size=2).next_cursor
+    desk_counts_forget()
     with django_assert_num_queries(small):
         assert len(queue(user=fresh(user), size=2, cursor=cursor).rows) == 2
