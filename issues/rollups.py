@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 from operator import add, eq, ge, gt, le, lt
+from types import SimpleNamespace
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
@@ -218,12 +219,13 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -> None:
+def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, departments: bool = True) -> None:
     """Bring the rollup rows of these issues up to date with the database (module docstring).
 
     `created`: the issues (as saved) were created in this transaction, a submission: no other transaction can see
     their rows yet, so there is nothing to lock; they have no dispatch, so no department rows; no entry and no rating,
     so their counts come from memory (the same filters, issue_flags, read in memory: _matches).
+    `departments=False`: the change touched no dispatch (a sweep's escalation), so the department rows stay.
     """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
@@ -252,8 +254,70 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -
             entries.append((row["pk"], new, vector))
         if entries:
             _write(deltas, entries)
-        if not created:
+        if not created and departments:
             _department_refresh(ids)
+
+
+# --- a known change: an escalation ---------------------------------------------------------------------------------
+# An escalation changes the issue's escalation_level alone, so of issue_flags only `escalated` can move, and only when
+# the level crosses from not escalated to escalated (an issue at level 1 escalated to 2 moves nothing). The change is
+# known in memory: it is added as a delta (rollup_escalations), without the flags read and the recompute of
+# rollup_refresh.
+
+ESCALATED = FLAG_KEYS.index("escalated")
+
+
+def _escalated_at(level: int) -> bool | None:
+    """Return whether an issue at `level` counts as escalated (issue_flags' own filter, read in memory)."""
+    return _matches(FLAG_QS[ESCALATED], SimpleNamespace(escalation_level=level))
+
+
+def rollup_escalations(escalations: Iterable[tuple[Issue, int, int]]) -> None:
+    """Count the escalations (issue, from_level, to_level) of issues locked and changed in this transaction, whose
+    escalation_level alone changed (a sweep's), in the statistics rollup: what rollup_refresh would do, as a delta.
+
+    Only the escalations into `escalated` count. Each issue's StatsEntry says whether it counts as escalated already
+    (its bit; an issue escalated twice counts once): the others get the bit and +1 `escalated` in their leaf row and
+    its SHAPES rows (trend rows count issues alone), in one upsert. An issue with no entry (never counted), or a level
+    memory cannot tell, gets rollup_refresh. Department rows count no escalation level: untouched.
+    """
+    starting, unknown = {}, set()
+    for issue, was, now in escalations:
+        before, after = _escalated_at(was), _escalated_at(now)
+        if before is None or after is None:
+            unknown.add(issue.pk)
+        elif after and not before:
+            starting[issue.pk] = issue
+    if not starting and not unknown:
+        return
+    with transaction.atomic(savepoint=False):
+        r = "rollup__"
+        entries = StatsEntry.objects.filter(issue_id__in=sorted(starting, key=str)).values_list(
+            "issue_id", "flags", f"{r}period", f"{r}area_path", *(f"{r}{c}" for c in CODE_COLUMNS),
+            f"{r}category_pk", f"{r}channel",
+        )  # fmt: skip
+        bit = 1 << ESCALATED
+        leaves: dict[tuple, int] = {}
+        counted = []
+        for pk, flags, period, path, *codes, category, channel in entries:
+            starting.pop(pk, None)
+            if flags & bit:
+                continue
+            counted.append(pk)
+            leaf = (_as_date(period), path, tuple(codes), category, channel, ALL_KINDS, NO_DAY)
+            leaves[leaf] = leaves.get(leaf, 0) + 1
+        if counted:
+            StatsEntry.objects.filter(issue_id__in=counted).update(flags=F("flags").bitor(bit))
+            deltas: dict[tuple, list[int]] = {}
+            for leaf, n in leaves.items():
+                for shape in _shapes(leaf):
+                    if shape[0] != G.TREND:
+                        deltas.setdefault(shape, [0] * len(COUNTS))[1 + ESCALATED] += n
+            with connection.cursor() as cursor:
+                cursor.execute(*_upsert(deltas, leaves=set()))
+        missing = unknown | set(starting)  # no entry
+        if missing:
+            rollup_refresh(missing, departments=False)
 
 
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
