@@ -14,6 +14,7 @@ escalated. Measured in-process on PostgreSQL:
 
 import io
 import os
+import sys
 import time
 
 from bench.bench_api import PLANS_DIR, SCALES, SEQ_SCAN, _bulk_load
@@ -163,12 +164,21 @@ class _QueryCounter:
     """Count the queries run inside it (an execute wrapper: unlike CaptureQueriesContext it keeps no SQL text, whose
     rendering of a sweep's arrays of thousands of ids would be timed with the sweep)."""
 
-    def __init__(self):
+    def __init__(self, timed: bool = False):
         self.count = 0
+        self.timed = {} if timed else None  # --profile: seconds by the statement's first words
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        if self.timed is None:
+            return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split()[:6])[:90]
+            seconds, n = self.timed.get(key, (0.0, 0))
+            self.timed[key] = (seconds + time.perf_counter() - started, n + 1)
 
     def __len__(self):
         return self.count
@@ -203,11 +213,24 @@ def _sweep(ctx) -> dict:
     before = Notification.objects.count()
     updates_before = _issue_updates()
     load_before = round(os.getloadavg()[0], 2)
+    profile = os.environ.get("GRIDDESK_SWEEP_PROFILE")  # --profile: where the first sweep's time goes, on stderr
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
-    with _QueryCounter() as captured:
+    with _QueryCounter(timed=bool(profile)) as captured:
         done = escalation_sweep(now=now)
     first = time.perf_counter() - started
     cpu = time.process_time() - cpu
+    if profile:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        for key, (seconds, n) in sorted(captured.timed.items(), key=lambda item: -item[1][0])[:15]:
+            ctx.log(f"{seconds:7.3f} s {n:4d}x {key}")
     figures = {
         "sweep_load_average_1m_before": load_before,
         "sweep_first_s": round(first, 3),
@@ -313,6 +336,7 @@ def main() -> None:
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
     parser.add_argument("--partner-webhook", action="store_true", help="the demo partner hears of escalations")
+    parser.add_argument("--profile", action="store_true", help="cProfile the first sweep and time its statements")
     args = parser.parse_args()
     if args.load:
         admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
@@ -322,6 +346,8 @@ def main() -> None:
     os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     os.environ["GRIDDESK_BENCH_SCALE"] = args.scale
+    if args.profile:
+        os.environ["GRIDDESK_SWEEP_PROFILE"] = "1"
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import django
 

@@ -71,14 +71,14 @@ def event_record(
     return event
 
 
-def events_record_many(*, records: list[dict], departments: bool = True) -> list[Event]:
+def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Event]:
     """Append many events at once (a sweep's), each with the outbox rows event_record would write for it, atomically.
 
     `records`: one dict of event_record's keyword arguments per event, at most one per issue (the partners' webhook
     bodies show each issue as it is now). A constant number of queries however many events: one insert of the events
     (config.bulk.rows_insert: columns, not a model instance each), one read of the staff above all their issues, then
-    the outbox rows of all of them (notifications.outbox). `departments=False` skips the department rollup rows, for
-    changes that touch no dispatch (issues.rollups.rollup_refresh).
+    the outbox rows of all of them (notifications.outbox). `rollups=False`: the caller counts the change in the
+    statistics rollups itself, as a delta (a sweep's escalations: issues.rollups.rollup_escalations).
     """
     for action in {record["action"] for record in records}:
         _known_action(action)
@@ -121,7 +121,8 @@ def events_record_many(*, records: list[dict], departments: bool = True) -> list
                 }
             )
         outbox_write_many(writes=writes, partner_issues=partner_issues_data)
-        rollup_refresh([event.issue_id for event in events], departments=departments)
+        if rollups:
+            rollup_refresh([event.issue_id for event in events])
         _hooks_call(events)
     return events
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import reduce
 from operator import add, eq, ge, gt, le, lt
+from types import SimpleNamespace
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
@@ -218,12 +219,13 @@ def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -> None:
+def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, departments: bool = True) -> None:
     """Bring the rollup rows of these issues up to date with the database (module docstring).
 
     `created`: the issues (as saved) were created in this transaction, a submission: no other transaction can see
     their rows yet, so there is nothing to lock; they have no dispatch, so no department rows; no entry and no rating,
     so their counts come from memory (the same filters, issue_flags, read in memory: _matches).
+    `departments=False`: the change touched no dispatch (a sweep's escalation), so the department rows stay.
     """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
@@ -252,8 +254,126 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None) -
             entries.append((row["pk"], new, vector))
         if entries:
             _write(deltas, entries)
-        if not created:
+        if not created and departments:
             _department_refresh(ids)
+
+
+# --- a known change: an escalation ---------------------------------------------------------------------------------
+# An escalation changes the issue's escalation_level alone, so of issue_flags only `escalated` can move, and only when
+# the level crosses from not escalated to escalated (an issue at level 1 escalated to 2 moves nothing). The change is
+# known in memory: it is added as a delta (rollup_escalations), without the flags read and the recompute of
+# rollup_refresh.
+
+ESCALATED = FLAG_KEYS.index("escalated")
+
+
+def _escalated_at(level: int) -> bool | None:
+    """Return whether an issue at `level` counts as escalated (issue_flags' own filter, read in memory)."""
+    return _matches(FLAG_QS[ESCALATED], SimpleNamespace(escalation_level=level))
+
+
+def rollup_escalations(escalations: Iterable[tuple[Issue, int, int]]) -> None:
+    """Count the escalations (issue, from_level, to_level) of issues locked and changed in this transaction, whose
+    escalation_level alone changed (a sweep's), in the statistics rollup: what rollup_refresh would do, as a delta.
+
+    Only the escalations into `escalated` count. Each issue's StatsEntry says whether it counts as escalated already
+    (its bit; an issue escalated twice counts once): the others get the bit and +1 `escalated` in their leaf row and
+    its SHAPES rows (trend rows count issues alone), in one upsert. An issue with no entry (never counted), or a level
+    memory cannot tell, gets rollup_refresh. Department rows count no escalation level: untouched.
+    """
+    starting, unknown = {}, set()
+    for issue, was, now in escalations:
+        before, after = _escalated_at(was), _escalated_at(now)
+        if before is None or after is None:
+            unknown.add(issue.pk)
+        elif after and not before:
+            starting[issue.pk] = issue
+    if not starting and not unknown:
+        return
+    with transaction.atomic(savepoint=False):
+        leaves, with_entry = _entries_escalate(sorted(starting, key=str))
+        added: dict[tuple, int] = {}
+        for leaf, n in leaves.items():
+            for shape in _shapes(leaf):
+                if shape[0] != G.TREND:
+                    added[shape] = added.get(shape, 0) + n
+        if added:
+            _escalated_upsert(added)
+        missing = unknown | (set(starting) - with_entry)  # never counted
+        if missing:
+            rollup_refresh(missing, departments=False)
+
+
+def _entries_escalate(pks: list) -> tuple[dict[tuple, int], set]:
+    """Set the escalated bit of the entries of `pks` that lack it; return their leaves ({leaf: issues}) and the pks
+    that have an entry. On PostgreSQL one UPDATE … RETURNING (and a read only if some issue has no entry or had it)."""
+    bit = 1 << ESCALATED
+    leaves: dict[tuple, int] = {}
+    if not pks:
+        return leaves, set()
+    if connection.vendor == "postgresql":
+        entry, rollup = (connection.ops.quote_name(m._meta.db_table) for m in (StatsEntry, StatsRollup))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {entry} e SET flags = e.flags | %s FROM {rollup} r"
+                " WHERE e.issue_id = ANY(%s::uuid[]) AND e.flags & %s = 0 AND r.id = e.rollup_id"
+                f" RETURNING e.issue_id, r.period, r.area_path, {', '.join(f'r.{c}' for c in CODE_COLUMNS)},"
+                " r.category_pk, r.channel",
+                [bit, [str(pk) for pk in pks], bit],
+            )
+            changed = cursor.fetchall()
+        with_entry = {pk for pk, *_ in changed}
+        if len(changed) < len(pks):
+            with_entry |= set(StatsEntry.objects.filter(issue_id__in=pks).values_list("issue_id", flat=True))
+        rows = [row[1:] for row in changed]
+    else:
+        r = "rollup__"
+        entries = list(
+            StatsEntry.objects.filter(issue_id__in=pks).values_list(
+                "issue_id", "flags", f"{r}period", f"{r}area_path", *(f"{r}{c}" for c in CODE_COLUMNS),
+                f"{r}category_pk", f"{r}channel",
+            )
+        )  # fmt: skip
+        with_entry = {pk for pk, *_ in entries}
+        counted = [pk for pk, flags, *_ in entries if not flags & bit]
+        StatsEntry.objects.filter(issue_id__in=counted).update(flags=F("flags").bitor(bit))
+        rows = [row[2:] for row in entries if not row[1] & bit]
+    for period, path, *rest in rows:
+        codes, (category, channel) = tuple(rest[: len(CODE_COLUMNS)]), rest[len(CODE_COLUMNS) :]
+        leaf = (_as_date(period), path, codes, category, channel, ALL_KINDS, NO_DAY)
+        leaves[leaf] = leaves.get(leaf, 0) + 1
+    return leaves, with_entry
+
+
+def _escalated_upsert(added: dict[tuple, int]) -> None:
+    """Add `added` ({full row: n}) to the rows' `escalated`, creating them (other counts 0), in key order, one
+    statement: on PostgreSQL one array per column (unnest), so its size is not one parameter per value."""
+    rows = sorted(added, key=lambda row: _key(*row[:4], *row[5:]))
+    table = connection.ops.quote_name(StatsRollup._meta.db_table)
+    columns = [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], "escalated"]
+    values = []
+    for row in rows:
+        grain, level, period, path, codes, category, channel, kind, resolved_on = row
+        values.append([str(grain), str(level), period, path, *codes, category, channel, kind, resolved_on, added[row]])
+    zeros = [c for c in COUNTS if c != "escalated"]
+    into = f"INSERT INTO {table} ({', '.join([*columns, *zeros, 'slot'])})"
+    tail = (
+        f" ON CONFLICT ({', '.join([*KEY_COLUMNS, 'slot'])})"
+        f" DO UPDATE SET escalated = {table}.escalated + excluded.escalated"
+    )
+    fill = ", ".join(["0"] * len(zeros))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            types = ["text", "text", "date", "text", *["text"] * 5, "integer", "text", "text", "date", "integer"]
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            cursor.execute(
+                f"{into} SELECT {', '.join(f'v.{c}' for c in columns)}, {fill}, {_slot_sql()}"
+                f" FROM unnest({arrays}) WITH ORDINALITY AS v({', '.join(columns)}, n) ORDER BY v.n{tail}",
+                [list(column) for column in zip(*values, strict=True)],
+            )
+        else:
+            one = f"({', '.join(['%s'] * len(columns))}, {fill}, {_slot_sql()})"
+            cursor.execute(f"{into} VALUES {', '.join([one] * len(values))}{tail}", [v for row in values for v in row])
 
 
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:

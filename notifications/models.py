@@ -49,6 +49,9 @@ class Notification(models.Model):
         blank=True,
         related_name="notifications",
         verbose_name=_("webhook"),
+        # notification_webhook (partial: the webhook rows alone) serves the lookups by endpoint; a full index would
+        # cost each person's row (a sweep writes 20,000) an entry for its NULL.
+        db_index=False,
     )
     issue = models.ForeignKey(
         "issues.Issue", on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("issue")
@@ -78,6 +81,8 @@ class Notification(models.Model):
             models.Index(fields=["claimed_until"], name="notification_sending", condition=Q(status="sending")),
             # A user's inbox and its unread count.
             models.Index(fields=["recipient", "channel", "-created_at"], name="notification_inbox"),
+            # An endpoint's rows (its deletion cascades): only webhook rows have one.
+            models.Index(fields=["webhook"], name="notification_webhook", condition=Q(webhook__isnull=False)),
         ]
 
     def __str__(self):

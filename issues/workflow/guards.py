@@ -106,12 +106,12 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
     )
 
 
-def _record_many(*, records: list[dict], changes: dict, departments: bool = True) -> list[Event]:
+def _record_many(*, records: list[dict], changes: dict, rollups: bool = True) -> list[Event]:
     """Do what _record does for many issues at once (a sweep's), one event each, their statuses unchanged.
 
     `records`: {"issue", "actor", "action", "data"} per issue, each issue already changed in memory; `changes`: the
     same change as column expressions, applied to all their rows in one UPDATE (with the version bump);
-    `departments=False`: the change touches no dispatch, so the department rollups stay as they are.
+    `rollups=False`: the caller counts the change in the statistics rollups itself (issues.rollups).
     """
     issues = [record["issue"] for record in records]
     at = timezone.now()
@@ -125,7 +125,7 @@ def _record_many(*, records: list[dict], changes: dict, departments: bool = True
 
     desk_counts_forget()
     return events_record_many(
-        departments=departments,
+        rollups=rollups,
         records=[
             {**record, "from_status": record["issue"].status, "to_status": record["issue"].status} for record in records
         ],

@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.bulk import rows_insert
 from issues.arguments import issue_pk
 from issues.models import EscalationMark, Issue
+from issues.rollups import rollup_escalations
 from issues.workflow.guards import _iso, _record, _record_many
 from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS, A
 
@@ -110,7 +111,8 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
     outbox rows and marks; one deadline at a time, so an issue passing both is recorded exactly as the one-at-a-time
     path records it (response first, each event seeing the issue as that step left it). Per deadline, the issue rows
     change in one UPDATE (escalation_level, version, updated_at: no indexed column, so HOT), the marks in one insert,
-    the events and their outbox rows in bulk (issues.events.events_record_many).
+    the events and their outbox rows in bulk (issues.events.events_record_many), the statistics rollups as a delta
+    (issues.rollups.rollup_escalations: only an issue's first escalation moves a count).
     Return one dict per escalation, as issue_escalate_overdue does.
     """
     now = now or timezone.now()
@@ -127,8 +129,9 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
                 continue
             # What _escalation did to each row in memory, done to all of them by the database (they are locked).
             changes = {"escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL))}
-            # An overdue escalation summons nobody (no dispatch changes): no department count moves.
-            _record_many(records=records, changes=changes, departments=False)
+            # Only escalation_level changed: the rollups take it as a delta (issues.rollups.rollup_escalations).
+            _record_many(records=records, changes=changes, rollups=False)
+            rollup_escalations((r["issue"], r["data"]["from_level"], r["data"]["to_level"]) for r in records)
             _marks_write([r["issue"] for r in records], deadline)
             done += [{"issue_id": str(r["issue"].pk), "number": r["issue"].number, **r["data"]} for r in records]
     return done
