@@ -15,6 +15,7 @@ from issues.models import Event, Issue
 from issues.rollups import rollup_refresh
 from notifications.outbox import outbox_write, outbox_write_many
 from orgs.scoping import node_staff_lookup
+from orgs.staff_cache import node_staff_remembered
 
 # Work that apps above the core queue once an event commits (triage's hot spots), registered from their
 # AppConfig.ready through events_after_commit: the core calls them and never imports them. A hook gets the events of
@@ -56,7 +57,8 @@ def event_record(
             internal=internal,
             data=data or {},
         )
-        audience = audience_for(event)
+        # The staff of the issue's node, remembered between requests (a query per submission otherwise).
+        audience = audience_for(event, node_staff=node_staff_remembered)
         outbox_write(
             event=event,
             recipients=audience.recipients,

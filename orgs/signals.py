@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from orgs import auth_cache
+from orgs import auth_cache, staff_cache
 from orgs.models import ApiKey, Membership, PartnerApp
 
 User = get_user_model()
@@ -65,6 +65,25 @@ def forget_scope_of_membership(sender, instance, raw=False, **kwargs):
     if raw:
         return
     auth_cache.forget(auth_cache.scope_key(instance.user_id))
+
+
+@receiver(pre_save, sender=Membership, dispatch_uid="orgs.forget_node_staff_of_moved_membership")
+def forget_node_staff_before(sender, instance, raw=False, **kwargs):
+    """A membership about to change: the nodes under the node it held are read again (it may move elsewhere)."""
+    if raw or instance.pk is None or not auth_cache.enabled():
+        return
+    before = sender.objects.filter(pk=instance.pk).values_list("area_id", flat=True).first()
+    if before is not None and before != instance.area_id:
+        staff_cache.node_staff_forget(before)
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="orgs.forget_node_staff_of_saved_membership")
+@receiver(post_delete, sender=Membership, dispatch_uid="orgs.forget_node_staff_of_deleted_membership")
+def forget_node_staff(sender, instance, raw=False, **kwargs):
+    """A membership granted, changed or removed: who is told of issues at and under its node is read again."""
+    if raw:
+        return
+    staff_cache.node_staff_forget(instance.area_id)
 
 
 @receiver(post_save, sender=PartnerApp, dispatch_uid="orgs.forget_saved_partner")

@@ -1,10 +1,10 @@
 """Hot spots: a burst of similar reports in one grid or one building, far above that place's own baseline, raises ONE
 alert; the alert closes when its issues have all ended.
 
-Run in Celery after each submission or classification commits (issues.events queues `hotspot_detect_task`), and
-after an issue ends (resolved, closed, or rejected — a duplicate merged into another included) to close the alerts
-whose issues have all ended; a beat sweep (`hotspots_close_sweep_task`) closes any an event missed. Cost per new
-issue is a constant number of small queries, whatever the number of issues:
+Run in Celery after each submission or classification commits, and after an issue ends (resolved, closed, or
+rejected — a duplicate merged into another included) to close the alerts whose issues have all ended; a beat sweep
+(`hotspots_close_sweep_task`) closes any an event missed, and drains what waits for detection. Cost per new issue is
+a constant number of small queries, whatever the number of issues:
 
 - one detection per grid at a time (the grid's row is locked), so two reports of one burst never both raise;
 - the issue is seen once (SeenIssue: its grid, building and time copied) and counted once, when it has a category,
@@ -19,14 +19,25 @@ issue is a constant number of small queries, whatever the number of issues:
   rows; floored at RATE_FLOOR; a report with no category has no rate to compare with: the floor) × the window in
   days. A building's burst raises its building's alert and not its grid's: an issue is in one open alert at most.
   A new alert links those reports and tells the street officers (inbox) and partner apps (`hotspot.raised`), once.
+
+Publishing a new issue for detection is on the submission's path, so it is one Redis round trip when the broker is
+Redis: the issue's id is appended to a list (DETECT_QUEUE) in the broker's Redis, and a drain task is queued only when
+none is pending (the DRAINING flag, set if absent). The drain reads the list, detects each issue and only then removes
+it: an id stays listed until it was seen, whatever worker dies (detection is idempotent: an issue is counted once and
+joins one alert), and one whose detection failed goes behind the others; a drain lost or failed with the flag held is
+restarted by the next submission after DRAINING_SECONDS, or by the beat sweep. Another broker (the embedded
+filesystem one) gets one `hotspot_detect_task` per issue.
 """
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
@@ -334,8 +345,96 @@ def hotspots_close_ended_task(issue_ids: list) -> int:
 
 @shared_task(name="triage.hotspots_close_sweep")
 def hotspots_close_sweep_task() -> int:
-    """Close every open alert whose issues have all ended (Celery beat): what a lost closing check left open."""
+    """Close every open alert whose issues have all ended (Celery beat): what a lost closing check left open; and
+    detect what waits in the list if no drain is under way (one lost with its flag held)."""
+    hotspots_drain(held=False)
     return hotspots_close_ended(issue_ids=None)
+
+
+@shared_task(name="triage.hotspots_drain")
+def hotspots_drain_task() -> int:
+    return hotspots_drain(held=True)
+
+
+# The broker's Redis holds the issues waiting for detection (a list of ids, oldest first) and the flag that a drain is
+# pending or running; a flag left by a lost drain expires, so the next submission queues another.
+DETECT_QUEUE = "griddesk:hotspots:detect"
+DRAINING = "griddesk:hotspots:draining"
+DRAINING_SECONDS = 300
+DRAIN_BATCH = 100
+# A drain longer than this hands the rest to a new drain task (under the task time limit, whatever the backlog).
+DRAIN_SECONDS = 60
+_queue_clients: dict[str, redis.Redis] = {}
+
+
+def _queue_client() -> redis.Redis | None:
+    """Return the client of the broker's Redis (one per process), or None when the broker is not Redis."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")) or settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    client = _queue_clients.get(url)
+    if client is None:
+        timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("socket_connect_timeout", 2.0)
+        client = _queue_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    return client
+
+
+def _detect_publish(issue_ids: list) -> None:
+    """Queue detection of `issue_ids`: appended to DETECT_QUEUE, and a drain queued unless one is pending (one round
+    trip, and a Celery message only then); one task per issue when the broker is not Redis."""
+    client = _queue_client()
+    if client is None:
+        for pk in issue_ids:
+            hotspot_detect_task.delay(pk)
+        return
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(DETECT_QUEUE, *(str(pk) for pk in issue_ids))
+    pipe.set(DRAINING, 1, nx=True, ex=DRAINING_SECONDS)
+    _, drain_needed = pipe.execute()
+    if drain_needed:
+        try:
+            hotspots_drain_task.delay()
+        except Exception:
+            client.delete(DRAINING)  # the next submission queues one
+            raise
+
+
+def hotspots_drain(*, held: bool) -> int:
+    """Detect the issues waiting in DETECT_QUEUE, oldest first, each removed once detected; return how many.
+
+    `held`: the DRAINING flag was set for this drain (a queued drain task); otherwise (the beat sweep) it drains only
+    if it can take the flag, so that one drain runs at a time."""
+    client = _queue_client()
+    if client is None or not client.set(DRAINING, 1, nx=not held, ex=DRAINING_SECONDS):
+        return 0
+    done, started = 0, time.monotonic()
+    while True:
+        ids = client.lrange(DETECT_QUEUE, 0, DRAIN_BATCH - 1)
+        if not ids:
+            client.delete(DRAINING)
+            # An id listed after the read above saw the flag and queued no drain: look again, unless a new drain has
+            # taken the flag meanwhile.
+            if client.llen(DETECT_QUEUE) and client.set(DRAINING, 1, nx=True, ex=DRAINING_SECONDS):
+                continue
+            return done
+        for raw in ids:
+            try:
+                hotspot_detect(issue_id=raw.decode())
+            except Exception:
+                # Kept, behind the others (a failing issue never holds the list up); the flag expires, and a later
+                # drain tries again.
+                pipe = client.pipeline(transaction=False)
+                pipe.lrem(DETECT_QUEUE, 1, raw)
+                pipe.rpush(DETECT_QUEUE, raw)
+                pipe.execute()
+                raise
+            client.lrem(DETECT_QUEUE, 1, raw)
+            done += 1
+        if time.monotonic() - started > DRAIN_SECONDS:
+            client.expire(DRAINING, DRAINING_SECONDS)
+            hotspots_drain_task.delay()  # the flag stays held for it
+            return done
+        client.expire(DRAINING, DRAINING_SECONDS)
 
 
 DETECT_ACTIONS = ("submit", "classify")
@@ -357,7 +456,7 @@ def hotspot_queue(*, issue_ids: list, detect: bool) -> None:
     raised, so a submission never fails for it."""
     try:
         if detect:
-            hotspot_detect_task.delay(issue_ids[0])
+            _detect_publish(issue_ids)
         else:
             hotspots_close_ended_task.delay(issue_ids)
     except Exception:  # noqa: BLE001 — hot spots are advice; the issue itself is saved

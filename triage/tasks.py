@@ -11,4 +11,9 @@ def triage_train_task() -> int | None:
     return model.pk if model else None
 
 
-from triage.hotspots import hotspot_detect_task, hotspots_close_ended_task, hotspots_close_sweep_task  # noqa: E402,F401 — Celery finds them here
+from triage.hotspots import (  # noqa: E402,F401 — Celery finds them here
+    hotspot_detect_task,
+    hotspots_close_ended_task,
+    hotspots_close_sweep_task,
+    hotspots_drain_task,
+)

@@ -26,7 +26,7 @@ def burst(territory, report):
 @pytest.fixture
 def checks_run_at_once(monkeypatch):
     """Run the after-commit closing check in place of queueing it (as a worker would)."""
-    monkeypatch.setattr(hotspots.hotspot_detect_task, "delay", lambda pk: None)
+    monkeypatch.setattr(hotspots, "_detect_publish", lambda pks: None)
     monkeypatch.setattr(
         hotspots.hotspots_close_ended_task, "delay", lambda pks: hotspots.hotspots_close_ended(issue_ids=pks)
     )

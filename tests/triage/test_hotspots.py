@@ -115,7 +115,7 @@ def test_submission_and_ending_queue_the_checks_after_commit(
     territory, resident, community_staff, category, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(hotspots.hotspot_detect_task, "delay", lambda pk: queued.append(("detect", pk)))
+    monkeypatch.setattr(hotspots, "_detect_publish", lambda pks: queued.append(("detect", *pks)))
     monkeypatch.setattr(hotspots.hotspots_close_ended_task, "delay", lambda pks: queued.append(("close", pks)))
     with django_capture_on_commit_callbacks(execute=True):
         issue = workflow.issue_submit(
@@ -130,6 +130,7 @@ def test_a_broker_outage_never_fails_a_submission(territory, resident, monkeypat
     def down(*args):
         raise ConnectionError("broker down")
 
+    monkeypatch.setattr(hotspots, "_queue_client", lambda: None)  # a task per issue
     monkeypatch.setattr(hotspots.hotspot_detect_task, "delay", down)
     with django_capture_on_commit_callbacks(execute=True):
         issue = workflow.issue_submit(
