@@ -1,13 +1,12 @@
 """The read replica: statistics, dashboards and export jobs read from it when DATABASE_REPLICA_URL is set; writes and
 everything else go to the primary; a staff member who just wrote reads from the primary for a while.
 
-The first tests check the routing without a replica (settings name one; no query goes there). The slow one runs
-against a real PostgreSQL streaming replica on 127.0.0.1:5433 (pg_basebackup of the primary; see docs/scaling.md)
-and is skipped when none answers there.
+The first tests check the routing without a replica (settings name one; no query goes there). The slow one starts
+a real PostgreSQL primary and streaming replica of its own (bench/pg_replica.py: initdb, pg_basebackup), copies the
+test database into the primary and reads the statistics through the router in another process.
 """
 
 import json
-import socket
 import textwrap
 from http import HTTPStatus
 
@@ -22,7 +21,6 @@ from issues.models import Issue
 from tests.api.test_issues_support import client_for
 
 ROUTER = ReplicaRouter()
-REPLICA_PORT = 5433
 
 
 def with_replica():
@@ -83,14 +81,6 @@ def test_an_answered_write_pins_its_author_and_a_refused_one_or_a_read_does_not(
         assert is_pinned_to_primary(street_officer)
 
 
-def _replica_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", REPLICA_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 STATS_ON_REPLICA = textwrap.dedent(
     """
     import json
@@ -123,60 +113,29 @@ STATS_ON_REPLICA = textwrap.dedent(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _replica_answers(), reason=f"no PostgreSQL streaming replica on 127.0.0.1:{REPLICA_PORT}")
 @pytest.mark.django_db(transaction=True)
 def test_statistics_read_from_a_real_streaming_replica_and_a_writer_from_the_primary(make, street_officer, tmp_path):
+    from bench.pg_replica import ReplicaPair
     from tests.notifications.processes import base_env, database_url_of_tests, manage
 
     if connection.vendor != "postgresql":
-        pytest.skip("the replica streams the PostgreSQL primary the tests run on")
+        pytest.skip("a PostgreSQL streaming replica")
     for status in ("dispatched", "in_progress", "resolved"):
         make(status)
-    primary = database_url_of_tests()
-    env = base_env(
-        tmp_path,
-        DJANGO_SETTINGS_MODULE="config.settings.local",
-        DATABASE_URL=primary,
-        DATABASE_REPLICA_URL=primary.replace(":5432/", f":{REPLICA_PORT}/"),
-    )
-    lag = _replayed(_primary_lsn())
-    out = json.loads(manage("shell", "-c", STATS_ON_REPLICA, env=env, timeout=120).strip().splitlines()[-1])
+    name = connection.settings_dict["NAME"]
+    with ReplicaPair() as pair:  # its own primary and standby: the machine's cluster is not touched
+        pair.copy_database(database_url_of_tests(), name)  # after the base backup: the standby gets it by streaming
+        lag = pair.replayed(pair.primary_lsn())
+        env = base_env(
+            tmp_path,
+            DJANGO_SETTINGS_MODULE="config.settings.local",
+            DATABASE_URL=pair.url(name),
+            DATABASE_REPLICA_URL=pair.url(name, replica=True),
+        )
+        out = json.loads(manage("shell", "-c", STATS_ON_REPLICA, env=env, timeout=120).strip().splitlines()[-1])
 
     assert out["replica_in_recovery"] is True  # a standby, not the primary under another name
     assert out["used"] is True and out["replica_queries"] > 0 and out["primary_queries"] == 0
     assert out["total"] == 3
     assert out["used_after_write"] is False and out["replica_queries_after_write"] == 0
-    print(f"the replica replayed the test's writes {lag:.1f} s after they committed")
-
-
-def _primary_lsn() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()")
-        return cursor.fetchone()[0]
-
-
-def _replayed(lsn: str) -> float:
-    """Wait until the replica has replayed the primary's WAL up to `lsn` (the test's writes); return how long it took.
-
-    Replica lag is what a desk would see: usually a fraction of a second, minutes on a machine loaded by bulk loads.
-    """
-    import time
-
-    import psycopg2
-
-    from tests.notifications.processes import wait_for
-
-    started = time.monotonic()
-    replica = psycopg2.connect(host="127.0.0.1", port=REPLICA_PORT, user="postgres", dbname="postgres")
-    replica.autocommit = True
-    try:
-
-        def caught_up() -> bool:
-            with replica.cursor() as cursor:
-                cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
-                return cursor.fetchone()[0]
-
-        wait_for(caught_up, timeout=600, interval=0.05, what="the replica to replay the test's writes")
-    finally:
-        replica.close()
-    return time.monotonic() - started
+    print(f"the replica replayed the copied test database {lag:.2f} s after the copy committed")
