@@ -107,6 +107,15 @@ STATS_ON_REPLICA = textwrap.dedent(
         with replica_reads(user=user) as used_after_write:
             issue_stats(area=street, date_from=None, date_to=None)
     out["used_after_write"], out["replica_queries_after_write"] = used_after_write, len(pinned)
+    from django.core.cache import cache
+    from issues import exports
+    from issues.models import ExportJob
+    cache.clear()  # the pin gone: the export job reads from the replica
+    job = exports.export_record(user=user, file_format="csv", lang="zh", filters={}, masked=True, rows=0, direct=False)
+    with CaptureQueriesContext(connections["replica"]) as exported:
+        exports.export_job_run(job_id=job.pk)
+    job = ExportJob.objects.get(pk=job.pk)
+    out["export"] = [job.status, job.error, job.rows_done, len(exported)]
     print(json.dumps(out))
     """
 )
@@ -138,4 +147,6 @@ def test_statistics_read_from_a_real_streaming_replica_and_a_writer_from_the_pri
     assert out["used"] is True and out["replica_queries"] > 0 and out["primary_queries"] == 0
     assert out["total"] == 3
     assert out["used_after_write"] is False and out["replica_queries_after_write"] == 0
+    status, error, rows, replica_queries = out["export"]
+    assert (status, error, rows) == ("done", "", 3) and replica_queries > 0  # an export job's rows from the replica
     print(f"the replica replayed the copied test database {lag:.2f} s after the copy committed")
