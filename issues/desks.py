@@ -39,6 +39,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 from django.utils.translation import gettext_noop
 
 from config.errors import ValidationFailed
@@ -293,7 +294,9 @@ def _labels(field: str) -> dict:
 def _mark(rows: list[Issue], *, now: datetime, supervised: set | None = None) -> None:
     """Set on each row what the queue shows: overdue, how late, supervised, its page and its labels."""
     url = issue_page_urls()
-    statuses, channels, levels = _labels("status"), _labels("channel"), _labels("escalation_level")
+    statuses, channels = _labels("status"), _labels("channel")
+    # A column of its own, so it reads like the other headings' words: "Community", not "community" (社区 as it was).
+    levels = {value: capfirst(label) for value, label in _labels("escalation_level").items()}
     for issue in rows:
         issue.page_url = url(issue.number)
         issue.status_label = statuses.get(issue.status, issue.status)
