@@ -6,7 +6,6 @@ meanwhile, the page shows it as it is now with "changed meanwhile by …" at the
 kept, and nothing of the refused action applied.
 """
 
-import logging
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -22,10 +21,10 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timeuntil
 from django.utils.translation import get_language, gettext, gettext_noop, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from redis.exceptions import RedisError
 
 from config.errors import StaleVersion, ValidationFailed, WorkflowError
 from config.fragments import LocalFragments, digest
+from config.redis_cache import quietly
 from issues import desk_forms as f
 from issues import workflow
 from issues.desk_panel import ACTION_BUTTONS, desk_queues_for, desk_url_for, staff_form
@@ -46,7 +45,7 @@ from triage.hotspots import hotspots_open_for
 from triage.models import HotSpot
 from triage.suggest import current_model, triage_suggest_many
 
-logger = logging.getLogger(__name__)
+NOT_ANSWERING = "desk: the cache does not answer; ranking the page's suggestions again"
 # How long a rendered row is remembered (see _render_rows); its key changes with anything it shows.
 ROW_CACHE_SECONDS = 600
 # Rows kept in this process besides the shared cache (see _render_rows): a few busy queues' pages in every language.
@@ -194,12 +193,12 @@ def _attach_suggestions(rows) -> None:
     if model_id is None:
         return
     keys = {issue.pk: f"desk:suggestion:{model_id}:{issue.pk}:{issue.version}" for issue in pending}
-    known = _cache_call(cache.get_many, list(keys.values())) or {}
+    known = quietly(cache.get_many, list(keys.values()), warning=NOT_ANSWERING) or {}
     unknown = [issue for issue in pending if keys[issue.pk] not in known]
     if unknown:
         tops = triage_suggest_many([r.description for r in unknown], places=[r.grid for r in unknown], limit=1)
         fresh = {keys[issue.pk]: (top[0] if top else None) for issue, top in zip(unknown, tops, strict=True)}
-        _cache_call(cache.set_many, fresh, SUGGESTION_CACHE_SECONDS)
+        quietly(cache.set_many, fresh, SUGGESTION_CACHE_SECONDS, warning=NOT_ANSWERING)
         known |= fresh
     for issue in pending:
         issue.suggestion = known[keys[issue.pk]]
@@ -226,7 +225,8 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
     keys = {row.pk: _row_key(row, language=language, zone=zone, bulk=bulk, model_id=model_id) for row in rows}
     known = _local_rows.get_many(keys.values())
     if len(known) < len(keys):
-        shared = _cache_call(cache.get_many, [key for key in keys.values() if key not in known]) or {}
+        absent = [key for key in keys.values() if key not in known]
+        shared = quietly(cache.get_many, absent, warning=NOT_ANSWERING) or {}
         _local_rows.set_many(shared)
         known |= shared
     missing = [row for row in rows if keys[row.pk] not in known]
@@ -236,7 +236,7 @@ def _render_rows(request: HttpRequest, rows, *, bulk: bool, model_id: int | None
     for row in missing:
         fresh[keys[row.pk]] = _row_render(row, bulk=bulk)
     if fresh:
-        _cache_call(cache.set_many, fresh, ROW_CACHE_SECONDS)
+        quietly(cache.set_many, fresh, ROW_CACHE_SECONDS, warning=NOT_ANSWERING)
         _local_rows.set_many(fresh)
         known |= fresh
     token = get_token(request)
@@ -287,15 +287,6 @@ def _row_render(row, *, bulk: bool) -> tuple[str, str]:
     if row.suggestion:
         accept_html = get_template("triage/_accept_form.html").render({**context, "suggestion": row.suggestion})
     return row_html, accept_html
-
-
-def _cache_call(method, *args):
-    """Call a cache method; a shared cache that does not answer costs the work, not the page."""
-    try:
-        return method(*args)
-    except (RedisError, OSError):
-        logger.warning("desk: the cache does not answer; ranking the page's suggestions again", exc_info=True)
-        return None
 
 
 def category_groups(choices: list) -> list[tuple[str, list]]:

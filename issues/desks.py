@@ -10,7 +10,6 @@ so a deep page costs what the first one does.
 import base64
 import copy
 import json
-import logging
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -40,11 +39,12 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.text import capfirst
 from django.utils.translation import gettext_noop
-from redis.exceptions import RedisError
 
 from config.errors import ValidationFailed
 from config.fragments import LocalFragments, digest
+from config.redis_cache import forget, quietly
 from grids.models import Area
 from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
@@ -55,7 +55,7 @@ from issues.workflow.rules import SUPERVISION_HANDLED_BY
 from orgs.models import Department, Role
 from orgs.scoping import scope_for_user
 
-logger = logging.getLogger(__name__)
+NOT_ANSWERING = "desks: the cache does not answer"
 PAGE_SIZE = 50
 # The category choices of the desks' filters, remembered between pages (desk_category_choices).
 CATEGORY_CHOICES_KEY = "desk:category-choices"
@@ -97,10 +97,10 @@ def desk_category_choices() -> list:
     Forgotten when a category or a department (its name is in the labels) is saved or deleted; a change that sends no
     signal (a bulk update) shows within the lifetime. A cache that does not answer costs the query, not the page.
     """
-    choices = _quietly(cache.get, CATEGORY_CHOICES_KEY)
+    choices = quietly(cache.get, CATEGORY_CHOICES_KEY, warning=NOT_ANSWERING)
     if choices is None:
         choices = category_choices()
-        _quietly(cache.set, CATEGORY_CHOICES_KEY, choices, CATEGORY_CHOICES_SECONDS)
+        quietly(cache.set, CATEGORY_CHOICES_KEY, choices, CATEGORY_CHOICES_SECONDS, warning=NOT_ANSWERING)
     return choices
 
 
@@ -112,17 +112,7 @@ def desk_category_choices_forget(sender, raw=False, **kwargs) -> None:
     """A category or a department changed: the desks read the category choices again (now and after the commit)."""
     if raw:
         return
-    _quietly(cache.delete, CATEGORY_CHOICES_KEY)
-    transaction.on_commit(lambda: _quietly(cache.delete, CATEGORY_CHOICES_KEY))
-
-
-def _quietly(method, *args):
-    """Call a cache method; None when the shared cache does not answer."""
-    try:
-        return method(*args)
-    except (RedisError, OSError):
-        logger.warning("desks: the cache does not answer", exc_info=True)
-        return None
+    forget(cache, [CATEGORY_CHOICES_KEY], warning=NOT_ANSWERING)
 
 
 # --- the triage counts ----------------------------------------------------------------------------------------------
@@ -151,14 +141,14 @@ def _triage_remembered(user, page: tuple, *, count, read) -> tuple[dict, tuple]:
         return count(), read()
     who = (scope.user_id, scope.node_roles)
     key = "desk:triage-counts:" + digest((who, page[1]))
-    found = _quietly(cache.get_many, [ISSUES_GENERATION_KEY, key])
+    found = quietly(cache.get_many, [ISSUES_GENERATION_KEY, key], warning=NOT_ANSWERING)
     if found is None:
         return count(), read()
     current = found.get(ISSUES_GENERATION_KEY)
     if current is None:  # never set, or evicted: start one, so nothing is ever kept under an absent generation
         start = secrets.token_hex(8)
-        current = start if _quietly(cache.add, ISSUES_GENERATION_KEY, start, None) else None
-        current = current or _quietly(cache.get, ISSUES_GENERATION_KEY)
+        current = start if quietly(cache.add, ISSUES_GENERATION_KEY, start, None, warning=NOT_ANSWERING) else None
+        current = current or quietly(cache.get, ISSUES_GENERATION_KEY, warning=NOT_ANSWERING)
         if current is None:
             return count(), read()
     entry = found.get(key)
@@ -166,7 +156,7 @@ def _triage_remembered(user, page: tuple, *, count, read) -> tuple[dict, tuple]:
         counts = entry[1]
     else:
         counts = count()
-        _quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS)
+        quietly(cache.set, key, (current, counts), TRIAGE_COUNTS_SECONDS, warning=NOT_ANSWERING)
     page_key = digest((who, page, current))
     kept = _local_pages.get(page_key)
     if kept is None:
@@ -200,7 +190,7 @@ def desk_counts_forget() -> None:
 
 def _bump() -> None:
     """Give the issues' generation a new random value: no count kept under an earlier one is read again."""
-    _quietly(cache.set, ISSUES_GENERATION_KEY, secrets.token_hex(8), None)
+    quietly(cache.set, ISSUES_GENERATION_KEY, secrets.token_hex(8), None, warning=NOT_ANSWERING)
 
 
 # --- the running deadline -----------------------------------------------------------------------------------------
@@ -304,7 +294,9 @@ def _labels(field: str) -> dict:
 def _mark(rows: list[Issue], *, now: datetime, supervised: set | None = None) -> None:
     """Set on each row what the queue shows: overdue, how late, supervised, its page and its labels."""
     url = issue_page_urls()
-    statuses, channels, levels = _labels("status"), _labels("channel"), _labels("escalation_level")
+    statuses, channels = _labels("status"), _labels("channel")
+    # A column of its own, so it reads like the other headings' words: "Community", not "community" (社区 as it was).
+    levels = {value: capfirst(label) for value, label in _labels("escalation_level").items()}
     for issue in rows:
         issue.page_url = url(issue.number)
         issue.status_label = statuses.get(issue.status, issue.status)

@@ -119,25 +119,59 @@ def running_deadlines(issue: Issue, *, now: datetime | None = None) -> list[Dead
     return out
 
 
+# Set on an issue by whoever read its staff's memberships with it (issues.views.issue_page_remembered): the rows
+# _unit_labels would read, as unit_rows_sql gives them.
+UNIT_ROWS_ATTR = "_timeline_unit_rows"
+
+
+def unit_rows_sql(vendor: str, issue_column: str) -> str:
+    """Return the SQL of one JSON array of the memberships of everyone who acted on the issue `issue_column` names,
+    oldest first, each [user id, role, department id, department name, area id, area name, area path]: the rows
+    _unit_labels reads, for a correlated subquery on the database `vendor`."""
+    membership, department = Membership._meta.db_table, Membership._meta.get_field("department").related_model
+    area, event = Membership._meta.get_field("area").related_model._meta.db_table, Event._meta.db_table
+    rows = (
+        f"SELECT m.id AS id, m.user_id AS user_id, m.role AS role, m.department_id AS department_id,"
+        f" dep.name AS department, m.area_id AS area_id, a.name AS area, a.path AS path"
+        f" FROM {membership} m LEFT JOIN {department._meta.db_table} dep ON dep.id = m.department_id"
+        f" LEFT JOIN {area} a ON a.id = m.area_id"
+        f" WHERE m.user_id IN (SELECT e.actor_id FROM {event} e WHERE e.issue_id = {issue_column})"
+    )
+    values = "x.user_id, x.role, x.department_id, x.department, x.area_id, x.area, x.path"
+    if vendor == "postgresql":
+        return f"SELECT json_agg(json_build_array({values}))::text FROM ({rows} ORDER BY m.id) x"
+    # SQLite has no ORDER BY inside an aggregate: it aggregates an ordered subquery in order.
+    return f"SELECT json_group_array(json_array({values})) FROM ({rows} ORDER BY m.id) x"
+
+
 def _unit_labels(issue: Issue, actor_ids: set[int]) -> dict[int, str]:
     """Return {user id: "role · unit"} for the staff among `actor_ids`, preferring the role they hold on `issue`.
 
-    One query whatever the number of actors: their memberships with the node or department named.
+    One query whatever the number of actors: their memberships with the node or department named (none when they were
+    read with the issue: UNIT_ROWS_ATTR).
     """
     if not actor_ids:
         return {}
+    rows = getattr(issue, UNIT_ROWS_ATTR, None)
+    if rows is None:
+        rows = (
+            Membership.objects.filter(user_id__in=actor_ids)
+            .order_by("pk")
+            .values_list("user_id", "role", "department_id", "department__name", "area_id", "area__name", "area__path")
+        )
     above = set(ancestor_paths(issue.area_path))
     dispatched = {d.department_id for d in issue.dispatches.all()}
     best: dict[int, tuple[int, str]] = {}
-    rows = Membership.objects.filter(user_id__in=actor_ids).select_related("area", "department")
-    for m in rows.order_by("pk"):
-        unit = m.department.name if m.department_id else (m.area.name if m.area_id else "")
-        on_issue = (m.department_id in dispatched) if m.department_id else (m.area_id and m.area.path in above)
+    for user_id, role, department_id, department, area_id, area, path in rows:
+        if user_id not in actor_ids:
+            continue
+        unit = department if department_id else (area if area_id else "")
+        on_issue = (department_id in dispatched) if department_id else (area_id and path in above)
         rank = 0 if on_issue else 1
-        role = capfirst(Role(m.role).label)
+        role = capfirst(Role(role).label)
         label = f"{role} · {unit}" if unit else role
-        if m.user_id not in best or rank < best[m.user_id][0]:
-            best[m.user_id] = (rank, label)
+        if user_id not in best or rank < best[user_id][0]:
+            best[user_id] = (rank, label)
     return {uid: label for uid, (_rank, label) in best.items()}
 
 

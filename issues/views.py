@@ -12,7 +12,9 @@ from http import HTTPStatus
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db import connections, router
 from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -29,6 +31,7 @@ from config.fragments import LocalFragments, digest
 from config.pages import PageForm, form_refuse
 from issues import workflow
 from issues.access import ScopedIssueMixin
+from issues.api.lean import Placeholder, Statement, json_rows
 from issues.api.photo_files import photo_file_response
 from issues.desk_panel import desk_url_for, staff_panel
 from issues.follow import FollowLocked, FollowRefused, client_address, follow_check, follow_grant, follow_granted
@@ -37,12 +40,14 @@ from issues.models import Event, Issue, Photo
 from issues.personal_data import handles_issue
 from issues.selectors import issue_list_for_user
 from issues.timeline import (
+    UNIT_ROWS_ATTR,
     issue_page_queryset,
     photos_by_stage,
     reporter_shown,
     resolution_note,
     running_deadlines,
     timeline_for,
+    unit_rows_sql,
 )
 from orgs.scoping import scope_for_user
 
@@ -219,6 +224,9 @@ class IssueDetailView(IssuePageView):
 
 # A resident's issue as issue_page_queryset reads it, by what it is now (see issue_page_remembered).
 _issues = LocalFragments(size=2000, seconds=120)
+# The issue number in the compiled stamp statement (never a number issues.numbering hands out).
+ISSUE_NUMBER = Placeholder("GD-stand-in", Issue._meta.get_field("number"))
+UNIT_ROWS = "unit_rows"
 
 
 def issue_page_remembered(*, viewer, number: str) -> Issue:
@@ -227,44 +235,60 @@ def issue_page_remembered(*, viewer, number: str) -> Issue:
 
     One query reads, through the same visibility rule, what says whether the issue changed: its version and last
     change (every action and every save move them), how many events it has and the last one's time (a comment adds
-    one and changes nothing else), how many photos, and the names shown with it (its category and department, grid,
-    building). While those are the same, the issue read before, with its dispatches, events and photos, is the
-    issue now: three queries and building their rows are saved on a resident's every look at their issue.
+    one and changes nothing else), how many photos, the names shown with it (its category and department, grid,
+    building), and the memberships of everyone who acted on it (the timeline names them by role and unit:
+    issues.timeline._unit_labels). While those are the same, the issue read before, with its dispatches, events and
+    photos, is the issue now: three queries and building their rows are saved on a resident's every look at their
+    issue. That query is compiled once per viewer's scope (issues.api.lean.Statement: prepared on PostgreSQL).
     """
-    events = Event.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
-    photos = Photo.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
-    stamp = (
-        Issue.objects.visible_to(viewer)
-        .filter(number=number)
-        .annotate(
-            events_n=Subquery(events.annotate(n=Count("id")).values("n")),
-            events_last=Subquery(events.annotate(last=Max("at")).values("last")),
-            photos_n=Subquery(photos.annotate(n=Count("id")).values("n")),
-        )
-        .values_list(
-            "pk",
-            "version",
-            "updated_at",
-            "events_n",
-            "events_last",
-            "photos_n",
-            "category__name",
-            "category__department__name",
-            "grid__name",
-            "building__name",
-        )
-        .first()
-    )
-    if stamp is None:
+    statement = Statement.of(("issue-page-stamp", scope_for_user(viewer)), _stamp_query(viewer), ISSUE_NUMBER)
+    rows = statement.run(number)
+    if not rows:
         raise Http404
-    key = digest(stamp)
+    stamp = rows[0]
+    key = digest(tuple(stamp.values()))
     issue = _issues.get(key)
     if issue is None:
-        issue = issue_page_queryset().filter(pk=stamp[0]).first()
+        issue = issue_page_queryset().filter(pk=stamp["pk"]).first()
         if issue is None:
             raise Http404
+        setattr(issue, UNIT_ROWS_ATTR, [tuple(row) for row in json_rows(stamp[UNIT_ROWS])])
         _issues.set(key, issue)
     return copy.copy(issue)
+
+
+def _stamp_query(viewer):
+    def build(number):
+        events = Event.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
+        photos = Photo.objects.filter(issue_id=OuterRef("pk")).order_by().values("issue_id")
+        vendor = connections[router.db_for_read(Issue)].vendor
+        units = unit_rows_sql(vendor, f'"{Issue._meta.db_table}"."id"')
+        return (
+            Issue.objects.visible_to(viewer)
+            .filter(number=number)
+            .annotate(
+                events_n=Subquery(events.annotate(n=Count("id")).values("n")),
+                events_last=Subquery(events.annotate(last=Max("at")).values("last")),
+                photos_n=Subquery(photos.annotate(n=Count("id")).values("n")),
+                **{UNIT_ROWS: RawSQL(f"({units})", ())},
+            )
+            .values(
+                "pk",
+                "version",
+                "updated_at",
+                "category__name",
+                "category__department__name",
+                "grid__name",
+                "building__name",
+                "events_n",
+                "events_last",
+                "photos_n",
+                UNIT_ROWS,
+            )
+            .order_by()[:1]
+        )
+
+    return build
 
 
 class IssueRateView(IssueActionView):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from config.errors import ValidationFailed
 from grids.models import Area
 from issues.models import Notice
+from notifications.inbox import inbox_rows_written
 from notifications.models import AreaAlert, AreaSubscription, Notification
 from orgs.scoping import scope_for_user
 
@@ -161,6 +162,7 @@ def area_alerts_digest(*, now: datetime | None = None) -> list[str]:
             }
             rows.append(_row(subscription, kind=Notice.AREA_DIGEST, payload=payload))
         Notification.objects.bulk_create(rows)
+        inbox_rows_written((n.channel, n.recipient_id) for n in rows)
         AreaAlert.objects.filter(pk__in=[a.pk for a in waiting]).delete()
     return [str(n.id) for n in rows]
 

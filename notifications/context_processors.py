@@ -2,12 +2,13 @@
 
 from django.utils.functional import SimpleLazyObject
 
-from notifications.inbox import unread_count_for_user
+from notifications.inbox import unread_count_remembered
 
 
 def unread_count(request) -> dict:
-    """Give templates `unread_count` for a signed-in user: one COUNT query, run only if a template reads it."""
+    """Give templates `unread_count` for a signed-in user, read only if a template reads it: remembered between
+    requests (notifications.inbox.unread_count_remembered), else one COUNT query."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"unread_count": SimpleLazyObject(lambda: unread_count_for_user(user=user))}
+    return {"unread_count": SimpleLazyObject(lambda: unread_count_remembered(user=user))}

@@ -16,6 +16,7 @@ from config.bulk import rows_insert
 from issues.models import Issue, issue_visibility_q
 from notifications.alerts import area_alert_rows
 from notifications.channels import channels_for_user
+from notifications.inbox import inbox_rows_written
 from notifications.models import Channel, Notification, WebhookEndpoint
 from notifications.tasks import notifications_queue_on_commit
 from notifications.webhooks import webhook_body, webhook_event_body
@@ -181,6 +182,7 @@ def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict]
             ):
                 add((webhook_type, Channel.WEBHOOK, None, endpoint.pk, event.issue.pk, event.pk, payload))
     ids = [str(pk) for (pk,) in rows_insert(model=Notification, columns=columns, returning=("id",))]
+    inbox_rows_written(zip(columns["channel"], columns["recipient_id"], strict=True))
     notifications_queue_on_commit(ids=ids)
     return ids
 
@@ -285,5 +287,6 @@ def _webhook_rows(event, webhook_type: str, endpoints, body_data: Callable) -> l
 def _save(rows: list[Notification]) -> list[Notification]:
     if rows:
         Notification.objects.bulk_create(rows, batch_size=2000)
+        inbox_rows_written((n.channel, n.recipient_id) for n in rows)
         notifications_queue_on_commit(ids=[str(n.id) for n in rows])
     return rows

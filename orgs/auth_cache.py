@@ -26,21 +26,21 @@ hash, its partner app, the app's area and its service user (USER_FIELDS again).
 """
 
 import hashlib
-import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
-from redis.exceptions import RedisError
 
-logger = logging.getLogger(__name__)
+from config import redis_cache
+
 cache = default_cache
 
 _PREFIX = "auth:"
+NOT_ANSWERING = "auth cache: the shared cache does not answer; reading the database"
 # The user's fields kept between requests: who they are and what they may do; no secret.
 USER_FIELDS = ("id", "username", "first_name", "last_name", "email", "is_staff", "is_superuser", "is_active")
 # A partner key's fields kept: not its hash (the cache key is derived from it already).
@@ -72,11 +72,7 @@ def remembered(key: str):
     """Return what is remembered under `key`, or None (nothing, disabled, or the cache does not answer)."""
     if not enabled():
         return None
-    try:
-        return cache.get(key)
-    except (RedisError, OSError):
-        logger.warning("auth cache: the shared cache does not answer; reading the database", exc_info=True)
-        return None
+    return redis_cache.quietly(cache.get, key, warning=NOT_ANSWERING)
 
 
 def remembered_token(raw: str):
@@ -85,10 +81,8 @@ def remembered_token(raw: str):
     user_id = _token_users.get(key)
     if user_id is None or not enabled():
         return remembered(key), None
-    try:
-        found = _get_many([key, scope_key(user_id)])
-    except (RedisError, OSError):
-        logger.warning("auth cache: the shared cache does not answer; reading the database", exc_info=True)
+    found = redis_cache.quietly(_get_many, [key, scope_key(user_id)], warning=NOT_ANSWERING)
+    if found is None:
         return None, None
     values, scope = found.get(key), found.get(scope_key(user_id))
     user = values.get("user") if isinstance(values, dict) else None
@@ -125,10 +119,14 @@ def token_user_seen(raw: str, user_id) -> None:
 def remember(key: str, value) -> None:
     if not enabled():
         return
-    try:
-        cache.set(key, value, settings.GRIDDESK_AUTH_CACHE_SECONDS)
-    except (RedisError, OSError):
-        logger.warning("auth cache: could not remember %s", key.split(":")[1], exc_info=True)
+    redis_cache.quietly(
+        cache.set,
+        key,
+        value,
+        settings.GRIDDESK_AUTH_CACHE_SECONDS,
+        warning="auth cache: could not remember %s",
+        warning_args=(key.split(":")[1],),
+    )
 
 
 def forget(*keys: str) -> None:
@@ -136,20 +134,12 @@ def forget(*keys: str) -> None:
     keys = [key for key in keys if key]
     if not keys or not enabled():
         return
-    _forget(keys)
-    transaction.on_commit(lambda: _forget(keys))
-
-
-def _forget(keys) -> None:
-    try:
-        cache.delete_many(keys)
-    except (RedisError, OSError):
-        logger.warning(
-            "auth cache: could not forget %d entries; they expire within %s s",
-            len(keys),
-            settings.GRIDDESK_AUTH_CACHE_SECONDS,
-            exc_info=True,
-        )
+    redis_cache.forget(
+        cache,
+        keys,
+        warning="auth cache: could not forget %d entries; they expire within %s s",
+        warning_args=(len(keys), settings.GRIDDESK_AUTH_CACHE_SECONDS),
+    )
 
 
 # --- What is kept: plain values, rebuilt into model instances --------------------------------------------------

@@ -6,7 +6,6 @@ the model knows that is no longer active: fewer (or no) suggestions, never an er
 triage.
 """
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ from django.db.models import Sum
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from config.redis_cache import quietly
 from grids.models import PATH_SEPARATOR, Area, subtree_q
 from issues.models import Category, Kind, StatsRollup
 from issues.sla import LOCAL_TZ
@@ -29,7 +28,7 @@ from orgs.models import Department
 from triage import engine
 from triage.models import TriageModel
 
-logger = logging.getLogger(__name__)
+NOT_ANSWERING = "triage: the cache does not answer"
 LIMIT = 3
 # The place's part: how often each category was reported in the same grid lately, smoothed so that it only tips close
 # calls (a category with no history there keeps a factor near 1; one that makes up most of a busy grid's issues
@@ -161,7 +160,7 @@ def place_counts(grids: dict[str, str]) -> dict[str, dict[str, int]]:
         return {}
     today = timezone.localdate(timezone=LOCAL_TZ)  # the rollup's days
     keys = {code: f"triage:place-counts:{code}:{today.isoformat()}" for code in grids}
-    known = _quietly(cache.get_many, list(keys.values())) or {}
+    known = quietly(cache.get_many, list(keys.values()), warning=NOT_ANSWERING) or {}
     counts = {code: known[key] for code, key in keys.items() if key in known}
     missing = {code: path for code, path in grids.items() if code not in counts}
     if missing:
@@ -182,7 +181,9 @@ def place_counts(grids: dict[str, str]) -> dict[str, dict[str, int]]:
         for grid, category_pk, n in rows:
             if grid in fresh and n and category_pk in category_codes:
                 fresh[grid][category_codes[category_pk]] = n
-        _quietly(cache.set_many, {keys[code]: fresh[code] for code in missing}, PLACE_CACHE_SECONDS)
+        quietly(
+            cache.set_many, {keys[code]: fresh[code] for code in missing}, PLACE_CACHE_SECONDS, warning=NOT_ANSWERING
+        )
         counts |= fresh
     return counts
 
@@ -192,12 +193,3 @@ def _grid_path(place: Area) -> str:
     if place.level == Area.Level.GRID:
         return place.path
     return PATH_SEPARATOR.join(place.path.split(PATH_SEPARATOR)[: Area.DEPTH[Area.Level.GRID] + 1])
-
-
-def _quietly(method, *args):
-    """Call a shared cache method; None when it does not answer (the counts are read again)."""
-    try:
-        return method(*args)
-    except (RedisError, OSError):
-        logger.warning("triage: the cache does not answer", exc_info=True)
-        return None

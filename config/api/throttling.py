@@ -14,17 +14,16 @@ DRF's SimpleRateThrottle kept each caller's timestamps of the last duration in o
 thousands, milliseconds per request. A refused call is not counted (its increment is taken back).
 """
 
-import logging
 import time
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from config.client_ip import client_ip
+from config.redis_cache import quietly
 from orgs.auth_cache import redis_client
 from orgs.models import ApiKey
 from orgs.scoping import scope_for_user
@@ -35,7 +34,8 @@ STAFF = "staff"
 PARTNER = "partner"
 ANONYMOUS_CREATE = "anon_create"
 
-logger = logging.getLogger(__name__)
+# What quietly answers when the shared cache does not (a counter's call may answer None).
+_DOWN = object()
 
 
 class DegradingCache:
@@ -53,11 +53,16 @@ class DegradingCache:
 
     def _call(self, function, *args):
         if time.monotonic() >= self.down_until:
-            try:
-                return function(caches[self.alias], *args)
-            except (RedisError, OSError):
-                logger.warning("throttling: the shared cache does not answer; counting in this process", exc_info=True)
-                self.down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+            answer = quietly(
+                function,
+                caches[self.alias],
+                *args,
+                default=_DOWN,
+                warning="throttling: the shared cache does not answer; counting in this process",
+            )
+            if answer is not _DOWN:
+                return answer
+            self.down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
         return function(self.local, *args)
 
     def count(self, key: str, previous_key: str, timeout: int) -> tuple[int, int]:

@@ -190,7 +190,7 @@ class Representer:
 
     def row(self, values: dict) -> dict:
         """Return the representation of a lean row (lean_queryset)."""
-        dispatches = _json(values[DISPATCHES])
+        dispatches = json_rows(values[DISPATCHES])
         facts = _facts_of(values, dispatches)
         return self._issue(
             values,
@@ -206,7 +206,7 @@ class Representer:
             ],
             facts=facts,
             rating=values[RATING],
-            photos=_json(values[PHOTOS]),
+            photos=json_rows(values[PHOTOS]),
         )
 
     def issue(self, issue: Issue, *, photos=(), dispatches=(), rating=None) -> dict:
@@ -334,7 +334,7 @@ def _detail_query(user):
 def _detail(values: dict, request) -> dict:
     representer = Representer(request)
     data = representer.row(values)
-    data["events"] = representer.events(_facts_of(values, _json(values[DISPATCHES])), _json(values[EVENTS]))
+    data["events"] = representer.events(_facts_of(values, json_rows(values[DISPATCHES])), json_rows(values[EVENTS]))
     return data
 
 
@@ -355,7 +355,7 @@ def _facts_of(values: dict, dispatches: list) -> IssueFacts:
     )
 
 
-def _json(value) -> list:
+def json_rows(value) -> list:
     """Return an aggregated array: PostgreSQL's driver parses json, SQLite answers text; no rows is NULL in PG."""
     if value is None:
         return []

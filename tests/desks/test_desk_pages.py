@@ -192,3 +192,12 @@ def test_bulk_classify_and_dispatch_sends_each_to_its_usual_department(make, com
         issue.refresh_from_db()
         assert issue.status == Issue.Status.DISPATCHED
         assert issue.dispatches.get().department.code == "chengguan"
+
+
+@pytest.mark.parametrize(("language", "level"), [("en", "Community"), ("zh-hans", "社区")])
+def test_the_level_column_reads_like_the_other_labels_in_each_language(make, community_staff, language, level):
+    make("submitted")
+    client = signed_in(community_staff)
+    client.cookies["django_language"] = language
+    body = client.get("/desk/triage/").content.decode()
+    assert f'<td class="nowrap">{level}</td>' in body

@@ -160,3 +160,16 @@ def test_the_batch_writes_exactly_what_one_at_a_time_writes(overdue_mix, monkeyp
     assert _written() == expected[0]
     assert sorted(Issue.objects.values_list("pk", "escalation_level", "version", "updated_at")) == expected[1]
     assert len(expected[0][1]) > len(one_at_a_time)  # people and the partner were told: the comparison means something
+
+
+def test_a_sweeps_inbox_rows_count_in_their_recipients_header_at_once(make, street_officer):
+    from notifications.inbox import unread_count_for_user, unread_count_remembered
+
+    issue = make("dispatched")
+    before = unread_count_remembered(user=street_officer)  # remembered from here on
+
+    escalation_sweep(now=issue.resolution_due_at + MINUTE)
+
+    after = unread_count_for_user(user=street_officer)
+    assert after > before
+    assert unread_count_remembered(user=street_officer) == after

@@ -11,6 +11,7 @@ from issues import workflow
 from issues.models import Notice
 from notifications.alerts import area_alerts_digest, area_subscription_set, unsubscribe_token
 from notifications.delivery import notification_deliver
+from notifications.inbox import unread_count_remembered
 from notifications.models import AreaAlert, AreaSubscription, Channel, Notification
 from notifications.tasks import area_alerts_digest_task
 from tests.factories import UserFactory
@@ -215,3 +216,13 @@ def test_waiting_alerts_are_withdrawn_when_the_issue_stops_being_public(
     area_alerts_digest()
     [digest] = alerts_of(neighbour)
     assert [item["number"] for item in digest.payload["items"]] == [kept.number]
+
+
+def test_a_daily_digest_in_the_inbox_counts_in_the_followers_header_at_once(build, territory, neighbour):
+    area_subscription_set(user=neighbour, area=territory["community"], channel=Channel.INBOX, frequency="daily")
+    build("classified")
+    assert unread_count_remembered(user=neighbour) == 0  # remembered: nothing in the inbox yet
+
+    area_alerts_digest()
+
+    assert unread_count_remembered(user=neighbour) == 1

@@ -42,22 +42,27 @@ def queue(settings, monkeypatch):
     client.delete(hotspots.DETECT_QUEUE, hotspots.DRAINING)
 
 
+@pytest.fixture
+def submit(territory, resident, django_capture_on_commit_callbacks):
+    """Return a function that submits one issue in the grid as the resident and runs its on-commit work (the
+    publishing); it returns the issue."""
+
+    def submit_one():
+        with django_capture_on_commit_callbacks(execute=True):
+            return workflow.issue_submit(
+                actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
+            )
+
+    return submit_one
+
+
 def _listed(client) -> list[str]:
     return [raw.decode() for raw in client.lrange(hotspots.DETECT_QUEUE, 0, -1)]
 
 
-def test_submissions_are_listed_and_one_drain_is_queued_until_it_ran(
-    territory, resident, queue, django_capture_on_commit_callbacks
-):
+def test_submissions_are_listed_and_one_drain_is_queued_until_it_ran(queue, submit):
     client, drains = queue
-    issues = []
-    for _ in range(3):
-        with django_capture_on_commit_callbacks(execute=True):
-            issues.append(
-                workflow.issue_submit(
-                    actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
-                )
-            )
+    issues = [submit() for _ in range(3)]
     assert _listed(client) == [str(issue.pk) for issue in issues]
     assert drains == [1]  # one drain for the three
     assert SeenIssue.objects.count() == 0  # nothing detected on the request's path
@@ -66,10 +71,7 @@ def test_submissions_are_listed_and_one_drain_is_queued_until_it_ran(
     assert _listed(client) == [] and not client.exists(hotspots.DRAINING)
     assert set(SeenIssue.objects.values_list("issue_id", flat=True)) == {issue.pk for issue in issues}
 
-    with django_capture_on_commit_callbacks(execute=True):
-        workflow.issue_submit(
-            actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
-        )
+    submit()
     assert drains == [1, 1]  # the flag went with the drain: the next submission queues another
 
 
@@ -84,12 +86,9 @@ def test_a_burst_drained_raises_its_alert(territory, report, queue, django_captu
     assert spot.issues.count() == hotspots.MIN_COUNT and _listed(client) == []
 
 
-def test_an_id_stays_listed_until_detected(territory, resident, queue, monkeypatch, django_capture_on_commit_callbacks):
+def test_an_id_stays_listed_until_detected(queue, monkeypatch, submit):
     client, _ = queue
-    with django_capture_on_commit_callbacks(execute=True):
-        issue = workflow.issue_submit(
-            actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
-        )
+    issue = submit()
 
     def dies(**kwargs):
         raise SystemExit("worker lost")  # not an Exception: the drain does not log it and go on
@@ -100,18 +99,9 @@ def test_an_id_stays_listed_until_detected(territory, resident, queue, monkeypat
     assert _listed(client) == [str(issue.pk)]
 
 
-def test_a_failed_detection_keeps_its_id_behind_the_others(
-    territory, resident, queue, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_a_failed_detection_keeps_its_id_behind_the_others(queue, monkeypatch, submit):
     client, _ = queue
-    issues = []
-    for _ in range(2):
-        with django_capture_on_commit_callbacks(execute=True):
-            issues.append(
-                workflow.issue_submit(
-                    actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
-                )
-            )
+    issues = [submit() for _ in range(2)]
 
     def fails(**kwargs):
         raise RuntimeError("database gone")
@@ -127,14 +117,9 @@ def test_a_failed_detection_keeps_its_id_behind_the_others(
     assert hotspots.hotspots_drain(held=False) == 2 and _listed(client) == []
 
 
-def test_the_sweep_drains_only_when_no_drain_holds_the_flag(
-    territory, resident, queue, django_capture_on_commit_callbacks
-):
+def test_the_sweep_drains_only_when_no_drain_holds_the_flag(queue, submit):
     client, drains = queue
-    with django_capture_on_commit_callbacks(execute=True):
-        workflow.issue_submit(
-            actor=resident, description="Bags of rubbish in the stairwell.", grid=territory["grid"].code
-        )
+    submit()
     assert hotspots.hotspots_drain(held=False) == 0  # the queued drain holds it
     client.delete(hotspots.DRAINING)  # that drain was lost, and its flag expired
     assert hotspots.hotspots_close_sweep_task() == 0 and _listed(client) == []
