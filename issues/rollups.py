@@ -360,7 +360,7 @@ def _escalate_in_sql(pks: list) -> set:
             ON CONFLICT ({", ".join([*KEY_COLUMNS, "slot"])})
             DO UPDATE SET escalated = {rollup}.escalated + excluded.escalated
         )
-        SELECT issue_id FROM leaves
+        SELECT count(*) FROM leaves
     """
     params = {
         "bit": bit,
@@ -373,10 +373,11 @@ def _escalate_in_sql(pks: list) -> set:
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        with_entry = {pk for (pk,) in cursor.fetchall()}
-    if len(with_entry) < len(pks):  # some had no entry, or had the bit: which have one?
-        with_entry |= set(StatsEntry.objects.filter(issue_id__in=pks).values_list("issue_id", flat=True))
-    return with_entry
+        (counted,) = cursor.fetchone()
+    if counted == len(pks):  # one entry per issue (its primary key): every one had an entry
+        return set(pks)
+    # Some had no entry, or had the bit already: which have one?
+    return set(StatsEntry.objects.filter(issue_id__in=pks).values_list("issue_id", flat=True))
 
 
 def _entries_escalate(pks: list) -> tuple[dict[tuple, int], set]:
