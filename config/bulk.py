@@ -3,12 +3,16 @@
 `bulk_create` costs about as much Python per row as the database spends writing it: a model instance, then every
 value prepared field by field. The escalation sweep writes tens of thousands of events and outbox rows at once, so
 `rows_insert` takes the values as columns and, on PostgreSQL, sends each column as one array parameter to
-`INSERT … SELECT * FROM unnest(…)`: one statement, one parameter per column, whatever the number of rows. Any other
+`INSERT … SELECT * FROM unnest(…)`: one statement, one parameter per column, whatever the number of rows. Each
+column goes as one array literal ('{"a","b",NULL}', read by the server's array input in one pass): psycopg2 would
+send a list as ARRAY['a', 'b', NULL], thousands of constants the server parses and casts one by one (a third of the
+time of a 2,000-row outbox insert on the 1 M dataset). Any other
 database (SQLite in the tests) goes through `bulk_create` with the same values: the same rows, the generic path.
 """
 
 import json
 from collections.abc import Sequence
+from datetime import date
 
 from django.db import connection
 from django.db.models import JSONField, Model, UUIDField
@@ -49,6 +53,31 @@ def _as_stored(field, values: list) -> list:
     return values
 
 
+def _array_literal(values: list) -> str:
+    """Return `values` (None, str, bool, numbers, dates and datetimes) as one PostgreSQL array literal."""
+    quoted: dict[int, str] = {}  # by object: a column often repeats one value object ([now] * n, one payload)
+    out = []
+    for value in values:
+        key = id(value)
+        element = quoted.get(key)
+        if element is None:
+            element = quoted[key] = _array_element(value)
+        out.append(element)
+    return "{" + ",".join(out) + "}"
+
+
+def _array_element(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        text = "t" if value else "f"
+    elif isinstance(value, date):  # datetimes too: ISO 8601, with their offset
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def rows_insert(*, model: type[Model], columns: dict[str, Sequence], returning: Sequence[str] = ()) -> list[tuple]:
     """Insert one row of `model` per position of the equally long `columns` ({attname: values}); the fields not named
     get their defaults (auto_now and callables per row, as bulk_create gives them). Return one tuple of the
@@ -76,5 +105,5 @@ def rows_insert(*, model: type[Model], columns: dict[str, Sequence], returning: 
     if returning:
         sql += f" RETURNING {', '.join(quote(fields[name].column) for name in returning)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_as_stored(fields[name], list(columns[name])) for name in names])
+        cursor.execute(sql, [_array_literal(_as_stored(fields[name], list(columns[name]))) for name in names])
         return [tuple(row) for row in cursor.fetchall()] if returning else []

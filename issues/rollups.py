@@ -278,8 +278,9 @@ def rollup_escalations(escalations: Iterable[tuple[Issue, int, int]]) -> None:
 
     Only the escalations into `escalated` count. Each issue's StatsEntry says whether it counts as escalated already
     (its bit; an issue escalated twice counts once): the others get the bit and +1 `escalated` in their leaf row and
-    its SHAPES rows (trend rows count issues alone), in one upsert. An issue with no entry (never counted), or a level
-    memory cannot tell, gets rollup_refresh. Department rows count no escalation level: untouched.
+    its SHAPES rows (trend rows count issues alone), in one upsert; on PostgreSQL the bits, the shapes and the upsert
+    are one statement (_escalate_in_sql: no leaf row comes back to Python). An issue with no entry (never counted), or
+    a level memory cannot tell, gets rollup_refresh. Department rows count no escalation level: untouched.
     """
     starting, unknown = {}, set()
     for issue, was, now in escalations:
@@ -291,54 +292,112 @@ def rollup_escalations(escalations: Iterable[tuple[Issue, int, int]]) -> None:
     if not starting and not unknown:
         return
     with transaction.atomic(savepoint=False):
-        leaves, with_entry = _entries_escalate(sorted(starting, key=str))
-        added: dict[tuple, int] = {}
-        for leaf, n in leaves.items():
-            for shape in _shapes(leaf):
-                if shape[0] != G.TREND:
-                    added[shape] = added.get(shape, 0) + n
-        if added:
-            _escalated_upsert(added)
+        pks = sorted(starting, key=str)
+        if connection.vendor == "postgresql":
+            with_entry = _escalate_in_sql(pks)
+        else:
+            leaves, with_entry = _entries_escalate(pks)
+            added: dict[tuple, int] = {}
+            for leaf, n in leaves.items():
+                for shape in _shapes(leaf):
+                    if shape[0] != G.TREND:
+                        added[shape] = added.get(shape, 0) + n
+            if added:
+                _escalated_upsert(added)
         missing = unknown | (set(starting) - with_entry)  # never counted
         if missing:
             rollup_refresh(missing, departments=False)
 
 
+def _escalated_shapes_sql() -> str:
+    """Return the VALUES of the rows an escalated issue counts in besides trends, as _shapes builds them from its leaf
+    row: (grain, level, by month, codes kept, category kept, channel kept); the leaf row first (all five codes)."""
+    shapes = [(G.DAY, L.LEAF, False, 5, True, True)]
+    shapes += [
+        (grain, level, grain == G.MONTH, CODES_KEPT[level], kept == "category", kept == "channel")
+        for grain, level, kept in SHAPES
+    ]
+    return ", ".join(
+        f"('{grain}', '{level}', {month}, {codes}, {category}, {channel})"
+        for grain, level, month, codes, category, channel in shapes
+    )
+
+
+def _escalate_in_sql(pks: list) -> set:
+    """Do on PostgreSQL, in one statement, what _entries_escalate and _escalated_upsert do: set the escalated bit of
+    the entries of `pks` that lack it and add +1 escalated per issue to its leaf row and SHAPES rows, in key order
+    (_key's: text compared by code point, COLLATE "C"). Return the pks that have an entry."""
+    bit = 1 << ESCALATED
+    if not pks:
+        return set()
+    entry, rollup = (connection.ops.quote_name(m._meta.db_table) for m in (StatsEntry, StatsRollup))
+    codes = [f"CASE WHEN s.codes >= {n} THEN l.{c} ELSE '' END AS {c}" for n, c in enumerate(CODE_COLUMNS, 1)]
+    key = ["grain", "level", "period", "area_path", *CODE_COLUMNS, "category_pk", "channel"]
+    zeros = [c for c in COUNTS if c != "escalated"]
+    text = 'COLLATE "C"'
+    sql = f"""
+        WITH leaves AS (
+            UPDATE {entry} e SET flags = e.flags | %(bit)s FROM {rollup} r
+            WHERE e.issue_id = ANY(%(pks)s::uuid[]) AND e.flags & %(bit)s = 0 AND r.id = e.rollup_id
+            RETURNING e.issue_id, r.period, r.area_path, {", ".join(f"r.{c}" for c in CODE_COLUMNS)}, r.category_pk,
+                      r.channel
+        ), shaped AS (
+            SELECT s.grain, s.level,
+                   CASE WHEN s.month THEN date_trunc('month', l.period)::date ELSE l.period END AS period,
+                   CASE WHEN s.codes = 5 THEN l.area_path
+                        ELSE concat_ws(%(separator)s, l.district_code, CASE WHEN s.codes >= 2 THEN l.street_code END,
+                                       CASE WHEN s.codes >= 3 THEN l.community_code END) END AS area_path,
+                   {", ".join(codes)},
+                   CASE WHEN s.category THEN l.category_pk ELSE %(all_categories)s END AS category_pk,
+                   CASE WHEN s.channel THEN l.channel ELSE %(all_channels)s END AS channel
+            FROM leaves l
+            CROSS JOIN (VALUES {_escalated_shapes_sql()}) AS s(grain, level, month, codes, category, channel)
+        ), added AS (
+            INSERT INTO {rollup} ({", ".join([*key, "kind", "resolved_on", "escalated", *zeros, "slot"])})
+            SELECT {", ".join(key)}, %(all_kinds)s, %(no_day)s, count(*), {", ".join(["0"] * len(zeros))}, {_slot_sql()}
+            FROM shaped GROUP BY {", ".join(key)}
+            ORDER BY grain {text}, level {text}, period, area_path {text}, category_pk, channel {text}
+            ON CONFLICT ({", ".join([*KEY_COLUMNS, "slot"])})
+            DO UPDATE SET escalated = {rollup}.escalated + excluded.escalated
+        )
+        SELECT count(*) FROM leaves
+    """
+    params = {
+        "bit": bit,
+        "pks": [str(pk) for pk in pks],
+        "separator": PATH_SEPARATOR,
+        "all_categories": ALL_CATEGORIES,
+        "all_channels": ALL_CHANNELS,
+        "all_kinds": ALL_KINDS,
+        "no_day": NO_DAY,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (counted,) = cursor.fetchone()
+    if counted == len(pks):  # one entry per issue (its primary key): every one had an entry
+        return set(pks)
+    # Some had no entry, or had the bit already: which have one?
+    return set(StatsEntry.objects.filter(issue_id__in=pks).values_list("issue_id", flat=True))
+
+
 def _entries_escalate(pks: list) -> tuple[dict[tuple, int], set]:
     """Set the escalated bit of the entries of `pks` that lack it; return their leaves ({leaf: issues}) and the pks
-    that have an entry. On PostgreSQL one UPDATE … RETURNING (and a read only if some issue has no entry or had it)."""
+    that have an entry (the generic path; PostgreSQL does this and the upsert in one statement, _escalate_in_sql)."""
     bit = 1 << ESCALATED
     leaves: dict[tuple, int] = {}
     if not pks:
         return leaves, set()
-    if connection.vendor == "postgresql":
-        entry, rollup = (connection.ops.quote_name(m._meta.db_table) for m in (StatsEntry, StatsRollup))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {entry} e SET flags = e.flags | %s FROM {rollup} r"
-                " WHERE e.issue_id = ANY(%s::uuid[]) AND e.flags & %s = 0 AND r.id = e.rollup_id"
-                f" RETURNING e.issue_id, r.period, r.area_path, {', '.join(f'r.{c}' for c in CODE_COLUMNS)},"
-                " r.category_pk, r.channel",
-                [bit, [str(pk) for pk in pks], bit],
-            )
-            changed = cursor.fetchall()
-        with_entry = {pk for pk, *_ in changed}
-        if len(changed) < len(pks):
-            with_entry |= set(StatsEntry.objects.filter(issue_id__in=pks).values_list("issue_id", flat=True))
-        rows = [row[1:] for row in changed]
-    else:
-        r = "rollup__"
-        entries = list(
-            StatsEntry.objects.filter(issue_id__in=pks).values_list(
-                "issue_id", "flags", f"{r}period", f"{r}area_path", *(f"{r}{c}" for c in CODE_COLUMNS),
-                f"{r}category_pk", f"{r}channel",
-            )
-        )  # fmt: skip
-        with_entry = {pk for pk, *_ in entries}
-        counted = [pk for pk, flags, *_ in entries if not flags & bit]
-        StatsEntry.objects.filter(issue_id__in=counted).update(flags=F("flags").bitor(bit))
-        rows = [row[2:] for row in entries if not row[1] & bit]
-    for period, path, *rest in rows:
+    r = "rollup__"
+    entries = list(
+        StatsEntry.objects.filter(issue_id__in=pks).values_list(
+            "issue_id", "flags", f"{r}period", f"{r}area_path", *(f"{r}{c}" for c in CODE_COLUMNS),
+            f"{r}category_pk", f"{r}channel",
+        )
+    )  # fmt: skip
+    with_entry = {pk for pk, *_ in entries}
+    counted = [pk for pk, flags, *_ in entries if not flags & bit]
+    StatsEntry.objects.filter(issue_id__in=counted).update(flags=F("flags").bitor(bit))
+    for period, path, *rest in (row[2:] for row in entries if not row[1] & bit):
         codes, (category, channel) = tuple(rest[: len(CODE_COLUMNS)]), rest[len(CODE_COLUMNS) :]
         leaf = (_as_date(period), path, codes, category, channel, ALL_KINDS, NO_DAY)
         leaves[leaf] = leaves.get(leaf, 0) + 1
@@ -347,7 +406,7 @@ def _entries_escalate(pks: list) -> tuple[dict[tuple, int], set]:
 
 def _escalated_upsert(added: dict[tuple, int]) -> None:
     """Add `added` ({full row: n}) to the rows' `escalated`, creating them (other counts 0), in key order, one
-    statement: on PostgreSQL one array per column (unnest), so its size is not one parameter per value."""
+    statement (the generic path: PostgreSQL does it in _escalate_in_sql)."""
     rows = sorted(added, key=lambda row: _key(*row[:4], *row[5:]))
     table = connection.ops.quote_name(StatsRollup._meta.db_table)
     columns = [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], "escalated"]
@@ -361,19 +420,9 @@ def _escalated_upsert(added: dict[tuple, int]) -> None:
         f" ON CONFLICT ({', '.join([*KEY_COLUMNS, 'slot'])})"
         f" DO UPDATE SET escalated = {table}.escalated + excluded.escalated"
     )
-    fill = ", ".join(["0"] * len(zeros))
+    one = f"({', '.join(['%s'] * len(columns))}, {', '.join(['0'] * len(zeros))}, {_slot_sql()})"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            types = ["text", "text", "date", "text", *["text"] * 5, "integer", "text", "text", "date", "integer"]
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
-            cursor.execute(
-                f"{into} SELECT {', '.join(f'v.{c}' for c in columns)}, {fill}, {_slot_sql()}"
-                f" FROM unnest({arrays}) WITH ORDINALITY AS v({', '.join(columns)}, n) ORDER BY v.n{tail}",
-                [list(column) for column in zip(*values, strict=True)],
-            )
-        else:
-            one = f"({', '.join(['%s'] * len(columns))}, {fill}, {_slot_sql()})"
-            cursor.execute(f"{into} VALUES {', '.join([one] * len(values))}{tail}", [v for row in values for v in row])
+        cursor.execute(f"{into} VALUES {', '.join([one] * len(values))}{tail}", [v for row in values for v in row])
 
 
 def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:

@@ -87,3 +87,32 @@ def test_the_returned_columns_follow_the_rows_order(make):
 def test_columns_of_different_lengths_are_refused():
     with pytest.raises(ValueError):
         rows_insert(model=Notification, columns={"kind": ["a"], "channel": []})
+
+
+def test_awkward_values_read_back_exactly(make):
+    """Each column goes as one array literal on PostgreSQL: quotes, backslashes, braces, commas, the word NULL, empty
+    text, new lines and NULLs must all come back as given."""
+    issue = make("submitted")
+    notes = ['say "hi"', 'back\\slash \\" mix', "{a,b}", "NULL", "", "line\nbreak, 第二行", " padded "]
+    data = [{"q": 'x"y', "b": "\\", "n": None, "list": [1, "{}"]}, {}, {"k": "NULL"}, {"e": ""}, {}, {}, {"s": " "}]
+    size = len(notes)
+
+    written = rows_insert(
+        model=Event,
+        columns={
+            "issue_id": [issue.pk] * size,
+            "action": ["comment"] * size,
+            "from_status": ["submitted"] * size,
+            "to_status": ["submitted"] * size,
+            "note": notes,
+            "actor_id": [None] * size,
+            "internal": [i % 2 == 0 for i in range(size)],
+            "data": data,
+        },
+        returning=("id", "at"),
+    )
+
+    events = [Event.objects.get(pk=pk) for pk, _ in written]
+    assert [(e.note, e.internal, e.data, e.actor_id) for e in events] == [
+        (note, i % 2 == 0, d, None) for i, (note, d) in enumerate(zip(notes, data, strict=True))
+    ]

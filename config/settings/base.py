@@ -238,6 +238,7 @@ CELERY_TASK_QUEUES = {name: {"routing_key": name} for name in CELERY_QUEUES_ALL}
 CELERY_TASK_ROUTES = {
     "notifications.deliver_notification": {"queue": "notifications"},
     "notifications.deliver_notifications": {"queue": "notifications"},
+    "notifications.queue_deliveries": {"queue": "notifications"},
     "notifications.outbox_sweep": {"queue": "sweeps"},
     "issues.escalation_sweep": {"queue": "sweeps"},
     "issues.auto_close_sweep": {"queue": "sweeps"},

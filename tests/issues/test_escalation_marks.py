@@ -134,3 +134,27 @@ def test_the_migration_moves_the_markers_so_a_sweep_escalates_only_changed_deadl
     done = escalation_sweep(now=now)
     assert sorted((d["number"], d["to_level"]) for d in done) == [("GD-OLD-2", 2), ("GD-OLD-3", 1)]
     assert escalation_sweep(now=now) == []
+
+
+@postgresql_only
+def test_an_issues_marks_are_read_through_the_primary_key_and_nothing_else_indexes_them(make):
+    """The primary key leads with the issue: a second index by issue would cost each escalation one more entry."""
+    issue = make("in_progress")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table would be scanned otherwise
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'issues_escalationmark'")
+        indexes = [name for (name,) in cursor.fetchall()]
+
+    assert "issues_escalationmark_pkey" in EscalationMark.objects.filter(issue=issue).explain()
+    assert indexes == ["issues_escalationmark_pkey"]
+
+
+@postgresql_only
+def test_the_statistics_rollup_leaves_room_on_its_pages_for_in_place_updates():
+    """An escalation adds to counts, which no index reads: with room on the page, the row is rewritten in place."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN ('issues_statsrollup', 'issues_statsentry')"
+        )
+        options = dict(cursor.fetchall())
+    assert options == {"issues_statsrollup": ["fillfactor=80"], "issues_statsentry": ["fillfactor=90"]}

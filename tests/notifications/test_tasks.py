@@ -72,3 +72,27 @@ def test_many_rows_are_queued_in_chunks_and_each_is_delivered(make, resident, ce
     assert tasks.notifications_queue(ids=[str(n.pk) for n in rows]) == len(rows)
 
     assert set(Notification.objects.filter(pk__in=[n.pk for n in rows]).values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.django_db
+def test_a_sweeps_chunk_of_rows_is_sent_as_one_message_and_each_row_is_delivered(
+    make, resident, celery_eager, monkeypatch
+):
+    from notifications import tasks
+    from notifications.models import Notification
+
+    monkeypatch.setattr(tasks, "DELIVERY_FAN_OUT", tasks.DELIVERY_ONE_BY_ONE + 1)
+    sent = []
+    fan_out = tasks.queue_deliveries_task.delay
+    monkeypatch.setattr(tasks.queue_deliveries_task, "delay", lambda ids: sent.append(ids) or fan_out(ids))
+    event = make("submitted").events.get()
+    rows = Notification.objects.bulk_create(
+        Notification(kind="issue.accepted", channel="inbox", recipient=resident, issue=event.issue, event=event)
+        for _ in range(tasks.DELIVERY_FAN_OUT + tasks.DELIVERY_CHUNK + 1)
+    )
+    ids = [str(n.pk) for n in rows]
+
+    assert tasks.notifications_queue(ids=ids) == len(rows)
+
+    assert sent == [ids]  # one message for all of them, split by the worker
+    assert set(Notification.objects.filter(pk__in=[n.pk for n in rows]).values_list("status", flat=True)) == {"sent"}
