@@ -27,6 +27,9 @@ hash, its partner app, the app's area and its service user (USER_FIELDS again).
 
 import hashlib
 import logging
+from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -68,10 +71,48 @@ def scope_key(user_id) -> str:
     return f"{_PREFIX}scope:{user_id}"
 
 
+# The entries read ahead for a block of work (read_ahead): {key: value, None when nothing is remembered}.
+_ahead: ContextVar[dict | None] = ContextVar("auth_cache_ahead", default=None)
+
+
+@contextmanager
+def read_ahead(keys: Iterable[str]):
+    """Read `keys` in one round trip; within the block, `remembered` of one of them answers what was read.
+
+    For work that reads several entries one after the other (an event's audience: its node's staff, the subscribed
+    webhook types). An entry remembered or forgotten within the block is read from the cache again.
+    """
+    keys = list(keys)
+    found = None
+    if enabled() and keys:
+        try:
+            found = _get_many(keys)
+        except (RedisError, OSError):
+            logger.warning("auth cache: the shared cache does not answer; reading the database", exc_info=True)
+    if found is None:
+        yield
+        return
+    token = _ahead.set({key: found.get(key) for key in keys})
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
+def _not_ahead(keys) -> None:
+    ahead = _ahead.get()
+    if ahead:
+        for key in keys:
+            ahead.pop(key, None)
+
+
 def remembered(key: str):
     """Return what is remembered under `key`, or None (nothing, disabled, or the cache does not answer)."""
     if not enabled():
         return None
+    ahead = _ahead.get()
+    if ahead is not None and key in ahead:
+        return ahead[key]
     try:
         return cache.get(key)
     except (RedisError, OSError):
@@ -125,6 +166,7 @@ def token_user_seen(raw: str, user_id) -> None:
 def remember(key: str, value) -> None:
     if not enabled():
         return
+    _not_ahead([key])
     try:
         cache.set(key, value, settings.GRIDDESK_AUTH_CACHE_SECONDS)
     except (RedisError, OSError):
@@ -136,6 +178,7 @@ def forget(*keys: str) -> None:
     keys = [key for key in keys if key]
     if not keys or not enabled():
         return
+    _not_ahead(keys)
     _forget(keys)
     transaction.on_commit(lambda: _forget(keys))
 
