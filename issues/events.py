@@ -88,7 +88,7 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
     fewer on every create); its event's foreign key is checked at the commit, as every other."""
     using = router.db_for_write(Issue, instance=issue)
     connection = connections[using]
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or Issue._meta.db_returning_fields:  # (none: its key is made in Python)
         issue.save(using=using, force_insert=True)
         event.save(using=using, force_insert=True)
         return
