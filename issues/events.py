@@ -109,18 +109,37 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
         )
 
 
-def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, tuple]:
-    """Return the INSERT that save() would send for the new `instance` (its fields' pre_save applied: auto_now)."""
-    meta = type(instance)._meta
+# The INSERT text of a new row of a model (with what it returns), per database: compiled once (_insert_sql).
+_INSERTS: dict[tuple, tuple[str, list]] = {}
+
+
+def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
+    """Return the INSERT that save() would send for the new `instance` (its fields' pre_save applied: auto_now).
+
+    Its text depends on the model alone (every concrete field, each a plain placeholder): compiled by the ORM once,
+    then only the values are prepared, as the ORM's compiler prepares them.
+    """
+    model = type(instance)
+    meta = model._meta
     fields = [f for f in meta.local_concrete_fields if not f.generated]
     if instance.pk is None:
         fields = [f for f in fields if f is not meta.auto_field]
-    query = InsertQuery(type(instance))
+    key = (using, model, tuple(fields), tuple(returning))
+    compiled = _INSERTS.get(key)
+    connection = connections[using]
+    if compiled is not None:
+        values = [field.pre_save(instance, True) for field in fields]
+        if not any(hasattr(value, "resolve_expression") for value in values):
+            return compiled[0], [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+    query = InsertQuery(model)
     query.insert_values(fields, [instance])
     compiler = query.get_compiler(using=using)
     compiler.returning_fields = list(returning) or None
     ((sql, params),) = compiler.as_sql()
-    return sql, params
+    plain = not any(hasattr(f, "get_placeholder") for f in fields) and len(params) == len(fields)
+    if plain and not any(hasattr(value, "resolve_expression") for value in params):
+        _INSERTS[key] = (sql, fields)
+    return sql, list(params)
 
 
 def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Event]:
