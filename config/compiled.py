@@ -82,3 +82,20 @@ class CompiledValues:
                 self._shapes.clear()
             self._shapes[alias, count] = shape
         return shape
+
+
+def session_prepared(connection, name: str) -> bool:
+    """Return whether `name` is prepared on `connection`'s session now; note that it will be, if not.
+
+    A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the statements of the last one.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    session = (id(raw), raw.info.backend_pid)
+    known = getattr(connection, "griddesk_prepared", None)
+    if known is None or known[0] != session:
+        known = connection.griddesk_prepared = (session, set())
+    if name in known[1]:
+        return True
+    known[1].add(name)
+    return False

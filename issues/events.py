@@ -7,15 +7,18 @@ workflow (through guards._record), the reminders and the retention sweep all rec
 creates events.
 """
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql import InsertQuery
 
 from config.bulk import rows_insert
 from issues.audience import audience_for, partner_issues_data
 from issues.models import Event, Issue
 from issues.rollups import rollup_refresh
-from notifications.outbox import outbox_write, outbox_write_many
+from notifications.outbox import SUBSCRIBED_TYPES_KEY, outbox_write, outbox_write_many
+from orgs import auth_cache
 from orgs.scoping import node_staff_lookup
-from orgs.staff_cache import node_staff_remembered
+from orgs.staff_cache import node_key, node_staff_remembered
 
 # Work that apps above the core queue once an event commits (triage's hot spots), registered from their
 # AppConfig.ready through events_after_commit: the core calls them and never imports them. A hook gets the events of
@@ -47,7 +50,7 @@ def event_record(
     """Append the event `action` to `issue` and write the outbox rows of whoever must hear of it, atomically."""
     _known_action(action)
     with transaction.atomic(savepoint=False):
-        event = Event.objects.create(
+        event = Event(
             issue=issue,
             actor=actor,
             action=action,
@@ -57,20 +60,86 @@ def event_record(
             internal=internal,
             data=data or {},
         )
-        # The staff of the issue's node, remembered between requests (a query per submission otherwise).
-        audience = audience_for(event, node_staff=node_staff_remembered)
-        outbox_write(
-            event=event,
-            recipients=audience.recipients,
-            about=audience.about,
-            webhook_type=audience.webhook_type,
-            partner_issue=audience.partner_issue,
-            area_alert=audience.area_alert,
-        )
+        if issue._state.adding:
+            _insert_with_issue(issue, event)
+        else:
+            event.save(force_insert=True)
+        # The staff of the issue's node, remembered between requests (a query per submission otherwise), and the
+        # webhook types partners subscribe to: read from the shared cache in one round trip.
+        with auth_cache.read_ahead([node_key(issue.area_path), SUBSCRIBED_TYPES_KEY]):
+            audience = audience_for(event, node_staff=node_staff_remembered)
+            outbox_write(
+                event=event,
+                recipients=audience.recipients,
+                about=audience.about,
+                webhook_type=audience.webhook_type,
+                partner_issue=audience.partner_issue,
+                area_alert=audience.area_alert,
+            )
         # A submission's issue was created in this transaction: nobody else sees it yet, it has no dispatch.
         rollup_refresh([issue.pk], created=[issue] if action == Event.Action.SUBMIT else None)
         _hooks_call([event])
     return event
+
+
+def _insert_with_issue(issue: Issue, event: Event) -> None:
+    """Write a new issue (a submission's, not saved yet) and its first event, each as save() would write it and with
+    the signals save() sends: on PostgreSQL in one statement, the issue's INSERT a CTE of the event's (one round trip
+    fewer on every create); its event's foreign key is checked at the commit, as every other."""
+    using = router.db_for_write(Issue, instance=issue)
+    connection = connections[using]
+    if connection.vendor != "postgresql" or Issue._meta.db_returning_fields:  # (none: its key is made in Python)
+        issue.save(using=using, force_insert=True)
+        event.save(using=using, force_insert=True)
+        return
+    for instance in (issue, event):
+        pre_save.send(sender=type(instance), instance=instance, raw=False, using=using, update_fields=None)
+    issue_sql, issue_params = _insert_sql(issue, using)
+    returning = Event._meta.db_returning_fields
+    event_sql, event_params = _insert_sql(event, using, returning=returning)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params])
+        row = cursor.fetchone()
+    for field, value in zip(returning, row, strict=True):
+        setattr(event, field.attname, value)
+    for instance in (issue, event):
+        instance._state.adding, instance._state.db = False, using
+        post_save.send(
+            sender=type(instance), instance=instance, created=True, update_fields=None, raw=False, using=using
+        )
+
+
+# The INSERT text of a new row of a model (with what it returns), per database: compiled once (_insert_sql).
+_INSERTS: dict[tuple, tuple[str, list]] = {}
+
+
+def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
+    """Return the INSERT that save() would send for the new `instance` (its fields' pre_save applied: auto_now).
+
+    Its text depends on the model alone (every concrete field, each a plain placeholder): compiled by the ORM once,
+    then only the values are prepared, as the ORM's compiler prepares them.
+    """
+    model = type(instance)
+    meta = model._meta
+    fields = [f for f in meta.local_concrete_fields if not f.generated]
+    if instance.pk is None:
+        fields = [f for f in fields if f is not meta.auto_field]
+    key = (using, model, tuple(fields), tuple(returning))
+    compiled = _INSERTS.get(key)
+    connection = connections[using]
+    if compiled is not None:
+        values = [field.pre_save(instance, True) for field in fields]
+        if not any(hasattr(value, "resolve_expression") for value in values):
+            return compiled[0], [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+    query = InsertQuery(model)
+    query.insert_values(fields, [instance])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = list(returning) or None
+    ((sql, params),) = compiler.as_sql()
+    plain = not any(hasattr(f, "get_placeholder") for f in fields) and len(params) == len(fields)
+    if plain and not any(hasattr(value, "resolve_expression") for value in params):
+        _INSERTS[key] = (sql, fields)
+    return sql, list(params)
 
 
 def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Event]:

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
-from config.compiled import CompiledValues
+from config.compiled import CompiledValues, session_prepared
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
@@ -510,37 +510,91 @@ def _write(deltas: dict, entries: list) -> None:
     """Add the deltas to their rows and point each issue's StatsEntry at its leaf day row, with what it adds there.
 
     On PostgreSQL in one statement (the entries join the upsert's returned rows): the shared rows' locks are taken
-    by the last statement before the commit, and held no longer than it.
+    by the last statement before the commit, and held no longer than it. Its text is the same whatever the rows (one
+    array per column, unnest), so it is prepared once per connection (_WRITE_SQL) and only executed after that:
+    parsing and planning the statement with a parameter per value took longer than running it.
     """
+    if connection.vendor == "postgresql":
+        _write_prepared(deltas, entries)
+        return
     upsert, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
     table = connection.ops.quote_name(StatsEntry._meta.db_table)
     issue_field = StatsEntry._meta.get_field("issue").target_field
-    updates = _replaced(STATS_ENTRY_COLUMNS[1:])
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            cursor.execute(upsert, params)
-            leaf_ids = {_key(*rest): pk for pk, *rest in cursor.fetchall()}
-            values = [
-                [issue_field.get_db_prep_value(pk, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
-                for pk, leaf, vector in entries
-            ]
-            entry = _insert_or_update_sql(table, STATS_ENTRY_COLUMNS, values, conflict=["issue_id"], updates=updates)
-            cursor.execute(*entry)
-            return
-        one = "(%s::uuid, %s::date, %s, %s::integer, %s, %s::integer, %s::integer, %s::integer, %s, %s::date)"
+        cursor.execute(upsert, params)
+        leaf_ids = {_key(*rest): pk for pk, *rest in cursor.fetchall()}
         values = [
-            [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
+            [issue_field.get_db_prep_value(pk, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
+            for pk, leaf, vector in entries
         ]
+        updates = _replaced(STATS_ENTRY_COLUMNS[1:])
         cursor.execute(
-            f"WITH r AS ({upsert}) INSERT INTO {table} ({', '.join(STATS_ENTRY_COLUMNS)})"
-            " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on"
-            f" FROM (VALUES {', '.join([one] * len(values))})"
-            " AS e (issue_id, period, area_path, category_pk, channel, flags, ratings, satisfied, kind, resolved_on)"
-            " JOIN r ON r.grain = %s AND r.level = %s AND r.period = e.period AND r.area_path = e.area_path"
-            " AND r.category_pk = e.category_pk AND r.channel = e.channel AND r.kind = %s AND r.resolved_on = %s"
-            f" ON CONFLICT (issue_id) DO UPDATE SET {updates} RETURNING 1",
-            [*params, *(v for row in values for v in row), G.DAY.value, L.LEAF.value, ALL_KINDS, NO_DAY],
+            *_insert_or_update_sql(table, STATS_ENTRY_COLUMNS, values, conflict=["issue_id"], updates=updates)
         )
+
+
+WRITE_ROW_COLUMNS = [*KEY_COLUMNS[:4], *CODE_COLUMNS, *KEY_COLUMNS[4:], *COUNTS]
+WRITE_ROW_TYPES = [
+    "text",
+    "text",
+    "date",
+    "text",
+    *["text"] * 5,
+    "integer",
+    "text",
+    "text",
+    "date",
+    *["integer"] * len(COUNTS),
+]
+WRITE_ENTRY_COLUMNS = ["issue_id", "period", "area_path", "category_pk", "channel", "flags", "ratings", "satisfied"]
+WRITE_ENTRY_COLUMNS += ["kind", "resolved_on"]
+WRITE_ENTRY_TYPES = ["uuid", "date", "text", "integer", "text", "integer", "integer", "integer", "text", "date"]
+
+
+def _write_statement() -> str:
+    """Return the PREPARE text of _write on PostgreSQL: $1… the rows' columns (WRITE_ROW_COLUMNS, rows in key order),
+    then the entries' (WRITE_ENTRY_COLUMNS), each an array."""
+    rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
+    entry = connection.ops.quote_name(StatsEntry._meta.db_table)
+    n = len(WRITE_ROW_COLUMNS)
+    rows = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(WRITE_ROW_TYPES))
+    entries = ", ".join(f"${n + i + 1}::{t}[]" for i, t in enumerate(WRITE_ENTRY_TYPES))
+    leaf = f"r.grain = '{G.DAY.value}' AND r.level = '{L.LEAF.value}' AND r.kind = '{ALL_KINDS}'"
+    leaf += f" AND r.resolved_on = '{NO_DAY.isoformat()}'"
+    return (
+        f"WITH r AS (INSERT INTO {rollup} ({', '.join(WRITE_ROW_COLUMNS)}, slot)"
+        f" SELECT {', '.join(f'v.{c}' for c in WRITE_ROW_COLUMNS)}, {_slot_sql()}"
+        f" FROM unnest({rows}) WITH ORDINALITY AS v({', '.join(WRITE_ROW_COLUMNS)}, n) ORDER BY v.n"
+        f" ON CONFLICT ({', '.join([*KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(rollup, COUNTS)}"
+        f" RETURNING id, {', '.join(KEY_COLUMNS)})"
+        f" INSERT INTO {entry} ({', '.join(STATS_ENTRY_COLUMNS)})"
+        " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on"
+        f" FROM unnest({entries}) AS e ({', '.join(WRITE_ENTRY_COLUMNS)})"
+        f" JOIN r ON {leaf} AND r.period = e.period AND r.area_path = e.area_path"
+        " AND r.category_pk = e.category_pk AND r.channel = e.channel"
+        f" ON CONFLICT (issue_id) DO UPDATE SET {_replaced(STATS_ENTRY_COLUMNS[1:])} RETURNING 1"
+    )
+
+
+_WRITE_NAME = "griddesk_rollup_write"
+
+
+def _write_prepared(deltas: dict, entries: list) -> None:
+    _, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
+    width = len(WRITE_ROW_COLUMNS)
+    row_arrays = [params[i::width] for i in range(width)]
+    entry_rows = [
+        [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
+    ]
+    arrays = [*row_arrays, *(list(column) for column in zip(*entry_rows, strict=True))]
+    # Typed as the statement's parameters: psycopg2 writes a list of UUID strings as text[], of dates as text[] too.
+    types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
+    sql = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
+    if not session_prepared(connection, _WRITE_NAME):
+        # The PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
+        sql = f"PREPARE {_WRITE_NAME} AS {_write_statement().replace('%', '%%')}; {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
         if len(cursor.fetchall()) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
             raise RuntimeError("A statistics entry found no leaf rollup row.")
 

@@ -26,6 +26,9 @@ hash, its partner app, the app's area and its service user (USER_FIELDS again).
 """
 
 import hashlib
+from collections.abc import Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -68,10 +71,45 @@ def scope_key(user_id) -> str:
     return f"{_PREFIX}scope:{user_id}"
 
 
+# The entries read ahead for a block of work (read_ahead): {key: value, None when nothing is remembered}.
+_ahead: ContextVar[dict | None] = ContextVar("auth_cache_ahead", default=None)
+
+
+@contextmanager
+def read_ahead(keys: Iterable[str]):
+    """Read `keys` in one round trip; within the block, `remembered` of one of them answers what was read.
+
+    For work that reads several entries one after the other (an event's audience: its node's staff, the subscribed
+    webhook types). An entry remembered or forgotten within the block is read from the cache again.
+    """
+    keys = list(keys)
+    found = None
+    if enabled() and keys:
+        found = redis_cache.quietly(_get_many, keys, warning=NOT_ANSWERING)
+    if found is None:
+        yield
+        return
+    token = _ahead.set({key: found.get(key) for key in keys})
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
+def _not_ahead(keys) -> None:
+    ahead = _ahead.get()
+    if ahead:
+        for key in keys:
+            ahead.pop(key, None)
+
+
 def remembered(key: str):
     """Return what is remembered under `key`, or None (nothing, disabled, or the cache does not answer)."""
     if not enabled():
         return None
+    ahead = _ahead.get()
+    if ahead is not None and key in ahead:
+        return ahead[key]
     return redis_cache.quietly(cache.get, key, warning=NOT_ANSWERING)
 
 
@@ -119,6 +157,7 @@ def token_user_seen(raw: str, user_id) -> None:
 def remember(key: str, value) -> None:
     if not enabled():
         return
+    _not_ahead([key])
     redis_cache.quietly(
         cache.set,
         key,
@@ -134,6 +173,7 @@ def forget(*keys: str) -> None:
     keys = [key for key in keys if key]
     if not keys or not enabled():
         return
+    _not_ahead(keys)
     redis_cache.forget(
         cache,
         keys,

@@ -30,6 +30,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from config.compiled import session_prepared
 from issues.models import Dispatch, Event, Issue, Photo, Rating
 from issues.personal_data import can_see_reporter, handles_issue, reporter_for
 from orgs.models import Department
@@ -460,7 +461,7 @@ class Statement:
         else:
             sql = f"EXECUTE {self.name}(%s)" if self.slot is not None else f"EXECUTE {self.name}"
             params = [params[self.slot]] if self.slot is not None else None
-            if not _prepared(connection, self.name):
+            if not session_prepared(connection, self.name):
                 # PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
                 sql = f"PREPARE {self.name} AS {self.prepared_sql.replace('%', '%%')}; {sql}"
                 params = params or []
@@ -490,23 +491,6 @@ class _FirstParameter:
 
     def getquoted(self) -> bytes:
         return b"$1"
-
-
-def _prepared(connection, name: str) -> bool:
-    """Return whether `name` is prepared on `connection`'s session now; note that it will be, if not.
-
-    A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the statements of the last one.
-    """
-    connection.ensure_connection()
-    raw = connection.connection
-    session = (id(raw), raw.info.backend_pid)
-    known = getattr(connection, "griddesk_prepared", None)
-    if known is None or known[0] != session:
-        known = connection.griddesk_prepared = (session, set())
-    if name in known[1]:
-        return True
-    known[1].add(name)
-    return False
 
 
 class PageQuery:

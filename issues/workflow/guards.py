@@ -91,9 +91,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "", internal=False, data=None) -> Event:
-    """Bump the version, save the issue, record the event (and its outbox rows, issues.events)."""
+    """Bump the version, save the issue, record the event (and its outbox rows, issues.events).
+
+    A new issue (a submission) is written by event_record with its event (one statement on PostgreSQL).
+    """
     issue.version += 1
-    issue.save()
+    if not issue._state.adding:
+        issue.save()
     return event_record(
         issue=issue,
         actor=actor,

@@ -113,3 +113,50 @@ def test_no_module_but_the_recorder_creates_events():
     }
     assert writes == {"issues/events.py": writes.get("issues/events.py")}
     assert writes["issues/events.py"]
+
+
+def test_a_submission_writes_its_issue_with_its_event_as_save_would_with_its_signals(
+    territory, resident, community_staff, monkeypatch
+):
+    from django.db import connection
+    from django.db.models.signals import post_save
+    from django.test.utils import CaptureQueriesContext
+
+    from issues.models import Issue
+
+    saved = []
+
+    def heard(sender, instance, created, **kwargs):
+        saved.append((sender, instance.pk, created))
+
+    post_save.connect(heard, sender=Issue)
+    post_save.connect(heard, sender=Event)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            issue = workflow.issue_submit(
+                actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code
+            )
+    finally:
+        post_save.disconnect(heard, sender=Issue)
+        post_save.disconnect(heard, sender=Event)
+    event = Event.objects.get(issue=issue)
+    assert saved == [(Issue, issue.pk, True), (Event, event.pk, True)]
+    stored = Issue.objects.get(pk=issue.pk)
+    assert (stored.number, stored.version, stored.created_at) == (issue.number, 1, issue.created_at)
+    assert not issue._state.adding and (event.action, event.to_status) == (A.SUBMIT, "submitted")
+    inserts = [q["sql"] for q in queries.captured_queries if 'INTO "issues_issue"' in q["sql"]]
+    assert len(inserts) == 1
+    if connection.vendor == "postgresql":  # one statement: the issue's INSERT a CTE of its event's
+        assert 'INTO "issues_event"' in inserts[0]
+
+
+def test_a_submission_whose_outbox_fails_leaves_no_issue(territory, resident, community_staff, monkeypatch):
+    from issues.models import Issue
+
+    def outbox_write(**kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(events, "outbox_write", outbox_write)
+    with pytest.raises(RuntimeError, match="outbox unavailable"):
+        workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+    assert not Issue.objects.exists() and not Event.objects.exists()

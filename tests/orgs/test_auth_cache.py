@@ -164,3 +164,42 @@ def test_with_redis_a_known_token_reads_its_scope_in_the_same_mget_and_hears_a_m
     Membership.objects.filter(user=street_officer).delete()
 
     assert client.get("/api/v1/issues/").json()["results"] == []
+
+
+def test_a_warm_submission_reads_its_audience_from_the_shared_cache_in_one_round_trip(
+    resident, community_staff, territory, monkeypatch
+):
+    from issues import workflow
+    from issues.models import Notice
+    from notifications.models import Notification
+
+    def submit():
+        return workflow.issue_submit(
+            actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code
+        )
+
+    submit()  # the node's staff and the subscribed webhook types remembered
+    spy = _Spy()
+    monkeypatch.setattr(auth_cache, "cache", spy)
+
+    issue = submit()
+
+    # The node's staff and the subscribed types, read ahead together (auth_cache.read_ahead): no get of each.
+    assert spy.calls == ["get_many"]
+    told = Notification.objects.filter(event__issue=issue, kind=Notice.SUBMITTED).values_list("recipient_id", flat=True)
+    assert set(told) == {community_staff.pk}
+
+
+def test_an_entry_read_ahead_is_read_again_once_remembered_or_forgotten_within_the_block():
+    auth_cache.remember("auth:test:a", 1)
+    auth_cache.remember("auth:test:b", 2)
+    with auth_cache.read_ahead(["auth:test:a", "auth:test:b", "auth:test:c"]):
+        assert auth_cache.remembered("auth:test:a") == 1
+        assert auth_cache.remembered("auth:test:c") is None
+        auth_cache.remember("auth:test:a", 10)
+        auth_cache.forget("auth:test:b")
+        auth_cache.remember("auth:test:c", 30)
+        assert auth_cache.remembered("auth:test:a") == 10
+        assert auth_cache.remembered("auth:test:b") is None
+        assert auth_cache.remembered("auth:test:c") == 30
+    assert auth_cache.remembered("auth:test:a") == 10
