@@ -1,9 +1,20 @@
 """Settings for the test suite: the database and broker given in the environment (CI: PostgreSQL, Redis)."""
 
 import os
+import re
+import sys
 
-from .base import *  # noqa: F403
-from .base import CACHES, DATABASES, env
+# pytest-xdist runs the suite in several processes (pyproject.toml: -n): each gets its own test database
+# (pytest-django's _gw<N> suffix) and here its own Redis database for the broker, so one process's queues and lists
+# (the hot-spot detection list, the Celery queues) are never another's. Before base reads the environment.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_broker = re.fullmatch(r"(redis://[^/]+)/(\d+)", os.environ.get("CELERY_BROKER_URL", ""))
+# Only in the test process itself: a worker or shell it starts inherits the variable but is told its broker.
+if _worker.startswith("gw") and _broker and "_pytest" in sys.modules:
+    os.environ["CELERY_BROKER_URL"] = f"{_broker[1]}/{10 + int(_worker.removeprefix('gw')) % 6}"
+
+from .base import *  # noqa: E402, F403
+from .base import CACHES, DATABASES, env  # noqa: E402
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-only-not-secret")
 DEBUG = False
