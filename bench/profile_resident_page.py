@@ -16,21 +16,12 @@ import time
 from contextlib import ExitStack
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections
 from django.test import Client, override_settings
-from PIL import Image
 
-from issues import workflow
-from issues.photos import photos_store
+from tests.pages.test_issue_page_speed import _handled_issue
 
 REQUESTS = 500
-
-
-def _jpeg(color=(200, 80, 40)) -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), color).save(buffer, "JPEG")
-    return SimpleUploadedFile("p.jpg", buffer.getvalue(), content_type="image/jpeg")
 
 
 def _ms_per_request(client, url, n=REQUESTS) -> float:
@@ -45,14 +36,14 @@ def _ms_per_request(client, url, n=REQUESTS) -> float:
 @pytest.mark.django_db
 def test_profile(settings, tmp_path, territory, resident, community_staff, category, chengguan_staff):
     settings.MEDIA_ROOT = tmp_path / "media"
-    issue = workflow.issue_submit(actor=resident, description="楼道堆物很多", building=territory["building"].code)
-    photos_store(issue=issue, actor=resident, files=[_jpeg(), _jpeg((0, 90, 0))])
-    workflow.issue_classify(issue=issue, actor=community_staff, category=category)
-    workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
-    workflow.issue_accept(issue=issue, actor=chengguan_staff)
-    workflow.issue_comment(issue=issue, actor=resident, text="晚上最暗")
-    workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。", photos=[_jpeg((0, 0, 200))])
-    workflow.issue_rate(issue=issue, actor=resident, score=5, comment="很快")
+    issue = _handled_issue(
+        resident=resident,
+        territory=territory,
+        community_staff=community_staff,
+        category=category,
+        chengguan_staff=chengguan_staff,
+        photos=True,
+    )
     url = f"/issues/{issue.number}/"
     client = Client()
     client.force_login(resident)

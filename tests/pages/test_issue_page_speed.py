@@ -59,14 +59,14 @@ def test_a_residents_page_of_a_rated_issue_with_photos_costs_what_a_classified_o
     queries(client, url)  # the resident's scope is read once, then remembered (orgs.auth_cache)
     fresh, _ = queries(client, url)
 
-    issue = workflow.issue_submit(actor=resident, description="楼道堆物很多", building=territory["building"].code)
-    photos_store(issue=issue, actor=resident, files=[_jpeg(), _jpeg((0, 90, 0))])
-    workflow.issue_classify(issue=issue, actor=community_staff, category=category)
-    workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
-    workflow.issue_accept(issue=issue, actor=chengguan_staff)
-    workflow.issue_comment(issue=issue, actor=resident, text="晚上最暗")
-    workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。", photos=[_jpeg((0, 0, 200))])
-    workflow.issue_rate(issue=issue, actor=resident, score=5, comment="很快")
+    issue = _handled_issue(
+        resident=resident,
+        territory=territory,
+        community_staff=community_staff,
+        category=category,
+        chengguan_staff=chengguan_staff,
+        photos=True,
+    )
     first, _ = queries(client, f"/issues/{issue.number}/")  # read in full once, then while it stays the same
     handled, html = queries(client, f"/issues/{issue.number}/")
 
@@ -137,13 +137,19 @@ def test_a_residents_second_look_reads_the_issue_in_one_query(territory, residen
     assert not [q for q in captured.captured_queries if q["sql"].startswith('SELECT "issues_event"')]
 
 
-def _handled_issue(*, resident, territory, community_staff, category, chengguan_staff) -> Issue:
-    """Return an issue of `resident` that staff of two units acted on, resolved and rated."""
+def _handled_issue(*, resident, territory, community_staff, category, chengguan_staff, photos=False) -> Issue:
+    """Return an issue of `resident` that staff of two units acted on, resolved and rated; with `photos`, also two
+    photos before, one after and the resident's comment (the page at its fullest; MEDIA_ROOT set by the caller)."""
     issue = workflow.issue_submit(actor=resident, description="楼道堆物很多", building=territory["building"].code)
+    if photos:
+        photos_store(issue=issue, actor=resident, files=[_jpeg(), _jpeg((0, 90, 0))])
     workflow.issue_classify(issue=issue, actor=community_staff, category=category)
     workflow.issue_dispatch(issue=issue, actor=community_staff, departments=["chengguan"])
     workflow.issue_accept(issue=issue, actor=chengguan_staff)
-    workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。")
+    if photos:
+        workflow.issue_comment(issue=issue, actor=resident, text="晚上最暗")
+    after = [_jpeg((0, 0, 200))] if photos else ()
+    workflow.issue_resolve(issue=issue, actor=chengguan_staff, note="已清理。", photos=after)
     return workflow.issue_rate(issue=issue, actor=resident, score=5, comment="很快")
 
 
