@@ -19,7 +19,7 @@ import pytest
 from django.db import connections
 from django.test import Client, override_settings
 
-from tests.pages.test_issue_page_speed import _handled_issue
+from tests.pages.test_issue_page_speed import handled_issue  # noqa: F401  (the fixture)
 
 REQUESTS = 500
 
@@ -34,16 +34,9 @@ def _ms_per_request(client, url, n=REQUESTS) -> float:
 
 
 @pytest.mark.django_db
-def test_profile(settings, tmp_path, territory, resident, community_staff, category, chengguan_staff):
+def test_profile(settings, tmp_path, resident, handled_issue):  # noqa: F811
     settings.MEDIA_ROOT = tmp_path / "media"
-    issue = _handled_issue(
-        resident=resident,
-        territory=territory,
-        community_staff=community_staff,
-        category=category,
-        chengguan_staff=chengguan_staff,
-        photos=True,
-    )
+    issue = handled_issue(photos=True)
     url = f"/issues/{issue.number}/"
     client = Client()
     client.force_login(resident)

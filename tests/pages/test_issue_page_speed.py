@@ -1,6 +1,7 @@
 """The resident issue page reads an issue in a fixed number of queries, however long its history: a rated issue
 with photos before and after and events from several units costs what one just classified does."""
 
+import functools
 import io
 import re
 from http import HTTPStatus
@@ -49,7 +50,7 @@ def queries(client, url) -> tuple[int, str]:
 
 
 def test_a_residents_page_of_a_rated_issue_with_photos_costs_what_a_classified_one_does(
-    media_root, territory, resident, community_staff, category, chengguan_staff
+    media_root, territory, resident, community_staff, category, handled_issue
 ):
     client = Client()
     client.force_login(resident)
@@ -59,14 +60,7 @@ def test_a_residents_page_of_a_rated_issue_with_photos_costs_what_a_classified_o
     queries(client, url)  # the resident's scope is read once, then remembered (orgs.auth_cache)
     fresh, _ = queries(client, url)
 
-    issue = _handled_issue(
-        resident=resident,
-        territory=territory,
-        community_staff=community_staff,
-        category=category,
-        chengguan_staff=chengguan_staff,
-        photos=True,
-    )
+    issue = handled_issue(photos=True)
     first, _ = queries(client, f"/issues/{issue.number}/")  # read in full once, then while it stays the same
     handled, html = queries(client, f"/issues/{issue.number}/")
 
@@ -137,6 +131,19 @@ def test_a_residents_second_look_reads_the_issue_in_one_query(territory, residen
     assert not [q for q in captured.captured_queries if q["sql"].startswith('SELECT "issues_event"')]
 
 
+@pytest.fixture
+def handled_issue(resident, territory, community_staff, category, chengguan_staff):
+    """Return a maker of handled issues: `handled_issue(photos=False)`."""
+    return functools.partial(
+        _handled_issue,
+        resident=resident,
+        territory=territory,
+        community_staff=community_staff,
+        category=category,
+        chengguan_staff=chengguan_staff,
+    )
+
+
 def _handled_issue(*, resident, territory, community_staff, category, chengguan_staff, photos=False) -> Issue:
     """Return an issue of `resident` that staff of two units acted on, resolved and rated; with `photos`, also two
     photos before, one after and the resident's comment (the page at its fullest; MEDIA_ROOT set by the caller)."""
@@ -153,16 +160,8 @@ def _handled_issue(*, resident, territory, community_staff, category, chengguan_
     return workflow.issue_rate(issue=issue, actor=resident, score=5, comment="很快")
 
 
-def test_the_remembered_issue_names_its_staff_as_the_staff_query_does(
-    territory, resident, community_staff, category, chengguan_staff
-):
-    issue = _handled_issue(
-        resident=resident,
-        territory=territory,
-        community_staff=community_staff,
-        category=category,
-        chengguan_staff=chengguan_staff,
-    )
+def test_the_remembered_issue_names_its_staff_as_the_staff_query_does(territory, resident, handled_issue):
+    issue = handled_issue()
     remembered = issue_page_remembered(viewer=resident, number=issue.number)
     assert getattr(remembered, UNIT_ROWS_ATTR)  # the memberships came with the stamp: no query of their own
     queried = issue_page_queryset().get(pk=issue.pk)
@@ -207,15 +206,9 @@ def test_the_headers_unread_count_follows_new_messages_and_marking_read(
 
 
 def test_a_remembered_issue_follows_a_renamed_unit_and_a_new_event(
-    territory, resident, community_staff, category, chengguan_staff, chengguan
+    territory, resident, community_staff, chengguan_staff, chengguan, handled_issue
 ):
-    issue = _handled_issue(
-        resident=resident,
-        territory=territory,
-        community_staff=community_staff,
-        category=category,
-        chengguan_staff=chengguan_staff,
-    )
+    issue = handled_issue()
     url = f"/issues/{issue.number}/"
     client = Client()
     client.force_login(resident)
