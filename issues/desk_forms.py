@@ -5,6 +5,7 @@ so that a dozen forms on one page never share an id; a refusal lands beside the 
 """
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -95,7 +96,11 @@ class DispatchForm(IssueActionForm):
 
 
 class RejectForm(IssueActionForm):
-    reason = forms.ChoiceField(label=pgettext_lazy("desk", "Reason"), choices=Issue.RejectReason.choices)
+    # Labels are lower case for use inside sentences; a menu starts each with a capital (English).
+    reason = forms.ChoiceField(
+        label=pgettext_lazy("desk", "Reason"),
+        choices=[(value, capfirst(label)) for value, label in Issue.RejectReason.choices],
+    )
     duplicate_of = forms.ChoiceField(label=pgettext_lazy("desk", "Duplicate of"), required=False)
     note = forms.CharField(
         label=pgettext_lazy("desk", "Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=NOTE)

@@ -201,3 +201,16 @@ def test_the_level_column_reads_like_the_other_labels_in_each_language(make, com
     client.cookies["django_language"] = language
     body = client.get("/desk/triage/").content.decode()
     assert f'<td class="nowrap">{level}</td>' in body
+
+
+@pytest.mark.parametrize(
+    ("language", "reasons"),
+    [("en", ["Invalid", "Duplicate", "Out of scope"]), ("zh-hans", ["无效诉求", "重复诉求", "不属受理范围"])],
+)
+def test_the_reject_reasons_start_with_a_capital_in_the_menu(make, community_staff, language, reasons):
+    issue = make("submitted")
+    client = signed_in(community_staff)
+    client.cookies["django_language"] = language
+    body = client.get(page(issue)).content.decode()
+    for value, label in zip(["invalid", "duplicate", "out_of_scope"], reasons, strict=True):
+        assert f'<option value="{value}">{label}</option>' in body
