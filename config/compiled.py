@@ -13,6 +13,7 @@ issues.rollups does); a UUID primary key comes back as a UUID on PostgreSQL and 
 
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from django.db import connections, router
@@ -84,18 +85,58 @@ class CompiledValues:
         return shape
 
 
-def session_prepared(connection, name: str) -> bool:
-    """Return whether `name` is prepared on `connection`'s session now; note that it will be, if not.
+# Statements prepared per database session at most: a resident's issue page prepares one per resident (its scope),
+# so a connection kept for hours would otherwise hold thousands in the server's memory. The least recently run
+# beyond this are deallocated.
+PREPARED_PER_SESSION = 500
 
-    A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the statements of the last one.
+
+class _Session:
+    """The statements prepared on one database session, least recently run first; `unsure` after a failed batch."""
+
+    def __init__(self, key):
+        self.key, self.names, self.unsure = key, OrderedDict(), False
+
+
+def execute_prepared(connection, name: str, *, statement: Callable[[], str] | str, execute: str, params) -> list:
+    """Run `execute` (an `EXECUTE name(…)` with the driver's placeholders for `params`) and return its rows; when
+    this session has not prepared `name`, send `PREPARE name AS statement` ($1… placeholders) in the same round trip.
+
+    A statement counts as prepared only once its batch succeeded: a PREPARE in a transaction that was already
+    failing does not exist afterwards. After a failed batch the session's statements are unknown: the next batch
+    starts with DEALLOCATE ALL. A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the
+    statements of the last one.
     """
     connection.ensure_connection()
     raw = connection.connection
-    session = (id(raw), raw.info.backend_pid)
-    known = getattr(connection, "griddesk_prepared", None)
-    if known is None or known[0] != session:
-        known = connection.griddesk_prepared = (session, set())
-    if name in known[1]:
-        return True
-    known[1].add(name)
-    return False
+    key = (id(raw), raw.info.backend_pid)
+    session = getattr(connection, "griddesk_prepared", None)
+    if session is None or session.key != key:
+        session = connection.griddesk_prepared = _Session(key)
+    names = session.names
+    if session.unsure:
+        names.clear()
+    evicted = []
+    if name in names:
+        sql = execute
+    else:
+        evicted = list(names)[: max(0, len(names) + 1 - PREPARED_PER_SESSION)]
+        text = statement() if callable(statement) else statement
+        # The PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
+        sql = "".join(f"DEALLOCATE {old}; " for old in evicted) + f"PREPARE {name} AS {text.replace('%', '%%')}; "
+        sql += execute
+    if session.unsure:
+        sql = f"DEALLOCATE ALL; {sql}"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except Exception:
+        session.unsure = True
+        raise
+    session.unsure = False
+    for old in evicted:
+        del names[old]
+    names[name] = None
+    names.move_to_end(name)
+    return rows

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
-from config.compiled import CompiledValues, session_prepared
+from config.compiled import CompiledValues, execute_prepared
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
@@ -589,14 +589,10 @@ def _write_prepared(deltas: dict, entries: list) -> None:
     arrays = [*row_arrays, *(list(column) for column in zip(*entry_rows, strict=True))]
     # Typed as the statement's parameters: psycopg2 writes a list of UUID strings as text[], of dates as text[] too.
     types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
-    sql = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
-    if not session_prepared(connection, _WRITE_NAME):
-        # The PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
-        sql = f"PREPARE {_WRITE_NAME} AS {_write_statement().replace('%', '%%')}; {sql}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-        if len(cursor.fetchall()) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
-            raise RuntimeError("A statistics entry found no leaf rollup row.")
+    execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
+    rows = execute_prepared(connection, _WRITE_NAME, statement=_write_statement, execute=execute, params=arrays)
+    if len(rows) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
+        raise RuntimeError("A statistics entry found no leaf rollup row.")
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------

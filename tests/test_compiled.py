@@ -10,10 +10,11 @@ import uuid
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.compiled import CompiledValues
+from config import compiled
+from config.compiled import CompiledValues, execute_prepared
 from issues.models import Issue
 from issues.rollups import _refresh_rows, rollup_refresh
 from tests.issues.test_stats_rollup import _random_issue, world  # noqa: F401  (the fixture)
@@ -84,3 +85,52 @@ def test_a_locking_read_is_routed_as_a_write_and_a_read_as_a_read(world, monkeyp
     CompiledValues(Issue, lambda ids: Issue.objects.filter(pk__in=ids).values("pk"), for_write=True).rows([issue.pk])
     CompiledValues(Issue, lambda ids: Issue.objects.filter(pk__in=ids).values("pk")).rows([issue.pk])
     assert asked == ["write", "read"]
+
+
+# --- statements prepared per session (config.compiled.execute_prepared; PostgreSQL only) -----------------------------
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+
+
+def _plus(name: str, number: int) -> list:
+    return execute_prepared(
+        connection, name, statement="SELECT $1::integer + 1", execute=f"EXECUTE {name}(%s)", params=[number]
+    )
+
+
+def _prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+@postgresql_only
+def test_a_statement_whose_prepare_failed_with_its_transaction_is_prepared_again():
+    with pytest.raises(DatabaseError), transaction.atomic():
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute("SELECT 1 / 0")
+            except DatabaseError:
+                pass  # caught, and the transaction is failed: the PREPARE below never happens
+        _plus("griddesk_test_again", 1)
+    assert "griddesk_test_again" not in _prepared_names()
+
+    assert _plus("griddesk_test_again", 2) == [(3,)]
+    assert _plus("griddesk_test_again", 3) == [(4,)]  # (executed only)
+
+
+@postgresql_only
+def test_a_session_keeps_at_most_its_limit_of_statements_the_least_recently_run_deallocated(monkeypatch):
+    monkeypatch.setattr(compiled, "PREPARED_PER_SESSION", 3)
+    names = [f"griddesk_test_{n}" for n in range(5)]
+    for n, name in enumerate(names[:3]):
+        assert _plus(name, n) == [(n + 1,)]
+    _plus(names[0], 10)  # run again: the most recent now
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _plus(names[3], 3) == [(4,)]
+        assert _plus(names[4], 4) == [(5,)]
+
+    assert {n for n in _prepared_names() if n.startswith("griddesk_test_")} == {names[0], names[3], names[4]}
+    assert queries.captured_queries[0]["sql"].startswith(f"DEALLOCATE {names[1]}; PREPARE {names[3]} AS ")
+    assert _plus(names[1], 7) == [(8,)]  # deallocated, prepared again when run

@@ -30,7 +30,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from config.compiled import session_prepared
+from config.compiled import execute_prepared
 from issues.models import Dispatch, Event, Issue, Photo, Rating
 from issues.personal_data import can_see_reporter, handles_issue, reporter_for
 from orgs.models import Department
@@ -457,17 +457,13 @@ class Statement:
             params = params.copy()
             params[self.slot] = self.placeholder.prepare(value, connection)
         if self.name is None:
-            sql = self.sql
+            with connection.cursor() as cursor:
+                cursor.execute(self.sql, params)
+                rows = cursor.fetchall()
         else:
-            sql = f"EXECUTE {self.name}(%s)" if self.slot is not None else f"EXECUTE {self.name}"
-            params = [params[self.slot]] if self.slot is not None else None
-            if not session_prepared(connection, self.name):
-                # PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
-                sql = f"PREPARE {self.name} AS {self.prepared_sql.replace('%', '%%')}; {sql}"
-                params = params or []
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            execute = f"EXECUTE {self.name}(%s)" if self.slot is not None else f"EXECUTE {self.name}"
+            params = [params[self.slot]] if self.slot is not None else []
+            rows = execute_prepared(connection, self.name, statement=self.prepared_sql, execute=execute, params=params)
         names, converters = self.names, self.converters
         if converters:
             rows = [list(row) for row in rows]
