@@ -172,10 +172,19 @@ def _triage_remembered(user, page: tuple, *, count, read) -> tuple[dict, tuple]:
 @receiver(post_delete, sender=Category, dispatch_uid="desks.category_deleted_for_rows")
 @receiver(post_save, sender=Area, dispatch_uid="desks.area_saved_for_rows")
 @receiver(post_delete, sender=Area, dispatch_uid="desks.area_deleted_for_rows")
-def issue_changed(sender, instance, raw=False, **kwargs) -> None:
+def issue_changed(sender, instance, raw=False, created=False, **kwargs) -> None:
     """An issue saved or deleted, or a category or a place (their names are on the rows): every scope's triage counts
-    and rows are read again (now and after the commit)."""
+    and rows are read again (now and after the commit).
+
+    A new issue written by a transaction of its own (durable: issue_submit's, which reads no desk) only after its
+    commit: nobody else can count it before, and what another request kept meanwhile is under the generation the
+    commit replaces (a submission's Redis round trip saved).
+    """
     if raw:
+        return
+    blocks = transaction.get_connection().atomic_blocks
+    if created and sender is Issue and blocks and blocks[0].durable:
+        transaction.on_commit(_bump)
         return
     desk_counts_forget()
 

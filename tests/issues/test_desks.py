@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.errors import ValidationFailed
-from issues import workflow
+from issues import desks, workflow
 from issues.desks import desk_counts_forget, desk_department, desk_escalations, desk_triage
 from issues.models import Issue
 
@@ -133,3 +133,17 @@ def test_each_queue_reads_a_page_in_the_same_number_of_queries_whatever_its_size
     desk_counts_forget()
     with django_assert_num_queries(small):
         assert len(queue(user=fresh(user), size=2, cursor=cursor).rows) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_renews_the_desks_generation_once_when_it_commits_a_change_now_and_then(
+    territory, resident, community_staff, category, monkeypatch
+):
+    # Each renewal noted with whether it ran inside the transaction (now) or after its commit.
+    renewed = []
+    monkeypatch.setattr(desks, "_bump", lambda: renewed.append(connection.in_atomic_block))
+    issue = workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+    assert renewed == [False]  # nobody could count it before its commit
+    renewed.clear()
+    workflow.issue_classify(issue=issue, actor=community_staff, category=category)
+    assert renewed == [True, False]
