@@ -53,8 +53,11 @@ def _as_stored(field, values: list) -> list:
     return values
 
 
-def _array_literal(values: list) -> str:
-    """Return `values` (None, str, bool, numbers, dates and datetimes) as one PostgreSQL array literal."""
+def array_literal(values: list) -> str:
+    """Return `values` (None, str, bool, numbers, dates and datetimes) as one PostgreSQL array literal.
+
+    For an array parameter (`%s::text[]`): read by the server's array input in one pass, where psycopg2 would send a
+    list as ARRAY[…] of constants, adapting each in Python (a date: 20 µs) and the server parsing and casting each."""
     quoted: dict[int, str] = {}  # by object: a column often repeats one value object ([now] * n, one payload)
     out = []
     for value in values:
@@ -105,5 +108,5 @@ def rows_insert(*, model: type[Model], columns: dict[str, Sequence], returning: 
     if returning:
         sql += f" RETURNING {', '.join(quote(fields[name].column) for name in returning)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_array_literal(_as_stored(fields[name], list(columns[name]))) for name in names])
+        cursor.execute(sql, [array_literal(_as_stored(fields[name], list(columns[name]))) for name in names])
         return [tuple(row) for row in cursor.fetchall()] if returning else []

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 
+from config.bulk import array_literal
 from config.compiled import CompiledValues, execute_prepared
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
@@ -586,8 +587,9 @@ def _write_prepared(deltas: dict, entries: list) -> None:
     entry_rows = [
         [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
     ]
-    arrays = [*row_arrays, *(list(column) for column in zip(*entry_rows, strict=True))]
-    # Typed as the statement's parameters: psycopg2 writes a list of UUID strings as text[], of dates as text[] too.
+    # Each column one array literal (config.bulk.array_literal), cast to the statement's parameter type: psycopg2's
+    # ARRAY[…] of 300 values took a third of a millisecond to write and the server as long to read.
+    arrays = [array_literal(column) for column in [*row_arrays, *zip(*entry_rows, strict=True)]]
     types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
     execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
     rows = execute_prepared(connection, _WRITE_NAME, statement=_write_statement, execute=execute, params=arrays)
