@@ -12,6 +12,7 @@ from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
 
 from config.bulk import rows_insert
+from config.compiled import execute_prepared
 from issues.audience import audience_for, partner_issues_data
 from issues.models import Event, Issue
 from issues.rollups import rollup_refresh
@@ -97,9 +98,19 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
     issue_sql, issue_params = _insert_sql(issue, using)
     returning = Event._meta.db_returning_fields
     event_sql, event_params = _insert_sql(event, using, returning=returning)
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params])
-        row = cursor.fetchone()
+    sql, params = f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params]
+    name = _PREPARED.get(sql)
+    if name is not None:
+        execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+        statement = lambda: _numbered(sql)  # noqa: E731
+        (row,) = execute_prepared(connection, name, statement=statement, execute=execute, params=params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        compiled = {text for text, _ in _INSERTS.values()}
+        if issue_sql in compiled and event_sql in compiled:
+            _PREPARED[sql] = f"griddesk_submit_{len(_PREPARED)}"
     for field, value in zip(returning, row, strict=True):
         setattr(event, field.attname, value)
     for instance in (issue, event):
@@ -111,6 +122,16 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
 
 # The INSERT text of a new row of a model (with what it returns), per database: compiled once (_insert_sql).
 _INSERTS: dict[tuple, tuple[str, list]] = {}
+# A submission's statement (its issue's and its event's INSERT), by its text when both were compiled once: prepared
+# per connection (config.compiled.execute_prepared), as parsing and planning its 51 columns cost the server more
+# than running it a second time.
+_PREPARED: dict[str, str] = {}
+
+
+def _numbered(sql: str) -> str:
+    """Return `sql` with the driver's placeholders as PREPARE's $1, $2, … (an ORM INSERT holds no other percent)."""
+    parts = sql.split("%s")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
