@@ -11,6 +11,7 @@ database (SQLite in the tests) goes through `bulk_create` with the same values: 
 """
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import date
 
@@ -110,3 +111,74 @@ def rows_insert(*, model: type[Model], columns: dict[str, Sequence], returning: 
     with connection.cursor() as cursor:
         cursor.execute(sql, [array_literal(_as_stored(fields[name], list(columns[name]))) for name in names])
         return [tuple(row) for row in cursor.fetchall()] if returning else []
+
+
+def rows_insert_grouped(*, model: type[Model], columns: dict[str, Sequence], grouped: dict[str, Sequence], on: str):
+    """Insert, for each position of `columns`, one row of `model` per position of `grouped` with the same `on` value,
+    the two joined into one row (an event's own values times the rows its group of recipients shares); the fields
+    named in neither get their defaults. Return the new rows' primary keys as text.
+
+    Many rows repeat a few groups' values: on PostgreSQL the database multiplies them out, one INSERT … SELECT of the
+    two unnest()s joined, a UUID primary key made by gen_random_uuid() (what uuid.uuid4, its default, makes), the
+    other defaults sent once; elsewhere the rows are multiplied out here and go through rows_insert.
+    """
+    if not columns[on] or not grouped[on]:
+        return []
+    if connection.vendor != "postgresql":
+        by_group: dict = {}
+        for i, key in enumerate(grouped[on]):
+            by_group.setdefault(key, []).append(i)
+        own = [name for name in columns if name != on]
+        shared = [name for name in grouped if name != on]
+        rows = {name: [] for name in [*own, *shared]}
+        for i, key in enumerate(columns[on]):
+            for j in by_group.get(key, ()):
+                for name in own:
+                    rows[name].append(columns[name][i])
+                for name in shared:
+                    rows[name].append(grouped[name][j])
+        pk = model._meta.pk.attname
+        return [str(key) for (key,) in rows_insert(model=model, columns=rows, returning=(pk,))]
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    own = [name for name in columns if name != on]
+    shared = [name for name in grouped if name != on]
+    names, exprs, params = [], [], []
+    for field in model._meta.concrete_fields:
+        name = field.attname
+        if name in own or name in shared or name == on:
+            continue
+        if field.primary_key and isinstance(field, UUIDField) and field.default is uuid.uuid4:
+            names.append(name)
+            exprs.append("gen_random_uuid()")
+        elif field.primary_key and not field.has_default():
+            continue  # numbered by the database
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            names.append(name)
+            exprs.append(f"%s::{field.db_type(connection)}")
+            params.append(timezone.now())
+        elif field.has_default() and callable(field.default):
+            raise ValueError(f"{model.__name__}.{name}: a default made per row; give its values")
+        else:
+            names.append(name)
+            exprs.append(f"%s::{field.db_type(connection)}")
+            params.append(_as_stored(field, [field.get_default()])[0])
+    own_arrays = [f"%s::{fields[name].db_type(connection)}[]" for name in own]
+    shared_arrays = [f"%s::{fields[name].db_type(connection)}[]" for name in shared]
+    a = ", ".join(f"a{i}" for i in range(len(own)))
+    b = ", ".join(f"b{i}" for i in range(len(shared)))
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(fields[n].column) for n in [*names, *own, *shared])}) "
+        f"SELECT {', '.join([*exprs, a, b])} "
+        f"FROM unnest(%s::bigint[], {', '.join(own_arrays)}) AS own(k, {a}) "
+        f"JOIN unnest(%s::bigint[], {', '.join(shared_arrays)}) AS shared(k, {b}) USING (k) "
+        f"RETURNING {quote(model._meta.pk.column)}::text"
+    )
+    params += [_array_literal(list(columns[on]))]
+    params += [_array_literal(_as_stored(fields[name], list(columns[name]))) for name in own]
+    params += [_array_literal(list(grouped[on]))]
+    params += [_array_literal(_as_stored(fields[name], list(grouped[name]))) for name in shared]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [key for (key,) in cursor.fetchall()]

@@ -190,10 +190,11 @@ def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Eve
         written = rows_insert(model=Event, columns=columns, returning=("id", "at"))
         db = router.db_for_write(Event)
         events = []
-        for i, (record, (pk, at)) in enumerate(zip(records, written, strict=True)):
-            row = {"id": pk, "at": at, **{name: values[i] for name, values in columns.items()}}
-            # Built as the row reads back, positionally (a fraction of keyword construction's cost).
-            event = Event(*(row[name] for name in EVENT_FIELDS))
+        # Built as the row reads back, positionally (a fraction of keyword construction's cost).
+        order = [["id", "at", *columns].index(name) for name in EVENT_FIELDS]
+        for record, (pk, at), *values in zip(records, written, *columns.values(), strict=True):
+            row = (pk, at, *values)
+            event = Event(*[row[i] for i in order])
             event._state.adding, event._state.db = False, db
             event._state.fields_cache["issue"] = record["issue"]
             if record.get("actor") is not None:

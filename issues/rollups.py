@@ -25,7 +25,7 @@ waits and then applies its delta against the rebuilt entry.
 
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from functools import reduce
+from functools import cache, reduce
 from operator import add, eq, ge, gt, le, lt
 from types import SimpleNamespace
 
@@ -268,6 +268,7 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, d
 ESCALATED = FLAG_KEYS.index("escalated")
 
 
+@cache  # a few levels, asked twice per escalation of a sweep
 def _escalated_at(level: int) -> bool | None:
     """Return whether an issue at `level` counts as escalated (issue_flags' own filter, read in memory)."""
     return _matches(FLAG_QS[ESCALATED], SimpleNamespace(escalation_level=level))

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
-from config.bulk import rows_insert
+from config.bulk import rows_insert, rows_insert_grouped
 from issues.models import Issue, issue_visibility_q
 from notifications.alerts import area_alert_rows
 from notifications.channels import channels_for_user
@@ -148,25 +148,41 @@ def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict]
     """
     users = _users_for({uid for write in writes for uid in write["recipients"]})
     tz = timezone.get_current_timezone()
-    columns: dict[str, list] = {name: [] for name in ROW_COLUMNS}
-
-    def add(row: tuple) -> None:
-        for values, value in zip(columns.values(), row, strict=True):
-            values.append(value)
+    rows: list[tuple] = []  # in ROW_COLUMNS order; turned into columns at the end, in one pass (zip)
+    add = rows.append
+    # An event's rows to people about its own issue differ only by (kind, channel, recipient), and a sweep's events
+    # mostly have the same few recipients: those rows go in as one row per event (its payload) times the rows of its
+    # recipients' group, multiplied out by the database (config.bulk.rows_insert_grouped).
+    groups: dict[tuple, int] = {}  # an event's recipients, as sorted (uid, kind) pairs -> group number
+    grouped: dict[str, list] = {"group": [], "kind": [], "channel": [], "recipient_id": []}
+    told = set()  # the groups someone hears in
+    shared: list[tuple] = []  # (group, issue pk, event pk, payload) of each event whose people hear about its issue
 
     for write in writes:
-        event = write["event"]
-        for kind, channel, user, issue, payload in _person_messages(
-            event, write["recipients"], write.get("about") or {}, users, tz
-        ):
-            add((kind, channel, user.pk, None, issue.pk, event.pk, payload))
+        event, recipients, about = write["event"], write["recipients"], write.get("about") or {}
+        if about:
+            for kind, channel, user, issue, payload in _person_messages(event, recipients, about, users, tz):
+                add((kind, channel, user.pk, None, issue.pk, event.pk, payload))
+        elif recipients:
+            key = tuple(sorted(recipients.items()))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = len(groups)
+                for kind, channel, user in _heard(recipients, users):
+                    told.add(group)
+                    for name, value in zip(grouped, (group, kind, channel, user.pk), strict=True):
+                        grouped[name].append(value)
+            if group in told:
+                shared.append((group, event.issue.pk, event.pk, _payload(event, tz=tz)))
         if write.get("area_alert"):
             kind, payload = write["area_alert"]
             for row in area_alert_rows(event=event, kind=kind, payload=payload):
                 add(tuple(getattr(row, name) for name in ROW_COLUMNS))
-    typed = [write for write in writes if write.get("webhook_type")]
+    types = {write["webhook_type"] for write in writes if write.get("webhook_type")}
+    heard = {webhook_type for webhook_type in types if not _nobody_subscribes(webhook_type)}  # no read while none does
+    typed = [write for write in writes if write.get("webhook_type") in heard]
     if typed:
-        endpoints = _subscribed_endpoints({write["webhook_type"] for write in typed})
+        endpoints = _subscribed_endpoints(heard)
         seen = _partners_seeing([write["event"].issue for write in typed], endpoints)
         data: dict = {}  # (partner id, issue pk) -> body data, read for all issues of a partner at once
         for partner_id in {endpoint.partner_id for endpoint in endpoints}:
@@ -182,10 +198,21 @@ def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict]
                 event, webhook_type, mine, lambda endpoint, e=event: data[endpoint.partner_id, e.issue.pk]
             ):
                 add((webhook_type, Channel.WEBHOOK, None, endpoint.pk, event.issue.pk, event.pk, payload))
-    # The ids are made here (what the field's default makes), so none has to come back from the database.
-    ids = [str(uuid.uuid4()) for _ in columns["kind"]]
-    rows_insert(model=Notification, columns={"id": ids, **columns})
-    inbox_rows_written(zip(columns["channel"], columns["recipient_id"], strict=True))
+    ids: list[str] = []
+    pairs: set[tuple] = set()  # (channel, recipient id) of the rows written: their inbox counts change
+    if shared:
+        names = ("group", "issue_id", "event_id", "payload")
+        columns = dict(zip(names, map(list, zip(*shared, strict=True)), strict=True))
+        ids += rows_insert_grouped(model=Notification, columns=columns, grouped=grouped, on="group")
+        pairs.update(zip(grouped["channel"], grouped["recipient_id"], strict=True))
+    if rows:
+        columns = dict(zip(ROW_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+        # The ids are made here (what the field's default makes), so none has to come back from the database.
+        made = [str(uuid.uuid4()) for _ in rows]
+        rows_insert(model=Notification, columns={"id": made, **columns})
+        ids += made
+        pairs.update(zip(columns["channel"], columns["recipient_id"], strict=True))
+    inbox_rows_written(pairs)
     notifications_queue_on_commit(ids=ids)
     return ids
 
@@ -241,18 +268,26 @@ def _users_for(recipient_ids) -> dict:
 ROW_COLUMNS = ("kind", "channel", "recipient_id", "webhook_id", "issue_id", "event_id", "payload")
 
 
+def _heard(recipients: dict[int, str], users: dict) -> list[tuple]:
+    """Return (kind, channel, user) of each person's row: one per recipient who hears (in `users`) and channel."""
+    return [
+        (recipients[user.pk], channel, user)
+        for user, channels in (users[uid] for uid in sorted(recipients) if uid in users)
+        for channel in channels
+    ]
+
+
 def _person_messages(event, recipients: dict[int, str], about: dict, users: dict, tz=None):
     """Yield (kind, channel, user, issue, payload) of each person's row about `event`: one per recipient and channel,
     about the issue `about` names for them (told without the event's note) or the event's own."""
     issue = event.issue
     payloads = {None: _payload(event, tz=tz)}
-    for user, channels in (users[uid] for uid in sorted(recipients) if uid in users):
+    for kind, channel, user in _heard(recipients, users):
         subject = about.get(user.pk)
         if subject is not None and subject.pk not in payloads:
             payloads[subject.pk] = {**_payload(event, subject, tz), "note": ""}
         payload = payloads[subject.pk if subject is not None else None]
-        for channel in channels:
-            yield recipients[user.pk], channel, user, subject or issue, payload
+        yield kind, channel, user, subject or issue, payload
 
 
 def _person_rows(event, recipients: dict[int, str], about: dict, users: dict) -> list[Notification]:

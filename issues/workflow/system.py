@@ -15,6 +15,8 @@ from issues.rollups import rollup_escalations
 from issues.workflow.guards import _iso, _record, _record_many
 from issues.workflow.rules import MAX_ESCALATION_LEVEL, TRANSITIONS, A
 
+DEADLINE_DUE_FIELDS = tuple(f"{deadline}_due_at" for deadline in Issue.DEADLINE_STATUSES)
+
 # --- the system's own (issues.escalation runs these from Celery beat; actor None) -----------------------------------
 
 
@@ -24,13 +26,26 @@ def _has_ended(issue: Issue, deadline: str) -> bool:
     return field is not None and getattr(issue, field) is not None
 
 
-def _locked_with_marks(pks: list) -> tuple[list[Issue], set[tuple]]:
+# What an overdue escalation reads of an issue: the re-check (_is_overdue), the change and its version, who hears of it
+# and what they are told (issues.audience, notifications.outbox._payload), the mark. The batch locks and reads only
+# these, not the row's 42 columns; reading any other would cost a query per issue, which
+# tests/issues/test_escalation_batch.py's constant query count catches.
+ESCALATION_READS = (
+    "id", "number", "status", "kind", "private", "area_path", "reporter_user_id", "duplicate_of_id", "title",
+    "description", "reject_reason", "escalation_level", "version", "updated_at", *DEADLINE_DUE_FIELDS,
+    *Issue.DEADLINE_ENDED_BY.values(),
+)  # fmt: skip
+
+
+def _locked_with_marks(pks: list, *, fields=None) -> tuple[list[Issue], set[tuple]]:
     """Lock the issues of `pks` another sweep does not hold (SKIP LOCKED); return them and their escalation marks.
 
-    The marks are read after the lock, in their own statement: it sees what a sweep that held a row before us
-    committed (a subquery of the locking statement would see its snapshot, from before that commit).
+    `fields`: read only these columns (the batch's ESCALATION_READS), else the whole row. The marks are read after the
+    lock, in their own statement: it sees what a sweep that held a row before us committed (a subquery of the locking
+    statement would see its snapshot, from before that commit).
     """
-    locked = list(Issue.objects.select_for_update(skip_locked=True).filter(pk__in=pks).order_by("pk"))
+    locking = Issue.objects.select_for_update(skip_locked=True).filter(pk__in=pks).order_by("pk")
+    locked = list(locking.only(*fields) if fields else locking)
     if not locked:
         return [], set()
     marks = EscalationMark.objects.filter(issue_id__in=[issue.pk for issue in locked])
@@ -118,7 +133,7 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
     now = now or timezone.now()
     done = []
     with transaction.atomic():
-        locked, marks = _locked_with_marks([issue_pk(issue) for issue in issues])
+        locked, marks = _locked_with_marks([issue_pk(issue) for issue in issues], fields=ESCALATION_READS)
         for deadline in Issue.DEADLINE_STATUSES:
             records = []
             for issue in locked:
