@@ -175,10 +175,10 @@ def rows_insert_grouped(*, model: type[Model], columns: dict[str, Sequence], gro
         f"JOIN unnest(%s::bigint[], {', '.join(shared_arrays)}) AS shared(k, {b}) USING (k) "
         f"RETURNING {quote(model._meta.pk.column)}::text"
     )
-    params += [_array_literal(list(columns[on]))]
-    params += [_array_literal(_as_stored(fields[name], list(columns[name]))) for name in own]
-    params += [_array_literal(list(grouped[on]))]
-    params += [_array_literal(_as_stored(fields[name], list(grouped[name]))) for name in shared]
+    params += [array_literal(list(columns[on]))]
+    params += [array_literal(_as_stored(fields[name], list(columns[name]))) for name in own]
+    params += [array_literal(list(grouped[on]))]
+    params += [array_literal(_as_stored(fields[name], list(grouped[name]))) for name in shared]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [key for (key,) in cursor.fetchall()]
