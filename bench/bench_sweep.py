@@ -26,6 +26,8 @@ NOTES = {
     "sweep_first_queries": "SQL statements of that sweep, BEGIN/COMMIT not counted (constant per chunk of 1,000)",
     "sweep_first_python_cpu_s": "CPU time of the Python process in that sweep (the rest of the wall time: the database,"
     " and waiting for a CPU on a shared machine)",
+    "sweep_connections": "database connections the sweep worked its chunks on at once (GRIDDESK_SWEEP_CONNECTIONS;"
+    " queries and Python CPU count every thread's)",
     "sweep_escalated": "escalations done by the first sweep",
     "sweep_notifications": "outbox rows the first sweep wrote",
     "sweep_issue_updates": "rows of issues_issue the first sweep updated (pg_stat_user_tables.n_tup_upd)",
@@ -195,6 +197,7 @@ class _QueryCounter:
 
 
 def _sweep(ctx) -> dict:
+    from django.conf import settings
     from django.utils import timezone
 
     from issues.escalation import ESCALATION_LIMIT, escalation_due_q, escalation_sweep
@@ -236,6 +239,7 @@ def _sweep(ctx) -> dict:
         "sweep_first_s": round(first, 3),
         "sweep_first_queries": len(captured),
         "sweep_first_python_cpu_s": round(cpu, 3),
+        "sweep_connections": settings.GRIDDESK_SWEEP_CONNECTIONS,
         "sweep_escalated": len(done),
         "sweep_notifications": Notification.objects.count() - before,
     }

@@ -14,9 +14,13 @@ queries each); a chunk that fails is retried one issue at a time, so one broken 
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
+from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -37,11 +41,16 @@ def escalation_due_q(deadline: str, now: datetime) -> Q:
     return escalation_running_q(deadline) & Q(**{f"{due}__lt": now}) & ~Exists(marked)
 
 
-def escalation_sweep(*, now: datetime | None = None, limit: int = ESCALATION_LIMIT, chunk: int = CHUNK) -> list[dict]:
+def escalation_sweep(
+    *, now: datetime | None = None, limit: int = ESCALATION_LIMIT, chunk: int = CHUNK, parallel: int | None = None
+) -> list[dict]:
     """Escalate every issue whose response or resolution deadline passed, one level per deadline, once per deadline.
 
     Return one dict per escalation (see issues.workflow.issue_escalate_overdue); at most `limit` issues per deadline
-    are taken in one run, the oldest deadlines first, and the next run takes the rest.
+    are taken in one run, the oldest deadlines first, and the next run takes the rest. A backlog of several chunks
+    (after an outage, a holiday's deadlines passing at once) is worked off on up to `parallel` database
+    connections at once (GRIDDESK_SWEEP_CONNECTIONS), each chunk in its own transaction as always: the chunks hold
+    different issues, and their rollup rows are written in key order into each transaction's own slot.
     """
     now = now or timezone.now()
     candidates: dict = {}
@@ -49,15 +58,56 @@ def escalation_sweep(*, now: datetime | None = None, limit: int = ESCALATION_LIM
         overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
         candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
     pks = list(candidates)
-    done = []
-    for start in range(0, len(pks), chunk):
-        part = pks[start : start + chunk]
+    parts = [pks[start : start + chunk] for start in range(0, len(pks), chunk)]
+    workers = min(settings.GRIDDESK_SWEEP_CONNECTIONS if parallel is None else parallel, len(parts))
+    if workers < 2 or not _parallel_possible():
+        return [escalation for part in parts for escalation in _escalate_part(part, now=now)]
+    return [escalation for part in _in_threads(_escalate_part, parts, workers=workers, now=now) for escalation in part]
+
+
+def _escalate_part(part: list, *, now: datetime) -> list[dict]:
+    """Escalate one chunk in one transaction; a chunk that fails goes one issue at a time."""
+    try:
+        return issues_escalate_overdue(issues=part, now=now)
+    except Exception:  # noqa: BLE001 — find the broken issue: the others of its chunk go one at a time
+        logger.exception("escalation of %d issues failed; retrying them one at a time", len(part))
+        return _escalate_one_by_one(part, now=now)
+
+
+def _parallel_possible() -> bool:
+    """Say whether chunks may run on connections of their own: PostgreSQL (SQLite has one writer at a time), and no
+    transaction open here, whose rows other connections could not see (a test's, a caller's)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _in_threads(function, items: list, *, workers: int, **kwargs) -> list:
+    """Return [function(item, **kwargs) for item in items], run by `workers` threads, each on its own database
+    connection (Django's are per thread; closed when the thread is done) with the caller's execute wrappers (query
+    counters, tracing)."""
+    wrappers = list(connection.execute_wrappers)
+    queue = SimpleQueue()
+    for item in enumerate(items):
+        queue.put(item)
+    results: dict[int, object] = {}
+
+    def work() -> None:
         try:
-            done.extend(issues_escalate_overdue(issues=part, now=now))
-        except Exception:  # noqa: BLE001 — find the broken issue: the others of its chunk go one at a time
-            logger.exception("escalation of %d issues failed; retrying them one at a time", len(part))
-            done.extend(_escalate_one_by_one(part, now=now))
-    return done
+            with ExitStack() as stack:
+                for wrapper in wrappers:
+                    stack.enter_context(connection.execute_wrapper(wrapper))
+                while True:
+                    try:
+                        n, item = queue.get_nowait()
+                    except Empty:
+                        return
+                    results[n] = function(item, **kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+        for future in [pool.submit(work) for _ in range(workers)]:
+            future.result()
+    return [results[n] for n in range(len(items))]
 
 
 def _escalate_one_by_one(pks, *, now: datetime) -> list[dict]:

@@ -171,6 +171,8 @@ EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=20)
 # --- GridDesk rules that operators tune ------------------------------------------------------------
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
 GRIDDESK_AUTO_CLOSE_DAYS = env.int("GRIDDESK_AUTO_CLOSE_DAYS", default=7)
+# Database connections the escalation sweep works a backlog of several chunks on at once (issues.escalation).
+GRIDDESK_SWEEP_CONNECTIONS = env.int("GRIDDESK_SWEEP_CONNECTIONS", default=2)
 GRIDDESK_RETENTION_DAYS = env.int("GRIDDESK_RETENTION_DAYS", default=365)
 # Personal data outside the issue row (docs/privacy.md): delivered notifications' free text and webhook bodies,
 # django-axes' login records, export files. Idempotency records live 24 hours (issues.api.idempotency).

@@ -6,15 +6,19 @@ database of the embedded deployment serialises writers with BEGIN IMMEDIATE and 
 """
 
 import threading
+import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
 
 from config.errors import InvalidTransition, StaleVersion, WorkflowError
-from issues import workflow
+from issues import escalation, workflow
 from issues.escalation import escalation_sweep
 from issues.models import Dispatch, Event, Issue
+from issues.rollups import rollup_rebuild
+from tests.issues.test_escalation_rollup_delta import _sums
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks and SKIP LOCKED need PostgreSQL"),
@@ -106,3 +110,47 @@ def test_parallel_submissions_get_distinct_numbers(territory, resident):
     )
     assert all(isinstance(o, Issue) for o in outcomes), outcomes
     assert len({o.number for o in outcomes}) == 4
+
+
+def test_a_backlog_of_chunks_is_worked_off_on_several_connections_each_deadline_once(make, territory, monkeypatch):
+    issues = [make("dispatched") for _ in range(5)] + [make("dispatched", place=territory["grid"]) for _ in range(2)]
+    now = max(i.resolution_due_at for i in issues) + timedelta(minutes=1)
+    # The first two chunks wait for each other: the sweep must have them on two connections at once.
+    both_started, connections_used, calls = threading.Barrier(2, timeout=20), set(), []
+    original = escalation._escalate_part
+
+    def chunk(part, *, now):
+        connection.ensure_connection()
+        connections_used.add(connection.connection.info.backend_pid)
+        calls.append(part)
+        if len(calls) <= 2:
+            both_started.wait()
+        return original(part, now=now)
+
+    monkeypatch.setattr(escalation, "_escalate_part", chunk)
+    backends = _backends()
+
+    done = escalation_sweep(now=now, chunk=2, parallel=3)
+
+    assert len(connections_used) >= 2 and connection.connection.info.backend_pid not in connections_used
+    assert Counter((d["issue_id"], d["deadline"]) for d in done) == Counter(
+        {(str(i.pk), deadline): 1 for i in issues for deadline in ("response", "resolution")}
+    )
+    for issue in issues:
+        assert Event.objects.filter(issue=issue, action="escalate").count() == 2
+        assert Issue.objects.get(pk=issue.pk).escalation_level == 2
+    swept = _sums()
+    rollup_rebuild()
+    assert _sums() == swept
+    assert escalation_sweep(now=now, chunk=2, parallel=3) == []
+    for _ in range(50):  # the worker threads closed their connections (the server ends each backend shortly after)
+        if _backends() <= backends:
+            break
+        time.sleep(0.1)
+    assert _backends() <= backends
+
+
+def _backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
