@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from django.db import connection
-from django.db.models import JSONField, Model, UUIDField
+from django.db.models import ForeignKey, JSONField, Lookup, Model, UUIDField
+from django.db.models.lookups import In
 from django.utils import timezone
 
 
@@ -182,3 +183,26 @@ def rows_insert_grouped(*, model: type[Model], columns: dict[str, Sequence], gro
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [key for (key,) in cursor.fetchall()]
+
+
+@UUIDField.register_lookup
+@ForeignKey.register_lookup
+class AnyOf(Lookup):
+    """`field__any_of=keys`: the rows whose `field` is one of `keys` (UUIDs, or None), as `__in` answers.
+
+    On PostgreSQL `field = ANY('{…}'::uuid[])`, the keys as one array literal: `__in` prepares each key through the
+    field, psycopg2 adapts each and the server parses a parameter per key (a sweep's chunk reads and writes a
+    thousand issues by key: a tenth of its Python time). Elsewhere `__in`'s SQL.
+    """
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor != "postgresql":
+            return In(self.lhs, self.rhs).as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        keys = array_literal([None if key is None else str(key) for key in self.rhs])
+        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", [*lhs_params, keys]
+
+    def get_prep_lookup(self):
+        return list(self.rhs)

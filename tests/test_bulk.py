@@ -1,10 +1,14 @@
 """config.bulk.rows_insert: the rows bulk_create would write, given as columns (unnest on PostgreSQL)."""
 
+import uuid
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.bulk import rows_insert
-from issues.models import Event
+from issues.models import EscalationMark, Event, Issue
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +120,19 @@ def test_awkward_values_read_back_exactly(make):
     assert [(e.note, e.internal, e.data, e.actor_id) for e in events] == [
         (note, i % 2 == 0, d, None) for i, (note, d) in enumerate(zip(notes, data, strict=True))
     ]
+
+
+def test_any_of_finds_the_rows_in_finds_by_primary_and_foreign_key_with_one_parameter_on_postgresql(make):
+    issues = [make("submitted") for _ in range(4)]
+    for issue in issues[:3]:
+        EscalationMark.objects.create(issue=issue, deadline="response", due_at=issue.created_at)
+    unknown = uuid.uuid4()
+    for keys in ([], [None], [issues[0].pk], [i.pk for i in issues] + [unknown, None], [str(issues[3].pk), unknown]):
+        assert set(Issue.objects.filter(pk__any_of=keys)) == set(Issue.objects.filter(pk__in=keys)), keys
+        marks = EscalationMark.objects.values_list("issue_id", flat=True)
+        assert sorted(marks.filter(issue_id__any_of=keys)) == sorted(marks.filter(issue_id__in=keys)), keys
+
+    with CaptureQueriesContext(connection) as queries:
+        assert Issue.objects.filter(pk__any_of=[i.pk for i in issues]).update(version=7) == 4
+    if connection.vendor == "postgresql":
+        assert "= ANY('{" in queries.captured_queries[0]["sql"] and "}'::uuid[])" in queries.captured_queries[0]["sql"]

@@ -7,6 +7,7 @@ from django.db.models import F, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from config.bulk import AnyOf  # noqa: F401  (registers `__any_of`, _record_many's)
 from config.errors import InvalidTransition, Message, NotFound, StaleVersion, ValidationFailed
 from grids.models import Area
 from issues.arguments import clean_departments, issue_pk
@@ -119,7 +120,7 @@ def _record_many(*, records: list[dict], changes: dict, rollups: bool = True) ->
     """
     issues = [record["issue"] for record in records]
     at = timezone.now()
-    Issue.objects.filter(pk__in=[issue.pk for issue in issues]).update(
+    Issue.objects.filter(pk__any_of=[issue.pk for issue in issues]).update(
         **changes, version=F("version") + 1, updated_at=at
     )
     for issue in issues:

@@ -44,11 +44,11 @@ def _locked_with_marks(pks: list, *, fields=None) -> tuple[list[Issue], set[tupl
     lock, in their own statement: it sees what a sweep that held a row before us committed (a subquery of the locking
     statement would see its snapshot, from before that commit).
     """
-    locking = Issue.objects.select_for_update(skip_locked=True).filter(pk__in=pks).order_by("pk")
+    locking = Issue.objects.select_for_update(skip_locked=True).filter(pk__any_of=pks).order_by("pk")
     locked = list(locking.only(*fields) if fields else locking)
     if not locked:
         return [], set()
-    marks = EscalationMark.objects.filter(issue_id__in=[issue.pk for issue in locked])
+    marks = EscalationMark.objects.filter(issue_id__any_of=[issue.pk for issue in locked])
     return locked, set(marks.values_list("issue_id", "deadline", "due_at"))
 
 
