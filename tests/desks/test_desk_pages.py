@@ -214,3 +214,13 @@ def test_the_reject_reasons_start_with_a_capital_in_the_menu(make, community_sta
     body = client.get(page(issue)).content.decode()
     for value, label in zip(["invalid", "duplicate", "out_of_scope"], reasons, strict=True):
         assert f'<option value="{value}">{label}</option>' in body
+
+
+@pytest.mark.parametrize(("language", "channel"), [("en", "Web form"), ("zh-hans", "网页")])
+def test_the_channel_on_the_issue_page_starts_with_a_capital_like_the_other_values(
+    make, community_staff, language, channel
+):
+    issue = make("submitted")
+    client = signed_in(community_staff)
+    client.cookies["django_language"] = language
+    assert f'<dd id="channel">{channel}</dd>' in client.get(page(issue)).content.decode()
