@@ -7,6 +7,8 @@ workflow (through guards._record), the reminders and the retention sweep all rec
 creates events.
 """
 
+import hashlib
+
 from django.db import connections, router, transaction
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
@@ -110,7 +112,8 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
             row = cursor.fetchone()
         compiled = {text for text, _ in _INSERTS.values()}
         if issue_sql in compiled and event_sql in compiled:
-            _PREPARED[sql] = f"griddesk_submit_{len(_PREPARED)}"
+            # Named by its text: threads compiling different texts at once never share a name.
+            _PREPARED[sql] = f"griddesk_submit_{hashlib.sha256(sql.encode()).hexdigest()[:16]}"
     for field, value in zip(returning, row, strict=True):
         setattr(event, field.attname, value)
     for instance in (issue, event):
