@@ -125,12 +125,12 @@ def rows_insert_grouped(*, model: type[Model], columns: dict[str, Sequence], gro
     """
     if not columns[on] or not grouped[on]:
         return []
+    own = [name for name in columns if name != on]
+    shared = [name for name in grouped if name != on]
     if connection.vendor != "postgresql":
         by_group: dict = {}
         for i, key in enumerate(grouped[on]):
             by_group.setdefault(key, []).append(i)
-        own = [name for name in columns if name != on]
-        shared = [name for name in grouped if name != on]
         rows = {name: [] for name in [*own, *shared]}
         for i, key in enumerate(columns[on]):
             for j in by_group.get(key, ()):
@@ -142,8 +142,6 @@ def rows_insert_grouped(*, model: type[Model], columns: dict[str, Sequence], gro
         return [str(key) for (key,) in rows_insert(model=model, columns=rows, returning=(pk,))]
     fields = {field.attname: field for field in model._meta.concrete_fields}
     quote = connection.ops.quote_name
-    own = [name for name in columns if name != on]
-    shared = [name for name in grouped if name != on]
     names, exprs, params = [], [], []
     for field in model._meta.concrete_fields:
         name = field.attname
