@@ -15,6 +15,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from typing import NamedTuple
 
 from django.db import connections, router
 from django.db.models import Model, QuerySet
@@ -98,6 +100,17 @@ class _Session:
         self.key, self.names, self.unsure = key, OrderedDict(), False
 
 
+class Prepared(NamedTuple):
+    """One statement of a round trip: `execute` (an `EXECUTE name(…)` with the driver's placeholders for `params`) of
+    the statement `statement` (its text with $1… placeholders, or a function returning it) prepared as `name`; with
+    `name` None, `execute` is plain SQL sent as it is."""
+
+    name: str | None
+    statement: Callable[[], str] | str | None
+    execute: str
+    params: Sequence
+
+
 def execute_prepared(connection, name: str, *, statement: Callable[[], str] | str, execute: str, params) -> list:
     """Run `execute` (an `EXECUTE name(…)` with the driver's placeholders for `params`) and return its rows; when
     this session has not prepared `name`, send `PREPARE name AS statement` ($1… placeholders) in the same round trip.
@@ -106,6 +119,17 @@ def execute_prepared(connection, name: str, *, statement: Callable[[], str] | st
     failing does not exist afterwards. After a failed batch the session's statements are unknown: the next batch
     starts with DEALLOCATE ALL. A reconnection (CONN_MAX_AGE, a failed health check) is a new session, without the
     statements of the last one.
+    """
+    return execute_prepared_many(connection, [Prepared(name, statement, execute, params)])
+
+
+def execute_prepared_many(connection, statements: Sequence[Prepared], *, alone: bool = False) -> list:
+    """Send `statements` in one round trip, each prepared first where this session has not (execute_prepared), and
+    return the rows of the last.
+
+    `alone`: inside `sent_alone` and with nothing sent to the server in this transaction yet, they go as a
+    transaction of their own (a query of several statements is one transaction in PostgreSQL): the BEGIN and COMMIT
+    round trips are saved, the atomic block's commit finds nothing left to commit and runs its on_commit hooks.
     """
     connection.ensure_connection()
     raw = connection.connection
@@ -116,27 +140,76 @@ def execute_prepared(connection, name: str, *, statement: Callable[[], str] | st
     names = session.names
     if session.unsure:
         names.clear()
-    evicted = []
-    if name in names:
-        sql = execute
-    else:
-        evicted = list(names)[: max(0, len(names) + 1 - PREPARED_PER_SESSION)]
-        text = statement() if callable(statement) else statement
-        # The PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
-        sql = "".join(f"DEALLOCATE {old}; " for old in evicted) + f"PREPARE {name} AS {text.replace('%', '%%')}; "
-        sql += execute
+    sql, params, preparing, evicted = [], [], [], []
+    running = {name for name, *_ in statements}
+    for name, statement, execute, values in statements:
+        if name is not None and name not in names and name not in preparing:
+            # The least recently run beyond the session's limit go, never one this round trip runs.
+            excess = len(names) - len(evicted) + len(preparing) + 1 - PREPARED_PER_SESSION
+            evicted += [old for old in names if old not in evicted and old not in running][: max(0, excess)]
+            text = statement() if callable(statement) else statement
+            # The PREPARE's text holds no placeholder of the driver's: its percent signs are escaped for it.
+            sql.append(f"PREPARE {name} AS {text.replace('%', '%%')}")
+            preparing.append(name)
+        sql.append(execute)
+        params.extend(values)
+    sql = [*(f"DEALLOCATE {old}" for old in evicted), *sql]
     if session.unsure:
-        sql = f"DEALLOCATE ALL; {sql}"
+        sql.insert(0, "DEALLOCATE ALL")
+    own = alone and getattr(connection, "griddesk_alone", None) == _ALLOWED and _nothing_sent(raw)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        if own:
+            raw.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("; ".join(sql), params)
+                rows = cursor.fetchall()
+        finally:
+            if own:
+                raw.autocommit = False
+                connection.griddesk_alone = _SENT
     except Exception:
         session.unsure = True
         raise
     session.unsure = False
     for old in evicted:
         del names[old]
-    names[name] = None
-    names.move_to_end(name)
+    for name, *_ in statements:
+        if name is not None:
+            names[name] = None
+            names.move_to_end(name)
     return rows
+
+
+_ALLOWED, _SENT = "allowed", "sent"
+
+
+def _nothing_sent(raw) -> bool:
+    """Say whether the server has no transaction open on this psycopg2 connection (its BEGIN is not sent yet)."""
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    return raw.info.transaction_status == TRANSACTION_STATUS_IDLE
+
+
+@contextmanager
+def sent_alone(connection):
+    """Allow the block's one `execute_prepared_many(…, alone=True)` to go as a transaction of its own.
+
+    Open it first thing inside a durable atomic block on PostgreSQL whose last statement that call sends. A statement
+    sent after it would run in a second transaction, not with the first: it raises instead (a programming error).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+
+    def after_alone(execute, sql, params, many, context):
+        if connection.griddesk_alone == _SENT:
+            raise RuntimeError("A statement after the transaction sent alone (config.compiled.sent_alone).")
+        return execute(sql, params, many, context)
+
+    connection.griddesk_alone = _ALLOWED
+    try:
+        with connection.execute_wrapper(after_alone):
+            yield
+    finally:
+        connection.griddesk_alone = None

@@ -14,11 +14,11 @@ from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
 
 from config.bulk import rows_insert
-from config.compiled import execute_prepared
+from config.compiled import Prepared, execute_prepared_many
 from issues.audience import audience_for, partner_issues_data
 from issues.models import Event, Issue
-from issues.rollups import rollup_refresh
-from notifications.outbox import SUBSCRIBED_TYPES_KEY, outbox_write, outbox_write_many
+from issues.rollups import rollup_created_statement, rollup_refresh
+from notifications.outbox import SUBSCRIBED_TYPES_KEY, outbox_silent, outbox_write, outbox_write_many
 from orgs import auth_cache
 from orgs.scoping import node_staff_lookup
 from orgs.staff_cache import node_key, node_staff_remembered
@@ -63,14 +63,22 @@ def event_record(
             internal=internal,
             data=data or {},
         )
-        if issue._state.adding:
-            _insert_with_issue(issue, event)
-        else:
-            event.save(force_insert=True)
         # The staff of the issue's node, remembered between requests (a query per submission otherwise), and the
         # webhook types partners subscribe to: read from the shared cache in one round trip.
         with auth_cache.read_ahead([node_key(issue.area_path), SUBSCRIBED_TYPES_KEY]):
-            audience = audience_for(event, node_staff=node_staff_remembered)
+            if issue._state.adding:
+                # A submission: who hears of it is known before its row is written. When nobody does, its rollup rows
+                # go in the round trip of its INSERT (a transaction of its own in issue_submit: sent_alone).
+                audience = audience_for(event, node_staff=node_staff_remembered)
+                silent = outbox_silent(
+                    recipients=audience.recipients, webhook_type=audience.webhook_type, area_alert=audience.area_alert
+                )
+                if _insert_with_issue(issue, event, with_rollup=silent and action == Event.Action.SUBMIT):
+                    _hooks_call([event])
+                    return event
+            else:
+                event.save(force_insert=True)
+                audience = audience_for(event, node_staff=node_staff_remembered)
             outbox_write(
                 event=event,
                 recipients=audience.recipients,
@@ -85,31 +93,37 @@ def event_record(
     return event
 
 
-def _insert_with_issue(issue: Issue, event: Event) -> None:
+def _insert_with_issue(issue: Issue, event: Event, *, with_rollup: bool = False) -> bool:
     """Write a new issue (a submission's, not saved yet) and its first event, each as save() would write it and with
     the signals save() sends: on PostgreSQL in one statement, the issue's INSERT a CTE of the event's (one round trip
-    fewer on every create); its event's foreign key is checked at the commit, as every other."""
+    fewer on every create); its event's foreign key is checked at the commit, as every other.
+
+    `with_rollup`: nothing else is written with them (nobody hears of it): the issue's rollup rows go in the same
+    round trip, as a transaction of its own where the caller allows it (config.compiled.sent_alone). Return whether
+    they went (not when a flag of the issue needs the database: the caller calls rollup_refresh).
+    """
     using = router.db_for_write(Issue, instance=issue)
     connection = connections[using]
     if connection.vendor != "postgresql" or Issue._meta.db_returning_fields:  # (none: its key is made in Python)
         issue.save(using=using, force_insert=True)
         event.save(using=using, force_insert=True)
-        return
+        return False
     for instance in (issue, event):
         pre_save.send(sender=type(instance), instance=instance, raw=False, using=using, update_fields=None)
     issue_sql, issue_params = _insert_sql(issue, using)
     returning = Event._meta.db_returning_fields
     event_sql, event_params = _insert_sql(event, using, returning=returning)
     sql, params = f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params]
+    rollup = rollup_created_statement([issue]) if with_rollup else None  # after _insert_sql: created_at is set
     name = _PREPARED.get(sql)
     if name is not None:
         execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
-        statement = lambda: _numbered(sql)  # noqa: E731
-        (row,) = execute_prepared(connection, name, statement=statement, execute=execute, params=params)
+        submit = Prepared(name, lambda: _numbered(sql), execute, params)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        submit = Prepared(None, None, sql, params)
+    statements = [rollup, submit] if rollup is not None else [submit]
+    (row,) = execute_prepared_many(connection, statements, alone=rollup is not None)
+    if name is None:
         compiled = {text for text, _ in _INSERTS.values()}
         if issue_sql in compiled and event_sql in compiled:
             # Named by its text: threads compiling different texts at once never share a name.
@@ -121,6 +135,7 @@ def _insert_with_issue(issue: Issue, event: Event) -> None:
         post_save.send(
             sender=type(instance), instance=instance, created=True, update_fields=None, raw=False, using=using
         )
+    return rollup is not None
 
 
 # The INSERT text of a new row of a model (with what it returns), per database: compiled once (_insert_sql).

@@ -34,7 +34,7 @@ from django.db.models import Case, Count, DateField, F, IntegerField, Max, Outer
 from django.db.models.functions import Coalesce, TruncDate
 
 from config.bulk import array_literal
-from config.compiled import CompiledValues, execute_prepared
+from config.compiled import CompiledValues, Prepared, execute_prepared_many
 from grids.models import PATH_SEPARATOR
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
 from issues.sla import LOCAL_TZ
@@ -235,28 +235,47 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, d
         if connection.vendor == "postgresql" and not created:
             _LOCK_ROWS.rows(ids)
         rows = (_created_rows(created) if created else None) or _REFRESH_ROWS.rows(ids)
-        deltas: dict[tuple, list[int]] = {}
-        entries = []
-        old = "stats_entry__"
-        for row in rows:
-            new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
-            new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
-            vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
-            if row[f"{old}flags"] is not None:
-                r = f"{old}rollup__"
-                was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
-                was = (*was, row[f"{r}category_pk"], row[f"{r}channel"], row[f"{old}kind"])
-                was = (*was, _as_date(row[f"{old}resolved_on"]))
-                was_vector = (row[f"{old}flags"], row[f"{old}ratings"], row[f"{old}satisfied"])
-                if was == new and was_vector == vector:
-                    continue
-                _add(deltas, was, _counts(*was_vector, sign=-1))
-            _add(deltas, new, _counts(*vector))
-            entries.append((row["pk"], new, vector))
+        deltas, entries = _changes(rows)
         if entries:
             _write(deltas, entries)
         if not created and departments:
             _department_refresh(ids)
+
+
+def _changes(rows) -> tuple[dict, list]:
+    """Return (the deltas of the rollup rows, the new entries) of rollup_refresh's rows: what changed since each
+    issue's StatsEntry."""
+    deltas: dict[tuple, list[int]] = {}
+    entries = []
+    old = "stats_entry__"
+    for row in rows:
+        new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
+        new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
+        vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
+        if row[f"{old}flags"] is not None:
+            r = f"{old}rollup__"
+            was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
+            was = (*was, row[f"{r}category_pk"], row[f"{r}channel"], row[f"{old}kind"])
+            was = (*was, _as_date(row[f"{old}resolved_on"]))
+            was_vector = (row[f"{old}flags"], row[f"{old}ratings"], row[f"{old}satisfied"])
+            if was == new and was_vector == vector:
+                continue
+            _add(deltas, was, _counts(*was_vector, sign=-1))
+        _add(deltas, new, _counts(*vector))
+        entries.append((row["pk"], new, vector))
+    return deltas, entries
+
+
+def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
+    """Return the statement rollup_refresh(created=issues) sends, to send in one round trip with the issues' own
+    INSERT (issues.events); None unless on PostgreSQL and every flag is told from memory. Their fields must be final
+    (created_at set)."""
+    if connection.vendor != "postgresql":
+        return None
+    rows = _created_rows(issues)
+    if rows is None:
+        return None
+    return _write_prepared_statement(*_changes(rows))
 
 
 # --- a known change: an escalation ---------------------------------------------------------------------------------
@@ -582,6 +601,12 @@ _WRITE_NAME = "griddesk_rollup_write"
 
 
 def _write_prepared(deltas: dict, entries: list) -> None:
+    rows = execute_prepared_many(connection, [_write_prepared_statement(deltas, entries)])
+    if len(rows) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
+        raise RuntimeError("A statistics entry found no leaf rollup row.")
+
+
+def _write_prepared_statement(deltas: dict, entries: list) -> Prepared:
     _, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
     width = len(WRITE_ROW_COLUMNS)
     row_arrays = [params[i::width] for i in range(width)]
@@ -593,9 +618,7 @@ def _write_prepared(deltas: dict, entries: list) -> None:
     arrays = [array_literal(column) for column in [*row_arrays, *zip(*entry_rows, strict=True)]]
     types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
     execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
-    rows = execute_prepared(connection, _WRITE_NAME, statement=_write_statement, execute=execute, params=arrays)
-    if len(rows) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
-        raise RuntimeError("A statistics entry found no leaf rollup row.")
+    return Prepared(_WRITE_NAME, _write_statement, execute, arrays)
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------

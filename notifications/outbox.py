@@ -137,6 +137,14 @@ def outbox_write(
     return _save(rows)
 
 
+def outbox_silent(
+    *, recipients: dict[int, str], webhook_type: str | None = None, area_alert: tuple[str, dict] | None = None
+) -> bool:
+    """Return whether outbox_write with this audience writes no row, told without the database: nobody to tell, no
+    area alert, and no partner subscribed to the webhook type (as remembered)."""
+    return not recipients and not area_alert and (not webhook_type or _nobody_subscribes(webhook_type))
+
+
 def outbox_write_many(*, writes: list[dict], partner_issues: Callable[..., dict] | None = None) -> list[str]:
     """Write what outbox_write writes for each of many events (a sweep's), in a number of queries that does not grow
     with them; queue their delivery after commit; return the rows' ids.

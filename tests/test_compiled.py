@@ -134,3 +134,58 @@ def test_a_session_keeps_at_most_its_limit_of_statements_the_least_recently_run_
     assert {n for n in _prepared_names() if n.startswith("griddesk_test_")} == {names[0], names[3], names[4]}
     assert queries.captured_queries[0]["sql"].startswith(f"DEALLOCATE {names[1]}; PREPARE {names[3]} AS ")
     assert _plus(names[1], 7) == [(8,)]  # deallocated, prepared again when run
+
+
+# --- statements sent alone (config.compiled.sent_alone) ------------------------------------------------------------
+
+
+def _insert_counter(day: str) -> compiled.Prepared:
+    return compiled.Prepared(
+        None, None, "INSERT INTO issues_issuecounter (day, last) VALUES (%s, 7) RETURNING last", [day]
+    )
+
+
+def _counted(day: str) -> bool:
+    """Say whether another connection sees the counter row of `day` (committed)."""
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM issues_issuecounter WHERE day = %s", [day])
+            return cursor.fetchone()[0] == 1
+    finally:
+        other.close()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_statements_sent_alone_are_committed_at_once_and_nothing_may_follow_them():
+    with transaction.atomic(durable=True), compiled.sent_alone(connection):
+        assert compiled.execute_prepared_many(connection, [_insert_counter("2030-01-01")], alone=True) == [(7,)]
+        assert _counted("2030-01-01")  # before the block ends: a transaction of its own
+        with pytest.raises(RuntimeError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_statements_sent_alone_after_others_go_in_their_transaction():
+    with transaction.atomic(durable=True), compiled.sent_alone(connection):
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO issues_issuecounter (day, last) VALUES ('2030-01-02', 1)")
+        compiled.execute_prepared_many(connection, [_insert_counter("2030-01-03")], alone=True)
+        assert not _counted("2030-01-03")  # in the block's transaction, not committed yet
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # allowed: the block's transaction is still open
+    assert _counted("2030-01-02") and _counted("2030-01-03")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_statements_sent_alone_that_fail_leave_nothing():
+    statements = [_insert_counter("2030-01-04"), compiled.Prepared(None, None, "SELECT 1 / 0", [])]
+    with pytest.raises(DatabaseError), transaction.atomic(durable=True), compiled.sent_alone(connection):
+        compiled.execute_prepared_many(connection, statements, alone=True)
+    assert not _counted("2030-01-04")
+    assert _plus("griddesk_test_after_failure", 1) == [(2,)]  # the connection works on

@@ -253,3 +253,85 @@ def test_submit_takes_only_cleaned_photos(territory, resident):
     with pytest.raises(TypeError):
         workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code, photos=[png_file()])
     assert Issue.objects.count() == 0
+
+
+# --- a submission nobody hears of: one round trip, a transaction of its own (config.compiled.sent_alone) -------------
+
+
+def _statuses_after_each_statement():
+    """Return (a list filled with (sql, the server's transaction status right after it), the execute wrapper)."""
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        seen.append((sql, connection.connection.info.transaction_status))
+        return result
+
+    return seen, wrapper
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_nobody_hears_of_is_written_and_committed_by_one_statement_after_its_number(territory, resident):
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    from issues.models import StatsEntry, StatsRollup
+
+    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
+    seen, wrapper = _statuses_after_each_statement()
+    with connection.execute_wrapper(wrapper):
+        issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+
+    # The day's number, then the issue, its event and its rollup rows: sent together, committed by themselves (the
+    # server holds no transaction open after it: no BEGIN before and no COMMIT after).
+    numbered = [n for n, (sql, _) in enumerate(seen) if "issues_issuecounter" in sql]
+    assert len(numbered) == 1
+    ((sql, status),) = seen[numbered[0] + 1 :]
+    assert "EXECUTE griddesk_rollup_write(" in sql and "EXECUTE griddesk_submit_" in sql
+    assert status == TRANSACTION_STATUS_IDLE
+    event = Event.objects.get(issue=issue)
+    assert (event.action, event.to_status) == ("submit", "submitted")
+    entry = StatsEntry.objects.get(issue=issue)
+    assert StatsRollup.objects.filter(pk=entry.rollup_id, total__gte=1).exists()
+    assert Notification.objects.count() == 0
+    assert Issue.objects.count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_sent_alone_that_fails_leaves_no_rollup_row_counted(territory, resident, monkeypatch):
+    from django.db import IntegrityError
+
+    from issues.models import StatsEntry, StatsRollup
+
+    first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    counted = sorted(StatsRollup.objects.values_list("pk", "total"))
+    # The second takes the first's number: its INSERT fails after the rollup rows' upsert in the same round trip.
+    monkeypatch.setattr(triage, "issue_number_next", lambda: first.number)
+    with pytest.raises(IntegrityError):
+        workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+
+    assert sorted(StatsRollup.objects.values_list("pk", "total")) == counted
+    assert (Issue.objects.count(), Event.objects.count(), StatsEntry.objects.count()) == (1, 1, 1)
+    monkeypatch.undo()
+    third = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    assert StatsEntry.objects.filter(issue=third).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_someone_hears_of_writes_its_rows_in_one_transaction_with_them(
+    territory, resident, community_staff
+):
+    from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
+
+    seen, wrapper = _statuses_after_each_statement()
+    with connection.execute_wrapper(wrapper):
+        issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+
+    # After the number, every statement runs inside the submission's one transaction, committed at its end.
+    numbered = [n for n, (sql, _) in enumerate(seen) if "issues_issuecounter" in sql]
+    after = [status for _, status in seen[numbered[0] + 1 :]]
+    assert len(after) > 1
+    assert set(after) == {TRANSACTION_STATUS_INTRANS}
+    assert Notification.objects.filter(issue=issue, recipient=community_staff).exists()
