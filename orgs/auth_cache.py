@@ -26,7 +26,7 @@ hash, its partner app, the app's area and its service user (USER_FIELDS again).
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -113,30 +113,58 @@ def remembered(key: str):
     return redis_cache.quietly(cache.get, key, warning=NOT_ANSWERING)
 
 
-def remembered_token(raw: str):
-    """Return what is remembered of token `raw` and, read in the same round trip, its user's scope (or None)."""
+def remembered_token(raw: str, *, counter: Callable[[int], tuple[str, str, int] | None] | None = None):
+    """Return (what is remembered of token `raw`, its user's scope or None, a count or None), read in one round trip.
+
+    `counter(user id)` may name a throttle counter of the user (key, the last window's key, seconds to keep it:
+    config.api.throttling): one call is added to it in the same round trip, and (that counter, its count, the last
+    window's count) is answered third. Only for a user this process has seen with this token (token_user_seen)."""
     key = token_key(raw)
     user_id = _token_users.get(key)
     if user_id is None or not enabled():
-        return remembered(key), None
-    found = redis_cache.quietly(_get_many, [key, scope_key(user_id)], warning=NOT_ANSWERING)
+        return remembered(key), None, None
+    counting = counter(user_id) if counter is not None else None
+    found = redis_cache.quietly(_get_many, [key, scope_key(user_id)], counting, warning=NOT_ANSWERING)
     if found is None:
-        return None, None
+        return None, None, None
+    counted = found.pop(COUNTED, None)
+    counted = (counting, *counted) if counted is not None else None
     values, scope = found.get(key), found.get(scope_key(user_id))
     user = values.get("user") if isinstance(values, dict) else None
     if not isinstance(user, dict) or user.get("id") != user_id:
         scope = None
-    return values, scope
+    return values, scope, counted
 
 
-def _get_many(keys: list[str]) -> dict:
-    """Return cache.get_many(keys); from Redis through a kept client (redis_client), in one MGET."""
+# Where _get_many answers the count it took (not a cache key: cache keys hold a colon).
+COUNTED = "counted"
+
+
+def _get_many(keys: list[str], counting: tuple[str, str, int] | None = None) -> dict:
+    """Return cache.get_many(keys); from Redis through a kept client (redis_client), in one MGET.
+
+    `counting` (key, previous key, seconds): also add one to the counter `key` (kept that long) and read `previous
+    key`, in the same round trip, answered under COUNTED as (count, previous count); only with Redis."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     if cache is not default_cache or not isinstance(backend, RedisCache):
         return cache.get_many(keys)
-    values = redis_client(backend).mget([backend.make_and_validate_key(key) for key in keys])
+    made = [backend.make_and_validate_key(key) for key in keys]
+    if counting is None:
+        values = redis_client(backend).mget(made)
+    else:
+        counter, previous = (backend.make_and_validate_key(key) for key in counting[:2])
+        seconds = counting[2]
+        with redis_client(backend).pipeline(transaction=False) as pipe:
+            pipe.mget(made)
+            pipe.incr(counter)
+            pipe.expire(counter, seconds)
+            pipe.get(previous)
+            values, count, _, before = pipe.execute()
     loads = backend._cache._serializer.loads
-    return {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+    found = {key: loads(value) for key, value in zip(keys, values, strict=True) if value is not None}
+    if counting is not None:
+        found[COUNTED] = (count, int(before or 0))
+    return found
 
 
 def redis_client(backend: RedisCache):

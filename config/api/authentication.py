@@ -24,6 +24,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from config.api import throttling
 from config.api.exceptions import error_response, is_api_path
 from orgs import auth_cache
 from orgs.models import ApiKey, _hash_key
@@ -112,10 +113,17 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
     def authenticate(self, request):
         refuse_key_in_url(request)
+        self.request = request
         return super().authenticate(request)
 
     def authenticate_credentials(self, key):
-        remembered, scope = auth_cache.remembered_token(key)
+        request = getattr(self, "request", None)
+        view = request.parser_context.get("view") if request is not None and request.parser_context else None
+        # The call counted by its throttle in the round trip that reads the token (config.api.throttling).
+        counter = throttling.counter_ahead(view) if view is not None else None
+        remembered, scope, counted = auth_cache.remembered_token(key, counter=counter)
+        if counted is not None:
+            throttling.counted_ahead(request, *counted)
         if isinstance(remembered, dict) and "user" in remembered:
             user = auth_cache.user_from(remembered["user"])
             token = Token(key=key, user=user, created=remembered["created"])

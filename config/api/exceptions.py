@@ -148,6 +148,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     # Imported here: DRF's views import the authentication classes, which import this module.
     from rest_framework.views import set_rollback
 
+    from config.api.throttling import take_back_ahead
+
+    take_back_ahead(context.get("request"))  # a call refused before its throttles ran is not counted
     headers = {}
     if isinstance(exc, WorkflowError):
         status, code, message, fields = int(exc.status), exc.code, exc.message, exc.fields or None

@@ -15,6 +15,8 @@ thousands, milliseconds per request. A refused call is not counted (its incremen
 """
 
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
@@ -151,13 +153,17 @@ class RuntimeRateThrottle(BaseThrottle):
         now = time.time()
         window, elapsed = divmod(now, duration)
         key = self.get_cache_key(request, view)
-        count, previous = self.cache.count(f"{key}:{int(window)}", f"{key}:{int(window) - 1}", 2 * duration)
+        count, previous = self.count(request, f"{key}:{int(window)}", f"{key}:{int(window) - 1}", 2 * duration)
         # The last window's calls still inside the duration, assuming they were spread evenly over it.
         if previous * (duration - elapsed) / duration + count <= limit:
             return True
         self.cache.uncount(f"{key}:{int(window)}")
         self.wait_seconds = _wait(limit, duration, elapsed, count - 1, previous)
         return False
+
+    def count(self, request, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+        """Count this call on `key`; return its count and the last window's (`previous_key`)."""
+        return self.cache.count(key, previous_key, timeout)
 
     def wait(self):
         return self.wait_seconds
@@ -197,10 +203,78 @@ def _wait(limit: int, duration: int, elapsed: float, count: int, previous: int) 
 
 
 class CallerKindThrottle(RuntimeRateThrottle):
-    """Limit every API request by the caller's kind: per user (or key's user) when signed in, else per address."""
+    """Limit every API request by the caller's kind: per user (or key's user) when signed in, else per address.
+
+    A person signed in with a token has the call counted with the read of the token (config.api.authentication,
+    counter_ahead) when this process knows their kind from an earlier call: one Redis round trip fewer a request.
+    """
 
     def scope_for(self, request, view) -> str:
-        return caller_kind(request)
+        kind = caller_kind(request)
+        if request.user and request.user.is_authenticated:
+            if len(_user_kinds) >= USER_KINDS_KEPT:
+                _user_kinds.clear()
+            _user_kinds[request.user.pk] = kind
+        return kind
+
+    def count(self, request, key: str, previous_key: str, timeout: int) -> tuple[int, int]:
+        ahead = _taken_ahead(request)
+        if ahead is not None:
+            if ahead.key == key:
+                return ahead.count, ahead.previous
+            self.cache.uncount(ahead.key)  # another kind, or the window turned: counted where it belongs instead
+        return super().count(request, key, previous_key, timeout)
+
+
+# Each signed-in user's kind as this process last saw it (CallerKindThrottle): what their next call is counted as.
+_user_kinds: dict[int, str] = {}
+USER_KINDS_KEPT = 100_000
+
+
+class CountedAhead(NamedTuple):
+    """A call counted with the read of its token, before its throttles ran: the counter, and what it answered."""
+
+    key: str
+    count: int
+    previous: int
+
+
+def counter_ahead(view) -> Callable[[int], tuple[str, str, int] | None] | None:
+    """Return, for orgs.auth_cache.remembered_token, the counter of a request to `view` by a user (key, last window's
+    key, seconds), or None when `view` is not limited by CallerKindThrottle."""
+    if not any(issubclass(throttle, CallerKindThrottle) for throttle in getattr(view, "throttle_classes", ())):
+        return None
+
+    def counter(user_id: int) -> tuple[str, str, int] | None:
+        kind = _user_kinds.get(user_id)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(kind) if kind else None
+        if rate is None:
+            return None
+        _, duration = parse_rate(rate)
+        key = CallerKindThrottle.cache_format % {"scope": kind, "ident": f"user-{user_id}"}
+        window = int(time.time() // duration)
+        return f"{key}:{window}", f"{key}:{window - 1}", 2 * duration
+
+    return counter
+
+
+def counted_ahead(request, counter: tuple[str, str, int], count: int, previous: int) -> None:
+    """Note on `request` the call counted with its token's read (CallerKindThrottle takes it)."""
+    request.griddesk_counted_ahead = CountedAhead(counter[0], count, previous)
+
+
+def _taken_ahead(request) -> CountedAhead | None:
+    ahead = getattr(request, "griddesk_counted_ahead", None)
+    request.griddesk_counted_ahead = None
+    return ahead
+
+
+def take_back_ahead(request) -> None:
+    """Take back a call counted ahead whose throttles never ran (refused before them: authentication, permission):
+    DRF counts no such call."""
+    ahead = _taken_ahead(request) if request is not None else None
+    if ahead is not None:
+        throttle_cache.uncount(ahead.key)
 
 
 class AnonCreateThrottle(RuntimeRateThrottle):

@@ -279,3 +279,74 @@ def test_retry_after_says_when_one_more_call_fits(limit, duration, elapsed, coun
     from config.api.throttling import _wait
 
     assert _wait(limit, duration, elapsed, count, previous) == pytest.approx(expected)
+
+
+# --- A token caller's call counted with the read of the token (one round trip fewer) ----------------------------
+
+
+@pytest.fixture
+def token_client(resident):
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=resident).key}")
+    return client
+
+
+@pytest.fixture
+def own_counts(monkeypatch):
+    """Record the counts the throttle takes in a round trip of its own (not with the token's read)."""
+    from config.api.throttling import DegradingCache
+
+    counted = []
+    count = DegradingCache.count
+
+    def recorded(self, key, previous_key, timeout):
+        counted.append(key)
+        return count(self, key, previous_key, timeout)
+
+    monkeypatch.setattr(DegradingCache, "count", recorded)
+    return counted
+
+
+def test_a_token_callers_calls_are_counted_with_the_read_of_the_token(
+    rates, redis_cache, resident, token_client, own_counts
+):
+    rates(resident="3/min")
+
+    assert calls(token_client, 5) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
+
+    window = int(time.time() // 60)
+    assert redis_cache.get(f"throttle_resident_user-{resident.pk}:{window}") == 3  # the refused two taken back
+    # Only the first call (the process did not know the caller yet) counted in a round trip of its own.
+    assert len(own_counts) == 1
+
+
+def test_a_token_call_refused_before_its_throttles_ran_is_not_counted(rates, redis_cache, resident, token_client):
+    rates(resident="100/min")
+    calls(token_client, 2)
+    window = int(time.time() // 60)
+    key = f"throttle_resident_user-{resident.pk}:{window}"
+    assert redis_cache.get(key) == 2
+
+    # The statistics are for staff: refused by permission, before DRF's throttles run.
+    assert calls(token_client, 3, "/api/v1/stats/") == [HTTPStatus.FORBIDDEN] * 3
+
+    assert redis_cache.get(key) == 2
+
+
+def test_a_token_caller_whose_kind_changed_is_counted_as_the_new_kind(
+    rates, redis_cache, resident, territory, token_client
+):
+    from conftest import member
+    from orgs.models import Role
+
+    rates(resident="100/min", staff="100/min")
+    calls(token_client, 2)
+    member(resident, Role.COMMUNITY_STAFF, area=territory["community"])
+
+    calls(token_client, 1)
+
+    window = int(time.time() // 60)
+    assert redis_cache.get(f"throttle_resident_user-{resident.pk}:{window}") == 2
+    assert redis_cache.get(f"throttle_staff_user-{resident.pk}:{window}") == 1
