@@ -29,6 +29,8 @@ from orgs.scoping import scopes_prefetch
 # when an endpoint or a partner app is saved or deleted), so that an event no partner subscribed to (a submission,
 # usually) costs no query for endpoints.
 SUBSCRIBED_TYPES_KEY = "webhooks:subscribed-types"
+# Read by every event (issues.events): kept in the process too, under the shared generation (orgs.auth_cache).
+auth_cache.kept_in_process(SUBSCRIBED_TYPES_KEY)
 
 
 def _payload(event, issue=None, tz=None) -> dict:

@@ -26,6 +26,8 @@ hash, its partner app, the app's area and its service user (USER_FIELDS again).
 """
 
 import hashlib
+import secrets
+import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,6 +37,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
@@ -80,12 +83,18 @@ def read_ahead(keys: Iterable[str]):
     """Read `keys` in one round trip; within the block, `remembered` of one of them answers what was read.
 
     For work that reads several entries one after the other (an event's audience: its node's staff, the subscribed
-    webhook types). An entry remembered or forgotten within the block is read from the cache again.
+    webhook types). An entry remembered or forgotten within the block is read from the cache again. Entries of the
+    kinds kept in the process (kept_in_process) are answered from this process's copy when it was read under the
+    generation this request read with its token: no round trip at all when all are.
     """
     keys = list(keys)
     found = None
     if enabled() and keys:
-        found = redis_cache.quietly(_get_many, keys, warning=NOT_ANSWERING)
+        found = _kept_copies(keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            read = redis_cache.quietly(_get_many, missing, warning=NOT_ANSWERING)
+            found = None if read is None else {**found, **_keep(read)}
     if found is None:
         yield
         return
@@ -94,6 +103,72 @@ def read_ahead(keys: Iterable[str]):
         yield
     finally:
         _ahead.reset(token)
+
+
+# --- Copies kept in the process, good while the shared generation stays -------------------------------------------
+# Entries of a few kinds (a node's staff, the subscribed webhook types: read by every submission) are kept in the
+# process as well, each with the generation they were read under. Forgetting one of these kinds (forget) deletes the
+# generation with it, now and at the commit; the next reader starts a new one. A request reads the generation with its
+# token (remembered_token: the same round trip) and may use a copy only under that generation, and only within the
+# entries' lifetime, so a copy is never older than what the shared cache would answer.
+
+GENERATION_KEY = f"{_PREFIX}generation"
+_KEPT_KINDS: list[str] = []
+_kept: dict[str, tuple[str, float, object]] = {}  # key -> (generation, read at (monotonic), value)
+KEPT_ENTRIES = 10_000
+_generation: ContextVar[str | None] = ContextVar("auth_cache_generation", default=None)
+
+
+def kept_in_process(prefix: str) -> None:
+    """Keep entries whose key starts with `prefix` in the process too (read_ahead); for kinds read on hot paths."""
+    if prefix not in _KEPT_KINDS:
+        _KEPT_KINDS.append(prefix)
+
+
+def _is_kept_kind(key: str) -> bool:
+    return any(key.startswith(prefix) for prefix in _KEPT_KINDS)
+
+
+def _kept_copies(keys: list[str]) -> dict:
+    generation = _generation.get()
+    if generation is None:
+        return {}
+    oldest = time.monotonic() - settings.GRIDDESK_AUTH_CACHE_SECONDS
+    copies = {}
+    for key in keys:
+        copy = _kept.get(key)
+        if copy is not None and copy[0] == generation and copy[1] > oldest:
+            copies[key] = copy[2]
+    return copies
+
+
+def _keep(found: dict) -> dict:
+    """Keep the entries of kept kinds in `found` under this request's generation (starting one if there is none)."""
+    kinds = {key: value for key, value in found.items() if _is_kept_kind(key)}
+    if not kinds:
+        return found
+    generation = _generation.get()
+    if generation is None:
+        start = secrets.token_hex(8)
+        if not redis_cache.quietly(cache.add, GENERATION_KEY, start, None, warning=NOT_ANSWERING):
+            return found  # another process started one: its value is unknown here; kept next time
+        generation = start
+        _generation.set(generation)
+    if len(_kept) >= KEPT_ENTRIES:
+        _kept.clear()
+    now = time.monotonic()
+    for key, value in kinds.items():
+        _kept[key] = (generation, now, value)
+    return found
+
+
+def _request_boundary(**kwargs) -> None:
+    """A request starts or ends: the generation read by the last one's token is not this one's."""
+    _generation.set(None)
+
+
+request_started.connect(_request_boundary, dispatch_uid="orgs.auth_cache.request_started")
+request_finished.connect(_request_boundary, dispatch_uid="orgs.auth_cache.request_finished")
 
 
 def _not_ahead(keys) -> None:
@@ -124,9 +199,10 @@ def remembered_token(raw: str, *, counter: Callable[[int], tuple[str, str, int] 
     if user_id is None or not enabled():
         return remembered(key), None, None
     counting = counter(user_id) if counter is not None else None
-    found = redis_cache.quietly(_get_many, [key, scope_key(user_id)], counting, warning=NOT_ANSWERING)
+    found = redis_cache.quietly(_get_many, [key, scope_key(user_id), GENERATION_KEY], counting, warning=NOT_ANSWERING)
     if found is None:
         return None, None, None
+    _generation.set(found.get(GENERATION_KEY))
     counted = found.pop(COUNTED, None)
     counted = (counting, *counted) if counted is not None else None
     values, scope = found.get(key), found.get(scope_key(user_id))
@@ -202,6 +278,10 @@ def forget(*keys: str) -> None:
     if not keys or not enabled():
         return
     _not_ahead(keys)
+    if any(_is_kept_kind(key) for key in keys):
+        for key in keys:
+            _kept.pop(key, None)
+        keys.append(GENERATION_KEY)  # every process's copies: read again
     redis_cache.forget(
         cache,
         keys,

@@ -17,6 +17,10 @@ def node_key(path: str) -> str:
     return f"{auth_cache._PREFIX}staff:{path}"
 
 
+# Read by every submission (issues.events): kept in the process too, under the shared generation.
+auth_cache.kept_in_process(node_key(""))
+
+
 def node_staff_remembered(*, path: str, roles) -> list[int]:
     """Return node_staff_ids(path=…, roles=…) (sorted), from the shared cache when it holds the node."""
     if not auth_cache.enabled():

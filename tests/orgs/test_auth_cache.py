@@ -204,3 +204,110 @@ def test_an_entry_read_ahead_is_read_again_once_remembered_or_forgotten_within_t
         assert auth_cache.remembered("auth:test:b") is None
         assert auth_cache.remembered("auth:test:c") == 30
     assert auth_cache.remembered("auth:test:a") == 10
+
+
+# --- copies kept in the process under the shared generation (auth_cache.kept_in_process) ---------------------------
+
+
+@pytest.fixture
+def shared_reads(monkeypatch):
+    """Record the keys of each read of the shared cache (auth_cache._get_many: one round trip each)."""
+    reads = []
+    get_many = auth_cache._get_many
+
+    def recorded(keys, counting=None):
+        reads.append(list(keys))
+        return get_many(keys, counting)
+
+    monkeypatch.setattr(auth_cache, "_get_many", recorded)
+    return reads
+
+
+def _post_issue(client, territory):
+    body = {"description": "Rubbish in the stairwell.", "grid": territory["grid"].code}
+    response = client.post("/api/v1/issues/", body, format="json")
+    assert response.status_code == HTTPStatus.CREATED, response.content
+    return response.json()
+
+
+def _staff_reads(reads) -> list:
+    return [keys for keys in reads if any(key.startswith("auth:staff:") for key in keys)]
+
+
+def test_with_redis_a_warm_submission_reads_its_audience_from_the_process_under_the_generation(
+    shared_redis, resident, community_staff, territory, shared_reads
+):
+    from issues.models import Notice
+    from notifications.models import Notification
+
+    client = token_client(resident)
+    for _ in range(3):  # the token, the node's staff, the subscribed types and the generation remembered
+        _post_issue(client, territory)
+    shared_reads.clear()
+
+    issue = _post_issue(client, territory)
+
+    # One read of the shared cache: the token, the scope and the generation; the audience from this process's copy.
+    assert len(shared_reads) == 1
+    assert auth_cache.GENERATION_KEY in shared_reads[0]
+    told = Notification.objects.filter(event__issue_id=issue["id"], kind=Notice.SUBMITTED)
+    assert set(told.values_list("recipient_id", flat=True)) == {community_staff.pk}
+
+
+def test_with_redis_a_copy_is_not_used_once_another_process_forgot_its_kind(
+    shared_redis, resident, territory, shared_reads
+):
+    from conftest import member
+    from issues.models import Notice
+    from notifications.models import Notification
+    from orgs.models import Role
+    from tests.factories import UserFactory
+
+    client = token_client(resident)
+    for _ in range(3):
+        _post_issue(client, territory)  # nobody to tell: the copies say so
+    # Another process adds a community staff member: it forgets the node's staff and the generation in the shared
+    # cache (this process hears nothing: its copies stay).
+    kept = dict(auth_cache._kept)
+    staff = member(UserFactory(username="new_staff"), Role.COMMUNITY_STAFF, area=territory["community"])
+    auth_cache._kept.update(kept)
+    shared_reads.clear()
+
+    issue = _post_issue(client, territory)
+
+    assert _staff_reads(shared_reads)  # read again from the shared cache
+    told = Notification.objects.filter(event__issue_id=issue["id"], kind=Notice.SUBMITTED)
+    assert set(told.values_list("recipient_id", flat=True)) == {staff.pk}
+
+
+def test_with_redis_a_copy_is_not_used_past_the_entries_lifetime(
+    shared_redis, resident, territory, shared_reads, monkeypatch
+):
+    import time
+
+    client = token_client(resident)
+    for _ in range(3):
+        _post_issue(client, territory)
+    shared_reads.clear()
+    _post_issue(client, territory)
+    assert not _staff_reads(shared_reads)
+
+    later = time.monotonic() + auth_cache.settings.GRIDDESK_AUTH_CACHE_SECONDS + 1
+    monkeypatch.setattr(auth_cache.time, "monotonic", lambda: later)
+    _post_issue(client, territory)
+
+    assert _staff_reads(shared_reads)
+
+
+def test_with_redis_work_outside_a_request_never_uses_the_copies(shared_redis, resident, territory, shared_reads):
+    from issues import workflow
+
+    client = token_client(resident)
+    for _ in range(3):
+        _post_issue(client, territory)
+    shared_reads.clear()
+
+    workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+
+    # The last request's generation ended with it: a task or a command reads the shared cache.
+    assert _staff_reads(shared_reads)
