@@ -275,7 +275,16 @@ def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
     rows = _created_rows(issues)
     if rows is None:
         return None
-    return _write_prepared_statement(*_changes(rows))
+    deltas, entries = _changes(rows)
+    if len(entries) != 1:
+        return _write_prepared_statement(deltas, entries)
+    ((_, leaf, vector),) = entries
+    row_arrays = _CREATED_ROW_ARRAYS.get((leaf, vector))
+    if row_arrays is None:
+        if len(_CREATED_ROW_ARRAYS) >= CREATED_ROW_ARRAYS_KEPT:
+            _CREATED_ROW_ARRAYS.clear()
+        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector] = _row_arrays(deltas, entries)
+    return _write_prepared_statement(deltas, entries, row_arrays)
 
 
 # --- a known change: an escalation ---------------------------------------------------------------------------------
@@ -606,19 +615,32 @@ def _write_prepared(deltas: dict, entries: list) -> None:
         raise RuntimeError("A statistics entry found no leaf rollup row.")
 
 
-def _write_prepared_statement(deltas: dict, entries: list) -> Prepared:
-    _, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
-    width = len(WRITE_ROW_COLUMNS)
-    row_arrays = [params[i::width] for i in range(width)]
+def _write_prepared_statement(deltas: dict, entries: list, row_arrays: list[str] | None = None) -> Prepared:
+    """Return the execution of the prepared _write; `row_arrays`: its rows' part, when already made (_row_arrays)."""
+    if row_arrays is None:
+        row_arrays = _row_arrays(deltas, entries)
     entry_rows = [
         [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
     ]
-    # Each column one array literal (config.bulk.array_literal), cast to the statement's parameter type: psycopg2's
-    # ARRAY[…] of 300 values took a third of a millisecond to write and the server as long to read.
-    arrays = [array_literal(column) for column in [*row_arrays, *zip(*entry_rows, strict=True)]]
+    arrays = [*row_arrays, *(array_literal(column) for column in zip(*entry_rows, strict=True))]
     types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
     execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
     return Prepared(_WRITE_NAME, _write_statement, execute, arrays)
+
+
+def _row_arrays(deltas: dict, entries: list) -> list[str]:
+    """Return the rows' columns of _write's statement, each one array literal (config.bulk.array_literal) cast to its
+    parameter type: psycopg2's ARRAY[…] of 300 values took a third of a millisecond to write and the server as long
+    to read."""
+    _, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
+    width = len(WRITE_ROW_COLUMNS)
+    return [array_literal(params[i::width]) for i in range(width)]
+
+
+# The rows' part of a submission's rollup statement, by its leaf row and counts: all that decides it (a new issue
+# adds its counts to its leaf row and the rows above it). Submissions of one place, day and category repeat it.
+_CREATED_ROW_ARRAYS: dict[tuple, list[str]] = {}
+CREATED_ROW_ARRAYS_KEPT = 1000
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------

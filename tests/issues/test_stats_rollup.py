@@ -315,3 +315,27 @@ def test_an_issues_counts_read_from_memory_equal_what_the_database_answers(world
             assert memory == [{k: database[k] for k in memory[0]}], issue
             told += 1
     assert told >= 20
+
+
+def test_submissions_nobody_hears_of_count_what_a_rebuild_counts(territory, category, resident):
+    from issues import workflow
+
+    # No community staff: each submission's rollup rows go with its INSERT (issues.events), the rows' part of the
+    # statement remembered by leaf row and counts (issues.rollups._CREATED_ROW_ARRAYS): repeats and changes of place,
+    # category and urgency must each count where a rebuild counts them.
+    submissions = [
+        {"grid": territory["grid"].code},
+        {"grid": territory["grid"].code},
+        {"grid": territory["grid"].code, "category": category.code},
+        {"building": territory["building"].code, "category": category.code},
+        {"grid": territory["grid"].code, "urgent": True},
+        {"grid": territory["grid"].code},
+    ]
+    for place in submissions:
+        workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", **place)
+    written = _table()
+    assert StatsEntry.objects.count() == Issue.objects.count() == len(submissions)
+
+    rollup_rebuild()
+
+    assert _table() == written
