@@ -154,8 +154,10 @@ def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
             cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
     overdue = Issue.objects.filter(escalation_due_q(deadline, timezone.now())).order_by(f"{deadline}_due_at")
-    plan = overdue.values_list("pk", flat=True)[:ESCALATION_LIMIT].explain()
-    assert f"using issue_{deadline}_escalation on issues_issue" in plan.lower(), plan
+    plan = overdue.values_list("pk", flat=True)[:ESCALATION_LIMIT].explain().lower()
+    # An index scan of it, or a bitmap index scan (the planner's pick for a few rows, by the statistics of the moment).
+    index = f"issue_{deadline}_escalation"
+    assert f"using {index} on issues_issue" in plan or f"bitmap index scan on {index}" in plan, plan
 
 
 def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
