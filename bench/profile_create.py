@@ -90,7 +90,13 @@ def main() -> None:
             statements.append(sql)
             return execute(sql, params, many, context)
 
+        from config import redis_cache
+
         undo = _round_trips(trips)
+        from triage import hotspots
+
+        unread, send_unread = [], redis_cache.send_unread
+        redis_cache.send_unread = hotspots.send_unread = lambda *a, **k: unread.append(1) or send_unread(*a, **k)
         try:
             with ExitStack() as stack:
                 for each in connections.all():
@@ -98,7 +104,11 @@ def main() -> None:
                 create()
         finally:
             undo()
-        print(f"one warm create: {len(statements)} SQL statements, {len(trips)} Redis round trips")
+            redis_cache.send_unread = hotspots.send_unread = send_unread
+        print(
+            f"one warm create: {len(statements)} SQL statements, {len(trips)} Redis round trips"
+            f" ({len(unread)} of them read after the response: config.redis_cache.send_unread)"
+        )
         for sql in statements:
             print("  SQL  ", sql[:150].replace("\n", " "))
         for db, command in trips:

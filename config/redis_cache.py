@@ -11,8 +11,13 @@ does the work the cache saved and the request goes on (`quietly`, `forget`).
 """
 
 import logging
+import threading
+from contextvars import ContextVar
 
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from redis.exceptions import RedisError
 
@@ -62,3 +67,80 @@ class ReusedClientRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
+
+
+# --- Writes whose replies are read after the response -----------------------------------------------------------
+# A submission's last Redis writes (the desks' generation, the hot-spot queue: issues.desks, triage.hotspots) are sent
+# after its commit and nobody waits for their answers: inside a request their replies are read when the response has
+# gone out (request_finished), so the two round trips no longer hold the response back; outside a request at once.
+
+_sent = threading.local()  # .unread: [(client, connection, number of commands, then, warning)] of this thread
+_in_request: ContextVar[bool] = ContextVar("redis_cache_in_request", default=False)
+
+
+def send_unread(client, commands: list[tuple], *, then=None, warning: str = "the shared cache does not answer"):
+    """Send `commands` (each a tuple of a Redis command's words) to `client` in one pipeline, quietly; read the replies
+    after the response, or now outside a request, and call `then(replies)` with them (not when Redis failed)."""
+    pool = client.connection_pool
+    try:
+        connection = pool.get_connection()
+    except CACHE_DOWN:
+        logger.warning(warning, exc_info=True)
+        return
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+    except CACHE_DOWN:
+        logger.warning(warning, exc_info=True)
+        connection.disconnect()
+        pool.release(connection)
+        return
+    _unread().append((client, connection, len(commands), then, warning))
+    if not _in_request.get():
+        read_sent()
+
+
+def set_unread(cache, key: str, value, *, warning: str = "the shared cache does not answer") -> None:
+    """cache.set(key, value, None) quietly; on Redis sent with send_unread (its reply read after the response)."""
+    backend = caches[DEFAULT_CACHE_ALIAS] if cache is default_cache else cache
+    if not isinstance(backend, RedisCache):
+        quietly(cache.set, key, value, None, warning=warning)
+        return
+    made = backend.make_and_validate_key(key)
+    send_unread(backend._cache.get_client(write=True), [("SET", made, backend._cache._serializer.dumps(value))])
+
+
+def read_sent() -> None:
+    """Read the replies of what send_unread sent, release the connections and call their `then`."""
+    unread = _unread()
+    while unread:
+        client, connection, count, then, warning = unread.pop(0)
+        try:
+            replies = [connection.read_response() for _ in range(count)]
+        except CACHE_DOWN:
+            logger.warning(warning, exc_info=True)
+            connection.disconnect()
+            continue
+        finally:
+            client.connection_pool.release(connection)
+        if then is not None:
+            then(replies)
+
+
+def _unread() -> list:
+    if not hasattr(_sent, "unread"):
+        _sent.unread = []
+    return _sent.unread
+
+
+def _request_started(**kwargs) -> None:
+    read_sent()  # anything a request before left unread (it never finished)
+    _in_request.set(True)
+
+
+def _request_finished(**kwargs) -> None:
+    _in_request.set(False)
+    read_sent()
+
+
+request_started.connect(_request_started, dispatch_uid="config.redis_cache.request_started")
+request_finished.connect(_request_finished, dispatch_uid="config.redis_cache.request_finished")

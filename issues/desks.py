@@ -44,7 +44,7 @@ from django.utils.translation import gettext_noop
 
 from config.errors import ValidationFailed
 from config.fragments import LocalFragments, digest
-from config.redis_cache import forget, quietly
+from config.redis_cache import forget, quietly, set_unread
 from grids.models import Area
 from issues.desk_forms import category_choices
 from issues.filters import BOOLEAN_CHOICES, TRUE_VALUES, IssueFilterSet
@@ -198,8 +198,11 @@ def desk_counts_forget() -> None:
 
 
 def _bump() -> None:
-    """Give the issues' generation a new random value: no count kept under an earlier one is read again."""
-    quietly(cache.set, ISSUES_GENERATION_KEY, secrets.token_hex(8), None, warning=NOT_ANSWERING)
+    """Give the issues' generation a new random value: no count kept under an earlier one is read again.
+
+    Sent at once; in a request its reply is read after the response has gone out (config.redis_cache.send_unread):
+    nobody waits for the answer, and a desk read racing it reads the old generation, as it would a moment earlier."""
+    set_unread(cache, ISSUES_GENERATION_KEY, secrets.token_hex(8), warning=NOT_ANSWERING)
 
 
 # --- the running deadline -----------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from config.redis_cache import send_unread
 from grids.models import Area
 from issues.models import Issue, Notice, WebhookType
 from notifications.outbox import outbox_write_alert
@@ -380,23 +381,29 @@ def _queue_client() -> redis.Redis | None:
 
 
 def _detect_publish(issue_ids: list) -> None:
-    """Queue detection of `issue_ids`: appended to DETECT_QUEUE, and a drain queued unless one is pending (one round
-    trip, and a Celery message only then); one task per issue when the broker is not Redis."""
+    """Queue detection of `issue_ids`: appended to DETECT_QUEUE, and a drain queued unless one is pending (one
+    pipeline, whose replies a request reads after its response: config.redis_cache.send_unread; a Celery message only
+    then); one task per issue when the broker is not Redis."""
     client = _queue_client()
     if client is None:
         for pk in issue_ids:
             hotspot_detect_task.delay(pk)
         return
-    pipe = client.pipeline(transaction=False)
-    pipe.rpush(DETECT_QUEUE, *(str(pk) for pk in issue_ids))
-    pipe.set(DRAINING, 1, nx=True, ex=DRAINING_SECONDS)
-    _, drain_needed = pipe.execute()
-    if drain_needed:
+    commands = [
+        ("RPUSH", DETECT_QUEUE, *(str(pk) for pk in issue_ids)),
+        ("SET", DRAINING, 1, "NX", "EX", DRAINING_SECONDS),
+    ]
+
+    def drain_if_needed(replies) -> None:
+        if not replies[1]:
+            return  # a drain is pending: it takes these too
         try:
             hotspots_drain_task.delay()
-        except Exception:
+        except Exception:  # noqa: BLE001 — hot spots are advice; the issue itself is saved
             client.delete(DRAINING)  # the next submission queues one
-            raise
+            logger.warning("hot spot drain of issues %s not queued", issue_ids[:10], exc_info=True)
+
+    send_unread(client, commands, then=drain_if_needed, warning="hot spot check not queued: the broker does not answer")
 
 
 def hotspots_drain(*, held: bool) -> int:

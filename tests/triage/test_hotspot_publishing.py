@@ -130,10 +130,28 @@ def test_publishing_is_one_redis_round_trip_and_no_query(queue, monkeypatch):
     client, drains = queue
     client.set(hotspots.DRAINING, 1)  # a drain is pending
     calls = []
-    execute = redis.client.Pipeline.execute
+    send = redis.connection.AbstractConnection.send_packed_command
     monkeypatch.setattr(
-        redis.client.Pipeline, "execute", lambda self, *a, **k: calls.append(1) or execute(self, *a, **k)
+        redis.connection.AbstractConnection,
+        "send_packed_command",
+        lambda self, *a, **k: calls.append(1) or send(self, *a, **k),
     )
     with CaptureQueriesContext(connection) as queries:
         hotspots.hotspot_queue(issue_ids=["abc"], detect=True)
     assert calls == [1] and len(queries) == 0 and drains == [] and _listed(client) == ["abc"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_through_the_api_is_listed_and_queues_a_drain(queue, territory, resident):
+    from rest_framework.test import APIClient
+
+    client, drains = queue
+    api = APIClient()
+    api.force_authenticate(resident)
+    body = {"description": "Bags of rubbish in the stairwell.", "grid": territory["grid"].code}
+
+    response = api.post("/api/v1/issues/", body, format="json")
+
+    # The publishing's replies were read when the request finished (config.redis_cache.send_unread).
+    assert response.status_code == 201
+    assert _listed(client) == [response.json()["id"]] and drains == [1]
