@@ -70,9 +70,9 @@ def _is_overdue(issue: Issue, deadline: str, now: datetime, marks: set[tuple]) -
     )
 
 
-def _escalation(issue: Issue, deadline: str, now: datetime, marks: set[tuple]) -> dict | None:
+def _escalation(issue: Issue, deadline: str, now: datetime, marks: set[tuple], tz=None) -> dict | None:
     """Escalate the locked `issue` one level in memory for `deadline` if overdue (adding its mark to `marks`, which
-    the caller writes); return the event data or None."""
+    the caller writes); return the event data or None. `tz`: the current time zone, read once by the batch."""
     if not _is_overdue(issue, deadline, now, marks):
         return None
     due = getattr(issue, f"{deadline}_due_at")
@@ -81,7 +81,7 @@ def _escalation(issue: Issue, deadline: str, now: datetime, marks: set[tuple]) -
     issue.escalation_level = min(from_level + 1, MAX_ESCALATION_LEVEL)
     return {
         "deadline": deadline,
-        "due_at": _iso(due),
+        "due_at": _iso(due, tz),
         "from_level": from_level,
         "to_level": issue.escalation_level,
         "automatic": True,
@@ -141,10 +141,11 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
     done = []
     with transaction.atomic():
         locked, marks = _locked_with_marks([issue_pk(issue) for issue in issues], fields=ESCALATION_READS)
+        tz = timezone.get_current_timezone()
         for deadline in Issue.DEADLINE_STATUSES:
             records = []
             for issue in locked:
-                data = _escalation(issue, deadline, now, marks)
+                data = _escalation(issue, deadline, now, marks, tz)
                 if data is not None:
                     records.append({"issue": issue, "actor": None, "action": A.ESCALATE, "data": data})
             if not records:
