@@ -171,7 +171,7 @@ def test_an_issue_with_events_cannot_be_deleted_so_its_marks_and_outbox_rows_nee
     assert EscalationMark.objects.filter(issue=escalated).exists()
     assert Notification.objects.filter(issue=escalated).exists()
 
-    for pk, refused_by in ((issue.pk, "issues_event_issue_id"), (escalated.pk, "")):
+    for pk, refused_by in ((issue.pk, "issues_event_issue_id"), (escalated.pk, None)):
         with pytest.raises(IntegrityError, match=refused_by), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
