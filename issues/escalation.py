@@ -74,9 +74,13 @@ def _collector_spared():
 
     A backlog's chunks allocate rows, events and payloads by the ten thousand, which sets off full collections, and
     each of those walks every object of the process (Django's, Celery's, the app's: a fifth of the sweep's Python time
-    at 10,000 escalations, under the GIL). Frozen objects are only left out of collections meanwhile; unfreezing puts
-    them back in the oldest generation, so nothing is kept that would otherwise have been freed, only later.
+    at 10,000 escalations, under the GIL). Frozen objects are only left out of collections meanwhile: unfreezing puts
+    them back in the oldest generation, so whatever became garbage among them is freed later, not never. A process
+    that froze its objects itself (a pre-forking server keeping pages shared) is left as it is.
     """
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
         yield

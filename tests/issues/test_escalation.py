@@ -213,3 +213,14 @@ def test_a_backlog_is_swept_with_the_older_objects_frozen_out_of_the_collector_a
     frozen_during.clear()
     escalation_sweep(now=issue.resolution_due_at + MINUTE)
     assert frozen_during == [0]
+    # What the process froze itself (a pre-forking server) stays frozen, and nothing more is.
+    late = [make("dispatched") for _ in range(2)]
+    gc.freeze()
+    try:
+        kept, frozen_during[:] = gc.get_freeze_count(), []
+        escalation_sweep(now=max(i.resolution_due_at for i in late) + MINUTE, chunk=1)
+        # (the count only falls as frozen objects are freed; a second freeze would have added the newer ones)
+        assert len(frozen_during) == 2 and all(0 < n <= kept for n in frozen_during)
+        assert 0 < gc.get_freeze_count() <= kept
+    finally:
+        gc.unfreeze()
