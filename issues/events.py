@@ -8,10 +8,12 @@ creates events.
 """
 
 import hashlib
+from types import SimpleNamespace
 
 from django.db import connections, router, transaction
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
+from django.utils import timezone
 
 from config.bulk import rows_insert
 from config.compiled import Prepared, execute_prepared_many
@@ -27,16 +29,16 @@ from orgs.staff_cache import node_key, node_staff_remembered
 # AppConfig.ready through events_after_commit: the core calls them and never imports them. A hook gets the events of
 # one transaction and must only queue (transaction.on_commit), never fail the change.
 _AFTER_COMMIT_HOOKS: list = []
-EVENT_FIELDS = [field.attname for field in Event._meta.concrete_fields]
 
 
 def events_after_commit(hook) -> None:
-    """Register `hook(events=[…])`, called in the recording transaction with the events just written."""
+    """Register `hook(events=[…])`, called in the recording transaction with the events just written (Event
+    instances, or a batch's EventRows: read their columns, not their relations)."""
     if hook not in _AFTER_COMMIT_HOOKS:
         _AFTER_COMMIT_HOOKS.append(hook)
 
 
-def _hooks_call(events: list[Event]) -> None:
+def _hooks_call(events: list) -> None:
     for hook in _AFTER_COMMIT_HOOKS:
         hook(events=events)
 
@@ -181,7 +183,13 @@ def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
     return sql, list(params)
 
 
-def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Event]:
+class EventRow(SimpleNamespace):
+    """An event as events_record_many wrote it: its columns as attributes, `pk`, and `issue` and `actor` as the record
+    gave them. What the audience rules, the outbox and the after-commit hooks read of an event, without a model
+    instance each (a sweep writes thousands)."""
+
+
+def events_record_many(*, records: list[dict], rollups: bool = True) -> list[EventRow]:
     """Append many events at once (a sweep's), each with the outbox rows event_record would write for it, atomically.
 
     `records`: one dict of event_record's keyword arguments per event, at most one per issue (the partners' webhook
@@ -195,6 +203,7 @@ def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Eve
     if not records:
         return []
     with transaction.atomic(savepoint=False):
+        at = timezone.now()  # auto_now_add: the moment of the insert, one for the batch as bulk_create gives it
         columns = {
             "issue_id": [r["issue"].pk for r in records],
             "actor_id": [_pk(r.get("actor")) for r in records],
@@ -204,20 +213,16 @@ def events_record_many(*, records: list[dict], rollups: bool = True) -> list[Eve
             "note": [r.get("note", "") for r in records],
             "internal": [r.get("internal", False) for r in records],
             "data": [r.get("data") or {} for r in records],
+            "at": [at] * len(records),
         }
-        written = rows_insert(model=Event, columns=columns, returning=("id", "at"))
-        db = router.db_for_write(Event)
-        events = []
-        # Built as the row reads back, positionally (a fraction of keyword construction's cost).
-        order = [["id", "at", *columns].index(name) for name in EVENT_FIELDS]
-        for record, (pk, at), *values in zip(records, written, *columns.values(), strict=True):
-            row = (pk, at, *values)
-            event = Event(*[row[i] for i in order])
-            event._state.adding, event._state.db = False, db
-            event._state.fields_cache["issue"] = record["issue"]
-            if record.get("actor") is not None:
-                event._state.fields_cache["actor"] = record["actor"]
-            events.append(event)
+        written = rows_insert(model=Event, columns=columns, returning=("id",))
+        names = list(columns)
+        events = [
+            EventRow(
+                pk=pk, id=pk, issue=record["issue"], actor=record.get("actor"), **dict(zip(names, values, strict=True))
+            )
+            for record, (pk,), *values in zip(records, written, *columns.values(), strict=True)
+        ]
         node_staff = _remembered(node_staff_lookup(paths=[event.issue.area_path for event in events]))
         writes = []
         for event in events:

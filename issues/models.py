@@ -310,7 +310,12 @@ class EscalationMark(models.Model):
     pk = models.CompositePrimaryKey("issue_id", "deadline", "due_at")
     # The primary key leads with issue_id and serves every lookup by issue: an index of its own would cost each
     # escalation one more entry (a sweep writes 10,000), at a random place of a large index.
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="escalation_marks", db_index=False)
+    # No database check of the key either: a mark is written with its escalation's event, in the transaction holding
+    # the issue's row, and the events' key keeps an issue with events from ever being deleted; the check was a lookup
+    # and a row lock of the issue per escalation at commit.
+    issue = models.ForeignKey(
+        Issue, on_delete=models.CASCADE, related_name="escalation_marks", db_index=False, db_constraint=False
+    )
     deadline = models.CharField(max_length=10, choices=Deadline.choices)
     due_at = models.DateTimeField()
 

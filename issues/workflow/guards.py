@@ -87,8 +87,10 @@ def _is_lead_staff(*, actor, issue: Issue) -> bool:
     return lead is not None and lead.department_id in scope_for_user(actor).department_ids
 
 
-def _iso(value: datetime | None) -> str | None:
-    return timezone.localtime(value).isoformat() if value else None
+def _iso(value: datetime | None, tz=None) -> str | None:
+    """Return `value` in the current time zone (or `tz`, read once by a caller writing many: reading it costs more
+    than the conversion), ISO 8601."""
+    return timezone.localtime(value, tz).isoformat() if value else None
 
 
 def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "", internal=False, data=None) -> Event:

@@ -185,3 +185,44 @@ def test_one_failing_issue_does_not_hold_up_the_sweep(make, monkeypatch):
     monkeypatch.setattr(events, "outbox_write", real_outbox_write)
     monkeypatch.setattr(events, "outbox_write_many", real_outbox_write_many)
     assert [d["issue_id"] for d in escalation_sweep(now=now)] == [str(broken.pk)]
+
+
+def test_a_backlog_is_swept_with_the_older_objects_frozen_out_of_the_collector_and_thawed_after(make, monkeypatch):
+    import gc
+
+    from issues import escalation
+
+    issues = [make("dispatched") for _ in range(3)]
+    now = max(i.resolution_due_at for i in issues) + MINUTE
+    frozen_during, real_escalate = [], escalation.issues_escalate_overdue
+
+    def chunk(*, issues, now):
+        frozen_during.append(gc.get_freeze_count())
+        if len(frozen_during) == 2:
+            raise RuntimeError("a chunk fails: retried one issue at a time, still frozen")
+        return real_escalate(issues=issues, now=now)
+
+    monkeypatch.setattr(escalation, "issues_escalate_overdue", chunk)
+    gc.unfreeze()
+
+    done = escalation_sweep(now=now, chunk=1)
+
+    assert len(frozen_during) == 3 and all(frozen_during), frozen_during
+    assert gc.get_freeze_count() == 0
+    assert {d["issue_id"] for d in done} == {str(i.pk) for i in issues}
+    # A single chunk (every minute's run) leaves the collector alone.
+    issue = make("dispatched")
+    frozen_during.clear()
+    escalation_sweep(now=issue.resolution_due_at + MINUTE)
+    assert frozen_during == [0]
+    # What the process froze itself (a pre-forking server) stays frozen, and nothing more is.
+    late = [make("dispatched") for _ in range(2)]
+    gc.freeze()
+    try:
+        kept, frozen_during[:] = gc.get_freeze_count(), []
+        escalation_sweep(now=max(i.resolution_due_at for i in late) + MINUTE, chunk=1)
+        # (the count only falls as frozen objects are freed; a second freeze would have added the newer ones)
+        assert len(frozen_during) == 2 and all(0 < n <= kept for n in frozen_during)
+        assert 0 < gc.get_freeze_count() <= kept
+    finally:
+        gc.unfreeze()

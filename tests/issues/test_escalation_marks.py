@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -12,6 +12,7 @@ from django.utils import timezone
 from issues.escalation import escalation_sweep
 from issues.models import EscalationMark, Event, Issue
 from issues.workflow import issue_escalate_overdue
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +159,20 @@ def test_the_statistics_rollup_leaves_room_on_its_pages_for_in_place_updates():
         )
         options = dict(cursor.fetchall())
     assert options == {"issues_statsrollup": ["fillfactor=80"], "issues_statsentry": ["fillfactor=90"]}
+
+
+@postgresql_only
+def test_an_issue_with_events_cannot_be_deleted_so_its_marks_and_outbox_rows_need_no_key_check(make):
+    """Marks and outbox rows keep their issue key without a database check (each cost a lookup and a lock of the issue
+    at commit): they are only ever written about an issue with events, and the events' own key refuses deleting it."""
+    issue = make("submitted")  # its submission event and nothing else points at it
+    escalated = make("dispatched")
+    escalation_sweep(now=escalated.resolution_due_at + MINUTE)
+    assert EscalationMark.objects.filter(issue=escalated).exists()
+    assert Notification.objects.filter(issue=escalated).exists()
+
+    for pk, refused_by in ((issue.pk, "issues_event_issue_id"), (escalated.pk, None)):
+        with pytest.raises(IntegrityError, match=refused_by), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("DELETE FROM issues_issue WHERE id = %s", [pk])
