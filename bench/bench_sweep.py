@@ -160,7 +160,8 @@ def _issue_updates() -> tuple[int, int]:
     with connection.cursor() as cursor:  # a statement later: the flush happens when the previous one ends
         # Partitioned (issues.partitioning): the partitions' counts, the parent has none.
         cursor.execute(
-            "SELECT sum(n_tup_upd)::bigint, sum(n_tup_hot_upd)::bigint FROM pg_stat_user_tables WHERE relid = 'issues_issue'::regclass"
+            "SELECT sum(n_tup_upd)::bigint, sum(n_tup_hot_upd)::bigint FROM pg_stat_user_tables"
+            " WHERE relid = 'issues_issue'::regclass"
             " OR relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'issues_issue'::regclass)"
         )
         return cursor.fetchone()
