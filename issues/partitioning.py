@@ -17,8 +17,9 @@ What PostgreSQL requires, and what it costs here:
   more: the constraints pointing at issues (dispatches, events, ratings, photos, marks, notifications, …, and an
   issue's duplicate_of) are dropped and listed in the result. Django still cascades and protects in Python; what the
   database no longer refuses is a row pointing at an issue that does not exist, written by SQL past the ORM.
-- A lookup by id alone probes every partition (the detail page, the sweep's re-reads by key): one index probe per
-  month. Lists, exports and statistics name a time range and read only the months they need.
+- A lookup by id alone probes every partition it cannot rule out (an issue's events, the sweep's reads by key); the
+  detail walks the months newest first and stops at the issue's. Lists read the newest months first and a cursor's
+  `created_at <` prunes the newer ones. Measured at 10 M issues: docs/scaling.md.
 """
 
 import datetime
