@@ -81,6 +81,8 @@ CONNECTIONS = 4
 DEEP_PAGES = 40
 PAGE_SIZE = 20
 PLANS_DIR = Path(__file__).resolve().parent / "plans"
+# Prepended to the plan files' names (main's --plans-prefix: partitioned_ for the partitioned schema's plans).
+PLANS_PREFIX = os.environ.get("GRIDDESK_BENCH_PLANS_PREFIX", "")
 # The statistics rollup is a hot table too: its plans are saved, and a sequential scan of it fails like the others.
 HOT_TABLES = re.compile(r'"?(issues_issue|issues_event|issues_rating|issues_statsrollup)"?')
 SEQ_SCAN = re.compile(r"Seq Scan on (issues_issue|issues_event|issues_rating|issues_statsrollup)\w*")
@@ -440,7 +442,7 @@ def _explain(name: str, statements: list[str]) -> list[str]:
             plan = "\n".join(row[0] for row in cursor.fetchall())
         out.append(f"-- {text}\n-- {sql}\n{plan}\n" if executed else f"-- {sql}\n{plan}\n")
         found += [f"{name}: {m.group(0)}" for m in SEQ_SCAN.finditer(plan)]
-    (PLANS_DIR / f"{name}.txt").write_text("\n".join(out), encoding="utf-8")
+    (PLANS_DIR / f"{PLANS_PREFIX}{name}.txt").write_text("\n".join(out), encoding="utf-8")
     return found
 
 
@@ -735,3 +737,51 @@ def _user_id(username: str) -> int:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username=username).pk
+
+
+def main() -> None:
+    """`python -m bench.bench_api DATABASE [--plans-prefix P]`: the in-process part alone (queries, medians of 5 and
+    plans of the hot requests) on a kept dataset (a scratch copy of yours: it submits a few issues), no HTTP. Used for
+    the 10 M partitioned and unpartitioned measurements (docs/scaling.md); plans go to bench/plans/<P><request>.txt."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("database")
+    parser.add_argument("--plans-prefix", default="")
+    args = parser.parse_args()
+    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{args.database}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    os.environ["GRIDDESK_BENCH_PLANS_PREFIX"] = args.plans_prefix
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from rest_framework.authtoken.models import Token
+
+    from issues.models import Issue
+
+    globals()["PLANS_PREFIX"] = args.plans_prefix
+
+    class Ctx:
+        @staticmethod
+        def log(message):
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    hot = _hot_requests(
+        issue_id=_handled_issue_id(), street="360702091", district="360702", resident_issue=_resident_issue(Ctx.log)
+    )
+    tokens = {
+        name: Token.objects.get_or_create(user__username=name, defaults={"user_id": _user_id(name)})[0].key
+        for name in ("community1", "street1", "district1")
+    }
+    load = round(os.getloadavg()[0], 2)
+    figures, seq_scans = _in_process(Ctx, tokens=tokens, hot=hot)
+    figures = {"issues": Issue.objects.count(), "load_average_1m_before": load, **figures}
+    figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    figures["seq_scans_on_hot_tables"] = "; ".join(seq_scans) or "none"
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

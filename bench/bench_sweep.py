@@ -158,7 +158,12 @@ def _issue_updates() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_force_next_flush()")
     with connection.cursor() as cursor:  # a statement later: the flush happens when the previous one ends
-        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'issues_issue'")
+        # Partitioned (issues.partitioning): the partitions' counts, the parent has none.
+        cursor.execute(
+            "SELECT sum(n_tup_upd)::bigint, sum(n_tup_hot_upd)::bigint FROM pg_stat_user_tables"
+            " WHERE relid = 'issues_issue'::regclass"
+            " OR relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'issues_issue'::regclass)"
+        )
         return cursor.fetchone()
 
 
@@ -262,7 +267,8 @@ def _sweep(ctx) -> dict:
     plans += ["-- after it (every later run: nothing due)"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     PLANS_DIR.mkdir(exist_ok=True)
-    (PLANS_DIR / "sweep.txt").write_text("\n".join(plans), encoding="utf-8")
+    prefix = os.environ.get("GRIDDESK_BENCH_PLANS_PREFIX", "")
+    (PLANS_DIR / f"{prefix}sweep.txt").write_text("\n".join(plans), encoding="utf-8")
     figures["sweep_seq_scans"] = sum(len(SEQ_SCAN.findall(plan)) for plan in plans)
     return figures
 
@@ -341,7 +347,9 @@ def main() -> None:
     parser.add_argument("--sweep-only", action="store_true", help="measure the sweep, not the exports")
     parser.add_argument("--partner-webhook", action="store_true", help="the demo partner hears of escalations")
     parser.add_argument("--profile", action="store_true", help="cProfile the first sweep and time its statements")
+    parser.add_argument("--plans-prefix", default="", help="bench/plans/<prefix>sweep.txt (partitioned_: 10 M)")
     args = parser.parse_args()
+    os.environ["GRIDDESK_BENCH_PLANS_PREFIX"] = args.plans_prefix
     if args.load:
         admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
         admin.autocommit = True

@@ -1,4 +1,5 @@
-"""Thin Celery wrappers around the issue timers (escalation, auto-close, reminders, retention) and large exports.
+"""Thin Celery wrappers around the issue timers (escalation, auto-close, reminders, retention, monthly partitions) and
+large exports.
 
 The beat schedule (config/settings/base.py) runs them; every deadline lives in the database, so no task is ever
 scheduled with an eta for one, and a missed beat is caught up by the next sweep.
@@ -8,6 +9,7 @@ from celery import shared_task
 
 from issues.escalation import auto_close_sweep, escalation_sweep
 from issues.exports import export_job_run
+from issues.partitioning import partitions_ensure
 from issues.reminders import reminders_sweep
 from issues.retention import personal_data_sweep, retention_sweep
 
@@ -32,6 +34,12 @@ def retention_sweep_task() -> int:
     done = retention_sweep()
     personal_data_sweep()
     return done
+
+
+@shared_task(name="issues.partitions_ensure")
+def partitions_ensure_task() -> int:
+    # Nothing to do unless issues and events were partitioned (manage.py partition_by_month).
+    return len(partitions_ensure())
 
 
 @shared_task(name="issues.export")

@@ -246,6 +246,7 @@ CELERY_TASK_ROUTES = {
     "issues.auto_close_sweep": {"queue": "sweeps"},
     "issues.reminders_sweep": {"queue": "sweeps"},
     "issues.retention_sweep": {"queue": "sweeps"},
+    "issues.partitions_ensure": {"queue": "sweeps"},
     "issues.export": {"queue": "exports"},
 }
 # The timers. Deadlines live in the database (never an eta on a task); each sweep finds what is due, and a sweep
@@ -272,6 +273,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "auto-close-sweep": {"task": "issues.auto_close_sweep", "schedule": crontab(minute="*/15")},
     "retention-sweep": {"task": "issues.retention_sweep", "schedule": crontab(hour=3, minute=30)},
+    # Months ahead for partitioned issues and events (issues.partitioning; nothing to do on the default schema).
+    "partitions-ensure": {"task": "issues.partitions_ensure", "schedule": crontab(hour=3, minute=10)},
     # Area alerts chosen "daily": one digest per subscription of what became public or was resolved since the last.
     "area-alerts-digest": {
         "task": "notifications.area_alerts_digest",
