@@ -30,6 +30,7 @@ from issues.retention import issue_remove_personal_data
 from issues.rollups import rollup_rebuild
 from issues.stats import issue_stats
 from issues.tasks import partitions_ensure_task
+from tests.api.test_issues_list import all_pages
 from tests.api.test_issues_support import client_for, submit_body
 
 pytestmark = pytest.mark.django_db
@@ -60,15 +61,6 @@ def _declared_foreign_keys_to_issues() -> int:
         for field in model._meta.local_fields
         if field.is_relation and field.related_model is Issue and getattr(field, "db_constraint", False)
     )
-
-
-def _all_pages(client, params) -> list[dict]:
-    results, url = [], ISSUES
-    while url:
-        page = client.get(url, params if url == ISSUES else None).json()
-        results += page["results"]
-        url = page["next"]
-    return results
 
 
 @pytest.fixture
@@ -124,8 +116,8 @@ def test_lists_details_and_statistics_answer_the_same_after_conversion(
     now = timezone.now()
     since = timezone.localdate() - timedelta(days=31 * MONTHS_BACK + 5)
     before = {
-        "pages": _all_pages(officer, {"page_size": 3}),
-        "oldest_first": _all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
+        "pages": all_pages(officer, {"page_size": 3}),
+        "oldest_first": all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
         "details": [staff.get(f"{ISSUES}{issue.pk}/").json() for issue in spread],
         "stats": issue_stats(area=territory["street"], date_from=since, date_to=timezone.localdate(), now=now),
         "stats_all": issue_stats(area=territory["community"], date_from=None, date_to=None, now=now),
@@ -136,8 +128,8 @@ def test_lists_details_and_statistics_answer_the_same_after_conversion(
     rollup_rebuild()  # reads the issues month by month: the same rows from the partitioned table
 
     after = {
-        "pages": _all_pages(officer, {"page_size": 3}),
-        "oldest_first": _all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
+        "pages": all_pages(officer, {"page_size": 3}),
+        "oldest_first": all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
         "details": [staff.get(f"{ISSUES}{issue.pk}/").json() for issue in spread],
         "stats": issue_stats(area=territory["street"], date_from=since, date_to=timezone.localdate(), now=now),
         "stats_all": issue_stats(area=territory["community"], date_from=None, date_to=None, now=now),
