@@ -68,16 +68,16 @@ def event_record(
         # The staff of the issue's node, remembered between requests (a query per submission otherwise), and the
         # webhook types partners subscribe to: read from the shared cache in one round trip.
         with auth_cache.read_ahead([node_key(issue.area_path), SUBSCRIBED_TYPES_KEY]):
+            counted = False  # its rollup rows written with it
             if issue._state.adding:
                 # A submission: who hears of it is known before its row is written. When nobody does, its rollup rows
-                # go in the round trip of its INSERT (a transaction of its own in issue_submit: sent_alone).
+                # go in the round trip of its INSERT (a transaction of its own in issue_submit: sent_alone), and the
+                # outbox below writes nothing (outbox_silent: without the database).
                 audience = audience_for(event, node_staff=node_staff_remembered)
                 silent = outbox_silent(
                     recipients=audience.recipients, webhook_type=audience.webhook_type, area_alert=audience.area_alert
                 )
-                if _insert_with_issue(issue, event, with_rollup=silent and action == Event.Action.SUBMIT):
-                    _hooks_call([event])
-                    return event
+                counted = _insert_with_issue(issue, event, with_rollup=silent and action == Event.Action.SUBMIT)
             else:
                 event.save(force_insert=True)
                 audience = audience_for(event, node_staff=node_staff_remembered)
@@ -89,8 +89,9 @@ def event_record(
                 partner_issue=audience.partner_issue,
                 area_alert=audience.area_alert,
             )
-        # A submission's issue was created in this transaction: nobody else sees it yet, it has no dispatch.
-        rollup_refresh([issue.pk], created=[issue] if action == Event.Action.SUBMIT else None)
+        if not counted:
+            # A submission's issue was created in this transaction: nobody else sees it yet, it has no dispatch.
+            rollup_refresh([issue.pk], created=[issue] if action == Event.Action.SUBMIT else None)
         _hooks_call([event])
     return event
 
