@@ -106,7 +106,8 @@ def set_unread(cache, key: str, value, *, warning: str = "the shared cache does 
         quietly(cache.set, key, value, None, warning=warning)
         return
     made = backend.make_and_validate_key(key)
-    send_unread(backend._cache.get_client(write=True), [("SET", made, backend._cache._serializer.dumps(value))])
+    value = backend._cache._serializer.dumps(value)
+    send_unread(backend._cache.get_client(write=True), [("SET", made, value)], warning=warning)
 
 
 def read_sent() -> None:
