@@ -151,13 +151,13 @@ class RuntimeRateThrottle(BaseThrottle):
             return True
         limit, duration = parse_rate(self.rate)
         now = time.time()
-        window, elapsed = divmod(now, duration)
-        key = self.get_cache_key(request, view)
-        count, previous = self.count(request, f"{key}:{int(window)}", f"{key}:{int(window) - 1}", 2 * duration)
+        elapsed = now % duration
+        counter, *rest = _window_counters(self.get_cache_key(request, view), duration, now)
+        count, previous = self.count(request, counter, *rest)
         # The last window's calls still inside the duration, assuming they were spread evenly over it.
         if previous * (duration - elapsed) / duration + count <= limit:
             return True
-        self.cache.uncount(f"{key}:{int(window)}")
+        self.cache.uncount(counter)
         self.wait_seconds = _wait(limit, duration, elapsed, count - 1, previous)
         return False
 
@@ -176,6 +176,13 @@ class RuntimeRateThrottle(BaseThrottle):
         user = request.user
         ident = f"user-{user.pk}" if user and user.is_authenticated else f"ip-{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def _window_counters(key: str, duration: int, now: float) -> tuple[str, str, int]:
+    """Return a caller's counters at `now` (throttle `key`): this window's, the last window's, and how long to keep
+    them (two windows)."""
+    window = int(now // duration)
+    return f"{key}:{window}", f"{key}:{window - 1}", 2 * duration
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -252,8 +259,7 @@ def counter_ahead(view) -> Callable[[int], tuple[str, str, int] | None] | None:
             return None
         _, duration = parse_rate(rate)
         key = CallerKindThrottle.cache_format % {"scope": kind, "ident": f"user-{user_id}"}
-        window = int(time.time() // duration)
-        return f"{key}:{window}", f"{key}:{window - 1}", 2 * duration
+        return _window_counters(key, duration, time.time())
 
     return counter
 
