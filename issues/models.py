@@ -769,6 +769,63 @@ class StatsRollup(models.Model):
         return f"{self.grain} {self.period} {self.area_path} {self.category_pk} {self.channel}"
 
 
+class DeadlineRollup(models.Model):
+    """Open issues by the local day their deadline passes, for the statistics' figures that depend on `now`.
+
+    `overdue` and `due_running` (issues.stats.clock_terms) count an issue from the moment its earliest relevant
+    deadline passes until it changes: each open issue with such a deadline counts here in rows keyed by that moment's
+    local day (`due_on`), besides its creation day (or month), place, category and channel as in StatsRollup. A
+    reader sums the rows of deadline days before today and counts live only the issues whose deadline falls today.
+    Rows: the leaf rows (creation day × the issue's own path × category × channel, by deadline day) and, for a
+    street's and a district's cuts (every channel), the community and street rows of every category and the street
+    and district rows by category, by creation day and deadline day, by creation month and deadline day, and by
+    creation month and deadline month (`due_grain`): a year reads a few rows per month, not one per deadline day.
+    Only issues.rollups writes them; StatsEntry remembers the days an issue counts on.
+    """
+
+    grain = models.CharField(max_length=5, choices=StatsRollup.Grain.choices[:2])  # of the creation period
+    level = models.CharField(max_length=9, choices=StatsRollup.Level.choices)
+    period = models.DateField()  # the local creation day, or the first day of its month
+    area_path = models.CharField(max_length=160)
+    district_code = models.CharField(max_length=6)
+    street_code = models.CharField(max_length=9)
+    community_code = models.CharField(max_length=12, blank=True)
+    grid_code = models.CharField(max_length=24, blank=True)
+    building_code = models.CharField(max_length=24, blank=True)
+    category_pk = models.IntegerField()  # as StatsRollup's: 0 unclassified, ALL_CATEGORIES every category
+    channel = models.CharField(max_length=10, blank=True)  # "" every channel (every row above the leaf)
+    due_grain = models.CharField(max_length=5, choices=StatsRollup.Grain.choices[:2])  # of the deadline period
+    due_on = models.DateField()  # the local day the deadline passes, or the first day of its month
+    slot = models.PositiveSmallIntegerField(default=0, db_default=0)  # as StatsRollup's
+
+    overdue = _count()  # issues whose overdue deadline (the earliest running one) passes on due_on
+    due_running = _count()  # open issues whose resolution deadline passes on due_on
+
+    class Meta:
+        verbose_name = _("statistics deadline rollup")
+        verbose_name_plural = _("statistics deadline rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    *["grain", "level", "period", "area_path", "category_pk", "channel", "due_grain", "due_on"],
+                    "slot",
+                ],
+                name="deadline_rollup_key",
+            )
+        ]
+        indexes = [
+            # A scope's rows of one shape in a period, as rollup_scope_period.
+            models.Index(
+                fields=["level", "grain", "area_path", "period"],
+                name="deadline_rollup_scope",
+                opclasses=["", "", "varchar_pattern_ops", ""],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.grain} {self.period} {self.area_path} {self.category_pk} {self.channel} {self.due_on}"
+
+
 class StatsEntry(models.Model):
     """What one issue adds to its leaf day rollup row: the row and the issue's flags (issues.rollups)."""
 
@@ -785,6 +842,9 @@ class StatsEntry(models.Model):
     # What it adds to the trend rows: its kind, and its local resolution day while resolved or closed (else NO_DAY).
     kind = models.CharField(max_length=12, default="", db_default="")
     resolved_on = models.DateField(default=StatsRollup.NO_DAY, db_default=StatsRollup.NO_DAY)
+    # The local days it counts on in DeadlineRollup (its leaf row's key otherwise), NO_DAY where it counts on none.
+    overdue_on = models.DateField(default=StatsRollup.NO_DAY, db_default=StatsRollup.NO_DAY)
+    due_on = models.DateField(default=StatsRollup.NO_DAY, db_default=StatsRollup.NO_DAY)
 
     class Meta:
         verbose_name = _("statistics entry")

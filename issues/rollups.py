@@ -26,19 +26,42 @@ waits and then applies its delta against the rebuilt entry.
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from functools import cache, reduce
-from operator import add, eq, ge, gt, le, lt
+from operator import add, eq, ge, gt, le, lt, or_
 from types import SimpleNamespace
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, DateField, F, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Least, TruncDate
 
 from config.bulk import array_literal
 from config.compiled import CompiledValues, Prepared, execute_prepared_many
 from grids.models import PATH_SEPARATOR
-from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating, StatsEntry, StatsRollup
+from issues.models import (
+    DeadlineRollup,
+    DepartmentEntry,
+    DepartmentRollup,
+    Dispatch,
+    Issue,
+    Rating,
+    StatsEntry,
+    StatsRollup,
+)
 from issues.sla import LOCAL_TZ
-from issues.stats import OTHER_OPEN_STATUSES, issue_flags
+from issues.stats import CLOCK_FIGURES, OTHER_OPEN_STATUSES, clock_terms, issue_flags
 
 FLAG_KEYS = list(issue_flags())
 COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
@@ -90,7 +113,39 @@ def _vectors(issues) -> "Iterable[dict]":
         satisfied_count=Coalesce(
             Subquery(ratings.filter(score__gte=Rating.SATISFIED_MIN).annotate(n=Count("pk")).values("n")), Value(0)
         ),
+        **{day: _clock_day(terms) for day, terms in zip(CLOCK_DAYS, CLOCK_TERMS.values(), strict=True)},
     )
+
+
+# The figures `now` changes, by their terms (issues.stats.clock_terms): `overdue` and `due_running`. An issue counts in
+# DeadlineRollup on each figure's day (StatsEntry.overdue_on, due_on: CLOCK_DAYS, in CLOCK_FIGURES order).
+CLOCK_TERMS = clock_terms()
+CLOCK_DAYS = [f"{'overdue' if figure == 'overdue' else 'due'}_on" for figure in CLOCK_FIGURES]
+
+
+def _clock_day(terms: list[tuple[Q, str]]):
+    """Return the expression of the local day of the earliest deadline of `terms` whose filter the issue matches (the
+    moment it starts counting in the figure), else NO_DAY."""
+    moments = [Case(When(q, then=F(field)), output_field=DateTimeField()) for q, field in terms]
+    if len(moments) > 1:
+        # Each coalesced with the others: LEAST ignores NULLs on PostgreSQL, not on SQLite.
+        moments = [Least(*(Coalesce(m, *moments[:i], *moments[i + 1 :]) for i, m in enumerate(moments)))]
+    return Coalesce(TruncDate(moments[0], tzinfo=LOCAL_TZ), Value(NO_DAY), output_field=DateField())
+
+
+def _clock_in_memory(issue) -> tuple | None:
+    """Return _clock_day of each figure for `issue` as in memory, or None when memory cannot tell a filter."""
+    days = []
+    for terms in CLOCK_TERMS.values():
+        moments = []
+        for q, field in terms:
+            holds = _matches(q, issue)
+            if holds is None:
+                return None
+            if holds and getattr(issue, field) is not None:
+                moments.append(getattr(issue, field))
+        days.append(_local_day(min(moments)) if moments else NO_DAY)
+    return tuple(days)
 
 
 # Whether an issue has a resolution day (_resolved_on), read in SQL and in memory (_matches).
@@ -151,7 +206,8 @@ def _created_rows(issues: list[Issue]) -> list[dict] | None:
     for issue in issues:
         bits = [_matches(q, issue) for q in FLAG_QS]
         resolved = _matches(HAS_RESOLUTION_DAY, issue)
-        if None in bits or resolved is None:
+        clock = _clock_in_memory(issue)
+        if None in bits or resolved is None or clock is None:
             return None
         row = {c: getattr(issue, c) for c in ["pk", "area_path", *CODE_COLUMNS, "channel", "kind"]}
         row |= {
@@ -161,6 +217,7 @@ def _created_rows(issues: list[Issue]) -> list[dict] | None:
             "flag_bits": sum(1 << bit for bit, known in enumerate(bits) if known),
             "rating_count": 0,
             "satisfied_count": 0,
+            **dict(zip(CLOCK_DAYS, clock, strict=True)),
             "stats_entry__flags": None,
         }
         rows.append(row)
@@ -172,8 +229,8 @@ def _refresh_rows(ids):
     old = "stats_entry__"
     return _vectors(Issue.objects.filter(pk__in=ids)).values(
         "pk", "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
-        "rating_count", "satisfied_count", f"{old}flags", f"{old}ratings", f"{old}satisfied", f"{old}kind",
-        f"{old}resolved_on", f"{old}rollup__period",
+        "rating_count", "satisfied_count", *CLOCK_DAYS, f"{old}flags", f"{old}ratings", f"{old}satisfied",
+        f"{old}kind", f"{old}resolved_on", *(f"{old}{day}" for day in CLOCK_DAYS), f"{old}rollup__period",
         f"{old}rollup__area_path", *(f"{old}rollup__{c}" for c in CODE_COLUMNS), f"{old}rollup__category_pk",
         f"{old}rollup__channel",
     )  # fmt: skip
@@ -235,35 +292,40 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, d
         if connection.vendor == "postgresql" and not created:
             _LOCK_ROWS.rows(ids)
         rows = (_created_rows(created) if created else None) or _REFRESH_ROWS.rows(ids)
-        deltas, entries = _changes(rows)
+        deltas, late, entries = _changes(rows)
         if entries:
-            _write(deltas, entries)
+            _write(deltas, late, entries)
         if not created and departments:
             _department_refresh(ids)
 
 
-def _changes(rows) -> tuple[dict, list]:
-    """Return (the deltas of the rollup rows, the new entries) of rollup_refresh's rows: what changed since each
-    issue's StatsEntry."""
+def _changes(rows) -> tuple[dict, dict, list]:
+    """Return (the deltas of the rollup rows, those of the deadline rows, the new entries) of rollup_refresh's rows:
+    what changed since each issue's StatsEntry."""
     deltas: dict[tuple, list[int]] = {}
+    late: dict[tuple, list[int]] = {}
     entries = []
     old = "stats_entry__"
     for row in rows:
         new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
         new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
         vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
+        clock = tuple(_as_date(row[day]) for day in CLOCK_DAYS)
         if row[f"{old}flags"] is not None:
             r = f"{old}rollup__"
             was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
             was = (*was, row[f"{r}category_pk"], row[f"{r}channel"], row[f"{old}kind"])
             was = (*was, _as_date(row[f"{old}resolved_on"]))
             was_vector = (row[f"{old}flags"], row[f"{old}ratings"], row[f"{old}satisfied"])
-            if was == new and was_vector == vector:
+            was_clock = tuple(_as_date(row[f"{old}{day}"]) for day in CLOCK_DAYS)
+            if was == new and was_vector == vector and was_clock == clock:
                 continue
             _add(deltas, was, _counts(*was_vector, sign=-1))
+            _add_late(late, was, was_clock, sign=-1)
         _add(deltas, new, _counts(*vector))
-        entries.append((row["pk"], new, vector))
-    return deltas, entries
+        _add_late(late, new, clock)
+        entries.append((row["pk"], new, vector, clock))
+    return deltas, late, entries
 
 
 def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
@@ -275,16 +337,16 @@ def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
     rows = _created_rows(issues)
     if rows is None:
         return None
-    deltas, entries = _changes(rows)
+    deltas, late, entries = _changes(rows)
     if len(entries) != 1:
-        return _write_prepared_statement(deltas, entries)
-    ((_, leaf, vector),) = entries
-    row_arrays = _CREATED_ROW_ARRAYS.get((leaf, vector))
+        return _write_prepared_statement(deltas, late, entries)
+    ((_, leaf, vector, clock),) = entries
+    row_arrays = _CREATED_ROW_ARRAYS.get((leaf, vector, clock))
     if row_arrays is None:
         if len(_CREATED_ROW_ARRAYS) >= CREATED_ROW_ARRAYS_KEPT:
             _CREATED_ROW_ARRAYS.clear()
-        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector] = _row_arrays(deltas, entries)
-    return _write_prepared_statement(deltas, entries, row_arrays)
+        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector, clock] = _row_arrays(deltas, late, entries)
+    return _write_prepared_statement(deltas, late, entries, row_arrays)
 
 
 # --- a known change: an escalation ---------------------------------------------------------------------------------
@@ -462,6 +524,63 @@ def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
             current[i] += n
 
 
+# --- deadline rows (DeadlineRollup) --------------------------------------------------------------------------------
+# An open issue counts in `overdue` and `due_running` from the moment its earliest relevant deadline passes
+# (issues.stats.clock_terms), as long as it does not change: its entry remembers each figure's local day (CLOCK_DAYS)
+# and it adds 1 to that figure in the deadline rows of its leaf row's key and that day (LATE_SHAPES: what a street's
+# and a district's cuts read, by creation day or month and by deadline day or month). A refresh that finds the days
+# (or the leaf) changed subtracts the old rows and adds the new in the same upsert statement as the other rows.
+
+LATE_SHAPES = [(L.COMMUNITY, "all"), (L.STREET, "all"), (L.STREET, "category"), (L.DISTRICT, "category")]
+LATE_COUNTS = ["overdue", "due_running"]  # CLOCK_FIGURES order
+# Each shape by (creation grain, deadline grain): a period's edge days and its whole months, each read up to
+# yesterday (deadline days of the current month) or up to the last month (deadline months before it).
+LATE_GRAINS = [(G.DAY, G.DAY), (G.MONTH, G.DAY), (G.MONTH, G.MONTH)]
+LATE_KEY_COLUMNS = ["grain", "level", "period", "area_path", "category_pk", "channel", "due_grain", "due_on"]
+
+
+def _late_shapes(leaf: tuple, due: date) -> list[tuple]:
+    """Return the deadline rows (key and codes) an issue of leaf row `leaf` counts in on the local day `due`."""
+    day, path, codes, category, channel = leaf[:5]
+    rows = [(G.DAY, L.LEAF, day, path, codes, category, channel, G.DAY, due)]
+    for level, kept in LATE_SHAPES:
+        upper = codes[: CODES_KEPT[level]]
+        place = (PATH_SEPARATOR.join(upper), (*upper, *[""] * (5 - len(upper))))
+        cut = (category if kept == "category" else ALL_CATEGORIES, ALL_CHANNELS)
+        for grain, due_grain in LATE_GRAINS:
+            period = day.replace(day=1) if grain == G.MONTH else day
+            due_period = due.replace(day=1) if due_grain == G.MONTH else due
+            rows.append((grain, level, period, *place, *cut, due_grain, due_period))
+    return rows
+
+
+def _add_late(late: dict, leaf: tuple, clock: tuple, sign: int = 1) -> None:
+    for figure, due in enumerate(clock):
+        if due == NO_DAY:
+            continue
+        for shape in _late_shapes(leaf, due):
+            late.setdefault(shape, [0] * len(LATE_COUNTS))[figure] += sign
+
+
+def _late_key(row: tuple) -> tuple:
+    grain, level, period, path, _, category, channel, due_grain, due_on = row
+    period, due_on = period.isoformat(), due_on.isoformat()
+    return (str(grain), str(level), period, path, int(category), channel, str(due_grain), due_on)
+
+
+LATE_ROW_COLUMNS = [*LATE_KEY_COLUMNS[:4], *CODE_COLUMNS, *LATE_KEY_COLUMNS[4:], *LATE_COUNTS]
+LATE_ROW_TYPES = ["text", "text", "date", "text", *["text"] * 5, "integer", "text", "text", "date", "integer"]
+LATE_ROW_TYPES += ["integer"]
+LATE_TABLE = DeadlineRollup._meta.db_table  # a plain name
+
+
+def _late_values(late: dict) -> list[list]:
+    """Return the deadline rows with a change, in key order (so two refreshes never wait on each other), as values of
+    LATE_ROW_COLUMNS."""
+    rows = sorted((row for row, counts in late.items() if any(counts)), key=_late_key)
+    return [[str(r[0]), str(r[1]), r[2], r[3], *r[4], r[5], r[6], str(r[7]), r[8], *late[r]] for r in rows]
+
+
 def _key(grain, level, period, path, category, channel, kind, resolved_on) -> tuple:
     period, resolved_on = _as_date(period).isoformat(), _as_date(resolved_on).isoformat()
     return (str(grain), str(level), period, path, int(category), channel, kind, resolved_on)
@@ -533,10 +652,10 @@ def _replaced(columns) -> str:
     return ", ".join(f"{c} = excluded.{c}" for c in columns)
 
 
-STATS_ENTRY_COLUMNS = ["issue_id", "rollup_id", "flags", "ratings", "satisfied", "kind", "resolved_on"]
+STATS_ENTRY_COLUMNS = ["issue_id", "rollup_id", "flags", "ratings", "satisfied", "kind", "resolved_on", *CLOCK_DAYS]
 
 
-def _write(deltas: dict, entries: list) -> None:
+def _write(deltas: dict, late: dict, entries: list) -> None:
     """Add the deltas to their rows and point each issue's StatsEntry at its leaf day row, with what it adds there.
 
     On PostgreSQL in one statement (the entries join the upsert's returned rows): the shared rows' locks are taken
@@ -545,17 +664,28 @@ def _write(deltas: dict, entries: list) -> None:
     parsing and planning the statement with a parameter per value took longer than running it.
     """
     if connection.vendor == "postgresql":
-        _write_prepared(deltas, entries)
+        _write_prepared(deltas, late, entries)
         return
-    upsert, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
+    upsert, params = _upsert(deltas, leaves={entry[1] for entry in entries})
+    late_values = _late_values(late)
     table = connection.ops.quote_name(StatsEntry._meta.db_table)
     issue_field = StatsEntry._meta.get_field("issue").target_field
     with connection.cursor() as cursor:
         cursor.execute(upsert, params)
         leaf_ids = {_key(*rest): pk for pk, *rest in cursor.fetchall()}
+        if late_values:
+            cursor.execute(
+                *_insert_or_update_sql(
+                    LATE_TABLE,
+                    LATE_ROW_COLUMNS,
+                    late_values,
+                    conflict=[*LATE_KEY_COLUMNS, "slot"],
+                    updates=_added(LATE_TABLE, LATE_COUNTS),
+                )
+            )
         values = [
-            [issue_field.get_db_prep_value(pk, connection), leaf_ids[_leaf_key(leaf)], *vector, leaf[5], leaf[6]]
-            for pk, leaf, vector in entries
+            [issue_field.get_db_prep_value(pk, connection), leaf_ids[_leaf_key(leaf)], *vector, *leaf[5:7], *clock]
+            for pk, leaf, vector, clock in entries
         ]
         updates = _replaced(STATS_ENTRY_COLUMNS[1:])
         cursor.execute(
@@ -577,18 +707,20 @@ WRITE_ROW_TYPES = [
     *["integer"] * len(COUNTS),
 ]
 WRITE_ENTRY_COLUMNS = ["issue_id", "period", "area_path", "category_pk", "channel", "flags", "ratings", "satisfied"]
-WRITE_ENTRY_COLUMNS += ["kind", "resolved_on"]
+WRITE_ENTRY_COLUMNS += ["kind", "resolved_on", *CLOCK_DAYS]
 WRITE_ENTRY_TYPES = ["uuid", "date", "text", "integer", "text", "integer", "integer", "integer", "text", "date"]
+WRITE_ENTRY_TYPES += ["date"] * len(CLOCK_DAYS)
 
 
 def _write_statement() -> str:
     """Return the PREPARE text of _write on PostgreSQL: $1… the rows' columns (WRITE_ROW_COLUMNS, rows in key order),
-    then the entries' (WRITE_ENTRY_COLUMNS), each an array."""
+    then the deadline rows' (LATE_ROW_COLUMNS, in key order), then the entries' (WRITE_ENTRY_COLUMNS), each an array."""
     rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
     entry = connection.ops.quote_name(StatsEntry._meta.db_table)
-    n = len(WRITE_ROW_COLUMNS)
+    n, m = len(WRITE_ROW_COLUMNS), len(LATE_ROW_COLUMNS)
     rows = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(WRITE_ROW_TYPES))
-    entries = ", ".join(f"${n + i + 1}::{t}[]" for i, t in enumerate(WRITE_ENTRY_TYPES))
+    late = ", ".join(f"${n + i + 1}::{t}[]" for i, t in enumerate(LATE_ROW_TYPES))
+    entries = ", ".join(f"${n + m + i + 1}::{t}[]" for i, t in enumerate(WRITE_ENTRY_TYPES))
     leaf = f"r.grain = '{G.DAY.value}' AND r.level = '{L.LEAF.value}' AND r.kind = '{ALL_KINDS}'"
     leaf += f" AND r.resolved_on = '{NO_DAY.isoformat()}'"
     return (
@@ -596,9 +728,15 @@ def _write_statement() -> str:
         f" SELECT {', '.join(f'v.{c}' for c in WRITE_ROW_COLUMNS)}, {_slot_sql()}"
         f" FROM unnest({rows}) WITH ORDINALITY AS v({', '.join(WRITE_ROW_COLUMNS)}, n) ORDER BY v.n"
         f" ON CONFLICT ({', '.join([*KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(rollup, COUNTS)}"
-        f" RETURNING id, {', '.join(KEY_COLUMNS)})"
+        f" RETURNING id, {', '.join(KEY_COLUMNS)}),"
+        # The deadline rows: not read by the entries, written all the same (every data-modifying WITH runs).
+        f" d AS (INSERT INTO {LATE_TABLE} ({', '.join(LATE_ROW_COLUMNS)}, slot)"
+        f" SELECT {', '.join(f'v.{c}' for c in LATE_ROW_COLUMNS)}, {_slot_sql()}"
+        f" FROM unnest({late}) WITH ORDINALITY AS v({', '.join(LATE_ROW_COLUMNS)}, n) ORDER BY v.n"
+        f" ON CONFLICT ({', '.join([*LATE_KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(LATE_TABLE, LATE_COUNTS)})"
         f" INSERT INTO {entry} ({', '.join(STATS_ENTRY_COLUMNS)})"
-        " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on"
+        " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on,"
+        f" {', '.join(f'e.{day}' for day in CLOCK_DAYS)}"
         f" FROM unnest({entries}) AS e ({', '.join(WRITE_ENTRY_COLUMNS)})"
         f" JOIN r ON {leaf} AND r.period = e.period AND r.area_path = e.area_path"
         " AND r.category_pk = e.category_pk AND r.channel = e.channel"
@@ -609,32 +747,38 @@ def _write_statement() -> str:
 _WRITE_NAME = "griddesk_rollup_write"
 
 
-def _write_prepared(deltas: dict, entries: list) -> None:
-    rows = execute_prepared_many(connection, [_write_prepared_statement(deltas, entries)])
+def _write_prepared(deltas: dict, late: dict, entries: list) -> None:
+    rows = execute_prepared_many(connection, [_write_prepared_statement(deltas, late, entries)])
     if len(rows) != len(entries):  # every leaf row is in the upsert: a miss is a bug, not data
         raise RuntimeError("A statistics entry found no leaf rollup row.")
 
 
-def _write_prepared_statement(deltas: dict, entries: list, row_arrays: list[str] | None = None) -> Prepared:
+def _write_prepared_statement(deltas: dict, late: dict, entries: list, row_arrays: list[str] | None = None) -> Prepared:
     """Return the execution of the prepared _write; `row_arrays`: its rows' part, when already made (_row_arrays)."""
     if row_arrays is None:
-        row_arrays = _row_arrays(deltas, entries)
+        row_arrays = _row_arrays(deltas, late, entries)
     entry_rows = [
-        [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6]] for pk, leaf, vector in entries
+        [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6], *clock]
+        for pk, leaf, vector, clock in entries
     ]
     arrays = [*row_arrays, *(array_literal(column) for column in zip(*entry_rows, strict=True))]
-    types = [*WRITE_ROW_TYPES, *WRITE_ENTRY_TYPES]
+    types = [*WRITE_ROW_TYPES, *LATE_ROW_TYPES, *WRITE_ENTRY_TYPES]
     execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
     return Prepared(_WRITE_NAME, _write_statement, execute, arrays)
 
 
-def _row_arrays(deltas: dict, entries: list) -> list[str]:
-    """Return the rows' columns of _write's statement, each one array literal (config.bulk.array_literal) cast to its
-    parameter type: psycopg2's ARRAY[…] of 300 values took a third of a millisecond to write and the server as long
-    to read."""
-    _, params = _upsert(deltas, leaves={leaf for _, leaf, _ in entries})
+def _row_arrays(deltas: dict, late: dict, entries: list) -> list[str]:
+    """Return the rows' and the deadline rows' columns of _write's statement, each one array literal
+    (config.bulk.array_literal) cast to its parameter type: psycopg2's ARRAY[…] of 300 values took a third of a
+    millisecond to write and the server as long to read."""
+    _, params = _upsert(deltas, leaves={entry[1] for entry in entries})
     width = len(WRITE_ROW_COLUMNS)
-    return [array_literal(params[i::width]) for i in range(width)]
+    late_params = [value for row in _late_values(late) for value in row]
+    late_width = len(LATE_ROW_COLUMNS)
+    return [
+        *(array_literal(params[i::width]) for i in range(width)),
+        *(array_literal(late_params[i::late_width]) for i in range(late_width)),
+    ]
 
 
 # The rows' part of a submission's rollup statement, by its leaf row and counts: all that decides it (a new issue
@@ -671,7 +815,7 @@ def rollup_rebuild(*, progress=None) -> int:
         _lock_tables()
         if months:
             with connection.cursor() as cursor:
-                for table in (rollup, DEPARTMENT_ROLLUP):
+                for table in (rollup, LATE_TABLE, DEPARTMENT_ROLLUP):
                     cursor.execute(
                         f"DELETE FROM {table} WHERE period < %s OR period >= %s", [months[0], _next(months[-1])]
                     )
@@ -680,6 +824,7 @@ def rollup_rebuild(*, progress=None) -> int:
             DepartmentEntry.objects.all().delete()
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {rollup}")
+                cursor.execute(f"DELETE FROM {LATE_TABLE}")
                 cursor.execute(f"DELETE FROM {DEPARTMENT_ROLLUP}")
     for month in progress(months) if progress else months:
         with transaction.atomic():
@@ -696,7 +841,7 @@ def _next(month: date) -> date:
 def _lock_tables() -> None:
     """Make writers wait for this transaction (PostgreSQL; SQLite has one writer at a time anyway)."""
     if connection.vendor == "postgresql":
-        models = (StatsRollup, StatsEntry, DepartmentRollup, DepartmentEntry)
+        models = (StatsRollup, StatsEntry, DeadlineRollup, DepartmentRollup, DepartmentEntry)
         tables = [connection.ops.quote_name(m._meta.db_table) for m in models]
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
@@ -709,7 +854,7 @@ def _rebuild_month(month: date) -> None:
     issues = Issue.objects.filter(created_at__gte=start, created_at__lt=end)
     vectors = _vectors(issues).values(
         "day", "area_path", *CODE_COLUMNS, "category_key", "channel", "kind", "resolved_on", "flag_bits",
-        "rating_count", "satisfied_count", issue_key=F("pk"),
+        "rating_count", "satisfied_count", *CLOCK_DAYS, issue_key=F("pk"),
     )  # fmt: skip
     select, params = vectors.query.sql_with_params()
     rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
@@ -737,14 +882,16 @@ def _rebuild_month(month: date) -> None:
             # Fresh statistics, or the planner takes the new rows for none and joins them by a nested loop.
             cursor.execute(f"ANALYZE {rollup}")
         cursor.execute(
-            f"INSERT INTO {entry} (issue_id, rollup_id, flags, ratings, satisfied, kind, resolved_on)"
-            f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count, v.kind, v.resolved_on"
-            f" FROM ({select}) v"
+            f"INSERT INTO {entry} ({', '.join(STATS_ENTRY_COLUMNS)})"
+            f" SELECT v.issue_key, r.id, v.flag_bits, v.rating_count, v.satisfied_count, v.kind, v.resolved_on,"
+            f" {', '.join(f'v.{day}' for day in CLOCK_DAYS)} FROM ({select}) v"
             f" JOIN {rollup} r ON r.grain = %s AND r.level = %s AND r.period = v.day AND r.area_path = v.area_path"
             " AND r.category_pk = v.category_key AND r.channel = v.channel AND r.kind = %s AND r.resolved_on = %s",
             [*params, G.DAY.value, L.LEAF.value, ALL_KINDS, NO_DAY],
         )
         _rebuild_trend(cursor, issues)
+        cursor.execute(f"DELETE FROM {LATE_TABLE} WHERE period >= %s AND period < %s", [month, _next(month)])
+        _rebuild_late(cursor, month)
         sums = ", ".join(f"SUM({c})" for c in COUNTS)
         for grain, level, kept in SHAPES:
             upper = CODE_COLUMNS[: CODES_KEPT[level]]
@@ -764,6 +911,89 @@ def _rebuild_month(month: date) -> None:
                 [grain.value, level.value, *([month] if grain == G.MONTH else []), G.DAY.value, L.LEAF.value, month,
                  _next(month)],
             )  # fmt: skip
+
+
+def _month_of(column: str) -> str:
+    """Return the SQL of the first day of the month of the date `column`."""
+    if connection.vendor == "postgresql":
+        return f"date_trunc('month', {column})::date"
+    return f"date({column}, 'start of month')"
+
+
+def _rebuild_late(cursor, month: date | None = None) -> None:
+    """Insert the deadline rows (slot 0) of the entries whose leaf row is of the local month starting on `month` (all
+    with None): the leaf rows from the entries' days, then the LATE_SHAPES rows summed from those leaf rows."""
+    entry = connection.ops.quote_name(StatsEntry._meta.db_table)
+    rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
+    within, within_params = ("period >= %s AND period < %s", [month, _next(month)]) if month else ("1 = 1", [])
+    codes = ", ".join(CODE_COLUMNS)
+    keys = ["period", "area_path", *CODE_COLUMNS, "category_pk", "channel"]
+    n = [f"n{i}" for i in range(len(LATE_COUNTS))]
+    parts, params = [], []
+    for figure, day in enumerate(CLOCK_DAYS):
+        counts = ", ".join(f"{int(i == figure)} AS {name}" for i, name in enumerate(n))
+        leaf_within = "r.period >= %s AND r.period < %s" if month else "1 = 1"
+        parts.append(
+            f"SELECT {', '.join(f'r.{c} AS {c}' for c in keys)}, e.{day} AS due_on, {counts}"
+            f" FROM {entry} e JOIN {rollup} r ON r.id = e.rollup_id WHERE e.{day} <> %s AND {leaf_within}"
+        )
+        params += [NO_DAY, *within_params]
+    cursor.execute(
+        f"INSERT INTO {LATE_TABLE} ({', '.join(LATE_ROW_COLUMNS)})"
+        f" SELECT %s, %s, period, area_path, {codes}, category_pk, channel, %s, due_on,"
+        f" {', '.join(f'SUM({c})' for c in n)}"
+        f" FROM ({' UNION ALL '.join(parts)}) x GROUP BY {', '.join(keys)}, due_on",
+        [G.DAY.value, L.LEAF.value, G.DAY.value, *params],
+    )
+    sums = ", ".join(f"SUM({c})" for c in LATE_COUNTS)
+    for level, kept in LATE_SHAPES:
+        upper = CODE_COLUMNS[: CODES_KEPT[level]]
+        path = f" || '{PATH_SEPARATOR}' || ".join(upper)
+        blanks = ", ".join(["''"] * (5 - len(upper)))
+        category = "category_pk" if kept == "category" else str(ALL_CATEGORIES)
+        for grain, due_grain in LATE_GRAINS:
+            period = _month_of("period") if grain == G.MONTH else "period"
+            due_on = _month_of("due_on") if due_grain == G.MONTH else "due_on"
+            group = [period, *upper, *(["category_pk"] if kept == "category" else []), due_on]
+            cursor.execute(
+                f"INSERT INTO {LATE_TABLE} ({', '.join(LATE_ROW_COLUMNS)})"
+                f" SELECT %s, %s, {period}, {path}, {', '.join(upper)}, {blanks}, {category}, %s, %s, {due_on}, {sums}"
+                f" FROM {LATE_TABLE} WHERE grain = %s AND level = %s AND {within} GROUP BY {', '.join(group)}",
+                [grain.value, level.value, ALL_CHANNELS, due_grain.value, G.DAY.value, L.LEAF.value, *within_params],
+            )
+
+
+def rollup_rebuild_deadlines() -> int:
+    """Recompute the deadline rows and the entries' days from the open issues alone (after migrating to them, or to
+    check them), in one transaction that locks the rollup tables against writers; return the entries with a day.
+
+    Every issue that counts in a deadline row is open, so this reads the open issues and the entries that had a day,
+    not the history: minutes where rollup_rebuild takes most of an hour at 10,000,000 issues.
+    """
+    entry = connection.ops.quote_name(StatsEntry._meta.db_table)
+    open_issues = Issue.objects.filter(reduce(or_, [q for terms in CLOCK_TERMS.values() for q, _ in terms]))
+    days = open_issues.order_by().annotate(
+        **{f"new_{day}": _clock_day(terms) for day, terms in zip(CLOCK_DAYS, CLOCK_TERMS.values(), strict=True)}
+    )
+    select, params = days.values(*(f"new_{day}" for day in CLOCK_DAYS), issue_key=F("pk")).query.sql_with_params()
+    with transaction.atomic():
+        _lock_tables()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {entry} SET {', '.join(f'{day} = %s' for day in CLOCK_DAYS)}"
+                f" WHERE {' OR '.join(f'{day} <> %s' for day in CLOCK_DAYS)}",
+                [NO_DAY] * (2 * len(CLOCK_DAYS)),
+            )
+            cursor.execute(
+                f"UPDATE {entry} SET {', '.join(f'{day} = v.new_{day}' for day in CLOCK_DAYS)} FROM ({select}) v"
+                f" WHERE {entry}.issue_id = v.issue_key"
+                f" AND ({' OR '.join(f'v.new_{day} <> %s' for day in CLOCK_DAYS)})",
+                [*params, *[NO_DAY] * len(CLOCK_DAYS)],
+            )
+            counted = cursor.rowcount
+            cursor.execute(f"DELETE FROM {LATE_TABLE}")
+            _rebuild_late(cursor)
+    return counted
 
 
 def _rebuild_trend(cursor, issues) -> None:

@@ -136,16 +136,21 @@ def deadlines_for(*, category, urgent: bool, start: datetime) -> tuple[datetime,
     return start + timedelta(hours=hours), add_workdays(start=start, workdays=workdays)
 
 
+def deadline_running_q(deadline: str) -> Q:
+    """Return the filter for issues whose `deadline` ("response" or "resolution") still runs, whenever it falls."""
+    q = Q(status__in=Issue.DEADLINE_STATUSES[deadline])
+    ended_by = Issue.DEADLINE_ENDED_BY.get(deadline)
+    if ended_by:
+        q &= Q(**{f"{ended_by}__isnull": True})
+    return q
+
+
 def deadline_passed_q(deadline: str, *, now: datetime) -> Q:
     """Return the filter for issues whose `deadline` ("response" or "resolution") still runs and passed before `now`.
 
     The one rule behind the overdue filter, the statistics and the escalation sweep.
     """
-    q = Q(status__in=Issue.DEADLINE_STATUSES[deadline], **{f"{deadline}_due_at__lt": now})
-    ended_by = Issue.DEADLINE_ENDED_BY.get(deadline)
-    if ended_by:
-        q &= Q(**{f"{ended_by}__isnull": True})
-    return q
+    return deadline_running_q(deadline) & Q(**{f"{deadline}_due_at__lt": now})
 
 
 def overdue_q(*, now: datetime | None = None) -> Q:

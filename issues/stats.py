@@ -50,12 +50,13 @@ from datetime import date, datetime, time, timedelta
 from functools import reduce
 from operator import or_
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from grids.models import PATH_SEPARATOR, Area, subtree_q
-from issues.models import Category, Event, Issue, StatsRollup
-from issues.sla import LOCAL_TZ, overdue_q
+from issues.models import Category, DeadlineRollup, Event, Issue, StatsRollup
+from issues.sla import LOCAL_TZ, deadline_running_q, overdue_q
 
 S = Issue.Status
 STATUSES = list(S.values)
@@ -111,6 +112,29 @@ def issue_flags() -> dict[str, Q]:
     }
 
 
+def clock_terms() -> dict[str, list[tuple[Q, str]]]:
+    """Return {figure: [(filter, deadline field)]} for the two figures `now` changes, `overdue` and `due_running`.
+
+    An issue counts in a figure at `now` when, for one of its terms, it matches the filter and the deadline field is
+    before `now` (overdue_q, due_running_q: the same terms). As long as the issue does not change, the earliest such
+    deadline is the moment it starts counting and it counts from then on: issues.rollups keys its deadline rows by
+    that moment's local day, so a reader counts live only the deadlines of the day it reads.
+    """
+    return {
+        "overdue": [
+            (deadline_running_q("resolution"), "resolution_due_at"),
+            (deadline_running_q("response"), "response_due_at"),
+        ],
+        "due_running": [
+            (Q(status__in=Issue.DEADLINE_STATUSES["resolution"]), "resolution_due_at"),
+            (Q(status__in=OTHER_OPEN_STATUSES), "resolution_due_at"),
+        ],
+    }
+
+
+CLOCK_FIGURES = list(clock_terms())
+
+
 def due_running_q(*, now: datetime) -> Q:
     """Return the filter for the open issues whose resolution deadline passed (due, not yet resolved, at `now`).
 
@@ -118,9 +142,7 @@ def due_running_q(*, now: datetime) -> Q:
     runs, issue_resolution_due_other in the other open statuses), so the live part of the statistics reads only the
     open issues past their deadline, however many issues the period holds.
     """
-    passed = Q(resolution_due_at__lt=now)
-    running = Q(status__in=Issue.DEADLINE_STATUSES["resolution"])
-    return (running & passed) | (Q(status__in=OTHER_OPEN_STATUSES) & passed)
+    return reduce(or_, [q & Q(**{f"{field}__lt": now}) for q, field in clock_terms()["due_running"]])
 
 
 def _population(*, area: Area, date_from: date | None, date_to: date | None) -> Q:
@@ -190,25 +212,80 @@ def _rollup_sums(rows) -> "list[dict]":
     return summed
 
 
-def _live(*, area: Area, date_from, date_to, now: datetime, column: str, by_channel: bool = True):
-    """Return the part counted at `now`: overdue and passed-deadline open issues by category, channel and child.
+def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, level) -> list[tuple]:
+    """Return the part counted at `now`, `overdue` and `due_running`: [(source, category, channel, key, overdue,
+    due_running)], one query.
 
-    Read through the partial indexes on the deadlines (or the status and creation index within a period): only the
-    open issues past a deadline, however many issues the period holds. Without `by_channel`, by category and child
-    alone (a street or a district: fewer groups; its channel counts do not depend on `now`).
+    Source "late": DeadlineRollup rows of deadlines passed before today (local): a smaller scope's leaf rows grouped by
+    category, channel and `column` (issues under `area`); a street's or a district's own rows by category (channel
+    and `column` blank: source "own") and its children's rows of every category by `column` (source "child"), each of
+    the period's whole months and edge days (rollup_scope_q), whole deadline months before this one and deadline days
+    of this month before today. Source "today": the issues whose deadline fell today before `now`, counted live (the
+    only issues read: the sweep's partial indexes find them by deadline), by category, channel and `column`.
     """
+    today = now.astimezone(LOCAL_TZ).date()
+    midnight = datetime.combine(today, time.min, LOCAL_TZ)
+    this_month = _month_start(today)
+    due_days = Q(due_grain=StatsRollup.Grain.DAY, due_on__lt=today)
+    counts = {"overdue": Sum("overdue"), "due_running": Sum("due_running")}
+    parts = []
+    if level is None:
+        periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
+        leaf = DeadlineRollup.objects.filter(
+            subtree_q("area_path", area.path), periods, due_days, level=StatsRollup.Level.LEAF
+        )
+        parts.append(("late", leaf.values("category_pk", "channel", column)))
+    else:
+        own = Q(level=area.level, area_path=area.path) & ~Q(category_pk=ALL_CATEGORIES)
+        children = Q(level=level, area_path__startswith=area.path + PATH_SEPARATOR, category_pk=ALL_CATEGORIES)
+        # Creation days read deadline days; whole creation months read whole deadline months, then this month's days.
+        due = (Q(grain=StatsRollup.Grain.DAY) & due_days) | (
+            Q(grain=StatsRollup.Grain.MONTH)
+            & (
+                Q(due_grain=StatsRollup.Grain.MONTH, due_on__lt=this_month)
+                | Q(due_grain=StatsRollup.Grain.DAY, due_on__gte=this_month, due_on__lt=today)
+            )
+        )
+        for source, scope in (("own", own), ("child", children)):
+            rows = DeadlineRollup.objects.filter(
+                rollup_scope_q([scope], date_from=date_from, date_to=date_to, months=True), due
+            )
+            parts.append((source, rows.values("category_pk", "channel", column)))
+    # Today's deadlines: an issue starts counting in a figure today when it counts at `now` and not at midnight.
     overdue, due_running = overdue_q(now=now), due_running_q(now=now)
-    return (
-        Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to), overdue | due_running)
-        .values("category_id", *(["channel"] if by_channel else []), column)
+    today_terms = []
+    for q, field in (term for terms in clock_terms().values() for term in terms):
+        term = q & Q(**{f"{field}__gte": midnight, f"{field}__lt": now})
+        if term not in today_terms:
+            today_terms.append(term)
+    live = (
+        Issue.objects.filter(_population(area=area, date_from=date_from, date_to=date_to), reduce(or_, today_terms))
+        .values("category_id", "channel", column)
         .order_by()
-        .annotate(overdue=Count("pk", filter=overdue), due_running=Count("pk", filter=due_running))
+        .annotate(
+            overdue=Count("pk", filter=overdue & ~overdue_q(now=midnight)),
+            due_running=Count("pk", filter=due_running & ~due_running_q(now=midnight)),
+        )
     )
+    selects, params = [], []
+    for source, rows in [*((s, r.order_by().annotate(**counts)) for s, r in parts), ("today", live)]:
+        sql, sql_params = rows.query.sql_with_params()
+        selects.append(f"SELECT %s, q{len(selects)}.* FROM ({sql}) q{len(selects)}")
+        params += [source, *sql_params]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(selects), params)
+        found = cursor.fetchall()
+    return [
+        # The rollup's 0 is unclassified (a unique key wants no NULL); a group whose counts cancelled out is no group.
+        (source, (category or None) if source != "today" else category, *rest)
+        for source, category, *rest in found
+        if rest[-1] or rest[-2]
+    ]
 
 
-def _add_live(counts: dict, live: dict) -> None:
-    counts["overdue"] = counts.get("overdue", 0) + live["overdue"]
-    counts["due"] = counts.get("due", 0) + live["due_running"]
+def _add_live(counts: dict, overdue: int, due_running: int) -> None:
+    counts["overdue"] = counts.get("overdue", 0) + overdue
+    counts["due"] = counts.get("due", 0) + due_running
 
 
 def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) -> dict:
@@ -220,6 +297,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
     key_column = column or "area_path"
     level = ROLLUP_LEVEL.get(area.level)
     cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
+    clock = {"area": area, "date_from": date_from, "date_to": date_to, "now": now, "column": key_column}
     if level is None:
         periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
         leaf = StatsRollup.objects.filter(subtree_q("area_path", area.path), periods, level=StatsRollup.Level.LEAF)
@@ -227,9 +305,9 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
             (r["category_pk"] or None, r["channel"], r[key_column]): r
             for r in _rollup_sums(leaf.values("category_pk", "channel", key_column))
         }
-        for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=key_column):
+        for _, category, channel, key, overdue, due_running in _clock_part(**clock, level=None):
             # A row is always there when the rollup is current; setdefault keeps a stray issue visible all the same.
-            _add_live(rows.setdefault((row["category_id"], row["channel"], row[key_column]), {"total": 0}), row)
+            _add_live(rows.setdefault((category, channel, key), {"total": 0}), overdue, due_running)
         cuts["total"] = _sum(rows.values())
         for position, cut in enumerate(["category", "channel", "child"]):
             cuts[cut] = {value: _sum(group) for value, group in _groups_by(rows, position=position).items()}
@@ -249,9 +327,11 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
             cuts["category"][row["category_pk"] or None] = row
         else:
             cuts["channel"][row["channel"]] = row
-    for row in _live(area=area, date_from=date_from, date_to=date_to, now=now, column=column, by_channel=False):
-        _add_live(cuts["category"].setdefault(row["category_id"], {"total": 0}), row)
-        _add_live(cuts["child"].setdefault(row[column], {"total": 0}), row)
+    for source, category, _, key, overdue, due_running in _clock_part(**clock, level=level):
+        if source != "child":
+            _add_live(cuts["category"].setdefault(category, {"total": 0}), overdue, due_running)
+        if source != "own":
+            _add_live(cuts["child"].setdefault(key, {"total": 0}), overdue, due_running)
     cuts["total"] = _sum(cuts["child"].values())
     return cuts
 

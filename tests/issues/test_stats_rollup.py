@@ -8,14 +8,16 @@ periods (open-ended, whole months, edges, one day) and several moments `now`. On
 
 import random
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
 
-from issues.models import Event, Issue, Rating, StatsEntry, StatsRollup
-from issues.rollups import rollup_rebuild, rollup_refresh
+from issues.models import DeadlineRollup, Event, Issue, Rating, StatsEntry, StatsRollup
+from issues.rollups import CLOCK_DAYS, LATE_COUNTS, rollup_rebuild, rollup_rebuild_deadlines, rollup_refresh
 from issues.sla import LOCAL_TZ
 from issues.stats import issue_stats, stats_by_child_area, stats_weekly_trend
 from tests.factories import CategoryFactory, issue_in_status, territory_chain
@@ -245,9 +247,10 @@ def test_a_refresh_costs_two_queries_when_nothing_changed_and_writes_only_what_c
     Issue.objects.filter(pk=issue.pk).update(status="in_progress", accepted_at=issue.dispatched_at)
     with CaptureQueriesContext(connection) as changed:
         rollup_refresh([issue.pk])
-    # Lock, read, the upsert of the rows and of the entry (one statement on PostgreSQL: issues.rollups._write); read,
-    # upsert of the rows, upsert of the entry for its lead department.
-    assert len(changed) == lock + 1 + (1 if connection.vendor == "postgresql" else 2) + 3
+    # Lock, read, the upsert of the rows, of the deadline rows (its overdue day moved from the response deadline's to
+    # the resolution deadline's) and of the entry (one statement on PostgreSQL: issues.rollups._write); read, upsert
+    # of the rows, upsert of the entry for its lead department.
+    assert len(changed) == lock + 1 + (1 if connection.vendor == "postgresql" else 3) + 3
     entry = StatsEntry.objects.get(issue=issue)
     assert StatsRollup.objects.get(pk=entry.rollup_id).status_in_progress == 1
     assert DepartmentEntry.objects.get(issue=issue).accepted == 1
@@ -339,3 +342,126 @@ def test_submissions_nobody_hears_of_count_what_a_rebuild_counts(territory, cate
     rollup_rebuild()
 
     assert _table() == written
+
+
+# --- the figures `now` changes: deadline rows (DeadlineRollup) and the live part of today's deadlines --------------
+
+# Moments of reading among the deadlines: deadlines earlier today and later today, local midnight and a second either
+# side of it, the first of a month (no deadline day of its own month before it) and a month's last second.
+CLOCK_NOWS = [
+    datetime(2026, 10, 9, 14, 30, tzinfo=LOCAL_TZ),
+    datetime(2026, 10, 31, 23, 59, 59, tzinfo=LOCAL_TZ),
+    datetime(2026, 11, 1, 0, 0, tzinfo=LOCAL_TZ),
+    datetime(2026, 11, 1, 0, 0, 1, tzinfo=LOCAL_TZ),
+    datetime(2026, 11, 17, 9, 15, tzinfo=LOCAL_TZ),
+    datetime(2026, 12, 31, 16, 0, tzinfo=LOCAL_TZ),
+]
+
+
+def _compare_clock(scopes, *, nows=CLOCK_NOWS, periods=PERIODS) -> int:
+    compared = 0
+    for area in scopes:
+        for date_from, date_to in periods:
+            for now in nows:
+                args = {"area": area, "date_from": date_from, "date_to": date_to, "now": now}
+                assert issue_stats(**args) == live_issue_stats(**args), args
+                compared += 1
+    return compared
+
+
+def _late_table() -> list[tuple]:
+    """Return the deadline rows with counts as comparable tuples: each row's slots summed, empty rows aside."""
+    keys = [f.name for f in DeadlineRollup._meta.concrete_fields if f.name not in {"id", "slot", *LATE_COUNTS}]
+    summed = DeadlineRollup.objects.values(*keys).order_by().annotate(o=Sum("overdue"), d=Sum("due_running"))
+    return sorted(tuple(str(v) for v in row.values()) for row in summed if row["o"] or row["d"])
+
+
+def _entry_days() -> list[tuple]:
+    return sorted((str(pk), str(o), str(d)) for pk, o, d in StatsEntry.objects.values_list("pk", *CLOCK_DAYS))
+
+
+def test_deadline_rows_answer_the_live_count_at_any_moment(world):
+    rng = random.Random(11)
+    for _ in range(150):
+        _random_issue(rng, world["places"], world["categories"], world["resident"])
+    rollup_rebuild()
+    assert _late_table(), "no open issue with a deadline: nothing compared"
+    assert _compare_clock(world["scopes"]) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
+    # The quick rebuild from the open issues writes what the full one wrote.
+    rebuilt, days = _late_table(), _entry_days()
+    rollup_rebuild_deadlines()
+    assert _late_table() == rebuilt
+    assert _entry_days() == days
+
+
+def _change(issue: Issue, rng: random.Random) -> None:
+    """Change `issue` as an action would (its deadlines, acceptance, status), behind the rollup's back."""
+    created = issue.created_at
+    change = rng.choice(["accept", "resolve", "reopen", "reject", "extend", "return", "classify", "status"])
+    if change == "accept":
+        issue.status, issue.accepted_at = "in_progress", created + timedelta(hours=rng.choice([1, 30]))
+    elif change == "resolve":
+        issue.status, issue.resolved_at = "resolved", created + timedelta(days=rng.choice([1, 3]))
+    elif change == "reopen":
+        issue.status = "in_progress"
+    elif change == "reject":
+        issue.status = "rejected"
+    elif change == "extend" and issue.resolution_due_at:
+        issue.resolution_due_at += timedelta(days=rng.choice([1, 3, 40]), minutes=rng.choice([0, 7]))
+    elif change == "return":
+        issue.status, issue.accepted_at = "classified", None
+    elif change == "classify":
+        issue.status = "classified"
+        issue.response_due_at = created + timedelta(hours=rng.choice([1, 25, 49]))
+        issue.resolution_due_at = created + timedelta(days=rng.choice([2, 8]), hours=rng.choice([0, 13]))
+    else:
+        issue.status = rng.choice(STATUSES)
+    issue.save()
+
+
+def test_changed_deadlines_and_statuses_move_their_deadline_rows(world):
+    rng = random.Random(13)
+    issues = [_random_issue(rng, world["places"], world["categories"], world["resident"]) for _ in range(100)]
+    rollup_refresh([i.pk for i in issues])
+    _compare_clock(world["scopes"][:4], periods=PERIODS[:3])
+    # Two rounds of changes, each refreshed as the event seam refreshes: some issues change twice.
+    for _ in range(2):
+        changed = rng.sample(issues, 40)
+        for issue in changed:
+            _change(issue, rng)
+        rollup_refresh([i.pk for i in changed])
+    assert _compare_clock(world["scopes"]) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
+    incremental, days = _late_table(), _entry_days()
+    rollup_rebuild_deadlines()
+    assert (_late_table(), _entry_days()) == (incremental, days)
+    rollup_rebuild()
+    assert (_late_table(), _entry_days()) == (incremental, days)
+
+
+def test_the_workflows_deadline_changes_keep_the_deadline_rows_current(
+    territory, category, resident, community_staff, chengguan_staff, street_officer
+):
+    from issues import workflow
+
+    actors = {"reporter": resident, "place": territory["building"], "triage": community_staff}
+    make = lambda status: issue_in_status(status, category=category, handler=chengguan_staff, **actors)  # noqa: E731
+    for status in ["submitted", "classified", "dispatched", "in_progress", "resolved"]:
+        make(status)
+    workflow.issue_extend(issue=make("in_progress"), actor=street_officer, workdays=3)
+    workflow.issue_extend(issue=make("dispatched"), actor=street_officer, workdays=1)
+    workflow.issue_reopen(issue=make("resolved"), actor=community_staff, reason="Still blocked.")
+    workflow.issue_return(issue=make("dispatched"), actor=chengguan_staff, reason="Not ours.")
+    workflow.issue_reject(issue=make("classified"), actor=community_staff, reason="invalid")
+    assert _late_table()
+    moments = {NOW_FAR}
+    for response, resolution in Issue.objects.values_list("response_due_at", "resolution_due_at"):
+        for due in filter(None, (response, resolution)):
+            midnight = datetime.combine(due.astimezone(LOCAL_TZ).date() + timedelta(days=1), time.min, LOCAL_TZ)
+            moments |= {due - timedelta(seconds=1), due, due + timedelta(seconds=1), midnight, midnight - timedelta(1)}
+    today = timezone.localdate()
+    periods = [(None, None), (today - timedelta(days=1), today), (today.replace(day=1), None)]
+    scopes = [territory["district"], territory["street"], territory["community"], territory["building"]]
+    _compare_clock(scopes, nows=sorted(moments), periods=periods)
+    incremental, days = _late_table(), _entry_days()
+    rollup_rebuild()
+    assert (_late_table(), _entry_days()) == (incremental, days)

@@ -10,8 +10,8 @@ from django.db.models import IntegerField, Sum
 from django.utils import timezone
 
 from issues import workflow
-from issues.models import DepartmentRollup, StatsRollup
-from issues.rollups import COUNTS, rollup_rebuild
+from issues.models import DeadlineRollup, DepartmentRollup, StatsRollup
+from issues.rollups import COUNTS, LATE_COUNTS, rollup_rebuild
 from issues.stats import issue_stats
 from issues.stats_report import department_stats
 from tests.issues.stats_department_reference import live_department_stats
@@ -32,7 +32,14 @@ def _table() -> list[tuple]:
     summed = StatsRollup.objects.values(*keys).order_by().annotate(**{f"sum_{c}": Sum(c) for c in counts})
     rows = [tuple(row.values()) for row in summed.filter(sum_total__gt=0)]
     departments = [f.attname for f in DepartmentRollup._meta.concrete_fields if f.name != "id"]
-    return sorted(rows) + sorted(DepartmentRollup.objects.filter(dispatched__gt=0).values_list(*departments))
+    late_keys = [f.name for f in DeadlineRollup._meta.concrete_fields if f.name not in {"id", "slot", *LATE_COUNTS}]
+    late = DeadlineRollup.objects.values(*late_keys).order_by().annotate(o=Sum("overdue"), d=Sum("due_running"))
+    late_rows = [tuple(row.values()) for row in late if row["o"] or row["d"]]
+    return (
+        sorted(rows)
+        + sorted(DepartmentRollup.objects.filter(dispatched__gt=0).values_list(*departments))
+        + sorted(late_rows)
+    )
 
 
 def test_concurrent_submissions_in_one_place_add_to_different_slots_and_the_sums_stay_exact(territory, resident):
