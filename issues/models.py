@@ -814,11 +814,12 @@ class DeadlineRollup(models.Model):
             )
         ]
         indexes = [
-            # A scope's rows of one shape in a period, as rollup_scope_period.
+            # A scope's rows of one shape in a period, as rollup_scope_period; the deadline's grain and day checked in
+            # the index, so the rows of other deadline days are not fetched.
             models.Index(
-                fields=["level", "grain", "area_path", "period"],
+                fields=["level", "grain", "area_path", "period", "due_grain", "due_on"],
                 name="deadline_rollup_scope",
-                opclasses=["", "", "varchar_pattern_ops", ""],
+                opclasses=["", "", "varchar_pattern_ops", "", "", ""],
             ),
         ]
 

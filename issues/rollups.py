@@ -18,9 +18,15 @@ are written in one statement (_write), late in the transaction. One issue's refr
 nobody else sees) and each reads the entry the previous one wrote. Rows are upserted in key order, so two refreshes
 never wait on each other in a cycle.
 
+Deadline rows (DeadlineRollup, "deadline rows" below): an open issue counts in `overdue` and `due_running` from the
+moment its earliest relevant deadline passes (issues.stats.clock_terms); its entry remembers each figure's local
+day and the issue adds 1 to the deadline rows of its leaf row's key and that day, moved by the same refresh, in the
+same upsert statement, whenever its days (a new status, an acceptance, an extension) or its leaf row change.
+
 `rollup_rebuild()` (manage.py rebuild_stats_rollups) recomputes everything month by month with set-based SQL,
 each month in one transaction that (on PostgreSQL) locks both tables against writers, so a change made meanwhile
-waits and then applies its delta against the rebuilt entry.
+waits and then applies its delta against the rebuilt entry. `rollup_rebuild_deadlines()` (--deadlines) recomputes
+the deadline rows and the entries' days alone, from the open issues.
 """
 
 from collections.abc import Iterable
@@ -712,14 +718,16 @@ WRITE_ENTRY_TYPES = ["uuid", "date", "text", "integer", "text", "integer", "inte
 WRITE_ENTRY_TYPES += ["date"] * len(CLOCK_DAYS)
 
 
-def _write_statement() -> str:
+def _write_statement(*, late: bool) -> str:
     """Return the PREPARE text of _write on PostgreSQL: $1… the rows' columns (WRITE_ROW_COLUMNS, rows in key order),
-    then the deadline rows' (LATE_ROW_COLUMNS, in key order), then the entries' (WRITE_ENTRY_COLUMNS), each an array."""
+    then with `late` the deadline rows' (LATE_ROW_COLUMNS, in key order), then the entries' (WRITE_ENTRY_COLUMNS), each
+    an array. Without `late` (no deadline row changes: every submission) the statement has no deadline part at all:
+    an INSERT of no rows still opens the table and its indexes, a measurable share of a create's statement."""
     rollup = connection.ops.quote_name(StatsRollup._meta.db_table)
     entry = connection.ops.quote_name(StatsEntry._meta.db_table)
-    n, m = len(WRITE_ROW_COLUMNS), len(LATE_ROW_COLUMNS)
+    n, m = len(WRITE_ROW_COLUMNS), len(LATE_ROW_COLUMNS) if late else 0
     rows = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(WRITE_ROW_TYPES))
-    late = ", ".join(f"${n + i + 1}::{t}[]" for i, t in enumerate(LATE_ROW_TYPES))
+    late_arrays = ", ".join(f"${n + i + 1}::{t}[]" for i, t in enumerate(LATE_ROW_TYPES))
     entries = ", ".join(f"${n + m + i + 1}::{t}[]" for i, t in enumerate(WRITE_ENTRY_TYPES))
     leaf = f"r.grain = '{G.DAY.value}' AND r.level = '{L.LEAF.value}' AND r.kind = '{ALL_KINDS}'"
     leaf += f" AND r.resolved_on = '{NO_DAY.isoformat()}'"
@@ -728,13 +736,17 @@ def _write_statement() -> str:
         f" SELECT {', '.join(f'v.{c}' for c in WRITE_ROW_COLUMNS)}, {_slot_sql()}"
         f" FROM unnest({rows}) WITH ORDINALITY AS v({', '.join(WRITE_ROW_COLUMNS)}, n) ORDER BY v.n"
         f" ON CONFLICT ({', '.join([*KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(rollup, COUNTS)}"
-        f" RETURNING id, {', '.join(KEY_COLUMNS)}),"
+        f" RETURNING id, {', '.join(KEY_COLUMNS)})"
         # The deadline rows: not read by the entries, written all the same (every data-modifying WITH runs).
-        f" d AS (INSERT INTO {LATE_TABLE} ({', '.join(LATE_ROW_COLUMNS)}, slot)"
-        f" SELECT {', '.join(f'v.{c}' for c in LATE_ROW_COLUMNS)}, {_slot_sql()}"
-        f" FROM unnest({late}) WITH ORDINALITY AS v({', '.join(LATE_ROW_COLUMNS)}, n) ORDER BY v.n"
-        f" ON CONFLICT ({', '.join([*LATE_KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(LATE_TABLE, LATE_COUNTS)})"
-        f" INSERT INTO {entry} ({', '.join(STATS_ENTRY_COLUMNS)})"
+        + (
+            f", d AS (INSERT INTO {LATE_TABLE} ({', '.join(LATE_ROW_COLUMNS)}, slot)"
+            f" SELECT {', '.join(f'v.{c}' for c in LATE_ROW_COLUMNS)}, {_slot_sql()}"
+            f" FROM unnest({late_arrays}) WITH ORDINALITY AS v({', '.join(LATE_ROW_COLUMNS)}, n) ORDER BY v.n"
+            f" ON CONFLICT ({', '.join([*LATE_KEY_COLUMNS, 'slot'])}) DO UPDATE SET {_added(LATE_TABLE, LATE_COUNTS)})"
+            if late
+            else ""
+        )
+        + f" INSERT INTO {entry} ({', '.join(STATS_ENTRY_COLUMNS)})"
         " SELECT e.issue_id, r.id, e.flags, e.ratings, e.satisfied, e.kind, e.resolved_on,"
         f" {', '.join(f'e.{day}' for day in CLOCK_DAYS)}"
         f" FROM unnest({entries}) AS e ({', '.join(WRITE_ENTRY_COLUMNS)})"
@@ -744,7 +756,7 @@ def _write_statement() -> str:
     )
 
 
-_WRITE_NAME = "griddesk_rollup_write"
+_WRITE_NAME = "griddesk_rollup_write"  # with deadline rows: _late
 
 
 def _write_prepared(deltas: dict, late: dict, entries: list) -> None:
@@ -762,27 +774,38 @@ def _write_prepared_statement(deltas: dict, late: dict, entries: list, row_array
         for pk, leaf, vector, clock in entries
     ]
     arrays = [*row_arrays, *(array_literal(column) for column in zip(*entry_rows, strict=True))]
-    types = [*WRITE_ROW_TYPES, *LATE_ROW_TYPES, *WRITE_ENTRY_TYPES]
-    execute = f"EXECUTE {_WRITE_NAME}({', '.join(f'%s::{t}[]' for t in types)})"
-    return Prepared(_WRITE_NAME, _write_statement, execute, arrays)
+    late = len(row_arrays) > len(WRITE_ROW_COLUMNS)
+    types = [*WRITE_ROW_TYPES, *(LATE_ROW_TYPES if late else []), *WRITE_ENTRY_TYPES]
+    name = f"{_WRITE_NAME}_late" if late else _WRITE_NAME
+    execute = f"EXECUTE {name}({', '.join(f'%s::{t}[]' for t in types)})"
+    return Prepared(name, _write_statement_late if late else _write_statement_plain, execute, arrays)
+
+
+def _write_statement_plain() -> str:
+    return _write_statement(late=False)
+
+
+def _write_statement_late() -> str:
+    return _write_statement(late=True)
 
 
 def _row_arrays(deltas: dict, late: dict, entries: list) -> list[str]:
-    """Return the rows' and the deadline rows' columns of _write's statement, each one array literal
-    (config.bulk.array_literal) cast to its parameter type: psycopg2's ARRAY[…] of 300 values took a third of a
-    millisecond to write and the server as long to read."""
+    """Return the rows' and the deadline rows' columns of _write's statement (the latter only when some change), each
+    one array literal (config.bulk.array_literal) cast to its parameter type: psycopg2's ARRAY[…] of 300 values took a
+    third of a millisecond to write and the server as long to read."""
     _, params = _upsert(deltas, leaves={entry[1] for entry in entries})
     width = len(WRITE_ROW_COLUMNS)
     late_params = [value for row in _late_values(late) for value in row]
-    late_width = len(LATE_ROW_COLUMNS)
+    late_width = len(LATE_ROW_COLUMNS) if late_params else 0
     return [
         *(array_literal(params[i::width]) for i in range(width)),
         *(array_literal(late_params[i::late_width]) for i in range(late_width)),
     ]
 
 
-# The rows' part of a submission's rollup statement, by its leaf row and counts: all that decides it (a new issue
-# adds its counts to its leaf row and the rows above it). Submissions of one place, day and category repeat it.
+# The rows' part of a submission's rollup statement, by its leaf row, counts and deadline days: all that decides it
+# (a new issue adds its counts to its leaf row and the rows above it, and to no deadline row unless it has a
+# deadline). Submissions of one place, day and category repeat it.
 _CREATED_ROW_ARRAYS: dict[tuple, list[str]] = {}
 CREATED_ROW_ARRAYS_KEPT = 1000
 

@@ -29,12 +29,14 @@ building, under code None) carry the same figures.
 
 How it is counted (issues.rollups; docs/scaling.md "Statistics from rollups"): every figure that does not depend on
 `now` is summed from the rollup table (StatsRollup), which the event seam keeps current in the same transaction as
-each change; the two figures that do (`overdue`, and the part of `due` whose deadline passed while open) are
-counted live over the open issues past a deadline, through the escalation sweep's partial indexes. A scope reads
-the rows of its children's level (a district its street rows, a street its community rows, smaller scopes the
-leaf rows), whole months from the month rows and the edges from the day rows: four queries (rollup, live part,
-category names, child areas), a few thousand rows whatever the number of issues. The answer is identical to the
-live count over issues (tests/issues/test_stats_rollup.py compares them over randomized data).
+each change; the two figures that do (`overdue`, and the part of `due` whose deadline passed while open:
+clock_terms) are summed from the deadline rows (DeadlineRollup: open issues by the local day their deadline passes)
+of the days before today, plus a live count of the issues whose deadline fell today before `now`, through the
+escalation sweep's partial indexes. A scope reads the rows of its children's level (a district its street rows, a
+street its community rows, smaller scopes the leaf rows), whole months from the month rows and the edges from the
+day rows: four queries (rollup, the deadline rows with today's live part, category names, child areas), a few
+thousand rows whatever the number of issues or of late open issues. The answer is identical to the live count over
+issues (tests/issues/test_stats_rollup.py compares them over randomized data and moments of reading).
 
 For the /stats/ page, besides `issue_stats`:
 

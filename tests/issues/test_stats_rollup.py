@@ -7,6 +7,7 @@ periods (open-ended, whole months, edges, one day) and several moments `now`. On
 """
 
 import random
+import re
 import uuid
 from datetime import date, datetime, time, timedelta
 from unittest import mock
@@ -465,3 +466,28 @@ def test_the_workflows_deadline_changes_keep_the_deadline_rows_current(
     incremental, days = _late_table(), _entry_days()
     rollup_rebuild()
     assert (_late_table(), _entry_days()) == (incremental, days)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the prepared write is PostgreSQL's")
+def test_only_a_change_of_deadline_rows_sends_the_statement_with_their_part(make, territory, resident):
+    """A submission (no deadline yet) sends the rollup statement without the deadline part: an INSERT of no rows
+    still opens the table and its indexes, on every create."""
+    from issues import workflow
+
+    sent = []
+
+    def note(execute, sql, params, many, context):
+        sent.extend(name for name in re.findall(r"EXECUTE (griddesk_rollup_write\w*)", sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+    assert sent == ["griddesk_rollup_write"]
+    issue = make("dispatched")
+    Issue.objects.filter(pk=issue.pk).update(status="in_progress", accepted_at=issue.dispatched_at)
+    sent.clear()
+    with connection.execute_wrapper(note):
+        rollup_refresh([issue.pk])
+    assert sent == ["griddesk_rollup_write_late"]
+    entry = StatsEntry.objects.get(issue=issue)
+    assert entry.overdue_on == entry.due_on == issue.resolution_due_at.astimezone(LOCAL_TZ).date()
