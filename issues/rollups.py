@@ -915,6 +915,8 @@ def _rebuild_month(month: date) -> None:
         _rebuild_trend(cursor, issues)
         cursor.execute(f"DELETE FROM {LATE_TABLE} WHERE period >= %s AND period < %s", [month, _next(month)])
         _rebuild_late(cursor, month)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {LATE_TABLE}")
         sums = ", ".join(f"SUM({c})" for c in COUNTS)
         for grain, level, kept in SHAPES:
             upper = CODE_COLUMNS[: CODES_KEPT[level]]
@@ -1016,6 +1018,8 @@ def rollup_rebuild_deadlines() -> int:
             counted = cursor.rowcount
             cursor.execute(f"DELETE FROM {LATE_TABLE}")
             _rebuild_late(cursor)
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {LATE_TABLE}")  # as the rebuild's: fresh statistics for the readers' plans
     return counted
 
 

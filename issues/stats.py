@@ -172,19 +172,24 @@ def rollup_period_arms(*, date_from: date | None, date_to: date | None, months: 
     day rows; without, every day from the day rows. Each filter is one grain and one range of periods, so that a
     scope's filter AND-ed to each (rather than to their OR) is one range of the index `rollup_scope_period`.
     """
+    return [Q(grain=grain) & periods for grain, periods in _period_arms(date_from, date_to, months=months)]
+
+
+def _period_arms(date_from: date | None, date_to: date | None, *, months: bool) -> list[tuple[str, Q]]:
+    """Return rollup_period_arms as (grain, the filter of its periods)."""
     low, high = date_from or date.min, date_to or date.max
-    day = Q(grain=StatsRollup.Grain.DAY)
+    day = StatsRollup.Grain.DAY
     if not months:
-        return [day & Q(period__gte=low, period__lte=high)]
+        return [(day, Q(period__gte=low, period__lte=high))]
     first = low if low.day == 1 else _next_month(low)
     last_end = high if high == date.max or (high + timedelta(days=1)).day == 1 else _month_start(high) - timedelta(1)
     if first > last_end:
-        return [day & Q(period__gte=low, period__lte=high)]
-    arms = [Q(grain=StatsRollup.Grain.MONTH, period__gte=first, period__lte=_month_start(last_end))]
+        return [(day, Q(period__gte=low, period__lte=high))]
+    arms = [(StatsRollup.Grain.MONTH, Q(period__gte=first, period__lte=_month_start(last_end)))]
     if low < first:
-        arms.append(day & Q(period__gte=low, period__lt=first))
+        arms.append((day, Q(period__gte=low, period__lt=first)))
     if last_end < high:
-        arms.append(day & Q(period__gt=last_end, period__lte=high))
+        arms.append((day, Q(period__gt=last_end, period__lte=high)))
     return arms
 
 
@@ -228,31 +233,26 @@ def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, l
     today = now.astimezone(LOCAL_TZ).date()
     midnight = datetime.combine(today, time.min, LOCAL_TZ)
     this_month = _month_start(today)
-    due_days = Q(due_grain=StatsRollup.Grain.DAY, due_on__lt=today)
-    counts = {"overdue": Sum("overdue"), "due_running": Sum("due_running")}
-    parts = []
+    day, month = StatsRollup.Grain.DAY, StatsRollup.Grain.MONTH
+    # Creation days read deadline days; whole creation months read whole deadline months, then this month's days:
+    # each (grain, periods, deadlines) term one range of the index deadline_rollup_scope.
+    due = {
+        day: [Q(due_grain=day, due_on__lt=today)],
+        month: [Q(due_grain=month, due_on__lt=this_month), Q(due_grain=day, due_on__gte=this_month, due_on__lt=today)],
+    }
+
+    def late(scope: Q, *, months: bool):
+        arms = _period_arms(date_from, date_to, months=months)
+        terms = [scope & Q(grain=grain) & periods & d for grain, periods in arms for d in due[grain]]
+        return DeadlineRollup.objects.filter(reduce(or_, terms)).values("category_pk", "channel", column)
+
     if level is None:
-        periods = rollup_periods_q(date_from=date_from, date_to=date_to, months=False)
-        leaf = DeadlineRollup.objects.filter(
-            subtree_q("area_path", area.path), periods, due_days, level=StatsRollup.Level.LEAF
-        )
-        parts.append(("late", leaf.values("category_pk", "channel", column)))
+        parts = [("late", late(subtree_q("area_path", area.path) & Q(level=StatsRollup.Level.LEAF), months=False))]
     else:
         own = Q(level=area.level, area_path=area.path) & ~Q(category_pk=ALL_CATEGORIES)
         children = Q(level=level, area_path__startswith=area.path + PATH_SEPARATOR, category_pk=ALL_CATEGORIES)
-        # Creation days read deadline days; whole creation months read whole deadline months, then this month's days.
-        due = (Q(grain=StatsRollup.Grain.DAY) & due_days) | (
-            Q(grain=StatsRollup.Grain.MONTH)
-            & (
-                Q(due_grain=StatsRollup.Grain.MONTH, due_on__lt=this_month)
-                | Q(due_grain=StatsRollup.Grain.DAY, due_on__gte=this_month, due_on__lt=today)
-            )
-        )
-        for source, scope in (("own", own), ("child", children)):
-            rows = DeadlineRollup.objects.filter(
-                rollup_scope_q([scope], date_from=date_from, date_to=date_to, months=True), due
-            )
-            parts.append((source, rows.values("category_pk", "channel", column)))
+        parts = [("own", late(own, months=True)), ("child", late(children, months=True))]
+    counts = {"overdue": Sum("overdue"), "due_running": Sum("due_running")}
     # Today's deadlines: an issue starts counting in a figure today when it counts at `now` and not at midnight.
     overdue, due_running = overdue_q(now=now), due_running_q(now=now)
     today_terms = []

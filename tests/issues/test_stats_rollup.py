@@ -315,7 +315,8 @@ def test_an_issues_counts_read_from_memory_equal_what_the_database_answers(world
         if not issue.ratings.exists():  # a new issue has none; these have counts memory does not hold
             # As rollup_refresh reads them (SQLite answers text for a date and a UUID).
             database |= {"pk": uuid.UUID(str(database["pk"])), "day": _as_date(database["day"])}
-            database["resolved_on"] = _as_date(database["resolved_on"])
+            for day in ("resolved_on", *CLOCK_DAYS):
+                database[day] = _as_date(database[day])
             assert memory == [{k: database[k] for k in memory[0]}], issue
             told += 1
     assert told >= 20
