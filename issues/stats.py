@@ -52,7 +52,7 @@ from datetime import date, datetime, time, timedelta
 from functools import reduce
 from operator import or_
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
@@ -274,7 +274,8 @@ def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, l
         sql, sql_params = rows.query.sql_with_params()
         selects.append(f"SELECT %s, q{len(selects)}.* FROM ({sql}) q{len(selects)}")
         params += [source, *sql_params]
-    with connection.cursor() as cursor:
+    # On the database the router reads the issues from (a replica, when there is one), as the querysets would be.
+    with connections[live.db].cursor() as cursor:
         cursor.execute(" UNION ALL ".join(selects), params)
         found = cursor.fetchall()
     return [
