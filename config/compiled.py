@@ -156,7 +156,7 @@ def execute_prepared_many(connection, statements: Sequence[Prepared], *, alone: 
     sql = [*(f"DEALLOCATE {old}" for old in evicted), *sql]
     if session.unsure:
         sql.insert(0, "DEALLOCATE ALL")
-    own = alone and getattr(connection, "griddesk_alone", None) == _ALLOWED and _nothing_sent(raw)
+    own = alone and alone_allowed(connection)
     try:
         if own:
             raw.autocommit = True
@@ -164,6 +164,12 @@ def execute_prepared_many(connection, statements: Sequence[Prepared], *, alone: 
             with connection.cursor() as cursor:
                 cursor.execute("; ".join(sql), params)
                 rows = cursor.fetchall()
+        except Exception:
+            if own and not _nothing_sent(raw):
+                # A block the query began itself (issues.numbering's) failed before its COMMIT: end it, as the server
+                # ends a failed implicit transaction, or the next statement would find it aborted.
+                raw.cursor().execute("ROLLBACK")
+            raise
         finally:
             if own:
                 raw.autocommit = False
@@ -182,6 +188,23 @@ def execute_prepared_many(connection, statements: Sequence[Prepared], *, alone: 
 
 
 _ALLOWED, _SENT = "allowed", "sent"
+
+
+def alone_allowed(connection) -> bool:
+    """Say whether an `execute_prepared_many(…, alone=True)` sent now would go as a transaction of its own (inside
+    `sent_alone`, nothing sent to the server in this transaction yet)."""
+    if getattr(connection, "griddesk_alone", None) != _ALLOWED:
+        return False
+    connection.ensure_connection()
+    return _nothing_sent(connection.connection)
+
+
+def nothing_sent(connection) -> bool:
+    """Say whether a PostgreSQL connection has no transaction open on the server (an atomic block's BEGIN not sent
+    yet: psycopg2 sends it with the first statement): a statement sent now with autocommit on is a transaction of its
+    own, before the block's."""
+    connection.ensure_connection()
+    return _nothing_sent(connection.connection)
 
 
 def _nothing_sent(raw) -> bool:

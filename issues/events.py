@@ -16,9 +16,10 @@ from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from config.bulk import rows_insert
-from config.compiled import Prepared, execute_prepared_many
+from config.compiled import Prepared, alone_allowed, execute_prepared_many
 from issues.audience import audience_for, partner_issues_data
 from issues.models import Event, Issue
+from issues.numbering import NUMBER_PENDING, NUMBER_READ, issue_number_next, number_taken_first
 from issues.rollups import rollup_created_statement, rollup_refresh
 from notifications.outbox import SUBSCRIBED_TYPES_KEY, outbox_silent, outbox_write, outbox_write_many
 from orgs import auth_cache
@@ -107,17 +108,31 @@ def _insert_with_issue(issue: Issue, event: Event, *, with_rollup: bool = False)
     """
     using = router.db_for_write(Issue, instance=issue)
     connection = connections[using]
-    if connection.vendor != "postgresql" or Issue._meta.db_returning_fields:  # (none: its key is made in Python)
+    one_statement = connection.vendor == "postgresql" and not Issue._meta.db_returning_fields  # its key from Python
+    # Its number (issues.numbering) taken in the same query when the statement goes alone; else now, before the
+    # transaction begins where nothing was sent in it yet. Who hears of a submission does not depend on its number.
+    if issue.number == NUMBER_PENDING and not (one_statement and with_rollup):
+        _number_now(issue, event)
+    if not one_statement:
         issue.save(using=using, force_insert=True)
         event.save(using=using, force_insert=True)
         return False
     for instance in (issue, event):
         pre_save.send(sender=type(instance), instance=instance, raw=False, using=using, update_fields=None)
-    issue_sql, issue_params = _insert_sql(issue, using)
-    returning = Event._meta.db_returning_fields
-    event_sql, event_params = _insert_sql(event, using, returning=returning)
-    sql, params = f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params]
+    issue_sql, issue_params, issue_fields = _insert_sql(issue, using)
     rollup = rollup_created_statement([issue]) if with_rollup else None  # after _insert_sql: created_at is set
+    folded = issue.number == NUMBER_PENDING and rollup is not None and alone_allowed(connection)
+    if issue.number == NUMBER_PENDING and not folded:
+        _number_now(issue, event)
+        issue_params[issue_fields.index(NUMBER_FIELD)] = issue.number
+    returning = Event._meta.db_returning_fields
+    event_sql, event_params, event_fields = _insert_sql(event, using, returning=returning)
+    sql, params = f"WITH i AS ({issue_sql}) {event_sql}", [*issue_params, *event_params]
+    if folded:
+        if len(issue_params) != len(issue_fields) or len(event_params) != len(event_fields):
+            raise RuntimeError("A submission's INSERT with a field of its own placeholder: number it before.")
+        number, data = issue_fields.index(NUMBER_FIELD), len(issue_fields) + event_fields.index(DATA_FIELD)
+        sql, params = _number_read(sql, params, number=number, data=data)
     name = _PREPARED.get(sql)
     if name is not None:
         execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
@@ -125,12 +140,17 @@ def _insert_with_issue(issue: Issue, event: Event, *, with_rollup: bool = False)
     else:
         submit = Prepared(None, None, sql, params)
     statements = [rollup, submit] if rollup is not None else [submit]
+    if folded:
+        statements.insert(0, number_taken_first())
     (row,) = execute_prepared_many(connection, statements, alone=rollup is not None)
     if name is None:
         compiled = {text for text, _ in _INSERTS.values()}
         if issue_sql in compiled and event_sql in compiled:
             # Named by its text: threads compiling different texts at once never share a name.
             _PREPARED[sql] = f"griddesk_submit_{hashlib.sha256(sql.encode()).hexdigest()[:16]}"
+    if folded:
+        *row, issue.number = row
+        event.data = {**event.data, "number": issue.number}
     for field, value in zip(returning, row, strict=True):
         setattr(event, field.attname, value)
     for instance in (issue, event):
@@ -149,14 +169,35 @@ _INSERTS: dict[tuple, tuple[str, list]] = {}
 _PREPARED: dict[str, str] = {}
 
 
+NUMBER_FIELD, DATA_FIELD = Issue._meta.get_field("number"), Event._meta.get_field("data")
+
+
+def _number_now(issue: Issue, event: Event) -> None:
+    """Give a submission its number now (issues.numbering), in its event's data too."""
+    issue.number = issue_number_next()
+    event.data = {**event.data, "number": issue.number}
+
+
+def _number_read(sql: str, params: list, *, number: int, data: int) -> tuple[str, list]:
+    """Return a submission's statement that reads its issue's number from the session (issues.numbering: taken in the
+    same query) in place of parameters `number` (the issue's column) and `data` (its event's, which carries the
+    number), and returns it after the event's columns."""
+    parts = sql.split("%s")
+    parts[number] += NUMBER_READ
+    parts[data] += f"(%s::jsonb || jsonb_build_object('number', {NUMBER_READ}))"
+    text = "".join(part if i in (number, data) else part + "%s" for i, part in enumerate(parts[:-1])) + parts[-1]
+    return f"{text}, {NUMBER_READ}", [value for i, value in enumerate(params) if i != number]
+
+
 def _numbered(sql: str) -> str:
     """Return `sql` with the driver's placeholders as PREPARE's $1, $2, … (an ORM INSERT holds no other percent)."""
     parts = sql.split("%s")
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
-def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
-    """Return the INSERT that save() would send for the new `instance` (its fields' pre_save applied: auto_now).
+def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list, list]:
+    """Return the INSERT that save() would send for the new `instance` (its fields' pre_save applied: auto_now), its
+    parameters and the fields they are the values of.
 
     Its text depends on the model alone (every concrete field, each a plain placeholder): compiled by the ORM once,
     then only the values are prepared, as the ORM's compiler prepares them.
@@ -172,7 +213,8 @@ def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
     if compiled is not None:
         values = [field.pre_save(instance, True) for field in fields]
         if not any(hasattr(value, "resolve_expression") for value in values):
-            return compiled[0], [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+            params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+            return compiled[0], params, fields
     query = InsertQuery(model)
     query.insert_values(fields, [instance])
     compiler = query.get_compiler(using=using)
@@ -181,7 +223,7 @@ def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list]:
     plain = not any(hasattr(f, "get_placeholder") for f in fields) and len(params) == len(fields)
     if plain and not any(hasattr(value, "resolve_expression") for value in params):
         _INSERTS[key] = (sql, fields)
-    return sql, list(params)
+    return sql, list(params), fields
 
 
 class EventRow(SimpleNamespace):

@@ -5,6 +5,13 @@ gapless): a submission takes its number in a short transaction of its own before
 counter row is locked for one statement, not for the whole submission and its commit (which serialized every
 create). A submission that then fails, or an Idempotency-Key retry answered with the first issue, leaves its
 number unused.
+
+On PostgreSQL a submission whose rows go in one query (issues.events: nobody to tell) takes its number in that same
+query, as a transaction of its own that commits before the rest begins (`number_taken_first`): the same short lock,
+without a round trip of its own. The number reaches the issue's and the event's INSERT through a setting of the
+session (NUMBER_SETTING), which the INSERT reads and returns. A submission that must read from the database before
+its INSERT (the place's staff not remembered yet: orgs.staff_cache) has begun its transaction by then: it takes its
+number in it, and holds the counter row to its commit, once per place and process after the staff change.
 """
 
 from datetime import date
@@ -12,6 +19,7 @@ from datetime import date
 from django.db import connection
 from django.utils import timezone
 
+from config.compiled import Prepared, nothing_sent
 from issues.models import IssueCounter
 
 PREFIX = "GD"
@@ -35,16 +43,51 @@ _NEXT_ASYNC_SQL = (
 )
 
 
+# Not numbered yet: the number is taken with the issue's INSERT (issues.events), never stored as it is.
+NUMBER_PENDING = ""
+# The session setting that carries a number taken in the query of its issue's INSERT to that INSERT.
+NUMBER_SETTING = "griddesk.issue_number"
+# Its value where a statement reads it: an error if no number was taken in this session.
+NUMBER_READ = f"current_setting('{NUMBER_SETTING}')"
+
+
 def issue_number_next(*, day: date | None = None) -> str:
     """Return the next number of `day` (default: today, local time).
 
-    Called outside a transaction (issue_submit calls it just before its own), the number is taken and committed at
-    once; inside one, it is taken in that transaction and the counter row stays locked until it ends.
+    Called outside a transaction (issue_submit calls it just before its own), or inside one on PostgreSQL before
+    anything was sent in it, the number is taken and committed at once; inside one otherwise, it is taken in that
+    transaction and the counter row stays locked until it ends.
     """
     day = day or timezone.localdate()
-    alone = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with connection.cursor() as cursor:
-        # The day as text: sqlite3's default date adapter is deprecated.
-        cursor.execute(_NEXT_ASYNC_SQL if alone else _NEXT_SQL, [day.isoformat()])
-        (last,) = cursor.fetchone()
+    alone = connection.vendor == "postgresql" and (not connection.in_atomic_block or nothing_sent(connection))
+    raw = connection.connection if alone and connection.in_atomic_block else None
+    if raw is not None:
+        raw.autocommit = True  # no BEGIN: the block's transaction begins with its next statement
+    try:
+        with connection.cursor() as cursor:
+            # The day as text: sqlite3's default date adapter is deprecated.
+            cursor.execute(_NEXT_ASYNC_SQL if alone else _NEXT_SQL, [day.isoformat()])
+            (last,) = cursor.fetchone()
+    finally:
+        if raw is not None:
+            raw.autocommit = False
     return f"{PREFIX}-{day:%Y%m%d}-{last:05d}"
+
+
+def number_taken_first(*, day: date | None = None) -> Prepared:
+    """Return the statement that takes the next number of `day` (default: today) as a transaction of its own, first
+    in a query of several statements (config.compiled.execute_prepared_many), and leaves it in NUMBER_SETTING.
+
+    Its COMMIT ends its transaction before the next statement of the query begins (PostgreSQL's implicit transaction
+    of a multi-statement query): the counter row is locked for this statement alone, committed without waiting for
+    the disk, as issue_number_next's own transaction. The number is formatted as issue_number_next formats it.
+    """
+    day = day or timezone.localdate()
+    sql = (
+        "BEGIN; SET LOCAL synchronous_commit TO off; "
+        f"WITH n AS (INSERT INTO {_TABLE} (day, last) VALUES (%s, 1) "
+        f"ON CONFLICT (day) DO UPDATE SET last = {_TABLE}.last + 1 RETURNING last) "
+        f"SELECT set_config('{NUMBER_SETTING}', %s || lpad(last::text, greatest(length(last::text), 5), '0'), false) "
+        "FROM n; COMMIT"
+    )
+    return Prepared(None, None, sql, [day.isoformat(), f"{PREFIX}-{day:%Y%m%d}-"])

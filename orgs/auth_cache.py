@@ -149,11 +149,10 @@ def _keep(found: dict) -> dict:
         return found
     generation = _generation.get()
     if generation is None:
-        start = secrets.token_hex(8)
-        if not redis_cache.quietly(cache.add, GENERATION_KEY, start, None, warning=NOT_ANSWERING):
+        # Not set here: only a request's token read sets it, so work outside a request never uses the copies.
+        generation = secrets.token_hex(8)
+        if not redis_cache.quietly(cache.add, GENERATION_KEY, generation, None, warning=NOT_ANSWERING):
             return found  # another process started one: its value is unknown here; kept next time
-        generation = start
-        _generation.set(generation)
     if len(_kept) >= KEPT_ENTRIES:
         _kept.clear()
     now = time.monotonic()

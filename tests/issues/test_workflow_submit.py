@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
 from config.errors import ValidationFailed
-from issues import workflow
+from issues import events, workflow
 from issues.models import Event, Issue, IssueCounter, Photo
 from issues.numbering import issue_number_next
 from issues.photos import photos_clean
@@ -174,7 +174,7 @@ def test_numbers_follow_a_daily_sequence(territory, resident):
     assert IssueCounter.objects.get(day=date(2026, 10, 1)).last == 2
 
 
-def test_a_submission_that_fails_after_its_number_leaves_that_number_unused(territory, resident, monkeypatch):
+def test_a_submission_refused_before_its_insert_takes_no_number(territory, resident, monkeypatch):
     first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
     def failing_place(*args, **kwargs):
@@ -184,17 +184,37 @@ def test_a_submission_that_fails_after_its_number_leaves_that_number_unused(terr
         patched.setattr(triage, "_place", failing_place)
         with pytest.raises(RuntimeError):
             workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    second = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    assert int(second.number[-5:]) == int(first.number[-5:]) + 1
+
+
+def _failing_outbox_write(**kwargs):
+    raise RuntimeError("the outbox could not be written")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_that_fails_after_its_number_leaves_that_number_unused(
+    territory, resident, community_staff, monkeypatch
+):
+    first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    with monkeypatch.context() as patched:
+        patched.setattr(events, "outbox_write", _failing_outbox_write)
+        with pytest.raises(RuntimeError):
+            workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
     third = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
     # Numbers are unique, not gapless (issues.numbering): the failed one took its number outside its transaction.
     assert int(third.number[-5:]) == int(first.number[-5:]) + 2
     assert Issue.objects.count() == 2
+    assert [e.data["number"] for e in Event.objects.order_by("at")] == [first.number, third.number]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_does_not_hold_the_day_counter_while_its_transaction_runs(territory, resident, monkeypatch):
+def test_a_submission_does_not_hold_the_day_counter_while_its_transaction_runs(
+    territory, resident, community_staff, monkeypatch
+):
     taken = {}
-    place = triage._place
+    outbox_write = events.outbox_write
 
     def take_a_number():
         try:
@@ -206,17 +226,21 @@ def test_a_submission_does_not_hold_the_day_counter_while_its_transaction_runs(t
         finally:
             connection.close()
 
-    def place_then_number_elsewhere(*args, **kwargs):
-        place(*args, **kwargs)
-        # Inside the submission's transaction: another connection numbers an issue without waiting for it.
+    def write_then_number_elsewhere(**kwargs):
+        outbox_write(**kwargs)
+        # Inside the submission's transaction, its number taken: another connection numbers an issue without waiting.
         other = threading.Thread(target=take_a_number)
         other.start()
         other.join()
 
-    monkeypatch.setattr(triage, "_place", place_then_number_elsewhere)
+    # The staff of the place read once: a submission that must read them first takes its number in its transaction
+    # (issues.numbering), as a statement was sent in it already.
+    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    monkeypatch.setattr(events, "outbox_write", write_then_number_elsewhere)
     issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
     assert "error" not in taken, taken
     assert int(taken["number"][-5:]) == int(issue.number[-5:]) + 1
+    assert Notification.objects.filter(issue=issue, recipient=community_staff).exists()
 
 
 def test_submit_stores_the_cleaned_photos_before_its_event(territory, resident, settings, tmp_path):
@@ -270,27 +294,36 @@ def _statuses_after_each_statement():
     return seen, wrapper
 
 
+def _writes_the_issue(sql: str) -> bool:
+    """Say whether `sql` writes a submission's issue and event (prepared once its text was compiled before)."""
+    return "EXECUTE griddesk_submit_" in sql or 'WITH i AS (INSERT INTO "issues_issue"' in sql
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_nobody_hears_of_is_written_and_committed_by_one_statement_after_its_number(territory, resident):
+def test_a_submission_nobody_hears_of_is_numbered_written_and_committed_by_one_query(territory, resident):
     from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
     from issues.models import StatsEntry, StatsRollup
 
-    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
+    first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
     seen, wrapper = _statuses_after_each_statement()
     with connection.execute_wrapper(wrapper):
         issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
-    # The day's number, then the issue, its event and its rollup rows: sent together, committed by themselves (the
-    # server holds no transaction open after it: no BEGIN before and no COMMIT after).
-    numbered = [n for n, (sql, _) in enumerate(seen) if "issues_issuecounter" in sql]
-    assert len(numbered) == 1
-    ((sql, status),) = seen[numbered[0] + 1 :]
-    assert "EXECUTE griddesk_rollup_write(" in sql and "EXECUTE griddesk_submit_" in sql
+    # The day's number (a transaction of its own, committed first), then the issue, its event and its rollup rows:
+    # sent together, committed by themselves (the server holds no transaction open after it: no BEGIN before and no
+    # COMMIT after).
+    ((sql, status),) = [(sql, status) for sql, status in seen if "issues_issuecounter" in sql]
+    assert sql == seen[-1][0]
+    assert sql.index("issues_issuecounter") < sql.index("COMMIT") < sql.index("EXECUTE griddesk_rollup_write(")
+    assert _writes_the_issue(sql)
     assert status == TRANSACTION_STATUS_IDLE
+    assert int(issue.number[-5:]) == int(first.number[-5:]) + 1
+    assert Issue.objects.get(pk=issue.pk).number == issue.number
     event = Event.objects.get(issue=issue)
-    assert (event.action, event.to_status) == ("submit", "submitted")
+    assert (event.action, event.to_status, event.data) == ("submit", "submitted", {"number": issue.number})
+    assert event.pk == issue.events.get().pk
     entry = StatsEntry.objects.get(issue=issue)
     assert StatsRollup.objects.filter(pk=entry.rollup_id, total__gte=1).exists()
     assert Notification.objects.count() == 0
@@ -299,23 +332,71 @@ def test_a_submission_nobody_hears_of_is_written_and_committed_by_one_statement_
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_a_submission_sent_alone_that_fails_leaves_no_rollup_row_counted(territory, resident, monkeypatch):
+def test_a_number_taken_in_the_query_past_five_digits_is_formatted_as_in_python(territory, resident):
+    from django.utils import timezone
+
+    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
+    IssueCounter.objects.filter(day=timezone.localdate()).update(last=99_998)
+    seen, wrapper = _statuses_after_each_statement()
+    with connection.execute_wrapper(wrapper):
+        folded = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    ((sql, _),) = [(sql, status) for sql, status in seen if "issues_issuecounter" in sql]
+    assert _writes_the_issue(sql)  # numbered in its query
+    after = issue_number_next()
+    assert folded.number == f"GD-{timezone.localdate():%Y%m%d}-99999"
+    assert after == f"GD-{timezone.localdate():%Y%m%d}-100000"
+    IssueCounter.objects.filter(day=timezone.localdate()).update(last=123_455)
+    assert workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code).number == (
+        f"GD-{timezone.localdate():%Y%m%d}-123456"
+    )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_sent_alone_that_fails_leaves_no_rollup_row_counted(territory, resident):
     from django.db import IntegrityError
+    from django.db.models import F
+    from django.utils import timezone
 
     from issues.models import StatsEntry, StatsRollup
 
     first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
     counted = sorted(StatsRollup.objects.values_list("pk", "total"))
-    # The second takes the first's number: its INSERT fails after the rollup rows' upsert in the same round trip.
-    monkeypatch.setattr(triage, "issue_number_next", lambda: first.number)
+    # The second takes the first's number again: its INSERT fails after its number's commit and the rollup rows'
+    # upsert, in the same query.
+    IssueCounter.objects.filter(day=timezone.localdate()).update(last=F("last") - 1)
     with pytest.raises(IntegrityError):
         workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
     assert sorted(StatsRollup.objects.values_list("pk", "total")) == counted
     assert (Issue.objects.count(), Event.objects.count(), StatsEntry.objects.count()) == (1, 1, 1)
-    monkeypatch.undo()
     third = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
     assert StatsEntry.objects.filter(issue=third).exists()
+    assert int(third.number[-5:]) == int(first.number[-5:]) + 1  # the counter's step back was committed
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_whose_number_fails_in_its_query_writes_nothing_and_leaves_the_connection_usable(
+    territory, resident, monkeypatch
+):
+    from django.db import DataError
+
+    from config.compiled import Prepared
+
+    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
+
+    def failing_number():
+        return Prepared(None, None, "BEGIN; SELECT 1 / 0; COMMIT", [])
+
+    with monkeypatch.context() as patched:
+        patched.setattr(events, "number_taken_first", failing_number)
+        with pytest.raises(DataError):
+            workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    # The block its query began was ended: the same connection goes on, outside any request.
+    assert Issue.objects.count() == 1
+    assert workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code).number
+    assert Issue.objects.count() == 2
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="one round trip: PostgreSQL")
@@ -323,8 +404,9 @@ def test_a_submission_sent_alone_that_fails_leaves_no_rollup_row_counted(territo
 def test_a_submission_someone_hears_of_writes_its_rows_in_one_transaction_with_them(
     territory, resident, community_staff
 ):
-    from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
 
+    workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
     seen, wrapper = _statuses_after_each_statement()
     with connection.execute_wrapper(wrapper):
         issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
@@ -332,6 +414,7 @@ def test_a_submission_someone_hears_of_writes_its_rows_in_one_transaction_with_t
     # After the number, every statement runs inside the submission's one transaction, committed at its end.
     numbered = [n for n, (sql, _) in enumerate(seen) if "issues_issuecounter" in sql]
     after = [status for _, status in seen[numbered[0] + 1 :]]
+    assert seen[numbered[0]][1] == TRANSACTION_STATUS_IDLE  # its own transaction, committed before the next BEGIN
     assert len(after) > 1
     assert set(after) == {TRANSACTION_STATUS_INTRANS}
     assert Notification.objects.filter(issue=issue, recipient=community_staff).exists()

@@ -311,3 +311,18 @@ def test_with_redis_work_outside_a_request_never_uses_the_copies(shared_redis, r
 
     # The last request's generation ended with it: a task or a command reads the shared cache.
     assert _staff_reads(shared_reads)
+
+
+def test_with_redis_work_outside_a_request_that_started_the_generation_never_uses_the_copies(
+    shared_redis, resident, territory, shared_reads
+):
+    from issues import workflow
+
+    for _ in range(2):  # the first starts the generation and keeps the node's staff under it
+        workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+    shared_reads.clear()
+
+    workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
+
+    # No request read the generation with its token: a task or a command reads the shared cache every time.
+    assert _staff_reads(shared_reads)
