@@ -687,7 +687,7 @@ class StatsRollup(models.Model):
     a large scope reads: a street's and a district's per-category rows (all channels: channel ""), per-channel rows
     (all categories: category -1), and the community and street rows of all categories and channels (a street's and
     a district's children). Only issues.rollups writes them; issues.stats reads them. None of the figures here depends
-    on the time of reading: what does (overdue, deadlines passed) is counted live from the open issues.
+    on the time of reading: what does (overdue, deadlines passed) is DeadlineRollup's, plus today's deadlines live.
     """
 
     class Grain(models.TextChoices):
