@@ -226,7 +226,7 @@ def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, l
     Source "late": DeadlineRollup rows of deadlines passed before today (local): a smaller scope's leaf rows grouped by
     category, channel and `column` (issues under `area`); a street's or a district's own rows by category (channel
     and `column` blank: source "own") and its children's rows of every category by `column` (source "child"), each of
-    the period's whole months and edge days (rollup_scope_q), whole deadline months before this one and deadline days
+    the period's whole months and edge days (as rollup_scope_q), whole deadline months before this one and deadline days
     of this month before today. Source "today": the issues whose deadline fell today before `now`, counted live (the
     only issues read: the sweep's partial indexes find them by deadline), by category, channel and `column`.
     """
