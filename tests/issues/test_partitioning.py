@@ -189,6 +189,36 @@ def test_the_sweep_escalates_each_deadline_once_after_conversion(spread):
 
 
 @postgresql_only
+def test_each_sweep_chunk_reads_and_updates_only_the_months_of_its_issues(spread):
+    partition_by_month()
+    running = list(Issue.objects.filter(status__in=["classified", "dispatched", "in_progress"]))
+    now = max(i.resolution_due_at for i in running) + timedelta(days=1)
+
+    with CaptureQueriesContext(connection) as captured:
+        done = escalation_sweep(now=now, chunk=1)  # a chunk per issue: its span is its own moment
+
+    assert sorted({d["issue_id"] for d in done}) == sorted(str(i.pk) for i in running)
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].rstrip().endswith("SKIP LOCKED") or q["sql"].startswith('UPDATE "issues_issue"')
+    ]
+    months = {partition_name("issues_issue", month_start(i.created_at)) for i in running}
+    assert len(months) > 1
+    for sql in statements:
+        # The span is written into the statement: the planner keeps the one month it falls in, for any id.
+        planned = _planned_partitions(sql)
+        assert len(planned) == 1 and planned <= months, (planned, sql[:120])
+
+
+def _planned_partitions(sql: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (COSTS OFF) {sql}")
+        lines = [row[0] for row in cursor.fetchall()]
+    return {m.group(1) for line in lines for m in [re.search(r" on (issues_issue_\w+)", line)] if m}
+
+
+@postgresql_only
 def test_retention_removes_personal_data_and_scrubs_event_notes_after_conversion(spread, community_staff):
     issue = next(i for i in spread if i.status == "closed")
     partition_by_month()
