@@ -188,6 +188,42 @@ def test_the_sweep_escalates_each_deadline_once_after_conversion(spread):
     assert Event.objects.filter(action="escalate").count() == len(done)
 
 
+def _lean_plans() -> dict[str, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'griddesk_lean_%%'"
+        )
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+def _details_on_a_new_session(staff, issues) -> dict[str, tuple[int, int]]:
+    """Ask for each issue's detail three times on a session that starts (its statements prepared anew); return the
+    lean statements' (generic, custom) plan counts."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.griddesk_prepared = None
+    for _ in range(3):
+        for issue in issues:
+            assert staff.get(f"{ISSUES}{issue.pk}/").status_code == HTTPStatus.OK
+    return _lean_plans()
+
+
+@postgresql_only
+def test_lean_statements_are_planned_generically_from_the_first_request_once_partitioned(spread, community_staff):
+    """Custom plans over every month's partitions cost more than running them (config.compiled); unpartitioned,
+    PostgreSQL's own choice stays."""
+    staff = client_for(community_staff)
+    issues = spread[:4]
+    before = _details_on_a_new_session(staff, issues)
+    assert before and all(custom > 0 for _, custom in before.values())
+
+    partition_by_month()
+    after = _details_on_a_new_session(staff, issues)
+
+    assert after.keys() == before.keys()
+    assert all(custom == 0 and generic == 3 * len(issues) for generic, custom in after.values()), after
+
+
 @postgresql_only
 def test_each_sweep_chunk_reads_and_updates_only_the_months_of_its_issues(spread):
     partition_by_month()
