@@ -20,10 +20,12 @@ value is a form error (the API answers 400 validation_error naming the field), n
   `-resolution_due_at`; ties broken by id so that cursor pagination is stable.
 """
 
+import re
 from datetime import UTC, timedelta
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
@@ -119,12 +121,63 @@ class IssueFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(title__icontains=value)
-            | Q(description__icontains=value)
-            | Q(address__icontains=value)
-        )
+        return text_matching(queryset, value)
 
     def filter_ordering(self, queryset, name, value: str):
         return queryset.order_by(*ORDERINGS[value])
+
+
+# Text search on PostgreSQL (`q`). The planner estimates `UPPER(column) LIKE '%text%'` from its statistics sample, and
+# a text it finds nowhere there at no less than one row in 10,000 per column (the floor of its pattern estimate, which
+# no statistics target lowers): at 10 M issues it expects thousands of matches for a text that has a handful, and
+# fills a page by walking the newest-first index with the filter, through every row of the scope when there are few
+# matches (18.7 s, bench/plans/partitioned_search_street_rare.txt). So the trigram indexes (issues/0013) are asked
+# first how many issues match the text alone, up to TEXT_PROBE + 1: with that many or more, the walk finds a page
+# soon and stays; with fewer, the page is read among those issues by key (id and created_at, so a table partitioned
+# by month reads only their months). The probe may use the trigram indexes alone (sequential and plain index scans
+# off for its statement); a text without three letters in a row has no trigram, and keeps the walk.
+TEXT_PROBE = 1000
+HAS_TRIGRAM = re.compile(r"\w{3}")
+
+
+def text_q(value: str) -> Q:
+    """Return the filter for issues whose number, title, description or address contain `value` (any case)."""
+    return (
+        Q(number__icontains=value)
+        | Q(title__icontains=value)
+        | Q(description__icontains=value)
+        | Q(address__icontains=value)
+    )
+
+
+def text_matching(queryset, value: str):
+    """Return `queryset` narrowed to the issues whose text contains `value` (text_q); on PostgreSQL, when the trigram
+    indexes find few issues with that text, narrowed to those issues by key as well (the same rows: see TEXT_PROBE)."""
+    matching = queryset.filter(text_q(value))
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or not HAS_TRIGRAM.search(value):
+        return matching
+    found = _text_probe(connection, Issue.objects.using(queryset.db).filter(text_q(value)))
+    if found is None:
+        return matching
+    if not found:
+        return matching.none()
+    return matching.filter(pk__any_of=[pk for pk, _ in found], created_at__in=sorted({at for _, at in found}))
+
+
+def _text_probe(connection, issues) -> list[tuple] | None:
+    """Return (pk, created_at) of every issue of `issues` as the trigram indexes find them, or None past TEXT_PROBE."""
+    probe = issues.order_by().values_list("pk", "created_at")[: TEXT_PROBE + 1]
+    sql, params = probe.query.get_compiler(using=issues.db).as_sql()
+    # SET LOCAL lasts to the end of the transaction: the statement's own (several statements in one round trip are
+    # one), or a savepoint's inside a caller's transaction, rolled back at once.
+    probe = f"SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; {sql}"
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(f"SAVEPOINT griddesk_text_probe; {probe}", params)
+            rows = cursor.fetchall()
+            cursor.execute("ROLLBACK TO SAVEPOINT griddesk_text_probe; RELEASE SAVEPOINT griddesk_text_probe")
+        else:
+            cursor.execute(probe, params)
+            rows = cursor.fetchall()
+    return rows if len(rows) <= TEXT_PROBE else None
