@@ -127,15 +127,19 @@ class IssueFilterSet(django_filters.FilterSet):
         return queryset.order_by(*ORDERINGS[value])
 
 
-# Text search on PostgreSQL (`q`). The planner estimates `UPPER(column) LIKE '%text%'` from its statistics sample, and
-# a text it finds nowhere there at no less than one row in 10,000 per column (the floor of its pattern estimate, which
-# no statistics target lowers): at 10 M issues it expects thousands of matches for a text that has a handful, and
-# fills a page by walking the newest-first index with the filter, through every row of the scope when there are few
-# matches (18.7 s, bench/plans/partitioned_search_street_rare.txt). So the trigram indexes (issues/0013) are asked
-# first how many issues match the text alone, up to TEXT_PROBE + 1: with that many or more, the walk finds a page
-# soon and stays; with fewer, the page is read among those issues by key (id and created_at, so a table partitioned
-# by month reads only their months). The probe may use the trigram indexes alone (sequential and plain index scans
-# off for its statement); a text without three letters in a row has no trigram, and keeps the walk.
+# Text search on PostgreSQL (`q`). The planner estimates `UPPER(column) LIKE '%text%'` from its statistics sample: a
+# text it finds there (a common word) is estimated about right, and the newest-first walk fills a page from it soon.
+# A text it finds nowhere there is estimated at no less than one row in 10,000 per column (the floor of its pattern
+# estimate, which no statistics target lowers): at 10 M issues it expects thousands of matches for a text that has a
+# handful, and fills a page by walking the newest-first index with the filter, through every row of the scope when
+# there are few matches (18.7 s, bench/plans/partitioned_search_street_rare.txt). So when the planner's estimate of
+# the text alone is under COMMON_TEXT of the issues (what only a text it knows to be common reaches), the trigram
+# indexes (issues/0013) are asked first how many issues have it, up to TEXT_PROBE + 1: with that many or more the walk
+# stays; with fewer, the page is read among those issues by key (id and created_at, so a table partitioned by month
+# reads only their months). The estimate is one EXPLAIN, planned and not run; the probe may use the trigram indexes
+# alone (sequential and plain index scans off for its statement), which for a common word would read its whole
+# posting list first. A text without three letters in a row has no trigram, and keeps the walk.
+COMMON_TEXT = 0.002
 TEXT_PROBE = 1000
 HAS_TRIGRAM = re.compile(r"\w{3}")
 
@@ -157,12 +161,29 @@ def text_matching(queryset, value: str):
     connection = connections[queryset.db]
     if connection.vendor != "postgresql" or not HAS_TRIGRAM.search(value):
         return matching
-    found = _text_probe(connection, Issue.objects.using(queryset.db).filter(text_q(value)))
+    issues = Issue.objects.using(queryset.db).filter(text_q(value))
+    if _estimated_share(connection, issues) >= COMMON_TEXT:
+        return matching
+    found = _text_probe(connection, issues)
     if found is None:
         return matching
     if not found:
         return matching.none()
     return matching.filter(pk__any_of=[pk for pk, _ in found], created_at__in=sorted({at for _, at in found}))
+
+
+def _estimated_share(connection, issues) -> float:
+    """Return the planner's estimate of the share of all issues that `issues` holds, from one EXPLAIN (not run)."""
+    sql, params = issues.order_by().values_list("pk").query.get_compiler(using=issues.db).as_sql()
+    table = Issue._meta.db_table
+    # OFFSET 0 keeps each side a subquery of its own: a partitioned table's two scans are not merged into one list.
+    every = f'SELECT "id" FROM "{table}" OFFSET 0'
+    explain = f"EXPLAIN (FORMAT JSON) SELECT * FROM ({sql} OFFSET 0) a UNION ALL SELECT * FROM ({every}) b"
+    with connection.cursor() as cursor:
+        cursor.execute(explain, params)
+        [[[plan]]] = cursor.fetchall()
+    found, every = (child["Plan Rows"] for child in plan["Plan"]["Plans"])
+    return found / max(every, 1)
 
 
 def _text_probe(connection, issues) -> list[tuple] | None:

@@ -255,6 +255,18 @@ def _planned_partitions(sql: str) -> set[str]:
 
 
 @postgresql_only
+def test_the_text_estimate_reads_the_text_and_the_table_apart_once_partitioned(spread):
+    from issues.filters import _estimated_share, text_q
+
+    partition_by_month()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE issues_issue")
+
+    assert _estimated_share(connection, Issue.objects.all()) == 1
+    assert 0 < _estimated_share(connection, Issue.objects.filter(text_q("no such text anywhere"))) < 1
+
+
+@postgresql_only
 def test_retention_removes_personal_data_and_scrubs_event_notes_after_conversion(spread, community_staff):
     issue = next(i for i in spread if i.status == "closed")
     partition_by_month()
