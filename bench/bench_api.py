@@ -426,6 +426,12 @@ def _explain(name: str, statements: list[str]) -> list[str]:
 
     found, out = [], []
     for sql in statements:
+        # A statement run under planner settings of its own (issues.filters._text_probe: SET LOCAL …; SELECT …) is
+        # explained under them, in the same round trip.
+        settings = ""
+        while sql.startswith("SET LOCAL "):
+            first, _, sql = sql.partition("; ")
+            settings += f"{first}; "
         # The lean paths run prepared statements (issues/api/lean.py): read the text a name stands for.
         executed = PREPARED.search(sql)
         text = sql
@@ -438,9 +444,9 @@ def _explain(name: str, statements: list[str]) -> list[str]:
         if not text.lstrip().upper().startswith(("SELECT", "PREPARE")) or not HOT_TABLES.search(text):
             continue
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+            cursor.execute(f"{settings}EXPLAIN (ANALYZE, BUFFERS) {sql}")
             plan = "\n".join(row[0] for row in cursor.fetchall())
-        out.append(f"-- {text}\n-- {sql}\n{plan}\n" if executed else f"-- {sql}\n{plan}\n")
+        out.append(f"-- {text}\n-- {sql}\n{plan}\n" if executed else f"-- {settings}{sql}\n{plan}\n")
         found += [f"{name}: {m.group(0)}" for m in SEQ_SCAN.finditer(plan)]
     (PLANS_DIR / f"{PLANS_PREFIX}{name}.txt").write_text("\n".join(out), encoding="utf-8")
     return found

@@ -54,12 +54,12 @@ def escalation_sweep(
     different issues, and their rollup rows are written in key order into each transaction's own slot.
     """
     now = now or timezone.now()
-    candidates: dict = {}
+    candidates: dict = {}  # pk → created_at, the oldest deadline first
     for deadline in Issue.DEADLINE_STATUSES:
         overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
-        candidates.update(dict.fromkeys(overdue.values_list("pk", flat=True)[:limit]))
-    pks = list(candidates)
-    parts = [pks[start : start + chunk] for start in range(0, len(pks), chunk)]
+        candidates.update(overdue.values_list("pk", "created_at")[:limit])
+    pairs = list(candidates.items())
+    parts = [pairs[start : start + chunk] for start in range(0, len(pairs), chunk)]
     workers = min(settings.GRIDDESK_SWEEP_CONNECTIONS if parallel is None else parallel, len(parts))
     with _collector_spared() if len(parts) > 1 else nullcontext():
         if workers < 2 or not _parallel_possible():
@@ -88,13 +88,18 @@ def _collector_spared():
         gc.unfreeze()
 
 
-def _escalate_part(part: list, *, now: datetime) -> list[dict]:
-    """Escalate one chunk in one transaction; a chunk that fails goes one issue at a time."""
+def _escalate_part(part: list[tuple], *, now: datetime) -> list[dict]:
+    """Escalate one chunk of (pk, created_at) in one transaction; a chunk that fails goes one issue at a time.
+
+    The chunk names the span of its issues' created_at: on a table partitioned by month the lock and the update then
+    read the partitions of those months, not every partition once per id."""
+    pks = [pk for pk, _ in part]
+    created = [at for _, at in part]
     try:
-        return issues_escalate_overdue(issues=part, now=now)
+        return issues_escalate_overdue(issues=pks, now=now, created_between=(min(created), max(created)))
     except Exception:  # noqa: BLE001 — find the broken issue: the others of its chunk go one at a time
         logger.exception("escalation of %d issues failed; retrying them one at a time", len(part))
-        return _escalate_one_by_one(part, now=now)
+        return _escalate_one_by_one(pks, now=now)
 
 
 def _parallel_possible() -> bool:

@@ -20,10 +20,12 @@ value is a form error (the API answers 400 validation_error naming the field), n
   `-resolution_due_at`; ties broken by id so that cursor pagination is stable.
 """
 
+import re
 from datetime import UTC, timedelta
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
@@ -119,12 +121,84 @@ class IssueFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(number__icontains=value)
-            | Q(title__icontains=value)
-            | Q(description__icontains=value)
-            | Q(address__icontains=value)
-        )
+        return text_matching(queryset, value)
 
     def filter_ordering(self, queryset, name, value: str):
         return queryset.order_by(*ORDERINGS[value])
+
+
+# Text search on PostgreSQL (`q`). The planner estimates `UPPER(column) LIKE '%text%'` from its statistics sample: a
+# text it finds there (a common word) is estimated about right, and the newest-first walk fills a page from it soon.
+# A text it finds nowhere there is estimated at no less than one row in 10,000 per column (the floor of its pattern
+# estimate, which no statistics target lowers): at 10 M issues it expects thousands of matches for a text that has a
+# handful, and fills a page by walking the newest-first index with the filter, through every row of the scope when
+# there are few matches (18.7 s, bench/plans/partitioned_search_street_rare.txt). So when the planner's estimate of
+# the text alone is under COMMON_TEXT of the issues (what only a text it knows to be common reaches), the trigram
+# indexes (issues/0013) are asked first how many issues have it, up to TEXT_PROBE + 1: with that many or more the walk
+# stays; with fewer, the page is read among those issues by key (id and created_at, so a table partitioned by month
+# reads only their months). The estimate is one EXPLAIN, planned and not run; the probe may use the trigram indexes
+# alone (sequential and plain index scans off for its statement), which for a common word would read its whole
+# posting list first. A text without three letters in a row has no trigram, and keeps the walk.
+COMMON_TEXT = 0.002
+TEXT_PROBE = 1000
+HAS_TRIGRAM = re.compile(r"\w{3}")
+
+
+def text_q(value: str) -> Q:
+    """Return the filter for issues whose number, title, description or address contain `value` (any case)."""
+    return (
+        Q(number__icontains=value)
+        | Q(title__icontains=value)
+        | Q(description__icontains=value)
+        | Q(address__icontains=value)
+    )
+
+
+def text_matching(queryset, value: str):
+    """Return `queryset` narrowed to the issues whose text contains `value` (text_q); on PostgreSQL, when the trigram
+    indexes find few issues with that text, narrowed to those issues by key as well (the same rows: see TEXT_PROBE)."""
+    matching = queryset.filter(text_q(value))
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or not HAS_TRIGRAM.search(value):
+        return matching
+    issues = Issue.objects.using(queryset.db).filter(text_q(value))
+    if _estimated_share(connection, issues) >= COMMON_TEXT:
+        return matching
+    found = _text_probe(connection, issues)
+    if found is None:
+        return matching
+    if not found:
+        return matching.none()
+    return matching.filter(pk__any_of=[pk for pk, _ in found], created_at__in=sorted({at for _, at in found}))
+
+
+def _estimated_share(connection, issues) -> float:
+    """Return the planner's estimate of the share of all issues that `issues` holds, from one EXPLAIN (not run)."""
+    sql, params = issues.order_by().values_list("pk").query.get_compiler(using=issues.db).as_sql()
+    table = Issue._meta.db_table
+    # OFFSET 0 keeps each side a subquery of its own: a partitioned table's two scans are not merged into one list.
+    every = f'SELECT "id" FROM "{table}" OFFSET 0'
+    explain = f"EXPLAIN (FORMAT JSON) SELECT * FROM ({sql} OFFSET 0) a UNION ALL SELECT * FROM ({every}) b"
+    with connection.cursor() as cursor:
+        cursor.execute(explain, params)
+        [[[plan]]] = cursor.fetchall()
+    found, every = (child["Plan Rows"] for child in plan["Plan"]["Plans"])
+    return found / max(every, 1)
+
+
+def _text_probe(connection, issues) -> list[tuple] | None:
+    """Return (pk, created_at) of every issue of `issues` as the trigram indexes find them, or None past TEXT_PROBE."""
+    probe = issues.order_by().values_list("pk", "created_at")[: TEXT_PROBE + 1]
+    sql, params = probe.query.get_compiler(using=issues.db).as_sql()
+    # SET LOCAL lasts to the end of the transaction: the statement's own (several statements in one round trip are
+    # one), or a savepoint's inside a caller's transaction, rolled back at once.
+    probe = f"SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off; {sql}"
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(f"SAVEPOINT griddesk_text_probe; {probe}", params)
+            rows = cursor.fetchall()
+            cursor.execute("ROLLBACK TO SAVEPOINT griddesk_text_probe; RELEASE SAVEPOINT griddesk_text_probe")
+        else:
+            cursor.execute(probe, params)
+            rows = cursor.fetchall()
+    return rows if len(rows) <= TEXT_PROBE else None

@@ -256,18 +256,20 @@ class Issue(models.Model):
                 condition=Q(status__in=list(DEADLINE_STATUSES["resolution"])),
             ),
             # Escalation sweep: issues whose deadline still runs (escalation_running_q), with their id so the
-            # candidate read, anti-joined with EscalationMark, reads the index alone. Nothing an escalation changes
-            # is in the condition (the marks live in their own table): escalations are HOT updates.
+            # candidate read, anti-joined with EscalationMark, reads the index alone, and their created_at, which
+            # each chunk names so that a table partitioned by month reads only its months (issues.escalation).
+            # Nothing an escalation changes is in the condition (the marks live in their own table): escalations
+            # are HOT updates.
             models.Index(
                 fields=["response_due_at"],
                 name="issue_response_escalation",
-                include=["id"],
+                include=["id", "created_at"],
                 condition=escalation_running_q("response"),
             ),
             models.Index(
                 fields=["resolution_due_at"],
                 name="issue_resolution_escalation",
-                include=["id"],
+                include=["id", "created_at"],
                 condition=escalation_running_q("resolution"),
             ),
             # Statistics' live part (issues.stats.due_running_q): a resolution deadline that passed in the other open

@@ -136,6 +136,45 @@ def test_a_session_keeps_at_most_its_limit_of_statements_the_least_recently_run_
     assert _plus(names[1], 7) == [(8,)]  # deallocated, prepared again when run
 
 
+def _new_session() -> None:
+    """Make the next batch the first of a session, as after a reconnection (its statements gone)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.griddesk_prepared = None
+
+
+def _plan_cache_mode() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
+@postgresql_only
+def test_a_session_plans_generically_only_on_a_database_with_partitioned_tables():
+    _new_session()
+    with CaptureQueriesContext(connection) as queries:
+        assert _plus("griddesk_test_mode", 1) == [(2,)]
+        assert _plus("griddesk_test_mode", 2) == [(3,)]
+    # One round trip each; the first of the session carries the catalog's answer, which sets nothing here.
+    assert [q["sql"].startswith(compiled.GENERIC_PLANS_WHEN_PARTITIONED) for q in queries.captured_queries] == [
+        True,
+        False,
+    ]
+    assert _plan_cache_mode() == "auto"
+
+    with connection.cursor() as cursor:  # rolled back with the test
+        cursor.execute("CREATE TEMPORARY TABLE griddesk_test_months (at date) PARTITION BY RANGE (at)")
+    _new_session()
+    assert _plus("griddesk_test_mode", 3) == [(4,)]
+    assert _plan_cache_mode() == "force_generic_plan"
+    assert _plus("griddesk_test_mode", 4) == [(5,)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'griddesk_test_mode'"
+        )
+        assert cursor.fetchone() == (2, 0)
+
+
 # --- statements sent alone (config.compiled.sent_alone) ------------------------------------------------------------
 
 

@@ -404,7 +404,8 @@ class Statement:
 
     On PostgreSQL the statement is also prepared on each connection that runs it (PREPARE, with every parameter but
     the placeholder written into it, then EXECUTE): planning these queries (three correlated subqueries, the events
-    for a detail) took 0.6–1 ms, longer than running them, and a prepared statement is planned once or a few times.
+    for a detail) took 0.6–1 ms, longer than running them, and a prepared statement is planned once or a few times
+    (once, with a generic plan, on a database partitioned by month: config.compiled.GENERIC_PLANS_WHEN_PARTITIONED).
     The first run on a connection sends PREPARE and EXECUTE together, in one round trip.
     """
 

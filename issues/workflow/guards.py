@@ -113,18 +113,23 @@ def _record(*, issue: Issue, actor, action: str, from_status: str, note: str = "
     )
 
 
-def _record_many(*, records: list[dict], changes: dict, rollups: bool = True) -> list[Event]:
+def _record_many(
+    *, records: list[dict], changes: dict, rollups: bool = True, created_between: tuple | None = None
+) -> list[Event]:
     """Do what _record does for many issues at once (a sweep's), one event each, their statuses unchanged.
 
     `records`: {"issue", "actor", "action", "data"} per issue, each issue already changed in memory; `changes`: the
     same change as column expressions, applied to all their rows in one UPDATE (with the version bump);
-    `rollups=False`: the caller counts the change in the statistics rollups itself (issues.rollups).
+    `rollups=False`: the caller counts the change in the statistics rollups itself (issues.rollups);
+    `created_between`: the span of the issues' created_at, named in the UPDATE (partition pruning: see
+    issues.workflow.issues_escalate_overdue).
     """
     issues = [record["issue"] for record in records]
     at = timezone.now()
-    Issue.objects.filter(pk__any_of=[issue.pk for issue in issues]).update(
-        **changes, version=F("version") + 1, updated_at=at
-    )
+    rows = Issue.objects.filter(pk__any_of=[issue.pk for issue in issues])
+    if created_between is not None:
+        rows = rows.filter(created_at__range=created_between)
+    rows.update(**changes, version=F("version") + 1, updated_at=at)
     for issue in issues:
         issue.version += 1
         issue.updated_at = at

@@ -38,15 +38,17 @@ ESCALATION_READS = (
 )  # fmt: skip
 
 
-def _locked_with_marks(pks: list, *, fields=None) -> tuple[list, set[tuple]]:
+def _locked_with_marks(pks: list, *, fields=None, created_between=None) -> tuple[list, set[tuple]]:
     """Lock the issues of `pks` another sweep does not hold (SKIP LOCKED); return them and their escalation marks.
 
     `fields`: read only these columns (the batch's ESCALATION_READS), each issue a namespace of them and `pk` (a model
     instance each cost the batch more than the rest of its reading), else whole Issues. The marks are read after the
     lock, in their own statement: it sees what a sweep that held a row before us committed (a subquery of the locking
-    statement would see its snapshot, from before that commit).
+    statement would see its snapshot, from before that commit). `created_between`: see issues_escalate_overdue.
     """
     locking = Issue.objects.select_for_update(skip_locked=True).filter(pk__any_of=pks).order_by("pk")
+    if created_between is not None:
+        locking = locking.filter(created_at__range=created_between)
     if fields:
         locked = [
             SimpleNamespace(pk=row[0], **dict(zip(fields, row, strict=True))) for row in locking.values_list(*fields)
@@ -126,7 +128,7 @@ def issue_escalate_overdue(*, issue, now: datetime | None = None) -> list[dict]:
     return done
 
 
-def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict]:
+def issues_escalate_overdue(*, issues, now: datetime | None = None, created_between: tuple | None = None) -> list[dict]:
     """Escalate many issues as issue_escalate_overdue escalates each, in one transaction and a few queries (system).
 
     The same rule, row locks and re-check (SKIP LOCKED: rows another sweep holds are left to it), the same events,
@@ -135,12 +137,17 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
     change in one UPDATE (escalation_level, version, updated_at: no indexed column, so HOT), the marks in one insert,
     the events and their outbox rows in bulk (issues.events.events_record_many), the statistics rollups as a delta
     (issues.rollups.rollup_escalations: only an issue's first escalation moves a count).
+    `created_between`: (earliest, latest) created_at of `issues`, when the caller knows it (the sweep's candidate read
+    does): the lock and the update name that span as well as the ids, so that on a table partitioned by month
+    (issues.partitioning) they read those months' partitions only, not every partition once per id. An issue outside
+    it is left alone (the caller's span must hold them all).
     Return one dict per escalation, as issue_escalate_overdue does.
     """
     now = now or timezone.now()
     done = []
     with transaction.atomic():
-        locked, marks = _locked_with_marks([issue_pk(issue) for issue in issues], fields=ESCALATION_READS)
+        pks = [issue_pk(issue) for issue in issues]
+        locked, marks = _locked_with_marks(pks, fields=ESCALATION_READS, created_between=created_between)
         tz = timezone.get_current_timezone()
         for deadline in Issue.DEADLINE_STATUSES:
             records = []
@@ -153,7 +160,7 @@ def issues_escalate_overdue(*, issues, now: datetime | None = None) -> list[dict
             # What _escalation did to each row in memory, done to all of them by the database (they are locked).
             changes = {"escalation_level": Least(F("escalation_level") + 1, Value(MAX_ESCALATION_LEVEL))}
             # Only escalation_level changed: the rollups take it as a delta (issues.rollups.rollup_escalations).
-            _record_many(records=records, changes=changes, rollups=False)
+            _record_many(records=records, changes=changes, rollups=False, created_between=created_between)
             rollup_escalations((r["issue"], r["data"]["from_level"], r["data"]["to_level"]) for r in records)
             _marks_write([r["issue"] for r in records], deadline)
             done += [{"issue_id": str(r["issue"].pk), "number": r["issue"].number, **r["data"]} for r in records]

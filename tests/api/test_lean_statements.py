@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config import compiled as compiled_module
 from issues.api import lean
 from orgs.models import Membership, Role
 from tests.api.test_lean import token_client
@@ -134,4 +135,6 @@ def test_on_postgresql_a_new_connection_prepares_its_statements_again(issues, co
 
     again, queries = _get(client, url)
     assert again.content == before
-    assert queries.captured_queries[-1]["sql"].startswith("PREPARE griddesk_lean_")
+    # The new session's first batch: the plan setting's catalog read (config.compiled), then PREPARE and EXECUTE.
+    first_batch = queries.captured_queries[-1]["sql"]
+    assert first_batch.startswith(f"{compiled_module.GENERIC_PLANS_WHEN_PARTITIONED}; PREPARE griddesk_lean_")

@@ -196,11 +196,11 @@ def test_a_backlog_is_swept_with_the_older_objects_frozen_out_of_the_collector_a
     now = max(i.resolution_due_at for i in issues) + MINUTE
     frozen_during, real_escalate = [], escalation.issues_escalate_overdue
 
-    def chunk(*, issues, now):
+    def chunk(*, issues, now, created_between):
         frozen_during.append(gc.get_freeze_count())
         if len(frozen_during) == 2:
             raise RuntimeError("a chunk fails: retried one issue at a time, still frozen")
-        return real_escalate(issues=issues, now=now)
+        return real_escalate(issues=issues, now=now, created_between=created_between)
 
     monkeypatch.setattr(escalation, "issues_escalate_overdue", chunk)
     gc.unfreeze()

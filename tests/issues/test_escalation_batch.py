@@ -173,3 +173,24 @@ def test_a_sweeps_inbox_rows_count_in_their_recipients_header_at_once(make, stre
     after = unread_count_for_user(user=street_officer)
     assert after > before
     assert unread_count_remembered(user=street_officer) == after
+
+
+def test_each_chunk_names_the_span_of_its_issues_created_at_and_escalates_them_all(make):
+    """The span (issues.escalation._escalate_part) lets a table partitioned by month prune its partitions; its ends
+    are the chunk's own oldest and newest issues, which must escalate like the others."""
+    issues = [make("dispatched") for _ in range(5)]
+    for n, issue in enumerate(issues):  # created days apart, in another order than their deadlines
+        Issue.objects.filter(pk=issue.pk).update(created_at=issue.created_at - timedelta(days=(n * 3) % 5))
+    now = max(i.resolution_due_at for i in issues) + MINUTE
+
+    with CaptureQueriesContext(connection) as captured:
+        done = escalation_sweep(now=now, chunk=2)
+
+    assert sorted((d["issue_id"], d["deadline"]) for d in done) == sorted(
+        (str(i.pk), deadline) for i in issues for deadline in ("response", "resolution")
+    )
+    locks = [q["sql"] for q in captured.captured_queries if q["sql"].rstrip().endswith("SKIP LOCKED")]
+    updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('UPDATE "issues_issue"')]
+    assert len(locks) == 3 and len(updates) == 2 * 3  # three chunks, each updating once per deadline
+    assert all('"issues_issue"."created_at" BETWEEN' in sql for sql in locks + updates)
+    assert escalation_sweep(now=now, chunk=2) == []

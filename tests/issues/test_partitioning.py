@@ -188,6 +188,84 @@ def test_the_sweep_escalates_each_deadline_once_after_conversion(spread):
     assert Event.objects.filter(action="escalate").count() == len(done)
 
 
+def _lean_plans() -> dict[str, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'griddesk_lean_%%'"
+        )
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+def _details_on_a_new_session(staff, issues) -> dict[str, tuple[int, int]]:
+    """Ask for each issue's detail three times on a session that starts (its statements prepared anew); return the
+    lean statements' (generic, custom) plan counts."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection.griddesk_prepared = None
+    for _ in range(3):
+        for issue in issues:
+            assert staff.get(f"{ISSUES}{issue.pk}/").status_code == HTTPStatus.OK
+    return _lean_plans()
+
+
+@postgresql_only
+def test_lean_statements_are_planned_generically_from_the_first_request_once_partitioned(spread, community_staff):
+    """Custom plans over every month's partitions cost more than running them (config.compiled); unpartitioned,
+    PostgreSQL's own choice stays."""
+    staff = client_for(community_staff)
+    issues = spread[:4]
+    before = _details_on_a_new_session(staff, issues)
+    assert before and all(custom > 0 for _, custom in before.values())
+
+    partition_by_month()
+    after = _details_on_a_new_session(staff, issues)
+
+    assert after.keys() == before.keys()
+    assert all(custom == 0 and generic == 3 * len(issues) for generic, custom in after.values()), after
+
+
+@postgresql_only
+def test_each_sweep_chunk_reads_and_updates_only_the_months_of_its_issues(spread):
+    partition_by_month()
+    running = list(Issue.objects.filter(status__in=["classified", "dispatched", "in_progress"]))
+    now = max(i.resolution_due_at for i in running) + timedelta(days=1)
+
+    with CaptureQueriesContext(connection) as captured:
+        done = escalation_sweep(now=now, chunk=1)  # a chunk per issue: its span is its own moment
+
+    assert sorted({d["issue_id"] for d in done}) == sorted(str(i.pk) for i in running)
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].rstrip().endswith("SKIP LOCKED") or q["sql"].startswith('UPDATE "issues_issue"')
+    ]
+    months = {partition_name("issues_issue", month_start(i.created_at)) for i in running}
+    assert len(months) > 1
+    for sql in statements:
+        # The span is written into the statement: the planner keeps the one month it falls in, for any id.
+        planned = _planned_partitions(sql)
+        assert len(planned) == 1 and planned <= months, (planned, sql[:120])
+
+
+def _planned_partitions(sql: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (COSTS OFF) {sql}")
+        lines = [row[0] for row in cursor.fetchall()]
+    return {m.group(1) for line in lines for m in [re.search(r" on (issues_issue_\w+)", line)] if m}
+
+
+@postgresql_only
+def test_the_text_estimate_reads_the_text_and_the_table_apart_once_partitioned(spread):
+    from issues.filters import _estimated_share, text_q
+
+    partition_by_month()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE issues_issue")
+
+    assert _estimated_share(connection, Issue.objects.all()) == 1
+    assert 0 < _estimated_share(connection, Issue.objects.filter(text_q("no such text anywhere"))) < 1
+
+
 @postgresql_only
 def test_retention_removes_personal_data_and_scrubs_event_notes_after_conversion(spread, community_staff):
     issue = next(i for i in spread if i.status == "closed")

@@ -198,13 +198,14 @@ def test_child_areas_and_weekly_trend_read_the_rollup(world):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
 def test_text_search_uses_the_trigram_indexes(territory):
-    from issues.filters import IssueFilterSet
+    from issues.filters import TEXT_PROBE, text_q
 
-    queryset = IssueFilterSet({"q": "下水道"}, queryset=Issue.objects.all()).qs
+    # The probe's statement (issues.filters._text_probe), with the settings it runs under.
+    queryset = Issue.objects.filter(text_q("下水道")).order_by().values_list("pk", "created_at")[: TEXT_PROBE + 1]
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")  # the list's ORDER BY index would also avoid a seq scan
+        cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     for column in ("number", "title", "description", "address"):
@@ -212,9 +213,15 @@ def test_text_search_uses_the_trigram_indexes(territory):
     assert "Seq Scan on issues_issue" not in plan
 
 
-def test_text_search_keeps_its_meaning(territory):
-    """`q`: the number, title, description or address contains the text, whatever the case (served by the index)."""
+@pytest.mark.parametrize("probe", [1000, 2], ids=["by-key-when-few", "walk-when-many"])
+def test_text_search_keeps_its_meaning(territory, probe, monkeypatch):
+    """`q`: the number, title, description or address contains the text, whatever the case (served by the index);
+    the same whether the trigram indexes found few issues (read by key) or many (issues.filters.TEXT_PROBE)."""
+    from issues import filters
     from issues.filters import IssueFilterSet
+
+    monkeypatch.setattr(filters, "TEXT_PROBE", probe)
+    monkeypatch.setattr(filters, "COMMON_TEXT", 1.01)  # a handful of rows: any text would count as common
 
     rng = random.Random(5)
     words = ["下水道", "路灯", "Lamp", "lamp", "NOISE", "楼道堆放", "bk-00", "x"]
