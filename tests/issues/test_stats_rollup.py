@@ -105,11 +105,12 @@ PERIODS = [
 NOWS = [datetime(2026, 10, 20, 12, tzinfo=LOCAL_TZ), datetime(2026, 12, 20, 0, tzinfo=LOCAL_TZ)]
 
 
-def _compare(scopes) -> int:
+def _compare(scopes, *, nows=NOWS, periods=PERIODS) -> int:
+    """Assert issue_stats equals the live count for every scope, period and moment of reading; return how many."""
     compared = 0
     for area in scopes:
-        for date_from, date_to in PERIODS:
-            for now in NOWS:
+        for date_from, date_to in periods:
+            for now in nows:
                 args = {"area": area, "date_from": date_from, "date_to": date_to, "now": now}
                 assert issue_stats(**args) == live_issue_stats(**args), args
                 compared += 1
@@ -369,17 +370,6 @@ CLOCK_NOWS = [
 ]
 
 
-def _compare_clock(scopes, *, nows=CLOCK_NOWS, periods=PERIODS) -> int:
-    compared = 0
-    for area in scopes:
-        for date_from, date_to in periods:
-            for now in nows:
-                args = {"area": area, "date_from": date_from, "date_to": date_to, "now": now}
-                assert issue_stats(**args) == live_issue_stats(**args), args
-                compared += 1
-    return compared
-
-
 def _late_table() -> list[tuple]:
     """Return the deadline rows with counts as comparable tuples: each row's slots summed, empty rows aside."""
     keys = [f.name for f in DeadlineRollup._meta.concrete_fields if f.name not in {"id", "slot", *LATE_COUNTS}]
@@ -397,7 +387,7 @@ def test_deadline_rows_answer_the_live_count_at_any_moment(world):
         _random_issue(rng, world["places"], world["categories"], world["resident"])
     rollup_rebuild()
     assert _late_table(), "no open issue with a deadline: nothing compared"
-    assert _compare_clock(world["scopes"]) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
+    assert _compare(world["scopes"], nows=CLOCK_NOWS) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
     # The quick rebuild from the open issues (manage.py rebuild_stats_rollups --deadlines) writes what the full one
     # wrote.
     rebuilt, days = _late_table(), _entry_days()
@@ -437,14 +427,14 @@ def test_changed_deadlines_and_statuses_move_their_deadline_rows(world):
     rng = random.Random(13)
     issues = [_random_issue(rng, world["places"], world["categories"], world["resident"]) for _ in range(100)]
     rollup_refresh([i.pk for i in issues])
-    _compare_clock(world["scopes"][:4], periods=PERIODS[:3])
+    _compare(world["scopes"][:4], nows=CLOCK_NOWS, periods=PERIODS[:3])
     # Two rounds of changes, each refreshed as the event seam refreshes: some issues change twice.
     for _ in range(2):
         changed = rng.sample(issues, 40)
         for issue in changed:
             _change(issue, rng)
         rollup_refresh([i.pk for i in changed])
-    assert _compare_clock(world["scopes"]) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
+    assert _compare(world["scopes"], nows=CLOCK_NOWS) == len(world["scopes"]) * len(PERIODS) * len(CLOCK_NOWS)
     incremental, days = _late_table(), _entry_days()
     rollup_rebuild_deadlines()
     assert (_late_table(), _entry_days()) == (incremental, days)
@@ -475,7 +465,7 @@ def test_the_workflows_deadline_changes_keep_the_deadline_rows_current(
     today = timezone.localdate()
     periods = [(None, None), (today - timedelta(days=1), today), (today.replace(day=1), None)]
     scopes = [territory["district"], territory["street"], territory["community"], territory["building"]]
-    _compare_clock(scopes, nows=sorted(moments), periods=periods)
+    _compare(scopes, nows=sorted(moments), periods=periods)
     incremental, days = _late_table(), _entry_days()
     rollup_rebuild()
     assert (_late_table(), _entry_days()) == (incremental, days)
