@@ -115,26 +115,24 @@ def test_lists_details_and_statistics_answer_the_same_after_conversion(
     officer, staff = client_for(street_officer), client_for(community_staff)
     now = timezone.now()
     since = timezone.localdate() - timedelta(days=31 * MONTHS_BACK + 5)
-    before = {
-        "pages": all_pages(officer, {"page_size": 3}),
-        "oldest_first": all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
-        "details": [staff.get(f"{ISSUES}{issue.pk}/").json() for issue in spread],
-        "stats": issue_stats(area=territory["street"], date_from=since, date_to=timezone.localdate(), now=now),
-        "stats_all": issue_stats(area=territory["community"], date_from=None, date_to=None, now=now),
-        "rollups": sorted(StatsRollup.objects.values_list("grain", "level", "period", "area_path", "total")),
-    }
+
+    def answers() -> dict:
+        """What the API, the statistics and the rollups answer now."""
+        return {
+            "pages": all_pages(officer, {"page_size": 3}),
+            "oldest_first": all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
+            "details": [staff.get(f"{ISSUES}{issue.pk}/").json() for issue in spread],
+            "stats": issue_stats(area=territory["street"], date_from=since, date_to=timezone.localdate(), now=now),
+            "stats_all": issue_stats(area=territory["community"], date_from=None, date_to=None, now=now),
+            "rollups": sorted(StatsRollup.objects.values_list("grain", "level", "period", "area_path", "total")),
+        }
+
+    before = answers()
 
     partition_by_month()
     rollup_rebuild()  # reads the issues month by month: the same rows from the partitioned table
 
-    after = {
-        "pages": all_pages(officer, {"page_size": 3}),
-        "oldest_first": all_pages(officer, {"page_size": 4, "ordering": "created_at"}),
-        "details": [staff.get(f"{ISSUES}{issue.pk}/").json() for issue in spread],
-        "stats": issue_stats(area=territory["street"], date_from=since, date_to=timezone.localdate(), now=now),
-        "stats_all": issue_stats(area=territory["community"], date_from=None, date_to=None, now=now),
-        "rollups": sorted(StatsRollup.objects.values_list("grain", "level", "period", "area_path", "total")),
-    }
+    after = answers()
     assert len(before["pages"]) == len(spread) and all(d.get("events") for d in before["details"])
     assert after == before
 
