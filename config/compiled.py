@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import NamedTuple
 
 from django.db import connections, router
@@ -172,21 +172,12 @@ def execute_prepared_many(connection, statements: Sequence[Prepared], *, alone: 
         sql.insert(0, "DEALLOCATE ALL")
     own = alone and alone_allowed(connection)
     try:
-        if own:
-            raw.autocommit = True
         try:
-            with connection.cursor() as cursor:
+            with before_begin(connection) if own else nullcontext(), connection.cursor() as cursor:
                 cursor.execute("; ".join(sql), params)
                 rows = cursor.fetchall()
-        except Exception:
-            if own and not _nothing_sent(raw):
-                # A block the query began itself (issues.numbering's) failed before its COMMIT: end it, as the server
-                # ends a failed implicit transaction, or the next statement would find it aborted.
-                raw.cursor().execute("ROLLBACK")
-            raise
         finally:
             if own:
-                raw.autocommit = False
                 connection.griddesk_alone = _SENT
     except Exception:
         session.unsure = True
@@ -211,6 +202,27 @@ def alone_allowed(connection) -> bool:
         return False
     connection.ensure_connection()
     return _nothing_sent(connection.connection)
+
+
+@contextmanager
+def before_begin(connection):
+    """Run the block's statements as transactions of their own, before the atomic block's BEGIN (psycopg2 sends it
+    with the first statement); only where nothing was sent in the block yet (nothing_sent).
+
+    A block that a statement began itself (BEGIN … COMMIT in its text: issues.numbering's) and that failed before its
+    COMMIT is rolled back, as the server ends a failed implicit transaction, or the next statement would find it
+    aborted.
+    """
+    raw = connection.connection
+    raw.autocommit = True
+    try:
+        yield
+    except Exception:
+        if not _nothing_sent(raw):
+            raw.cursor().execute("ROLLBACK")
+        raise
+    finally:
+        raw.autocommit = False
 
 
 def nothing_sent(connection) -> bool:

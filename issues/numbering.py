@@ -14,12 +14,13 @@ its INSERT (the place's staff not remembered yet: orgs.staff_cache) has begun it
 number in it, and holds the counter row to its commit, once per place and process after the staff change.
 """
 
+from contextlib import nullcontext
 from datetime import date
 
 from django.db import connection
 from django.utils import timezone
 
-from config.compiled import Prepared, nothing_sent
+from config.compiled import Prepared, before_begin, nothing_sent
 from issues.models import IssueCounter
 
 PREFIX = "GD"
@@ -60,17 +61,12 @@ def issue_number_next(*, day: date | None = None) -> str:
     """
     day = day or timezone.localdate()
     alone = connection.vendor == "postgresql" and (not connection.in_atomic_block or nothing_sent(connection))
-    raw = connection.connection if alone and connection.in_atomic_block else None
-    if raw is not None:
-        raw.autocommit = True  # no BEGIN: the block's transaction begins with its next statement
-    try:
+    # Inside a block: no BEGIN, the block's transaction begins with its next statement.
+    with before_begin(connection) if alone and connection.in_atomic_block else nullcontext():
         with connection.cursor() as cursor:
             # The day as text: sqlite3's default date adapter is deprecated.
             cursor.execute(_NEXT_ASYNC_SQL if alone else _NEXT_SQL, [day.isoformat()])
             (last,) = cursor.fetchone()
-    finally:
-        if raw is not None:
-            raw.autocommit = False
     return f"{PREFIX}-{day:%Y%m%d}-{last:05d}"
 
 
