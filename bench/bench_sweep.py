@@ -22,6 +22,8 @@ from bench.bench_api import PLANS_DIR, SCALES, SEQ_SCAN, _bulk_load
 TITLE = "escalation sweep and export jobs at city scale"
 OVERDUE = 10_000
 NOTES = {
+    "sweep_first_read": "how the first sweep found them: 'minute' (they fell due within the last minute, read from the"
+    " horizon the previous minute's run left) or 'full' (due over the last day, every running deadline read)",
     "sweep_first_s": f"wall time of the sweep that escalates {OVERDUE:,} overdue issues (one run)",
     "sweep_first_queries": "SQL statements of that sweep, BEGIN/COMMIT not counted (constant per chunk of 1,000)",
     "sweep_first_python_cpu_s": "CPU time of the Python process in that sweep (the rest of the wall time: the database,"
@@ -78,17 +80,29 @@ RUNNING = {
 }
 
 
-def _prepare(total: int) -> None:
+# How the first sweep finds the OVERDUE deadlines (--first-read):
+# "minute": they fell due within the last minute, all at once (deadlines counted in working days cluster on the
+#   first working hour after a holiday), and the sweeps ran every minute before: the first sweep reads from the
+#   horizon the run a minute earlier left (issues.escalation.escalation_horizon), as every run does in steady state.
+# "full": they fell due over the last day, and the first sweep reads every running deadline (no horizon: the first run
+#   on a database, an hourly backstop read, a run after an outage).
+FIRST_READS = ("minute", "full")
+
+
+def _prepare(total: int, first_read: str = "minute") -> None:
     from django.db import connection
 
+    spread = "random() * interval '55 seconds'"
+    if first_read == "full":
+        spread = "interval '1 hour' + random() * interval '1 day'"
     with connection.cursor() as cursor:
-        # Exactly OVERDUE open issues whose resolution deadline passed within the last day, not escalated yet (still at
-        # the community: each run escalates them to the street and their rollup rows change, as on a first run). The
+        # Exactly OVERDUE open issues whose resolution deadline passed (FIRST_READS), not escalated yet (still at the
+        # community: each run escalates them to the street and their rollup rows change, as on a first run). The
         # rows are rewritten (a non-HOT update: the deadline is indexed), as a deadline change in production rewrites
         # them, so they land on pages filled to the table's fillfactor.
         cursor.execute(
-            """
-            UPDATE issues_issue SET resolution_due_at = now() - interval '1 hour' - random() * interval '1 day',
+            f"""
+            UPDATE issues_issue SET resolution_due_at = now() - ({spread}),
                                     escalation_level = 0
             WHERE id IN (SELECT id FROM issues_issue WHERE status IN ('classified', 'dispatched', 'in_progress')
                          AND response_due_at IS NOT NULL ORDER BY number LIMIT %s)
@@ -201,22 +215,36 @@ class _QueryCounter:
         self._wrapped.__exit__(*exc)
 
 
-def _sweep(ctx) -> dict:
+def _sweep(ctx, first_read: str = "minute") -> dict:
+    from datetime import timedelta
+
     from django.conf import settings
     from django.utils import timezone
 
-    from issues.escalation import ESCALATION_LIMIT, escalation_due_q, escalation_sweep
-    from issues.models import Issue
+    from issues.escalation import (
+        ESCALATION_LIMIT,
+        HORIZON_DEADLINES,
+        escalation_candidates,
+        escalation_changed,
+        escalation_horizon,
+        escalation_sweep,
+    )
+    from issues.models import EscalationHorizon
     from notifications.models import Notification
 
     now = timezone.now()
+    EscalationHorizon.objects.all().delete()
+    if first_read == "minute":  # the sweep a minute ago covered everything up to then; the last full read was at :00
+        EscalationHorizon.objects.create(
+            name="escalation", covered_until=now - timedelta(minutes=1), full_read_at=now - timedelta(minutes=30)
+        )
+    since = escalation_horizon(now)
+    changed = [] if since is None else escalation_changed(since, now)
     candidates = [
-        Issue.objects.filter(escalation_due_q(deadline, now))
-        .order_by(f"{deadline}_due_at")
-        .values_list("pk", flat=True)[:ESCALATION_LIMIT]
-        for deadline in Issue.DEADLINE_STATUSES
+        escalation_candidates(deadline, now=now, since=since, changed=changed)[:ESCALATION_LIMIT]
+        for deadline in HORIZON_DEADLINES
     ]
-    plans = ["-- before the first sweep (the overdue issues due)"]
+    plans = [f"-- before the first sweep (the overdue issues due; read: {first_read}, {len(changed)} changed issues)"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     before = Notification.objects.count()
     updates_before = _issue_updates()
@@ -240,6 +268,7 @@ def _sweep(ctx) -> dict:
         for key, (seconds, n) in sorted(captured.timed.items(), key=lambda item: -item[1][0])[:15]:
             ctx.log(f"{seconds:7.3f} s {n:4d}x {key}")
     figures = {
+        "sweep_first_read": first_read,
         "sweep_load_average_1m_before": load_before,
         "sweep_first_s": round(first, 3),
         "sweep_first_queries": len(captured),
@@ -263,12 +292,23 @@ def _sweep(ctx) -> dict:
     figures["sweep_second_escalated"] = len(again)
     figures["sweep_load_average_1m_after"] = round(os.getloadavg()[0], 2)
     ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s, {len(captured)} queries")
-    # The plans of the candidate reads, after the sweep (what every later run reads).
-    plans += ["-- after it (every later run: nothing due)"]
-    plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
+    # The plans of the candidate reads after the sweep: the next minute's (from this run's horizon: nothing due) and the
+    # hourly full read's (every running deadline; all escalated for already).
+    since = escalation_horizon(now)
+    changed = escalation_changed(since, now)
+    for label, reads in (
+        (f"the next run, from the horizon ({len(changed)} changed issues)", {"since": since, "changed": changed}),
+        ("a full read", {"since": None}),
+    ):
+        plans += [f"-- after it: {label}, nothing due"]
+        queries = [
+            escalation_candidates(deadline, now=now, **reads)[:ESCALATION_LIMIT] for deadline in HORIZON_DEADLINES
+        ]
+        plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in queries]
     PLANS_DIR.mkdir(exist_ok=True)
     prefix = os.environ.get("GRIDDESK_BENCH_PLANS_PREFIX", "")
-    (PLANS_DIR / f"{prefix}sweep.txt").write_text("\n".join(plans), encoding="utf-8")
+    name = "sweep" if first_read == "minute" else f"sweep_{first_read}"
+    (PLANS_DIR / f"{prefix}{name}.txt").write_text("\n".join(plans), encoding="utf-8")
     figures["sweep_seq_scans"] = sum(len(SEQ_SCAN.findall(plan)) for plan in plans)
     return figures
 
@@ -324,6 +364,9 @@ def run(ctx) -> dict:
     figures: dict = {"scale": scale, "issues": Issue.objects.count(), "load_s": round(time.perf_counter() - started, 1)}
     ctx.log(f"{figures['issues']} issues loaded in {figures['load_s']} s")
     figures.update(_sweep(ctx))
+    # Again with the deadlines spread over a day and every running deadline read (FIRST_READS).
+    _prepare(SCALES[scale], "full")
+    figures.update({f"full_read_{key}": value for key, value in _sweep(ctx, "full").items()})
     with override_settings(MEDIA_ROOT=str(ctx.tmp_dir)):
         figures.update(_exports(ctx))
     return figures
@@ -348,6 +391,7 @@ def main() -> None:
     parser.add_argument("--partner-webhook", action="store_true", help="the demo partner hears of escalations")
     parser.add_argument("--profile", action="store_true", help="cProfile the first sweep and time its statements")
     parser.add_argument("--plans-prefix", default="", help="bench/plans/<prefix>sweep.txt (partitioned_: 10 M)")
+    parser.add_argument("--first-read", default="minute", choices=FIRST_READS, help="see FIRST_READS")
     args = parser.parse_args()
     os.environ["GRIDDESK_BENCH_PLANS_PREFIX"] = args.plans_prefix
     if args.load:
@@ -379,9 +423,9 @@ def main() -> None:
         started = time.perf_counter()
         _bulk_load(SCALES[args.scale])
         Ctx.log(f"loaded in {time.perf_counter() - started:.0f} s")
-    _prepare(SCALES[args.scale])
+    _prepare(SCALES[args.scale], args.first_read)
     _partner_webhook(args.partner_webhook)
-    figures = {"partner_webhook": args.partner_webhook, **_sweep(Ctx)}
+    figures = {"partner_webhook": args.partner_webhook, **_sweep(Ctx, args.first_read)}
     from django.test.utils import override_settings
 
     if not args.sweep_only:

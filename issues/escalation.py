@@ -25,7 +25,7 @@ from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from issues.models import EscalationMark, Issue, escalation_running_q
+from issues.models import EscalationHorizon, EscalationMark, Event, Issue, escalation_running_q
 from issues.workflow import issue_auto_close, issue_escalate_overdue, issues_escalate_overdue
 
 BATCH = 500  # auto-close: issues per run
@@ -43,7 +43,12 @@ def escalation_due_q(deadline: str, now: datetime) -> Q:
 
 
 def escalation_sweep(
-    *, now: datetime | None = None, limit: int = ESCALATION_LIMIT, chunk: int = CHUNK, parallel: int | None = None
+    *,
+    now: datetime | None = None,
+    limit: int = ESCALATION_LIMIT,
+    chunk: int = CHUNK,
+    parallel: int | None = None,
+    full: bool = False,
 ) -> list[dict]:
     """Escalate every issue whose response or resolution deadline passed, one level per deadline, once per deadline.
 
@@ -52,20 +57,113 @@ def escalation_sweep(
     (after an outage, a holiday's deadlines passing at once) is worked off on up to `parallel` database
     connections at once (GRIDDESK_SWEEP_CONNECTIONS), each chunk in its own transaction as always: the chunks hold
     different issues, and their rollup rows are written in key order into each transaction's own slot.
+    The candidates are read from the horizon the last run left (escalation_horizon) unless `full` or a full read is
+    due; the run then records the horizon it leaves.
     """
     now = now or timezone.now()
-    candidates: dict = {}  # pk → created_at, the oldest deadline first
-    for deadline in Issue.DEADLINE_STATUSES:
-        overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by(f"{deadline}_due_at")
-        candidates.update(overdue.values_list("pk", "created_at")[:limit])
-    pairs = list(candidates.items())
+    since = None if full else escalation_horizon(now)
+    changed = () if since is None else escalation_changed(since, now)
+    candidates = {
+        deadline: list(escalation_candidates(deadline, now=now, since=since, changed=changed)[:limit])
+        for deadline in HORIZON_DEADLINES
+    }
+    pairs = list({pk: created for rows in candidates.values() for pk, created, _ in rows}.items())
     parts = [pairs[start : start + chunk] for start in range(0, len(pairs), chunk)]
     workers = min(settings.GRIDDESK_SWEEP_CONNECTIONS if parallel is None else parallel, len(parts))
     with _collector_spared() if len(parts) > 1 else nullcontext():
         if workers < 2 or not _parallel_possible():
-            return [escalation for part in parts for escalation in _escalate_part(part, now=now)]
-        done = _in_threads(_escalate_part, parts, workers=workers, now=now)
-    return [escalation for part in done for escalation in part]
+            done = [escalation for part in parts for escalation in _escalate_part(part, now=now)]
+        else:
+            done = [
+                escalation
+                for part in _in_threads(_escalate_part, parts, workers=workers, now=now)
+                for escalation in part
+            ]
+    _horizon_record(now=now, full=since is None, candidates=candidates, done=done, limit=limit)
+    return done
+
+
+# The deadlines the sweep escalates, in the order it reads them (the oldest deadline first within each).
+HORIZON_DEADLINES = tuple(Issue.DEADLINE_STATUSES)
+# How far before the recorded horizon a run reads again: a change recorded (its event's `at`) before the last run read
+# the database but committed after it, or stamped by a server whose clock runs behind, is found if it is younger.
+HORIZON_MARGIN = timedelta(minutes=10)
+# The events that may make a deadline newly due and unmarked: every action but the system's own (escalations, which
+# write the mark; auto-close, reminders, retention). Named as the actions they keep, not the ones they leave out, so
+# the read goes through the events' (action, at) index and skips a big sweep's 10,000 escalations.
+_MAY_MAKE_DUE = tuple(
+    action
+    for action in Event.Action.values
+    if action
+    not in (
+        Event.Action.ESCALATE,
+        Event.Action.AUTO_CLOSE,
+        Event.Action.REMIND_RESPONSE,
+        Event.Action.REMIND_RESOLUTION,
+        Event.Action.RETENTION,
+    )
+)
+
+
+def escalation_horizon(now: datetime) -> datetime | None:
+    """Return the moment a sweep at `now` must read from, or None when it must read every running deadline.
+
+    A deadline becomes due and unmarked in two ways: time passes it (it falls after the horizon), or a change of the
+    issue (a new deadline value, a status that makes it run again) lands after the horizon, and every change goes
+    through issues.workflow, which records an event. A change that reached the database otherwise (SQL by hand, a
+    restore) is found by the next full read, at most GRIDDESK_ESCALATION_FULL_READ_SECONDS later. No horizon yet, a
+    clock that went back, or a full read due: None.
+    """
+    row = EscalationHorizon.objects.filter(name="escalation").first()
+    if row is None or now < row.covered_until:
+        return None
+    if now - row.full_read_at >= timedelta(seconds=settings.GRIDDESK_ESCALATION_FULL_READ_SECONDS):
+        return None
+    return row.covered_until - HORIZON_MARGIN
+
+
+def escalation_changed(since: datetime, now: datetime) -> list:
+    """Return the issues with an event between `since` and `now` that could have made a deadline newly due.
+
+    Up to `now`, as the deadlines are: an event stamped later (by a clock ahead of this one) is the next runs' to read,
+    whose window starts a HORIZON_MARGIN before this run's `now`."""
+    changed = Event.objects.filter(action__in=_MAY_MAKE_DUE, at__gte=since, at__lte=now)
+    return list(changed.order_by().values_list("issue_id", flat=True).distinct())
+
+
+def escalation_candidates(deadline: str, *, now: datetime, since: datetime | None = None, changed=()):
+    """Return (pk, created_at, due) of the issues due to escalate for `deadline`, the oldest deadline first.
+
+    `since`: only deadlines that passed since then (the partial index's range), and the `changed` issues
+    (escalation_changed: their deadline may have moved into the past, or run again; read by primary key), so the read
+    never walks the backlog of running deadlines escalated for already; None: every running deadline."""
+    due = f"{deadline}_due_at"
+    overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by()
+    if since is not None:
+        recent = overdue.filter(**{f"{due}__gte": since})
+        overdue = recent.union(overdue.filter(pk__any_of=changed)) if changed else recent
+    return overdue.values_list("pk", "created_at", due).order_by(due)
+
+
+def _horizon_record(*, now: datetime, full: bool, candidates: dict, done: list[dict], limit: int) -> None:
+    """Record how far this run covered: `now`, or the oldest deadline it read and did not escalate (a row another
+    transaction held, a chunk that failed, a deadline beyond `limit`), which the next run then reads again."""
+    escalated = {(escalation["issue_id"], escalation["deadline"]) for escalation in done}
+    covered = now
+    for deadline, rows in candidates.items():
+        left = [at for pk, _, at in rows if (str(pk), deadline) not in escalated]
+        if len(rows) >= limit:
+            left.append(rows[-1][2])
+        covered = min([covered, *left])
+    # One statement a run (an upsert; the row is made by the first run, always a full read). Sweeps running at once
+    # write in turn and the last one wins: each covered what it read, and a row one of them left unescalated is a
+    # candidate of the others as well.
+    EscalationHorizon.objects.bulk_create(
+        [EscalationHorizon(name="escalation", covered_until=covered, full_read_at=now)],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["covered_until", "full_read_at"] if full else ["covered_until"],
+    )
 
 
 @contextmanager

@@ -329,6 +329,28 @@ class EscalationMark(models.Model):
         return f"{self.issue_id} {self.deadline} {self.due_at.isoformat()}"
 
 
+class EscalationHorizon(models.Model):
+    """How far back the escalation sweep must read: one row, written by each sweep (issues.escalation).
+
+    Without it every minute's sweep read every running deadline that ever passed and anti-joined their marks, so its
+    cost grew with the backlog of overdue issues already escalated (170,000 at 10 M issues: 0.2–0.3 s a minute), not
+    with what changed. `covered_until`: every running deadline that had passed before it, as the sweep read the
+    database, was escalated; `full_read_at`: when a sweep last read every running deadline (the backstop for a change
+    that reached the database without an event).
+    """
+
+    name = models.CharField(primary_key=True, max_length=20)
+    covered_until = models.DateTimeField()
+    full_read_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("escalation sweep horizon")
+        verbose_name_plural = _("escalation sweep horizons")
+
+    def __str__(self):
+        return f"{self.name} {self.covered_until.isoformat()}"
+
+
 class IssueCounter(models.Model):
     """Hand out the daily sequence behind issue numbers (GD-YYYYMMDD-NNNNN)."""
 

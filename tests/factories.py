@@ -154,3 +154,19 @@ def last_event(issue):
     from issues.models import Event
 
     return Event.objects.filter(issue=issue).order_by("at", "id").last()
+
+
+def indexes_only(table: str, *keep: str) -> None:
+    """Drop every index of `table` but `keep` inside the test's transaction (rolled back after it), and turn sequential
+    scans off: a plan test then shows whether those indexes serve a query, whatever a statistics-less test database
+    would make the planner prefer among the others."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND NOT indexname = ANY(%s)", [table, list(keep)]
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{name}"')
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        cursor.execute("SET LOCAL enable_seqscan = off")

@@ -253,6 +253,9 @@ CELERY_TASK_ROUTES = {
 # that ran late (or twice) does no harm. `expires`: a backlog of missed beats collapses into the next one.
 GRIDDESK_AREA_DIGEST_HOUR = env.int("GRIDDESK_AREA_DIGEST_HOUR", default=8)  # local time (Asia/Shanghai)
 GRIDDESK_ESCALATION_SWEEP_SECONDS = env.float("GRIDDESK_ESCALATION_SWEEP_SECONDS", default=60.0)
+# Each escalation sweep reads from where the last left off (issues.escalation.escalation_horizon); once this long after
+# the last full read, a sweep reads every running deadline again (the backstop for a change made without an event).
+GRIDDESK_ESCALATION_FULL_READ_SECONDS = env.int("GRIDDESK_ESCALATION_FULL_READ_SECONDS", default=3600)
 GRIDDESK_OUTBOX_SWEEP_SECONDS = env.float("GRIDDESK_OUTBOX_SWEEP_SECONDS", default=60.0)
 GRIDDESK_REMINDERS_SWEEP_SECONDS = env.float("GRIDDESK_REMINDERS_SWEEP_SECONDS", default=300.0)
 CELERY_BEAT_SCHEDULE: dict = {

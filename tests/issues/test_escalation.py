@@ -11,6 +11,7 @@ from issues import events, workflow
 from issues.escalation import ESCALATION_LIMIT, auto_close_sweep, escalation_due_q, escalation_sweep
 from issues.models import EscalationMark, Event, Issue, Rating
 from notifications.models import Notification
+from tests.factories import indexes_only
 
 pytestmark = pytest.mark.django_db
 
@@ -143,16 +144,7 @@ def test_the_sweep_finds_overdue_issues_through_the_partial_index(deadline):
     planner only the partial index and the primary key (the other indexes dropped inside the test's transaction,
     rolled back after it) and no sequential scan: an index scan of the partial index means the condition implies it.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'issues_issue' AND indexname NOT IN (%s, %s)",
-            [f"issue_{deadline}_escalation", "issues_issue_pkey"],
-        )
-        others = [name for (name,) in cursor.fetchall()]
-        for name in others:
-            cursor.execute(f'ALTER TABLE issues_issue DROP CONSTRAINT IF EXISTS "{name}"')
-            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
-        cursor.execute("SET LOCAL enable_seqscan = off")
+    indexes_only("issues_issue", f"issue_{deadline}_escalation", "issues_issue_pkey")
     overdue = Issue.objects.filter(escalation_due_q(deadline, timezone.now())).order_by(f"{deadline}_due_at")
     plan = overdue.values_list("pk", flat=True)[:ESCALATION_LIMIT].explain().lower()
     # An index scan of it, or a bitmap index scan (the planner's pick for a few rows, by the statistics of the moment).
