@@ -1,16 +1,17 @@
-"""CPU per request of the API create over HTTP, from /proc: what a busy machine cannot spoil (by hand).
+"""CPU per request of the API create over HTTP, from /proc, for a machine too busy for wall-clock ratios (by hand).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<a copy of griddesk_bench> .venv/bin/python bench/cpu_create.py \
         [--root /path/to/a/checkout] [--seconds 10] [--rounds 3] [create reference bare]
 
 Starts bench/bench_api.py's gunicorn (2 sync workers, the bench settings) on the code of `--root` (default: this
 checkout), warms it, then for each round and each endpoint runs wrk for `--seconds` and reads, before and after, the
-utime + stime of the two workers and of the PostgreSQL backends serving that database (pg_stat_activity, this
-script's own excluded): their CPU divided by the requests wrk counted. Wall-clock ratios need a quiet machine; CPU
-per request only needs nobody else on that database. Left out: the WAL writer, the checkpointer and autovacuum (shared
-with the rest of the machine); `--gin` then flushes the GIN pending lists of issues_issue and reports that backend
-CPU per create as well (the cost a create defers to the next flush). It writes issues into that database: never
-point it at one you keep.
+CPU time of the two workers and of the PostgreSQL backends serving that database (pg_stat_activity, this script's own
+excluded): their CPU divided by the requests wrk counted. Other load inflates it less than it does wall-clock ratios,
+but not nothing: a transaction holding an id anywhere in the cluster keeps every version of the rollup rows a create
+updates, and the backend's CPU per create grows run by run (docs/scaling.md, "A create's CPU"). Left out: the WAL
+writer, the checkpointer and autovacuum (shared with the rest of the machine); `--gin` then flushes the GIN pending
+lists of issues_issue and reports that backend CPU per create as well (the cost a create defers to the next flush).
+It writes issues into that database: never point it at one you keep.
 """
 
 import argparse
