@@ -10,7 +10,7 @@ creates events.
 import hashlib
 from types import SimpleNamespace
 
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
@@ -203,17 +203,21 @@ def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list, list]
     then only the values are prepared, as the ORM's compiler prepares them.
     """
     model = type(instance)
-    meta = model._meta
-    fields = [f for f in meta.local_concrete_fields if not f.generated]
-    if instance.pk is None:
-        fields = [f for f in fields if f is not meta.auto_field]
-    key = (using, model, tuple(fields), tuple(returning))
+    shape = (model, instance.pk is None)
+    plan = _PLANS.get(shape)
+    if plan is None:
+        meta = model._meta
+        fields = [f for f in meta.local_concrete_fields if not f.generated]
+        if instance.pk is None:
+            fields = [f for f in fields if f is not meta.auto_field]
+        plan = _PLANS[shape] = (fields, tuple(fields), [_prepared_as(field) for field in fields])
+    fields, key_fields, preparing = plan
+    key = (using, model, key_fields, tuple(returning))
     compiled = _INSERTS.get(key)
     connection = connections[using]
     if compiled is not None:
-        values = [field.pre_save(instance, True) for field in fields]
-        if not any(hasattr(value, "resolve_expression") for value in values):
-            params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)]
+        params = _params(instance, fields, preparing, connection)
+        if params is not None:
             return compiled[0], params, fields
     query = InsertQuery(model)
     query.insert_values(fields, [instance])
@@ -224,6 +228,49 @@ def _insert_sql(instance, using: str, *, returning=()) -> tuple[str, list, list]
     if plain and not any(hasattr(value, "resolve_expression") for value in params):
         _INSERTS[key] = (sql, fields)
     return sql, list(params), fields
+
+
+# Per model and whether the key is given: the fields of its INSERT, as a tuple (_INSERTS' key), and how each value is
+# prepared (_prepared_as).
+_PLANS: dict[tuple, tuple] = {}
+# Fields whose get_db_prep_save answers a value of exactly these types as it is (their get_prep_value only converts
+# other types) and None as None: read from the instance and sent without it. Any other field or value goes through
+# Django. A subclass may override either method, hence the exact classes.
+_SENT_AS_IS = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+    models.IntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.FloatField: (float,),
+}
+# Fields whose get_db_prep_save answers None as None (besides those above).
+_NONE_AS_IS = (models.DateTimeField, models.UUIDField, models.ForeignKey)
+
+
+def _prepared_as(field) -> tuple:
+    """Return (attribute, whether pre_save only reads it, the types sent as they are, whether None is) of `field`."""
+    plain_read = type(field).pre_save is models.Field.pre_save
+    as_is = _SENT_AS_IS.get(type(field), ())
+    return field.attname, plain_read, as_is, bool(as_is) or type(field) in _NONE_AS_IS
+
+
+def _params(instance, fields: list, preparing: list, connection) -> list | None:
+    """Return the INSERT's parameters of `instance` as the ORM's compiler prepares them (each field's pre_save, then
+    get_db_prep_save), or None when a value is an expression (the compiler must place it)."""
+    params = []
+    for field, (attname, plain_read, as_is, none_as_is) in zip(fields, preparing, strict=True):
+        value = getattr(instance, attname) if plain_read else field.pre_save(instance, True)
+        if type(value) in as_is or (value is None and none_as_is):
+            params.append(value)
+        elif hasattr(value, "resolve_expression"):
+            return None
+        else:
+            params.append(field.get_db_prep_save(value, connection))
+    return params
 
 
 class EventRow(SimpleNamespace):

@@ -159,10 +159,15 @@ class Issue(models.Model):
         AUTO_CLOSED = "auto_closed", _("auto-closed")  # unrated after GRIDDESK_AUTO_CLOSE_DAYS
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Found by the whole number (unique index): the pattern index Django adds beside a unique CharField on PostgreSQL
+    # is dropped (issues/migrations/0024): nothing matches numbers by prefix, and `q` reads the trigram index.
     number = models.CharField(_("number"), max_length=24, unique=True, editable=False)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SUBMITTED)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.COMPLAINT)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="issues")
+    # No index of its own: issue_category_created leads with it (every create wrote an entry in both).
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, null=True, blank=True, related_name="issues", db_index=False
+    )
     urgent = models.BooleanField(_("urgent"), default=False)
     title = models.CharField(_("title"), max_length=200, blank=True)
     description = models.TextField(_("description"))
@@ -184,8 +189,14 @@ class Issue(models.Model):
 
     # Who reported: the account that submitted (a resident, staff on patrol, a partner app's user) and the
     # person it is about (name and phone as given; masked for everyone but the reporter and handlers).
+    # No index of its own: issue_reporter and issue_external_id lead with it.
     reporter_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="reported_issues"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reported_issues",
+        db_index=False,
     )
     reporter_name = models.CharField(_("reporter name"), max_length=60, blank=True)
     reporter_phone = models.CharField(_("reporter phone"), max_length=20, blank=True)
@@ -243,19 +254,8 @@ class Issue(models.Model):
                 include=["reporter_user", "id"],
                 condition=Q(status__in=["submitted", "classified", "dispatched", "in_progress"]),
             ),
-            # Escalation sweep, response deadline: only issues still waiting for acceptance.
-            models.Index(
-                fields=["response_due_at"],
-                name="issue_response_due_open",
-                condition=Q(status__in=list(DEADLINE_STATUSES["response"])),
-            ),
-            # Escalation sweep and overdue filter, resolution deadline: only issues not yet resolved.
-            models.Index(
-                fields=["resolution_due_at"],
-                name="issue_resolution_due_open",
-                condition=Q(status__in=list(DEADLINE_STATUSES["resolution"])),
-            ),
-            # Escalation sweep: issues whose deadline still runs (escalation_running_q), with their id so the
+            # The escalation sweep, the overdue filter and the statistics' live part: issues whose deadline still runs
+            # (escalation_running_q, the same filter as issues.sla.deadline_running_q), with their id so the
             # candidate read, anti-joined with EscalationMark, reads the index alone, and their created_at, which
             # each chunk names so that a table partitioned by month reads only its months (issues.escalation).
             # Nothing an escalation changes is in the condition (the marks live in their own table): escalations
@@ -273,7 +273,7 @@ class Issue(models.Model):
                 condition=escalation_running_q("resolution"),
             ),
             # Statistics' live part (issues.stats.due_running_q): a resolution deadline that passed in the other open
-            # statuses (issues.stats.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_due_open.
+            # statuses (issues.stats.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_escalation.
             models.Index(
                 fields=["resolution_due_at"], name="issue_resolution_due_other", condition=Q(status="submitted")
             ),

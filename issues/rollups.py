@@ -205,22 +205,64 @@ def _local_day(moment) -> date:
     return moment.astimezone(LOCAL_TZ).date()
 
 
+def _read_attributes(q) -> set[str]:
+    """Return the attributes of an issue that _matches(q, issue) reads (the lookups' fields and the F()s compared)."""
+    names = set()
+    for child in q.children if isinstance(q, Q) else ():
+        if isinstance(child, tuple):
+            names.add(child[0].partition("__")[0])
+            if isinstance(child[1], F):
+                names.add(child[1].name)
+        else:
+            names |= _read_attributes(child)
+    return names
+
+
+# What _created_rows reads of an issue in memory, and its answers by their values: every submission of a kind (no
+# deadline, no acceptance, not resolved) has the same flags, resolution day and deadline days, told once.
+_MEMORY_ATTRIBUTES = sorted(
+    set().union(
+        *map(_read_attributes, [*FLAG_QS, HAS_RESOLUTION_DAY, *(q for terms in CLOCK_TERMS.values() for q, _ in terms)])
+    )
+    | {field for terms in CLOCK_TERMS.values() for _, field in terms}
+)
+_MEMORY_ANSWERS: dict[tuple, tuple | None] = {}
+MEMORY_ANSWERS_KEPT = 1000
+
+
+def _told_in_memory(issue: Issue) -> tuple | None:
+    """Return (flag bits, resolution day, deadline days) of `issue` as in memory, or None when memory cannot tell."""
+    values = tuple(getattr(issue, name) for name in _MEMORY_ATTRIBUTES)
+    if values in _MEMORY_ANSWERS:
+        return _MEMORY_ANSWERS[values]
+    bits = [_matches(q, issue) for q in FLAG_QS]
+    resolved = _matches(HAS_RESOLUTION_DAY, issue)
+    clock = _clock_in_memory(issue)
+    told = None
+    if None not in bits and resolved is not None and clock is not None:
+        flags = sum(1 << bit for bit, known in enumerate(bits) if known)
+        told = (flags, _local_day(issue.resolved_at) if resolved else NO_DAY, clock)
+    if len(_MEMORY_ANSWERS) >= MEMORY_ANSWERS_KEPT:
+        _MEMORY_ANSWERS.clear()
+    _MEMORY_ANSWERS[values] = told
+    return told
+
+
 def _created_rows(issues: list[Issue]) -> list[dict] | None:
     """Return what _REFRESH_ROWS reads of issues created in this transaction, from memory (no entry yet, no rating
     yet), or None when a flag cannot be told from memory."""
     rows = []
     for issue in issues:
-        bits = [_matches(q, issue) for q in FLAG_QS]
-        resolved = _matches(HAS_RESOLUTION_DAY, issue)
-        clock = _clock_in_memory(issue)
-        if None in bits or resolved is None or clock is None:
+        told = _told_in_memory(issue)
+        if told is None:
             return None
+        flags, resolved_on, clock = told
         row = {c: getattr(issue, c) for c in ["pk", "area_path", *CODE_COLUMNS, "channel", "kind"]}
         row |= {
             "day": _local_day(issue.created_at),
             "category_key": issue.category_id or 0,
-            "resolved_on": _local_day(issue.resolved_at) if resolved else NO_DAY,
-            "flag_bits": sum(1 << bit for bit, known in enumerate(bits) if known),
+            "resolved_on": resolved_on,
+            "flag_bits": flags,
             "rating_count": 0,
             "satisfied_count": 0,
             **dict(zip(CLOCK_DAYS, clock, strict=True)),
@@ -313,10 +355,7 @@ def _changes(rows) -> tuple[dict, dict, list]:
     entries = []
     old = "stats_entry__"
     for row in rows:
-        new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
-        new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
-        vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
-        clock = tuple(_as_date(row[day]) for day in CLOCK_DAYS)
+        pk, new, vector, clock = _entry_of(row)
         if row[f"{old}flags"] is not None:
             r = f"{old}rollup__"
             was = (_as_date(row[f"{r}period"]), row[f"{r}area_path"], tuple(row[f"{r}{c}"] for c in CODE_COLUMNS))
@@ -330,8 +369,16 @@ def _changes(rows) -> tuple[dict, dict, list]:
             _add_late(late, was, was_clock, sign=-1)
         _add(deltas, new, _counts(*vector))
         _add_late(late, new, clock)
-        entries.append((row["pk"], new, vector, clock))
+        entries.append((pk, new, vector, clock))
     return deltas, late, entries
+
+
+def _entry_of(row) -> tuple:
+    """Return (issue pk, leaf row, counts, deadline days) of a row of _REFRESH_ROWS as the issue is now: its entry."""
+    new = (_as_date(row["day"]), row["area_path"], tuple(row[c] for c in CODE_COLUMNS))
+    new = (*new, row["category_key"], row["channel"], row["kind"], _as_date(row["resolved_on"]))
+    vector = (row["flag_bits"], row["rating_count"], row["satisfied_count"])
+    return row["pk"], new, vector, tuple(_as_date(row[day]) for day in CLOCK_DAYS)
 
 
 def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
@@ -343,16 +390,18 @@ def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
     rows = _created_rows(issues)
     if rows is None:
         return None
-    deltas, late, entries = _changes(rows)
-    if len(entries) != 1:
-        return _write_prepared_statement(deltas, late, entries)
-    ((_, leaf, vector, clock),) = entries
+    if len(rows) != 1:
+        return _write_prepared_statement(*_changes(rows))
+    # A new issue's entry is its row as it is now; the rows' part follows from it alone (_CREATED_ROW_ARRAYS), so the
+    # deltas are summed only when it is not remembered.
+    entry = _entry_of(rows[0])
+    _, leaf, vector, clock = entry
     row_arrays = _CREATED_ROW_ARRAYS.get((leaf, vector, clock))
     if row_arrays is None:
         if len(_CREATED_ROW_ARRAYS) >= CREATED_ROW_ARRAYS_KEPT:
             _CREATED_ROW_ARRAYS.clear()
-        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector, clock] = _row_arrays(deltas, late, entries)
-    return _write_prepared_statement(deltas, late, entries, row_arrays)
+        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector, clock] = _row_arrays(*_changes(rows))
+    return _write_prepared_statement({}, {}, [entry], row_arrays)
 
 
 # --- a known change: an escalation ---------------------------------------------------------------------------------
@@ -775,10 +824,15 @@ def _write_prepared_statement(deltas: dict, late: dict, entries: list, row_array
     ]
     arrays = [*row_arrays, *(array_literal(column) for column in zip(*entry_rows, strict=True))]
     late = len(row_arrays) > len(WRITE_ROW_COLUMNS)
-    types = [*WRITE_ROW_TYPES, *(LATE_ROW_TYPES if late else []), *WRITE_ENTRY_TYPES]
     name = f"{_WRITE_NAME}_late" if late else _WRITE_NAME
-    execute = f"EXECUTE {name}({', '.join(f'%s::{t}[]' for t in types)})"
+    execute = _EXECUTES.get(name)
+    if execute is None:
+        types = [*WRITE_ROW_TYPES, *(LATE_ROW_TYPES if late else []), *WRITE_ENTRY_TYPES]
+        execute = _EXECUTES[name] = f"EXECUTE {name}({', '.join(f'%s::{t}[]' for t in types)})"
     return Prepared(name, _write_statement_late if late else _write_statement_plain, execute, arrays)
+
+
+_EXECUTES: dict[str, str] = {}  # the EXECUTE text of each of _write's statements
 
 
 def _write_statement_plain() -> str:

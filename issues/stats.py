@@ -140,7 +140,7 @@ CLOCK_FIGURES = list(clock_terms())
 def due_running_q(*, now: datetime) -> Q:
     """Return the filter for the open issues whose resolution deadline passed (due, not yet resolved, at `now`).
 
-    Written as one term per partial index on the resolution deadline (issue_resolution_due_open while the deadline
+    Written as one term per partial index on the resolution deadline (issue_resolution_escalation while the deadline
     runs, issue_resolution_due_other in the other open statuses), so the live part of the statistics reads only the
     open issues past their deadline, however many issues the period holds.
     """

@@ -171,3 +171,61 @@ def test_a_submission_whose_outbox_fails_leaves_no_issue(territory, resident, co
     with pytest.raises(RuntimeError, match="outbox unavailable"):
         workflow.issue_submit(actor=resident, description="Rubbish in the stairwell.", grid=territory["grid"].code)
     assert not Issue.objects.exists() and not Event.objects.exists()
+
+
+# Values of every kind a new issue's fields may hold: the types sent as they are, choices (str and int enums), ints
+# where a float goes, datetimes, a key and None; the workflow's own submission besides.
+ISSUE_VALUES = [
+    {},
+    {"title": "楼道灯", "address": "1 号楼", "urgent": True, "lat": None, "lng": None, "reporter_name": "张三"},
+    {"status": "classified", "escalation_level": 2, "reopen_count": 3, "lat": 25, "lng": 114, "kind": "help"},
+    {"response_due_at": "due", "resolution_due_at": "due", "private": 1, "closed_how": "rated", "version": 7},
+]
+
+
+@pytest.mark.parametrize("values", ISSUE_VALUES)
+def test_a_new_issues_and_events_insert_parameters_are_those_the_orm_prepares(
+    territory, resident, category, monkeypatch, values
+):
+    """issues.events sends some values as they are instead of through each field's get_db_prep_save: the same
+    parameters as Django's compiler, rendered as the driver renders them."""
+    from datetime import UTC, datetime
+
+    from django.db import connection
+    from django.db.models.sql import InsertQuery
+    from django.utils import timezone
+
+    from issues.models import Issue
+
+    moment = datetime(2026, 12, 4, 22, 30, 1, 123456, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)  # auto_now: the same moment for both
+    issue = Issue(
+        number="GD-20261205-00001",
+        status=Issue.Status.SUBMITTED,
+        category=category,
+        description="Rubbish in the stairwell.",
+        lat=25.83,
+        lng=114.96,
+        grid=territory["grid"],
+        area_path=territory["grid"].path,
+        reporter_user=resident,
+        channel=Issue.Channel.WEB,
+        version=0,
+    )
+    for name, value in values.items():
+        setattr(issue, name, moment if value == "due" else value)
+    event = Event(issue=issue, actor=resident, action=A.SUBMIT, to_status="submitted", data={"number": "x", "n": 1})
+
+    def rendered(params):
+        with connection.cursor() as cursor:
+            return [cursor.mogrify("%s", [p]) if connection.vendor == "postgresql" else repr(p) for p in params]
+
+    for instance in (issue, event):
+        fields = [f for f in type(instance)._meta.local_concrete_fields if f is not type(instance)._meta.auto_field]
+        query = InsertQuery(type(instance))
+        query.insert_values(fields, [instance])
+        ((_, orm),) = query.get_compiler(using="default").as_sql()
+        events._insert_sql(instance, "default")  # compiled once
+        _, sent, named = events._insert_sql(instance, "default")
+        assert named == fields
+        assert rendered(sent) == rendered(orm)

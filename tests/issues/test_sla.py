@@ -140,7 +140,7 @@ def test_deadlines_for_urgent_shortens_both_limits():
 def test_deadline_statuses_are_issue_statuses_and_the_partial_indexes_use_them():
     from django.db.models import Q
 
-    from issues.models import Issue
+    from issues.models import Issue, escalation_running_q
 
     assert Issue.DEADLINE_STATUSES == {
         "response": ("classified", "dispatched"),
@@ -148,5 +148,7 @@ def test_deadline_statuses_are_issue_statuses_and_the_partial_indexes_use_them()
     }
     assert all(set(running) <= set(Issue.Status.values) for running in Issue.DEADLINE_STATUSES.values())
     indexes = {index.name: index for index in Issue._meta.indexes}
-    assert indexes["issue_response_due_open"].condition == Q(status__in=["classified", "dispatched"])
-    assert indexes["issue_resolution_due_open"].condition == Q(status__in=["classified", "dispatched", "in_progress"])
+    assert indexes["issue_response_escalation"].condition == escalation_running_q("response")
+    assert indexes["issue_resolution_escalation"].condition == escalation_running_q("resolution")
+    assert ("status__in", ["classified", "dispatched"]) in escalation_running_q("response").children
+    assert escalation_running_q("resolution") == Q(status__in=["classified", "dispatched", "in_progress"])
