@@ -5,9 +5,10 @@ on Issue); the workflow then handles them in short transactions that lock the ro
 the condition after locking, so a deadline escalates once and an issue closes once.
 
 Escalation reads its candidates through the partial indexes `issue_<deadline>_escalation` (the deadline still runs,
-issues.models.escalation_running_q), from the oldest deadline to now, anti-joined with the EscalationMark rows
-("escalated for this deadline value already"): one index-only range scan and a primary-key probe per running overdue
-issue. The marks live in their own table so that an escalation changes no indexed column of the issue row: its
+issues.models.escalation_running_q), anti-joined with the EscalationMark rows ("escalated for this deadline value
+already"): an index-only range scan from the horizon the last run left to now (EscalationHorizon), plus the issues
+with an event since (escalation_horizon), so a run reads what changed, not the backlog of overdue issues escalated
+for already; every running deadline once an hour (the backstop). The marks live in their own table so that an escalation changes no indexed column of the issue row: its
 update is HOT (no index entry written), where a marker on the row cost an entry in each of two dozen indexes. It hands
 the candidates to issues.workflow.issues_escalate_overdue CHUNK at a time (one transaction and a constant number of
 queries each); a chunk that fails is retried one issue at a time, so one broken issue holds up nobody.
@@ -135,8 +136,9 @@ def escalation_candidates(deadline: str, *, now: datetime, since: datetime | Non
     """Return (pk, created_at, due) of the issues due to escalate for `deadline`, the oldest deadline first.
 
     `since`: only deadlines that passed since then (the partial index's range), and the `changed` issues
-    (escalation_changed: their deadline may have moved into the past, or run again; read by primary key), so the read
-    never walks the backlog of running deadlines escalated for already; None: every running deadline."""
+    (escalation_changed: their deadline may have moved into the past, or run again; by primary key, or filtered out of
+    the partial index where the planner finds that cheaper), so the read does not anti-join the backlog of running
+    deadlines escalated for already; None: every running deadline."""
     due = f"{deadline}_due_at"
     overdue = Issue.objects.filter(escalation_due_q(deadline, now)).order_by()
     if since is not None:
