@@ -6,12 +6,13 @@ the condition after locking, so a deadline escalates once and an issue closes on
 
 Escalation reads its candidates through the partial indexes `issue_<deadline>_escalation` (the deadline still runs,
 issues.models.escalation_running_q), anti-joined with the EscalationMark rows ("escalated for this deadline value
-already"): an index-only range scan from the horizon the last run left to now (EscalationHorizon), plus the issues
-with an event since (escalation_horizon), so a run reads what changed, not the backlog of overdue issues escalated
-for already; every running deadline once an hour (the backstop). The marks live in their own table so that an escalation changes no indexed column of the issue row: its
-update is HOT (no index entry written), where a marker on the row cost an entry in each of two dozen indexes. It hands
-the candidates to issues.workflow.issues_escalate_overdue CHUNK at a time (one transaction and a constant number of
-queries each); a chunk that fails is retried one issue at a time, so one broken issue holds up nobody.
+already"): an index-only range scan from the horizon the last run left to now (EscalationHorizon), plus the issues with
+an event since (escalation_horizon), so a run reads what changed, not the backlog of overdue issues escalated for
+already; every running deadline once an hour (the backstop). The marks live in their own table so that an escalation
+changes no indexed column of the issue row: its update is HOT (no index entry written), where a marker on the row cost
+an entry in each of two dozen indexes. It hands the candidates to issues.workflow.issues_escalate_overdue CHUNK at a
+time (one transaction and a constant number of queries each); a chunk that fails is retried one issue at a time, so one
+broken issue holds up nobody.
 """
 
 import gc
