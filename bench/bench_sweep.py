@@ -221,14 +221,7 @@ def _sweep(ctx, first_read: str = "minute") -> dict:
     from django.conf import settings
     from django.utils import timezone
 
-    from issues.escalation import (
-        ESCALATION_LIMIT,
-        HORIZON_DEADLINES,
-        escalation_candidates,
-        escalation_changed,
-        escalation_horizon,
-        escalation_sweep,
-    )
+    from issues.escalation import ESCALATION_LIMIT, escalation_reads, escalation_sweep
     from issues.models import EscalationHorizon
     from notifications.models import Notification
 
@@ -238,13 +231,8 @@ def _sweep(ctx, first_read: str = "minute") -> dict:
         EscalationHorizon.objects.create(
             name="escalation", covered_until=now - timedelta(minutes=1), full_read_at=now - timedelta(minutes=30)
         )
-    since = escalation_horizon(now)
-    changed = [] if since is None else escalation_changed(since, now)
-    candidates = [
-        escalation_candidates(deadline, now=now, since=since, changed=changed)[:ESCALATION_LIMIT]
-        for deadline in HORIZON_DEADLINES
-    ]
-    plans = [f"-- before the first sweep (the overdue issues due; read: {first_read}, {len(changed)} changed issues)"]
+    candidates = [read[:ESCALATION_LIMIT] for read in escalation_reads(now)[1].values()]
+    plans = [f"-- before the first sweep (the overdue issues due; read: {first_read})"]
     plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in candidates]
     before = Notification.objects.count()
     updates_before = _issue_updates()
@@ -294,16 +282,9 @@ def _sweep(ctx, first_read: str = "minute") -> dict:
     ctx.log(f"second sweep: {len(again)} escalations in {figures['sweep_second_s']} s, {len(captured)} queries")
     # The plans of the candidate reads after the sweep: the next minute's (from this run's horizon: nothing due) and the
     # hourly full read's (every running deadline; all escalated for already).
-    since = escalation_horizon(now)
-    changed = escalation_changed(since, now)
-    for label, reads in (
-        (f"the next run, from the horizon ({len(changed)} changed issues)", {"since": since, "changed": changed}),
-        ("a full read", {"since": None}),
-    ):
+    for label, full in (("the next run, from the horizon", False), ("a full read", True)):
         plans += [f"-- after it: {label}, nothing due"]
-        queries = [
-            escalation_candidates(deadline, now=now, **reads)[:ESCALATION_LIMIT] for deadline in HORIZON_DEADLINES
-        ]
+        queries = [read[:ESCALATION_LIMIT] for read in escalation_reads(now, full=full)[1].values()]
         plans += [f"-- {query.query}\n{query.explain(analyze=True, buffers=True)}\n" for query in queries]
     PLANS_DIR.mkdir(exist_ok=True)
     prefix = os.environ.get("GRIDDESK_BENCH_PLANS_PREFIX", "")

@@ -34,6 +34,25 @@ BATCH = 500  # auto-close: issues per run
 ESCALATION_LIMIT = 100_000  # escalation: at most this many issues per deadline per run (the next run takes the rest)
 CHUNK = 1000  # escalation: issues per transaction (rows locked together for a fraction of a second)
 
+# How far before the recorded horizon a run reads again: a change recorded (its event's `at`) before the last run read
+# the database but committed after it, or stamped by a server whose clock runs behind, is found if it is younger.
+HORIZON_MARGIN = timedelta(minutes=10)
+# The events that may make a deadline newly due and unmarked: every action but the system's own (escalations, which
+# write the mark; auto-close, reminders, retention). Named as the actions they keep, not the ones they leave out, so
+# the read goes through the events' (action, at) index and skips a big sweep's 10,000 escalations.
+_MAY_MAKE_DUE = tuple(
+    action
+    for action in Event.Action.values
+    if action
+    not in (
+        Event.Action.ESCALATE,
+        Event.Action.AUTO_CLOSE,
+        Event.Action.REMIND_RESPONSE,
+        Event.Action.REMIND_RESOLUTION,
+        Event.Action.RETENTION,
+    )
+)
+
 logger = logging.getLogger(__name__)
 
 
@@ -63,12 +82,8 @@ def escalation_sweep(
     due; the run then records the horizon it leaves.
     """
     now = now or timezone.now()
-    since = None if full else escalation_horizon(now)
-    changed = () if since is None else escalation_changed(since, now)
-    candidates = {
-        deadline: list(escalation_candidates(deadline, now=now, since=since, changed=changed)[:limit])
-        for deadline in HORIZON_DEADLINES
-    }
+    since, reads = escalation_reads(now, full=full)
+    candidates = {deadline: list(read[:limit]) for deadline, read in reads.items()}
     pairs = list({pk: created for rows in candidates.values() for pk, created, _ in rows}.items())
     parts = [pairs[start : start + chunk] for start in range(0, len(pairs), chunk)]
     workers = min(settings.GRIDDESK_SWEEP_CONNECTIONS if parallel is None else parallel, len(parts))
@@ -85,26 +100,16 @@ def escalation_sweep(
     return done
 
 
-# The deadlines the sweep escalates, in the order it reads them (the oldest deadline first within each).
-HORIZON_DEADLINES = tuple(Issue.DEADLINE_STATUSES)
-# How far before the recorded horizon a run reads again: a change recorded (its event's `at`) before the last run read
-# the database but committed after it, or stamped by a server whose clock runs behind, is found if it is younger.
-HORIZON_MARGIN = timedelta(minutes=10)
-# The events that may make a deadline newly due and unmarked: every action but the system's own (escalations, which
-# write the mark; auto-close, reminders, retention). Named as the actions they keep, not the ones they leave out, so
-# the read goes through the events' (action, at) index and skips a big sweep's 10,000 escalations.
-_MAY_MAKE_DUE = tuple(
-    action
-    for action in Event.Action.values
-    if action
-    not in (
-        Event.Action.ESCALATE,
-        Event.Action.AUTO_CLOSE,
-        Event.Action.REMIND_RESPONSE,
-        Event.Action.REMIND_RESOLUTION,
-        Event.Action.RETENTION,
-    )
-)
+def escalation_reads(now: datetime, *, full: bool = False) -> tuple[datetime | None, dict]:
+    """Return (since, {deadline: the read of its candidates}) of a sweep at `now`: from the horizon the last run left,
+    or every running deadline (`since` None) when `full` or a full read is due."""
+    since = None if full else escalation_horizon(now)
+    changed = () if since is None else escalation_changed(since, now)
+    reads = {
+        deadline: escalation_candidates(deadline, now=now, since=since, changed=changed)
+        for deadline in Issue.DEADLINE_STATUSES
+    }
+    return since, reads
 
 
 def escalation_horizon(now: datetime) -> datetime | None:
