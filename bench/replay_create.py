@@ -20,7 +20,6 @@ it at one you keep. docs/scaling.md, "A create's rollup rows", reads its figures
 """
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -29,11 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ.setdefault("GRIDDESK_CACHE_KEY_PREFIX", f"griddesk-replay-{os.getpid()}")
-for _kind in ("ANON", "RESIDENT", "STAFF", "PARTNER"):
-    os.environ.setdefault(f"GRIDDESK_THROTTLE_{_kind}", "10000000/min")
 
+# Its import sets what profile_create runs with (settings, cache key prefix, throttles that never refuse).
 from bench.profile_create import BODY  # noqa: E402
 
 UUID = re.compile(r"'\{?\"?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\"?\}?'::uuid")
