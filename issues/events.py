@@ -69,11 +69,12 @@ def event_record(
         # The staff of the issue's node, remembered between requests (a query per submission otherwise), and the
         # webhook types partners subscribe to: read from the shared cache in one round trip.
         with auth_cache.read_ahead([node_key(issue.area_path), SUBSCRIBED_TYPES_KEY]):
-            counted = False  # its rollup rows written with it
+            counted = False  # what the statistics rollup needs of it written with it
             if issue._state.adding:
-                # A submission: who hears of it is known before its row is written. When nobody does, its rollup rows
-                # go in the round trip of its INSERT (a transaction of its own in issue_submit: sent_alone), and the
-                # outbox below writes nothing (outbox_silent: without the database).
+                # A submission: who hears of it is known before its row is written. When nobody does, what the
+                # statistics rollup needs of it (issues.rollups.rollup_created_statement: its row waiting for the
+                # fold) goes in the round trip of its INSERT (a transaction of its own in issue_submit: sent_alone),
+                # and the outbox below writes nothing (outbox_silent: without the database).
                 audience = audience_for(event, node_staff=node_staff_remembered)
                 silent = outbox_silent(
                     recipients=audience.recipients, webhook_type=audience.webhook_type, area_alert=audience.area_alert
@@ -102,9 +103,9 @@ def _insert_with_issue(issue: Issue, event: Event, *, with_rollup: bool = False)
     the signals save() sends: on PostgreSQL in one statement, the issue's INSERT a CTE of the event's (one round trip
     fewer on every create); its event's foreign key is checked at the commit, as every other.
 
-    `with_rollup`: nothing else is written with them (nobody hears of it): the issue's rollup rows go in the same
-    round trip, as a transaction of its own where the caller allows it (config.compiled.sent_alone). Return whether
-    they went (not when a flag of the issue needs the database: the caller calls rollup_refresh).
+    `with_rollup`: nothing else is written with them (nobody hears of it): what the statistics rollup needs of the
+    issue goes in the same round trip, as a transaction of its own where the caller allows it
+    (config.compiled.sent_alone). Return whether it went (not on SQLite: the caller calls rollup_refresh).
     """
     using = router.db_for_write(Issue, instance=issue)
     connection = connections[using]

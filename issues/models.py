@@ -879,6 +879,28 @@ class StatsEntry(models.Model):
         return f"{self.issue_id}: {self.flags}"
 
 
+class StatsPending(models.Model):
+    """A submission not counted in the statistics rollup yet (issues.rollups.rollup_fold).
+
+    On PostgreSQL a submission writes this one row in place of its leaf row, the rows summed up the tree and its
+    StatsEntry: the sixteen shared rows were the cost of a create beyond a plain insert. A fold counts it (the
+    readers fold first, a Celery task every few seconds) and deletes the row; a change of the issue before that
+    counts it as an issue without an entry (rollup_refresh), and the fold then finds nothing left to add.
+    """
+
+    # No foreign key constraint: the insert stays one index entry, and issues are never deleted (StatsEntry's).
+    issue = models.OneToOneField(
+        Issue, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
+
+    class Meta:
+        verbose_name = _("submission not yet counted")
+        verbose_name_plural = _("submissions not yet counted")
+
+    def __str__(self):
+        return str(self.issue_id)
+
+
 class DepartmentRollup(models.Model):
     """Counts of the dispatches to one department of the issues created on one local day (or month) in one area.
 

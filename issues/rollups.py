@@ -8,6 +8,14 @@ the new counts, to the leaf row and to the same counts summed up the tree (SHAPE
 and by month), in one upsert, then rewrites the entry. issues.events calls it for every event it records, inside
 the transaction of the change, after the change is written: the rollup commits or rolls back with the issue.
 
+Submissions (PostgreSQL): a new issue is not counted in its transaction. It writes one StatsPending row, where it
+would write its sixteen rows (its leaf row and SHAPES and trend rows, shared by every submission of its place and day)
+and its entry: those were the cost of a create beyond a plain INSERT (docs/scaling.md, "A create's rollup rows").
+`rollup_fold()` counts the pending issues as rollup_refresh counts an issue without an entry, a chunk per transaction,
+and deletes their rows; every reader of the rows (issues.stats, issues.stats_report) calls it first, and Celery runs it
+every few seconds. A change of a pending issue before the fold counts it the same way (no entry: counted whole); the
+fold then finds its entry and adds nothing. On SQLite (one writer at a time) a submission is counted at once.
+
 Concurrency: the upsert only adds (`count = count + delta`), so two transactions changing different issues of one
 row both land, whatever their order. The row's lock is held to the commit, through its disk flush, so every change
 of one day and place (every submission of the day in a community) would wait on the one before it: each row is kept
@@ -35,7 +43,7 @@ from functools import cache, reduce
 from operator import add, eq, ge, gt, le, lt, or_
 from types import SimpleNamespace
 
-from django.db import connection, transaction
+from django.db import connection, router, transaction
 from django.db.models import (
     Case,
     Count,
@@ -64,6 +72,7 @@ from issues.models import (
     Issue,
     Rating,
     StatsEntry,
+    StatsPending,
     StatsRollup,
 )
 from issues.sla import LOCAL_TZ
@@ -328,13 +337,20 @@ def _as_date(value) -> date:
 def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, departments: bool = True) -> None:
     """Bring the rollup rows of these issues up to date with the database (module docstring).
 
-    `created`: the issues (as saved) were created in this transaction, a submission: no other transaction can see
-    their rows yet, so there is nothing to lock; they have no dispatch, so no department rows; no entry and no rating,
-    so their counts come from memory (the same filters, issue_flags, read in memory: _matches).
+    `created`: the issues (as saved) were created in this transaction, a submission. On PostgreSQL they wait for the
+    fold (module docstring, "Submissions"). Elsewhere no other transaction can see their rows yet, so there is nothing
+    to lock; they have no dispatch, so no department rows; no entry and no rating, so their counts come from memory
+    (the same filters, issue_flags, read in memory: _matches).
     `departments=False`: the change touched no dispatch (a sweep's escalation), so the department rows stay.
     """
     ids = sorted(set(issue_ids), key=str)
     if not ids:
+        return
+    if created and connection.vendor == "postgresql":
+        # Counted by the next fold (rollup_fold), not here: the shared rows are a create's largest cost.
+        *_, sql, params = _pending_statement(ids)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
         return
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql" and not created:
@@ -383,25 +399,51 @@ def _entry_of(row) -> tuple:
 
 def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
     """Return the statement rollup_refresh(created=issues) sends, to send in one round trip with the issues' own
-    INSERT (issues.events); None unless on PostgreSQL and every flag is told from memory. Their fields must be final
-    (created_at set)."""
+    INSERT (issues.events); None unless on PostgreSQL."""
     if connection.vendor != "postgresql":
         return None
-    rows = _created_rows(issues)
-    if rows is None:
-        return None
-    if len(rows) != 1:
-        return _write_prepared_statement(*_changes(rows))
-    # A new issue's entry is its row as it is now; the rows' part follows from it alone (_CREATED_ROW_ARRAYS), so the
-    # deltas are summed only when it is not remembered.
-    entry = _entry_of(rows[0])
-    _, leaf, vector, clock = entry
-    row_arrays = _CREATED_ROW_ARRAYS.get((leaf, vector, clock))
-    if row_arrays is None:
-        if len(_CREATED_ROW_ARRAYS) >= CREATED_ROW_ARRAYS_KEPT:
-            _CREATED_ROW_ARRAYS.clear()
-        row_arrays = _CREATED_ROW_ARRAYS[leaf, vector, clock] = _row_arrays(*_changes(rows))
-    return _write_prepared_statement({}, {}, [entry], row_arrays)
+    return _pending_statement([issue.pk for issue in issues])
+
+
+def _pending_statement(ids: list) -> Prepared:
+    """Return the INSERT of the StatsPending rows of new issues `ids`: what a submission writes for the statistics on
+    PostgreSQL (module docstring, "Submissions")."""
+    table = connection.ops.quote_name(StatsPending._meta.db_table)
+    return Prepared(None, None, f"INSERT INTO {table} (issue_id) SELECT unnest(%s::uuid[])", [[str(pk) for pk in ids]])
+
+
+def rollup_before_read() -> None:
+    """Fold (rollup_fold) before a read of the rows, unless the read goes to a replica (config.db_router): a replica
+    cannot be written, and what it answers lags already, by its replication and by the beat's last fold."""
+    if router.db_for_read(StatsRollup) == router.db_for_write(StatsRollup):
+        rollup_fold()
+
+
+# How many submissions one transaction of rollup_fold counts.
+FOLD_CHUNK = 2000
+
+
+def rollup_fold(*, chunk: int = FOLD_CHUNK) -> int:
+    """Count the submissions not counted yet (StatsPending) in the rollup; return how many. Every reader of the rows
+    calls it first, so what it reads counts every submission committed before; Celery runs it every few seconds
+    (`issues.stats_fold`), so a reader seldom finds more than a few.
+
+    Each chunk is one transaction on the primary: it locks its pending rows in key order (a fold running at the same
+    time waits for them, then finds them gone), counts their issues as rollup_refresh counts an issue without an entry
+    (an issue changed meanwhile was counted by that change's refresh: it finds its entry, and adds nothing), and
+    deletes them. The department rows stay: a submission has no dispatch.
+    """
+    folded = 0
+    pending = StatsPending.objects.using(router.db_for_write(StatsPending)).order_by("pk")
+    while True:
+        # Read without a lock first: a reader that finds nothing pays one indexed query.
+        if not (ids := list(pending.values_list("pk", flat=True)[:chunk])):
+            return folded
+        with transaction.atomic(using=pending.db):
+            ids = list(pending.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+            rollup_refresh(ids, departments=False)
+            pending.filter(pk__in=ids).delete()
+        folded += len(ids)
 
 
 # --- a known change: an escalation ---------------------------------------------------------------------------------
@@ -814,10 +856,9 @@ def _write_prepared(deltas: dict, late: dict, entries: list) -> None:
         raise RuntimeError("A statistics entry found no leaf rollup row.")
 
 
-def _write_prepared_statement(deltas: dict, late: dict, entries: list, row_arrays: list[str] | None = None) -> Prepared:
-    """Return the execution of the prepared _write; `row_arrays`: its rows' part, when already made (_row_arrays)."""
-    if row_arrays is None:
-        row_arrays = _row_arrays(deltas, late, entries)
+def _write_prepared_statement(deltas: dict, late: dict, entries: list) -> Prepared:
+    """Return the execution of the prepared _write."""
+    row_arrays = _row_arrays(deltas, late, entries)
     entry_rows = [
         [str(pk), leaf[0], leaf[1], leaf[3], leaf[4], *vector, leaf[5], leaf[6], *clock]
         for pk, leaf, vector, clock in entries
@@ -855,13 +896,6 @@ def _row_arrays(deltas: dict, late: dict, entries: list) -> list[str]:
         *(array_literal(params[i::width]) for i in range(width)),
         *(array_literal(late_params[i::late_width]) for i in range(late_width)),
     ]
-
-
-# The rows' part of a submission's rollup statement, by its leaf row, counts and deadline days: all that decides it
-# (a new issue adds its counts to its leaf row and the rows above it, and to no deadline row unless it has a
-# deadline). Submissions of one place, day and category repeat it.
-_CREATED_ROW_ARRAYS: dict[tuple, list[str]] = {}
-CREATED_ROW_ARRAYS_KEPT = 1000
 
 
 # --- rebuild ------------------------------------------------------------------------------------------------------

@@ -29,14 +29,15 @@ building, under code None) carry the same figures.
 
 How it is counted (issues.rollups; docs/scaling.md "Statistics from rollups"): every figure that does not depend on
 `now` is summed from the rollup table (StatsRollup), which the event seam keeps current in the same transaction as
-each change; the two figures that do (`overdue`, and the part of `due` whose deadline passed while open:
-clock_terms) are summed from the deadline rows (DeadlineRollup: open issues by the local day their deadline passes)
-of the days before today, plus a live count of the issues whose deadline fell today before `now`, through the
-escalation sweep's partial indexes. A scope reads the rows of its children's level (a district its street rows, a
-street its community rows, smaller scopes the leaf rows), whole months from the month rows and the edges from the
-day rows: four queries (rollup, the deadline rows with today's live part, category names, child areas), a few
-thousand rows whatever the number of issues or of late open issues. The answer is identical to the live count over
-issues (tests/issues/test_stats_rollup.py compares them over randomized data and moments of reading).
+each change (a submission on PostgreSQL waits for the fold, which every reader here runs first: issues.rollups); the
+two figures that do (`overdue`, and the part of `due` whose deadline passed while open: clock_terms) are summed
+from the deadline rows (DeadlineRollup: open issues by the local day their deadline passes) of the days before
+today, plus a live count of the issues whose deadline fell today before `now`, through the escalation sweep's partial
+indexes. A scope reads the rows of its children's level (a district its street rows, a street its community rows,
+smaller scopes the leaf rows), whole months from the month rows and the edges from the day rows: five queries (the
+fold's look for submissions not counted yet, rollup, the deadline rows with today's live part, category names, child
+areas), a few thousand rows whatever the number of issues or of late open issues. The answer is identical to the
+live count over issues (tests/issues/test_stats_rollup.py compares them over randomized data and moments of reading).
 
 For the /stats/ page, besides `issue_stats`:
 
@@ -286,6 +287,13 @@ def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, l
     ]
 
 
+def _rollup_current() -> None:
+    """Count the submissions the rollup has not counted yet (issues.rollups.rollup_before_read), before reading it."""
+    from issues.rollups import rollup_before_read  # issues.rollups reads this module's filters
+
+    rollup_before_read()
+
+
 def _add_live(counts: dict, overdue: int, due_running: int) -> None:
     counts["overdue"] = counts.get("overdue", 0) + overdue
     counts["due"] = counts.get("due", 0) + due_running
@@ -297,6 +305,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
     A street or a district reads its own per-category and per-channel rows and its children's rows (all summed
     up the tree already); a smaller scope reads the leaf rows of its issues, grouped by all three (module docstring).
     """
+    _rollup_current()
     key_column = column or "area_path"
     level = ROLLUP_LEVEL.get(area.level)
     cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
@@ -422,6 +431,7 @@ def stats_by_child_area(
 
 def stats_weekly_trend(*, area: Area, date_from: date, date_to: date) -> list[dict]:
     """Return [{"week": Monday's date, "intake": n, "resolved": n}] for each week touching the period (docstring)."""
+    _rollup_current()
     # A street or a district: its own per-channel rows (every issue once); a smaller scope: its leaf rows.
     if area.level in ROLLUP_LEVEL:
         own = StatsRollup.objects.filter(level=area.level, area_path=area.path, category_pk=ALL_CATEGORIES)

@@ -41,7 +41,7 @@ from django.utils import timezone
 from grids.models import Area, subtree_q
 from issues.models import DepartmentEntry, DepartmentRollup, Issue, Kind, StatsRollup
 from issues.rollups import DEPARTMENT_COUNTS as ROLLUP_DEPARTMENT_COUNTS
-from issues.rollups import TREND_LEVELS
+from issues.rollups import TREND_LEVELS, rollup_before_read
 from issues.sla import LOCAL_TZ
 from issues.stats import issue_stats, rollup_periods_q, rollup_scope_q
 
@@ -123,6 +123,7 @@ def kinds_and_trend(*, area: Area, date_from: date, date_to: date) -> tuple[dict
     """
     if area.level not in TREND_LEVELS:
         return _kinds_and_trend_live(area=area, date_from=date_from, date_to=date_to)
+    rollup_before_read()
     weeks = _weeks(date_from, date_to)
     by_kind = dict.fromkeys(Kind.values, 0)
     own = StatsRollup.objects.filter(

@@ -1,5 +1,5 @@
-"""Thin Celery wrappers around the issue timers (escalation, auto-close, reminders, retention, monthly partitions) and
-large exports.
+"""Thin Celery wrappers around the issue timers (escalation, auto-close, reminders, retention, monthly partitions), the
+statistics fold and large exports.
 
 The beat schedule (config/settings/base.py) runs them; every deadline lives in the database, so no task is ever
 scheduled with an eta for one, and a missed beat is caught up by the next sweep.
@@ -12,11 +12,17 @@ from issues.exports import export_job_run
 from issues.partitioning import partitions_ensure
 from issues.reminders import reminders_sweep
 from issues.retention import personal_data_sweep, retention_sweep
+from issues.rollups import rollup_fold
 
 
 @shared_task(name="issues.escalation_sweep")
 def escalation_sweep_task() -> int:
     return len(escalation_sweep())
+
+
+@shared_task(name="issues.stats_fold")
+def stats_fold_task() -> int:
+    return rollup_fold()
 
 
 @shared_task(name="issues.auto_close_sweep")

@@ -247,6 +247,7 @@ CELERY_TASK_ROUTES = {
     "issues.reminders_sweep": {"queue": "sweeps"},
     "issues.retention_sweep": {"queue": "sweeps"},
     "issues.partitions_ensure": {"queue": "sweeps"},
+    "issues.stats_fold": {"queue": "sweeps"},
     "issues.export": {"queue": "exports"},
 }
 # The timers. Deadlines live in the database (never an eta on a task); each sweep finds what is due, and a sweep
@@ -258,6 +259,9 @@ GRIDDESK_ESCALATION_SWEEP_SECONDS = env.float("GRIDDESK_ESCALATION_SWEEP_SECONDS
 GRIDDESK_ESCALATION_FULL_READ_SECONDS = env.int("GRIDDESK_ESCALATION_FULL_READ_SECONDS", default=3600)
 GRIDDESK_OUTBOX_SWEEP_SECONDS = env.float("GRIDDESK_OUTBOX_SWEEP_SECONDS", default=60.0)
 GRIDDESK_REMINDERS_SWEEP_SECONDS = env.float("GRIDDESK_REMINDERS_SWEEP_SECONDS", default=300.0)
+# How often the submissions not counted yet are added to the statistics rollup (issues.rollups.rollup_fold); a
+# dashboard folds what is left before it reads, so this bounds the fold a reader may find, not what it sees.
+GRIDDESK_STATS_FOLD_SECONDS = env.float("GRIDDESK_STATS_FOLD_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE: dict = {
     "escalation-sweep": {
         "task": "issues.escalation_sweep",
@@ -273,6 +277,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "issues.reminders_sweep",
         "schedule": GRIDDESK_REMINDERS_SWEEP_SECONDS,
         "options": {"expires": GRIDDESK_REMINDERS_SWEEP_SECONDS},
+    },
+    "stats-fold": {
+        "task": "issues.stats_fold",
+        "schedule": GRIDDESK_STATS_FOLD_SECONDS,
+        "options": {"expires": GRIDDESK_STATS_FOLD_SECONDS},
     },
     "auto-close-sweep": {"task": "issues.auto_close_sweep", "schedule": crontab(minute="*/15")},
     "retention-sweep": {"task": "issues.retention_sweep", "schedule": crontab(hour=3, minute=30)},

@@ -12,6 +12,7 @@ from config.errors import ValidationFailed
 from issues import workflow
 from issues.filters import IssueFilterSet
 from issues.models import Issue
+from issues.rollups import rollup_fold
 from issues.selectors import issue_stats
 from open311.services import service_request_create
 from orgs.models import PartnerApp
@@ -192,8 +193,9 @@ def test_api_list_filters_by_channel(one_per_channel, community_staff):
     assert client_for(community_staff).get(ISSUES, {"channel": "fax"}).status_code == HTTPStatus.BAD_REQUEST
 
 
-def test_statistics_count_by_channel_in_three_queries(one_per_channel, territory, django_assert_num_queries):
-    with django_assert_num_queries(3):
+def test_statistics_count_by_channel_in_four_queries(one_per_channel, territory, django_assert_num_queries):
+    rollup_fold()  # counted as a Celery beat would; the read's look for more is its fourth query
+    with django_assert_num_queries(4):
         stats = issue_stats(area=territory["street"], date_from=None, date_to=None)
     assert stats["by_channel"] == {"web": 1, "partner": 1, "open311": 0, "hotline": 1, "patrol": 2, "on_behalf": 0}
     assert sum(stats["by_channel"].values()) == stats["total"] == 5

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from issues import stats_report as report_module
 from issues.models import Issue, Kind, StatsRollup
-from issues.rollups import rollup_rebuild, rollup_refresh
+from issues.rollups import rollup_fold, rollup_rebuild, rollup_refresh
 from issues.sla import LOCAL_TZ
 from issues.stats_report import kinds_and_trend, stats_report
 from tests.issues.stats_report_reference import live_kinds_and_trend
@@ -116,12 +116,14 @@ def test_the_report_costs_the_same_queries_whatever_the_number_of_issues(world):
     for n in (40, 160):
         _issues(world, rng, n)
         rollup_rebuild()
+        rollup_fold()  # what the rebuild counted, some still pending on PostgreSQL: found nothing to add
         with CaptureQueriesContext(connection) as queries:
             # The previous period (Sep 17 to Oct 31) has issues too: issue_stats' four queries each time.
             stats_report(area=district, date_from=date(2026, 11, 1), date_to=date(2026, 12, 15), now=now)
         counts.append(len(queries))
-    # issue_stats twice (four each), the kinds and the trend (two), the departments (two).
-    assert counts == [12, 12]
+    # issue_stats twice (four each, and the fold's look for submissions not yet counted), the kinds and the trend
+    # (two, and the fold's look), the departments (two).
+    assert counts == [15, 15]
     # Neither of the kinds-and-trend queries reads the issues table.
     kinds_queries = [q["sql"] for q in queries.captured_queries if "'trend'" in q["sql"]]
     assert len(kinds_queries) == 2 and not any('"issues_issue"' in q for q in kinds_queries)

@@ -304,19 +304,21 @@ def _writes_the_issue(sql: str) -> bool:
 def test_a_submission_nobody_hears_of_is_numbered_written_and_committed_by_one_query(territory, resident):
     from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-    from issues.models import StatsEntry, StatsRollup
+    from issues.models import StatsEntry, StatsPending, StatsRollup
+    from issues.rollups import rollup_fold
 
     first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)  # caches warm
     seen, wrapper = _statuses_after_each_statement()
     with connection.execute_wrapper(wrapper):
         issue = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
-    # The day's number (a transaction of its own, committed first), then the issue, its event and its rollup rows:
-    # sent together, committed by themselves (the server holds no transaction open after it: no BEGIN before and no
-    # COMMIT after).
+    # The day's number (a transaction of its own, committed first), then the issue, its event and its row waiting
+    # for the statistics fold (issues.rollups.rollup_fold): sent together, committed by themselves (the server holds
+    # no transaction open after it: no BEGIN before and no COMMIT after). No rollup row is written by a submission.
     ((sql, status),) = [(sql, status) for sql, status in seen if "issues_issuecounter" in sql]
     assert sql == seen[-1][0]
-    assert sql.index("issues_issuecounter") < sql.index("COMMIT") < sql.index("EXECUTE griddesk_rollup_write(")
+    assert sql.index("issues_issuecounter") < sql.index("COMMIT") < sql.index('INSERT INTO "issues_statspending"')
+    assert "issues_statsrollup" not in sql and "griddesk_rollup_write" not in sql
     assert _writes_the_issue(sql)
     assert status == TRANSACTION_STATUS_IDLE
     assert int(issue.number[-5:]) == int(first.number[-5:]) + 1
@@ -324,8 +326,12 @@ def test_a_submission_nobody_hears_of_is_numbered_written_and_committed_by_one_q
     event = Event.objects.get(issue=issue)
     assert (event.action, event.to_status, event.data) == ("submit", "submitted", {"number": issue.number})
     assert event.pk == issue.events.get().pk
+    assert set(StatsPending.objects.values_list("issue_id", flat=True)) == {first.pk, issue.pk}
+    assert not StatsEntry.objects.filter(issue=issue).exists()
+    assert rollup_fold() == 2
     entry = StatsEntry.objects.get(issue=issue)
-    assert StatsRollup.objects.filter(pk=entry.rollup_id, total__gte=1).exists()
+    assert StatsRollup.objects.filter(pk=entry.rollup_id, total=2).exists()  # both, in one slot: one fold
+    assert not StatsPending.objects.exists()
     assert Notification.objects.count() == 0
     assert Issue.objects.count() == 2
 
@@ -358,19 +364,25 @@ def test_a_submission_sent_alone_that_fails_leaves_no_rollup_row_counted(territo
     from django.db.models import F
     from django.utils import timezone
 
-    from issues.models import StatsEntry, StatsRollup
+    from issues.models import StatsEntry, StatsPending, StatsRollup
+    from issues.rollups import rollup_fold
 
     first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    rollup_fold()
     counted = sorted(StatsRollup.objects.values_list("pk", "total"))
-    # The second takes the first's number again: its INSERT fails after its number's commit and the rollup rows'
-    # upsert, in the same query.
+    # The second takes the first's number again: its INSERT fails after its number's commit and its pending row's
+    # INSERT, in the same query.
     IssueCounter.objects.filter(day=timezone.localdate()).update(last=F("last") - 1)
     with pytest.raises(IntegrityError):
         workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
+    assert not StatsPending.objects.exists()
+    assert rollup_fold() == 0
     assert sorted(StatsRollup.objects.values_list("pk", "total")) == counted
     assert (Issue.objects.count(), Event.objects.count(), StatsEntry.objects.count()) == (1, 1, 1)
     third = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
+    assert StatsPending.objects.filter(issue=third).exists()
+    assert rollup_fold() == 1
     assert StatsEntry.objects.filter(issue=third).exists()
     assert int(third.number[-5:]) == int(first.number[-5:]) + 1  # the counter's step back was committed
 

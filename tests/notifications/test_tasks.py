@@ -26,6 +26,7 @@ def test_beat_schedule_runs_every_timer_and_every_task_exists():
         "triage.train",
         "triage.hotspots_close_sweep",
         "issues.partitions_ensure",
+        "issues.stats_fold",
     }
     assert tasks <= set(celery_app.tasks)
     assert settings.CELERY_BEAT_SCHEDULE["escalation-sweep"]["schedule"] == 60

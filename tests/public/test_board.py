@@ -11,7 +11,7 @@ from django.utils import timezone
 from issues import workflow
 from issues.models import Issue
 from issues.public_board import ranking
-from issues.rollups import rollup_refresh
+from issues.rollups import rollup_fold, rollup_refresh
 from notifications.inbox import unread_counts_forget
 from tests.factories import territory_chain
 
@@ -113,6 +113,7 @@ def test_the_board_takes_the_same_queries_signed_in(client, build, territory, re
 
     def queries():
         unread_counts_forget(user_ids=[resident.pk])  # the header counts each time (new issues tell their reporter)
+        rollup_fold()  # what a Celery beat counts every few seconds: the board's own look for more is one query
         with CaptureQueriesContext(connection) as captured:
             assert client.get(board_url(territory)).status_code == HTTPStatus.OK
         return len(captured)
