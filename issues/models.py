@@ -273,7 +273,7 @@ class Issue(models.Model):
                 condition=escalation_running_q("resolution"),
             ),
             # Statistics' live part (issues.stats.due_running_q): a resolution deadline that passed in the other open
-            # statuses (issues.stats.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_escalation.
+            # statuses (issues.figures.OTHER_OPEN_STATUSES: submitted), beside issue_resolution_escalation.
             models.Index(
                 fields=["resolution_due_at"], name="issue_resolution_due_other", condition=Q(status="submitted")
             ),
@@ -796,7 +796,7 @@ class StatsRollup(models.Model):
 class DeadlineRollup(models.Model):
     """Open issues by the local day their deadline passes, for the statistics' figures that depend on `now`.
 
-    `overdue` and `due_running` (issues.stats.clock_terms) count an issue from the moment its earliest relevant
+    `overdue` and `due_running` (issues.figures.clock_terms) count an issue from the moment its earliest relevant
     deadline passes until it changes: each open issue with such a deadline counts here in rows keyed by that moment's
     local day (`due_on`), besides its creation day (or month), place, category and channel as in StatsRollup. A
     reader sums the rows of deadline days before today and counts live only the issues whose deadline falls today.

@@ -1,7 +1,7 @@
 """Statistics rollups: keep StatsRollup current as issues change, and rebuild it (docs/scaling.md "Statistics").
 
 Each issue counts once in its leaf day row (its local creation day × its grid or building path × its category ×
-its channel): one bit per flag of issues.stats.issue_flags, plus its ratings and satisfied ratings. Its StatsEntry
+its channel): one bit per flag of issues.figures.issue_flags, plus its ratings and satisfied ratings. Its StatsEntry
 remembers exactly what it added there. `rollup_refresh(issue_ids)` computes each issue's flags again from the
 database, and where they (or its row: a new category, a new place) changed, subtracts what the entry says and adds
 the new counts, to the leaf row and to the same counts summed up the tree (SHAPES: street and community rows by day
@@ -27,7 +27,7 @@ nobody else sees) and each reads the entry the previous one wrote. Rows are upse
 never wait on each other in a cycle.
 
 Deadline rows (DeadlineRollup, "deadline rows" below): an open issue counts in `overdue` and `due_running` from the
-moment its earliest relevant deadline passes (issues.stats.clock_terms); its entry remembers each figure's local
+moment its earliest relevant deadline passes (issues.figures.clock_terms); its entry remembers each figure's local
 day and the issue adds 1 to the deadline rows of its leaf row's key and that day, moved by the same refresh, in the
 same upsert statement, whenever its days (a new status, an acceptance, an extension) or its leaf row change.
 
@@ -64,6 +64,7 @@ from django.db.models.functions import Coalesce, Least, TruncDate
 from config.bulk import array_literal
 from config.compiled import CompiledValues, Prepared, execute_prepared_many
 from grids.models import PATH_SEPARATOR
+from issues.figures import CLOCK_FIGURES, OTHER_OPEN_STATUSES, clock_terms, issue_flags
 from issues.models import (
     DeadlineRollup,
     DepartmentEntry,
@@ -76,7 +77,6 @@ from issues.models import (
     StatsRollup,
 )
 from issues.sla import LOCAL_TZ
-from issues.stats import CLOCK_FIGURES, OTHER_OPEN_STATUSES, clock_terms, issue_flags
 
 FLAG_KEYS = list(issue_flags())
 COUNTS = ["total", *FLAG_KEYS, "ratings", "satisfied"]
@@ -132,8 +132,8 @@ def _vectors(issues) -> "Iterable[dict]":
     )
 
 
-# The figures `now` changes, by their terms (issues.stats.clock_terms): `overdue` and `due_running`. An issue counts in
-# DeadlineRollup on each figure's day (StatsEntry.overdue_on, due_on: CLOCK_DAYS, in CLOCK_FIGURES order).
+# The figures `now` changes, by their terms (issues.figures.clock_terms): `overdue` and `due_running`. An issue counts
+# in DeadlineRollup on each figure's day (StatsEntry.overdue_on, due_on: CLOCK_DAYS, in CLOCK_FIGURES order).
 CLOCK_TERMS = clock_terms()
 CLOCK_DAYS = [f"{'overdue' if figure == 'overdue' else 'due'}_on" for figure in CLOCK_FIGURES]
 
@@ -623,7 +623,7 @@ def _add(deltas: dict, leaf: tuple, counts: list[int]) -> None:
 
 # --- deadline rows (DeadlineRollup) --------------------------------------------------------------------------------
 # An open issue counts in `overdue` and `due_running` from the moment its earliest relevant deadline passes
-# (issues.stats.clock_terms), as long as it does not change: its entry remembers each figure's local day (CLOCK_DAYS)
+# (issues.figures.clock_terms), as long as it does not change: its entry remembers each figure's local day (CLOCK_DAYS)
 # and it adds 1 to that figure in the deadline rows of its leaf row's key and that day (LATE_SHAPES: what a street's
 # and a district's cuts read, by creation day or month and by deadline day or month). A refresh that finds the days
 # (or the leaf) changed subtracts the old rows and adds the new in the same upsert statement as the other rows.

@@ -54,21 +54,15 @@ from functools import reduce
 from operator import or_
 
 from django.db import connections
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from grids.models import PATH_SEPARATOR, Area, subtree_q
-from issues.models import Category, DeadlineRollup, Event, Issue, StatsRollup
-from issues.sla import LOCAL_TZ, deadline_running_q, overdue_q
+from issues.figures import CHANNELS, STATUSES, clock_terms, issue_flags
+from issues.models import Category, DeadlineRollup, Issue, StatsRollup
+from issues.rollups import rollup_before_read
+from issues.sla import LOCAL_TZ, overdue_q
 
-S = Issue.Status
-STATUSES = list(S.values)
-CHANNELS = list(Issue.Channel.values)
-RESOLVED_STATUSES = (S.RESOLVED, S.CLOSED)
-# Open statuses in which no resolution deadline runs (DEADLINE_STATUSES) but one may be set: counted as due live.
-OTHER_OPEN_STATUSES = [
-    s for s in STATUSES if s not in (*RESOLVED_STATUSES, S.REJECTED, *Issue.DEADLINE_STATUSES["resolution"])
-]
 # The denormalised code column of each level's children on Issue (DESIGN.md: "everything under X" in one query).
 CHILD_CODE_COLUMN = {
     Area.Level.DISTRICT: "street_code",
@@ -82,60 +76,6 @@ ISSUE_COUNTS = ["dispatched", "responded_on_time", "accepted", "resolved", "due"
 RATING_COUNTS = ["ratings", "satisfied"]
 # Every raw count a row may carry; a group's figures are computed from these alone.
 COUNT_KEYS = ["total", *(f"status_{s}" for s in STATUSES), "overdue", "escalated", *ISSUE_COUNTS, *RATING_COUNTS]
-
-
-def issue_flags() -> dict[str, Q]:
-    """Return {flag: the filter of the issues that count in it}: every per-issue figure that `now` cannot change.
-
-    The one definition of each figure (module docstring): issues.rollups stores one bit per flag for each issue.
-    `due_resolved` is the part of `due` that stays: resolved or closed with a deadline (due_running_q is the rest).
-    """
-    resolved = Q(status__in=RESOLVED_STATUSES)
-    lead_accepted_in_time = Exists(
-        Event.objects.filter(
-            issue_id=OuterRef("pk"),
-            action=Event.Action.ACCEPT,
-            from_status=S.DISPATCHED,
-            to_status=S.IN_PROGRESS,
-            at__lte=OuterRef("response_due_at"),
-        )
-    )
-    dispatched = Q(dispatched_at__isnull=False)
-    accepted = Q(accepted_at__isnull=False)
-    has_deadline = Q(resolution_due_at__isnull=False)
-    return {
-        **{f"status_{status}": Q(status=status) for status in STATUSES},
-        "dispatched": dispatched,
-        "responded_on_time": dispatched & Q(lead_accepted_in_time),
-        "accepted": accepted,
-        "resolved": accepted & resolved,
-        "due_resolved": has_deadline & resolved,
-        "resolved_on_time": has_deadline & resolved & Q(resolved_at__lte=F("resolution_due_at")),
-        "escalated": Q(escalation_level__gt=Issue.EscalationLevel.COMMUNITY),
-    }
-
-
-def clock_terms() -> dict[str, list[tuple[Q, str]]]:
-    """Return {figure: [(filter, deadline field)]} for the two figures `now` changes, `overdue` and `due_running`.
-
-    An issue counts in a figure at `now` when, for one of its terms, it matches the filter and the deadline field is
-    before `now` (overdue_q, due_running_q: the same terms). As long as the issue does not change, the earliest such
-    deadline is the moment it starts counting and it counts from then on: issues.rollups keys its deadline rows by
-    that moment's local day, so a reader counts live only the deadlines of the day it reads.
-    """
-    return {
-        "overdue": [
-            (deadline_running_q("resolution"), "resolution_due_at"),
-            (deadline_running_q("response"), "response_due_at"),
-        ],
-        "due_running": [
-            (Q(status__in=Issue.DEADLINE_STATUSES["resolution"]), "resolution_due_at"),
-            (Q(status__in=OTHER_OPEN_STATUSES), "resolution_due_at"),
-        ],
-    }
-
-
-CLOCK_FIGURES = list(clock_terms())
 
 
 def due_running_q(*, now: datetime) -> Q:
@@ -287,13 +227,6 @@ def _clock_part(*, area: Area, date_from, date_to, now: datetime, column: str, l
     ]
 
 
-def _rollup_current() -> None:
-    """Count the submissions the rollup has not counted yet (issues.rollups.rollup_before_read), before reading it."""
-    from issues.rollups import rollup_before_read  # issues.rollups reads this module's filters
-
-    rollup_before_read()
-
-
 def _add_live(counts: dict, overdue: int, due_running: int) -> None:
     counts["overdue"] = counts.get("overdue", 0) + overdue
     counts["due"] = counts.get("due", 0) + due_running
@@ -305,7 +238,7 @@ def _cuts(*, area: Area, date_from, date_to, now: datetime, column: str | None) 
     A street or a district reads its own per-category and per-channel rows and its children's rows (all summed
     up the tree already); a smaller scope reads the leaf rows of its issues, grouped by all three (module docstring).
     """
-    _rollup_current()
+    rollup_before_read()
     key_column = column or "area_path"
     level = ROLLUP_LEVEL.get(area.level)
     cuts: dict = {"total": {}, "category": {}, "channel": {}, "child": {}}
@@ -431,7 +364,7 @@ def stats_by_child_area(
 
 def stats_weekly_trend(*, area: Area, date_from: date, date_to: date) -> list[dict]:
     """Return [{"week": Monday's date, "intake": n, "resolved": n}] for each week touching the period (docstring)."""
-    _rollup_current()
+    rollup_before_read()
     # A street or a district: its own per-channel rows (every issue once); a smaller scope: its leaf rows.
     if area.level in ROLLUP_LEVEL:
         own = StatsRollup.objects.filter(level=area.level, area_path=area.path, category_pk=ALL_CATEGORIES)

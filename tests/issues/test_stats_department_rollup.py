@@ -17,10 +17,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from issues import stats_report as report_module
+from issues.figures import OTHER_OPEN_STATUSES
 from issues.models import DepartmentEntry, DepartmentRollup, Dispatch, Issue, Rating
 from issues.rollups import rollup_rebuild, rollup_refresh
 from issues.sla import LOCAL_TZ
-from issues.stats import OTHER_OPEN_STATUSES
 from issues.stats_report import department_stats, stats_report
 from tests.factories import DepartmentFactory, issue_in_status
 from tests.issues.stats_department_reference import live_department_stats
