@@ -196,6 +196,7 @@ def test_each_chunk_names_the_span_of_its_issues_created_at_and_escalates_them_a
     )
     locks = [q["sql"] for q in captured.captured_queries if q["sql"].rstrip().endswith("SKIP LOCKED")]
     updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('UPDATE "issues_issue"')]
-    assert len(locks) == 3 and len(updates) == 2 * 3  # three chunks, each updating once per deadline
+    assert len(updates) == 2 * 3  # three chunks, each updating once per deadline
+    assert len(locks) == (3 if connection.vendor == "postgresql" else 0)  # SQLite: no row locks, one writer at a time
     assert all('"issues_issue"."created_at" BETWEEN' in sql for sql in locks + updates)
     assert escalation_sweep(now=now, chunk=2) == []

@@ -174,6 +174,10 @@ def test_numbers_follow_a_daily_sequence(territory, resident):
     assert IssueCounter.objects.get(day=date(2026, 10, 1)).last == 2
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="numbered with its INSERT on PostgreSQL; elsewhere before its transaction (issues.numbering: gaps allowed)",
+)
 def test_a_submission_refused_before_its_insert_takes_no_number(territory, resident, monkeypatch):
     first = workflow.issue_submit(actor=resident, description=DESCRIPTION, grid=territory["grid"].code)
 
