@@ -348,7 +348,7 @@ def rollup_refresh(issue_ids: Iterable, *, created: list[Issue] | None = None, d
         return
     if created and connection.vendor == "postgresql":
         # Counted by the next fold (rollup_fold), not here: the shared rows are a create's largest cost.
-        *_, sql, params = _pending_statement(ids)
+        *_, sql, params = rollup_created_statement(created)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         return
@@ -399,17 +399,13 @@ def _entry_of(row) -> tuple:
 
 def rollup_created_statement(issues: list[Issue]) -> Prepared | None:
     """Return the statement rollup_refresh(created=issues) sends, to send in one round trip with the issues' own
-    INSERT (issues.events); None unless on PostgreSQL."""
+    INSERT (issues.events): the INSERT of their StatsPending rows (module docstring, "Submissions"); None unless on
+    PostgreSQL."""
     if connection.vendor != "postgresql":
         return None
-    return _pending_statement([issue.pk for issue in issues])
-
-
-def _pending_statement(ids: list) -> Prepared:
-    """Return the INSERT of the StatsPending rows of new issues `ids`: what a submission writes for the statistics on
-    PostgreSQL (module docstring, "Submissions")."""
     table = connection.ops.quote_name(StatsPending._meta.db_table)
-    return Prepared(None, None, f"INSERT INTO {table} (issue_id) SELECT unnest(%s::uuid[])", [[str(pk) for pk in ids]])
+    ids = [str(issue.pk) for issue in issues]
+    return Prepared(None, None, f"INSERT INTO {table} (issue_id) SELECT unnest(%s::uuid[])", [ids])
 
 
 def rollup_before_read() -> None:
